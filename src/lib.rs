@@ -1,0 +1,2 @@
+//! smtpd library
+pub mod proto;

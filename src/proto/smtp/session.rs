@@ -1,0 +1,556 @@
+//! One SMTP session as a pure state machine: fed bytes, it returns [`Event`]s in order (replies,
+//! the message stream, close). Delivery is slow work done by the driver, which reports back with
+//! [`SmtpSession::delivered`]; until then the session holds any pipelined input.
+//!
+//! No I/O, no clock, no config file: everything comes from the [`Policy`] snapshot.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use super::address::{Path, is_safe_local};
+use super::command::{self, BodyType, Command, MailParams, printable};
+use super::data::{DataReader, DataStatus};
+use super::reply::{Reply, canned};
+
+/// Which local parts are accepted in the local domains.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Accept {
+    /// Any safe local part; its Maildir is made on first delivery.
+    Any,
+    /// Only these addresses (lower-cased `local@domain`), plus postmaster.
+    Accounts(BTreeSet<String>),
+}
+
+/// The settings a session needs, taken from the config when the session starts.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    pub hostname: String,
+    pub max_message_bytes: u64,
+    pub max_recipients: usize,
+    pub max_errors: u32,
+    /// Longest command line, CRLF included (RFC 5321: 512).
+    pub max_command_line: usize,
+    /// Longest text line in DATA, CRLF included (RFC 5321: 1000).
+    pub max_line_length: usize,
+    /// Local domains, lower-cased. The first one receives `<postmaster>` without a domain.
+    pub domains: Vec<String>,
+    pub accept: Accept,
+}
+
+impl Policy {
+    /// A policy with RFC minimum limits, for tests and examples.
+    pub fn example(hostname: &str, domains: &[&str]) -> Self {
+        Policy {
+            hostname: hostname.to_string(),
+            max_message_bytes: 10 * 1024 * 1024,
+            max_recipients: 100,
+            max_errors: 10,
+            max_command_line: 512,
+            max_line_length: 1000,
+            domains: domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
+            accept: Accept::Any,
+        }
+    }
+}
+
+/// One accepted recipient.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recipient {
+    /// The address as the client gave it (canonical quoting), for `Received: ... for <...>`.
+    pub address: String,
+    /// Mailbox directory names: ASCII-lower-cased domain and local part.
+    pub domain: String,
+    pub local: String,
+}
+
+/// The transaction handed to the driver when DATA starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Envelope {
+    /// HELO/EHLO argument, if any was given.
+    pub helo: Option<String>,
+    /// The client used EHLO.
+    pub esmtp: bool,
+    /// Reverse-path; empty for `<>`.
+    pub from: String,
+    pub recipients: Vec<Recipient>,
+    pub smtputf8: bool,
+    pub body: Option<BodyType>,
+    pub declared_size: Option<u64>,
+}
+
+impl Envelope {
+    /// The `with` keyword of the Received: header (RFC 3848, RFC 6531).
+    pub fn protocol(&self) -> &'static str {
+        match (self.esmtp, self.smtputf8) {
+            (false, _) => "SMTP",
+            (true, false) => "ESMTP",
+            (true, true) => "UTF8SMTP",
+        }
+    }
+}
+
+/// What the driver must do, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Send this reply.
+    Reply(Reply),
+    /// DATA was accepted: open the spool for this envelope.
+    MessageStart(Envelope),
+    /// Message content (un-stuffed, LF line ends): append it to the spool.
+    MessageData(Vec<u8>),
+    /// The message is refused: discard the spool. Its reply comes after the end of DATA.
+    MessageAbort,
+    /// The final dot arrived: make every copy durable, then call [`SmtpSession::delivered`].
+    MessageEnd,
+    /// Close the connection (after sending the replies before it).
+    Close,
+}
+
+/// The driver's report on a [`Event::MessageEnd`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Every copy is durable; `id` names the message in logs and `Received:`.
+    Done { id: String },
+    /// Nothing was delivered; send this (4xx) reply.
+    Failed(Reply),
+}
+
+#[derive(Debug)]
+struct Transaction {
+    from: String,
+    params: MailParams,
+    recipients: Vec<Recipient>,
+    /// Some RCPT was tried (to tell "need RCPT" from "no valid recipients").
+    rcpt_tried: bool,
+}
+
+#[derive(Debug)]
+enum State {
+    Command,
+    Data {
+        reader: DataReader,
+        /// False once the message is refused (too big); the rest is read and dropped.
+        accepting: bool,
+    },
+    /// `MessageEnd` was emitted; waiting for [`SmtpSession::delivered`].
+    Delivering,
+    Closed,
+}
+
+pub struct SmtpSession {
+    policy: Arc<Policy>,
+    state: State,
+    /// The partial command line.
+    line: Vec<u8>,
+    /// The current command line is too long: drop bytes until its end.
+    discarding: bool,
+    helo: Option<String>,
+    esmtp: bool,
+    tx: Option<Transaction>,
+    errors: u32,
+    /// Input that arrived after the final dot, kept while the delivery runs.
+    pending: Vec<u8>,
+}
+
+impl SmtpSession {
+    pub fn new(policy: Arc<Policy>) -> Self {
+        SmtpSession {
+            policy,
+            state: State::Command,
+            line: Vec::new(),
+            discarding: false,
+            helo: None,
+            esmtp: false,
+            tx: None,
+            errors: 0,
+            pending: Vec::new(),
+        }
+    }
+
+    /// The 220 greeting.
+    pub fn greeting(&self) -> Reply {
+        Reply::plain(220, vec![format!("{} ESMTP smtpd", self.policy.hostname)])
+    }
+
+    /// Inside DATA (the driver applies the data timeout instead of the command timeout).
+    pub fn in_data(&self) -> bool {
+        matches!(self.state, State::Data { .. })
+    }
+
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed)
+    }
+
+    /// The client went quiet too long: 421 and close.
+    pub fn timeout(&mut self) -> Vec<Event> {
+        self.close_with(canned::timeout(&self.policy.hostname))
+    }
+
+    /// The server is stopping: 421 and close.
+    pub fn shutdown(&mut self) -> Vec<Event> {
+        self.close_with(canned::shutting_down(&self.policy.hostname))
+    }
+
+    fn close_with(&mut self, reply: Reply) -> Vec<Event> {
+        let mut ev = Vec::new();
+        if self.in_data() {
+            ev.push(Event::MessageAbort);
+        }
+        self.state = State::Closed;
+        ev.push(Event::Reply(reply));
+        ev.push(Event::Close);
+        ev
+    }
+
+    /// Feeds bytes from the client.
+    pub fn feed(&mut self, input: &[u8]) -> Vec<Event> {
+        let mut events = Vec::new();
+        self.process(input, &mut events);
+        events
+    }
+
+    /// Reports the outcome of the delivery asked for by [`Event::MessageEnd`], and goes on with
+    /// any input that was pipelined after the final dot.
+    pub fn delivered(&mut self, outcome: Delivery) -> Vec<Event> {
+        let mut events = Vec::new();
+        if !matches!(self.state, State::Delivering) {
+            return events;
+        }
+        self.state = State::Command;
+        self.tx = None;
+        events.push(Event::Reply(match outcome {
+            Delivery::Done { id } => Reply::new(250, "2.0.0", format!("Ok: queued as {id}")),
+            Delivery::Failed(reply) => reply,
+        }));
+        let pending = std::mem::take(&mut self.pending);
+        self.process(&pending, &mut events);
+        events
+    }
+
+    fn process(&mut self, input: &[u8], events: &mut Vec<Event>) {
+        let mut i = 0;
+        while i < input.len() {
+            match &mut self.state {
+                State::Closed => return,
+                State::Delivering => {
+                    self.pending.extend_from_slice(&input[i..]);
+                    return;
+                }
+                State::Data { reader, accepting } => {
+                    let mut out = Vec::new();
+                    let status = reader.feed(&input[i..], &mut out);
+                    if *accepting {
+                        if reader.size > self.policy.max_message_bytes {
+                            *accepting = false;
+                            events.push(Event::MessageAbort);
+                        } else if !out.is_empty() {
+                            events.push(Event::MessageData(out));
+                        }
+                    }
+                    match status {
+                        DataStatus::More => return,
+                        DataStatus::End { consumed } => {
+                            i += consumed;
+                            self.end_of_data(events);
+                        }
+                    }
+                }
+                State::Command => {
+                    let rest = &input[i..];
+                    match rest.iter().position(|&b| b == b'\n') {
+                        None => {
+                            self.take_partial(rest);
+                            return;
+                        }
+                        Some(nl) => {
+                            self.take_partial(&rest[..nl]);
+                            i += nl + 1;
+                            let too_long = self.discarding
+                                || self.line.len() + 1 > self.policy.max_command_line;
+                            let mut line = std::mem::take(&mut self.line);
+                            self.discarding = false;
+                            if too_long {
+                                self.reject(canned::line_too_long(), events);
+                            } else {
+                                if line.last() == Some(&b'\r') {
+                                    line.pop();
+                                }
+                                self.command(&line, events);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Appends to the partial command line, switching to discard mode past the limit.
+    fn take_partial(&mut self, bytes: &[u8]) {
+        if self.discarding {
+            return;
+        }
+        if self.line.len() + bytes.len() > self.policy.max_command_line {
+            self.discarding = true;
+            self.line = Vec::new();
+        } else {
+            self.line.extend_from_slice(bytes);
+        }
+    }
+
+    fn end_of_data(&mut self, events: &mut Vec<Event>) {
+        let State::Data { reader, accepting } = std::mem::replace(&mut self.state, State::Command)
+        else {
+            return;
+        };
+        if !accepting {
+            self.tx = None;
+            events.push(Event::Reply(canned::message_too_big()));
+        } else if reader.long_line {
+            self.tx = None;
+            events.push(Event::MessageAbort);
+            events.push(Event::Reply(Reply::new(
+                500,
+                "5.5.6",
+                format!(
+                    "Error: message has a line longer than {} octets",
+                    self.policy.max_line_length
+                ),
+            )));
+        } else {
+            self.state = State::Delivering;
+            events.push(Event::MessageEnd);
+        }
+    }
+
+    /// Sends an error reply and counts it; past `max_errors`, 421 and close.
+    fn reject(&mut self, reply: Reply, events: &mut Vec<Event>) {
+        events.push(Event::Reply(reply));
+        self.errors += 1;
+        if self.errors >= self.policy.max_errors {
+            events.push(Event::Reply(canned::too_many_errors(&self.policy.hostname)));
+            events.push(Event::Close);
+            self.state = State::Closed;
+        }
+    }
+
+    fn reply(&mut self, reply: Reply, events: &mut Vec<Event>) {
+        events.push(Event::Reply(reply));
+    }
+
+    fn command(&mut self, line: &[u8], events: &mut Vec<Event>) {
+        let cmd = match command::parse(line) {
+            Ok(cmd) => cmd,
+            Err(e) => return self.reject(e.reply(), events),
+        };
+        match cmd {
+            Command::Helo(name) => {
+                self.tx = None;
+                self.helo = Some(name);
+                self.esmtp = false;
+                let r = Reply::plain(250, vec![self.policy.hostname.clone()]);
+                self.reply(r, events);
+            }
+            Command::Ehlo(name) => {
+                self.tx = None;
+                self.helo = Some(name);
+                self.esmtp = true;
+                let r = self.ehlo_reply();
+                self.reply(r, events);
+            }
+            Command::Mail { from, params } => self.mail(from, params, events),
+            Command::Rcpt { to } => self.rcpt(to, events),
+            Command::Data => self.data(events),
+            Command::Rset => {
+                self.tx = None;
+                self.reply(canned::ok(), events);
+            }
+            Command::Noop => self.reply(canned::ok(), events),
+            Command::Quit => {
+                self.reply(canned::bye(), events);
+                events.push(Event::Close);
+                self.state = State::Closed;
+            }
+            Command::Vrfy => self.reply(canned::vrfy(), events),
+            Command::Help => self.reply(
+                Reply::new(
+                    214,
+                    "2.0.0",
+                    "Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP",
+                ),
+                events,
+            ),
+            Command::NotImplemented(verb) => self.reject(canned::not_implemented(verb), events),
+        }
+    }
+
+    fn ehlo_reply(&self) -> Reply {
+        // Seams for later: STARTTLS (when TLS is configured and not active) and AUTH.
+        Reply::plain(
+            250,
+            vec![
+                self.policy.hostname.clone(),
+                "PIPELINING".into(),
+                format!("SIZE {}", self.policy.max_message_bytes),
+                "8BITMIME".into(),
+                "ENHANCEDSTATUSCODES".into(),
+                "SMTPUTF8".into(),
+            ],
+        )
+    }
+
+    fn mail(&mut self, from: Path, params: MailParams, events: &mut Vec<Event>) {
+        if self.tx.is_some() {
+            return self.reject(canned::nested_mail(), events);
+        }
+        let from = match from {
+            Path::Null => String::new(),
+            Path::Mailbox(m) => {
+                if !m.is_ascii() && !params.smtputf8 {
+                    return self.reject(
+                        Reply::new(
+                            553,
+                            "5.6.7",
+                            "Error: non-ASCII sender address needs the SMTPUTF8 parameter",
+                        ),
+                        events,
+                    );
+                }
+                m.to_address()
+            }
+            Path::Postmaster => return self.reject(canned::need_mail(), events),
+        };
+        if params
+            .size
+            .is_some_and(|s| s > self.policy.max_message_bytes)
+        {
+            return self.reject(canned::message_too_big(), events);
+        }
+        self.tx = Some(Transaction {
+            from,
+            params,
+            recipients: Vec::new(),
+            rcpt_tried: false,
+        });
+        self.reply(Reply::new(250, "2.1.0", "Ok"), events);
+    }
+
+    fn rcpt(&mut self, to: Path, events: &mut Vec<Event>) {
+        let Some(tx) = self.tx.as_mut() else {
+            return self.reject(canned::need_mail(), events);
+        };
+        tx.rcpt_tried = true;
+        let smtputf8 = tx.params.smtputf8;
+        if tx.recipients.len() >= self.policy.max_recipients {
+            return self.reply(canned::too_many_recipients(), events);
+        }
+        let recipient = match to {
+            Path::Null => return self.reject(canned::need_rcpt(), events),
+            Path::Postmaster => {
+                let domain = self.policy.domains.first().cloned().unwrap_or_default();
+                Recipient {
+                    address: "postmaster".into(),
+                    domain,
+                    local: "postmaster".into(),
+                }
+            }
+            Path::Mailbox(m) => {
+                let address = m.to_address();
+                if !m.is_ascii() && !smtputf8 {
+                    return self.reject(
+                        Reply::new(
+                            553,
+                            "5.6.7",
+                            "Error: non-ASCII recipient address needs SMTPUTF8 in MAIL FROM",
+                        ),
+                        events,
+                    );
+                }
+                let domain = m.domain.to_ascii_lowercase();
+                if !self.policy.domains.contains(&domain) {
+                    return self.reject(
+                        Reply::new(
+                            550,
+                            "5.7.1",
+                            format!(
+                                "<{}>: Relay access denied: this server accepts mail only for its own domains",
+                                printable(&address)
+                            ),
+                        ),
+                        events,
+                    );
+                }
+                if !is_safe_local(&m.local) {
+                    return self.reject(
+                        Reply::new(
+                            553,
+                            "5.1.3",
+                            format!(
+                                "<{}>: Recipient address rejected: local part not allowed",
+                                printable(&address)
+                            ),
+                        ),
+                        events,
+                    );
+                }
+                let local = m.local.to_ascii_lowercase();
+                if let Accept::Accounts(accounts) = &self.policy.accept
+                    && local != "postmaster"
+                    && !accounts.contains(&format!("{local}@{domain}"))
+                {
+                    return self.reject(
+                        Reply::new(
+                            550,
+                            "5.1.1",
+                            format!(
+                                "<{}>: Recipient address rejected: user unknown",
+                                printable(&address)
+                            ),
+                        ),
+                        events,
+                    );
+                }
+                Recipient {
+                    address,
+                    domain,
+                    local,
+                }
+            }
+        };
+        if let Some(tx) = self.tx.as_mut() {
+            tx.recipients.push(recipient);
+        }
+        self.reply(Reply::new(250, "2.1.5", "Ok"), events);
+    }
+
+    fn data(&mut self, events: &mut Vec<Event>) {
+        let Some(tx) = self.tx.as_ref() else {
+            return self.reject(canned::need_mail(), events);
+        };
+        if tx.recipients.is_empty() {
+            let r = if tx.rcpt_tried {
+                canned::no_valid_recipients()
+            } else {
+                canned::need_rcpt()
+            };
+            return self.reject(r, events);
+        }
+        let envelope = Envelope {
+            helo: self.helo.clone(),
+            esmtp: self.esmtp,
+            from: tx.from.clone(),
+            recipients: tx.recipients.clone(),
+            smtputf8: tx.params.smtputf8,
+            body: tx.params.body,
+            declared_size: tx.params.size,
+        };
+        events.push(Event::Reply(canned::start_data()));
+        events.push(Event::MessageStart(envelope));
+        self.state = State::Data {
+            reader: DataReader::new(self.policy.max_line_length),
+            accepting: true,
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests;
