@@ -1,2 +1,3 @@
 //! smtpd library
+pub mod config;
 pub mod proto;

@@ -1,0 +1,276 @@
+//! The configuration: typed structs with defaults (every key but `hostname` has one), loaded from
+//! TOML by [`load`], which reports every problem as `PATH:LINE: message`.
+//!
+//! Relative paths in the file are relative to the working directory smtpd starts in.
+
+mod load;
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+pub use load::{load, parse};
+
+use crate::proto::smtp::session::{Accept, Policy};
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Config {
+    /// The file this was read from.
+    pub path: PathBuf,
+    pub hostname: String,
+    pub server: Server,
+    pub smtp: Smtp,
+    pub pop3: Pop3,
+    pub tls: Option<Tls>,
+    pub mailboxes: Mailboxes,
+    pub limits: Limits,
+    pub log: Log,
+    pub control: Control,
+    pub accounts: Vec<Account>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Server {
+    pub user: String,
+    pub group: String,
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Smtp {
+    pub listen: Vec<SocketAddr>,
+    pub submission: Vec<SocketAddr>,
+    pub submissions: Vec<SocketAddr>,
+    pub sender_login_match: bool,
+    pub allow_insecure_auth: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Pop3 {
+    pub listen: Vec<SocketAddr>,
+    pub pop3s: Vec<SocketAddr>,
+    pub allow_insecure_auth: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Tls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub self_signed: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AcceptMode {
+    Any,
+    Accounts,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Mailboxes {
+    pub root: PathBuf,
+    /// Lower-cased.
+    pub domains: Vec<String>,
+    pub accept: AcceptMode,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Limits {
+    pub max_message_bytes: u64,
+    pub max_recipients: usize,
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    pub command_timeout_secs: u64,
+    pub data_timeout_secs: u64,
+    pub max_errors: u32,
+    /// Longest SMTP command line, CRLF included (at least 512, RFC 5321 §4.5.3.1.4).
+    pub max_command_line: usize,
+    /// Longest text line in DATA, CRLF included (at least 1000, RFC 5321 §4.5.3.1.6).
+    pub max_line_length: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Rotation {
+    Hourly,
+    Daily,
+    Never,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Log {
+    pub dir: PathBuf,
+    pub level: String,
+    pub rotation: Rotation,
+    pub keep: usize,
+    pub format: LogFormat,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Control {
+    pub socket: PathBuf,
+    pub pid_file: PathBuf,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Account {
+    /// Lower-cased `local@domain`.
+    pub address: String,
+    /// PHC hash; never logged or shown.
+    #[serde(skip)]
+    pub password: String,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            user: String::new(),
+            group: String::new(),
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+impl Default for Smtp {
+    fn default() -> Self {
+        Smtp {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 2525))],
+            submission: Vec::new(),
+            submissions: Vec::new(),
+            sender_login_match: true,
+            allow_insecure_auth: false,
+        }
+    }
+}
+
+impl Default for Pop3 {
+    fn default() -> Self {
+        Pop3 {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 1110))],
+            pop3s: Vec::new(),
+            allow_insecure_auth: false,
+        }
+    }
+}
+
+impl Default for Tls {
+    fn default() -> Self {
+        Tls {
+            cert: "config/tls/cert.pem".into(),
+            key: "config/tls/key.pem".into(),
+            self_signed: false,
+        }
+    }
+}
+
+impl Default for Mailboxes {
+    fn default() -> Self {
+        Mailboxes {
+            root: "mailboxes".into(),
+            domains: vec!["example.test".into(), "localhost".into()],
+            accept: AcceptMode::Any,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_bytes: 26_214_400,
+            max_recipients: 100,
+            max_connections: 1000,
+            max_connections_per_ip: 100,
+            command_timeout_secs: 300,
+            data_timeout_secs: 600,
+            max_errors: 10,
+            max_command_line: 512,
+            max_line_length: 1000,
+        }
+    }
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log {
+            dir: "logs".into(),
+            level: "info".into(),
+            rotation: Rotation::Daily,
+            keep: 14,
+            format: LogFormat::Text,
+        }
+    }
+}
+
+impl Default for Control {
+    fn default() -> Self {
+        Control {
+            socket: "run/smtpd.sock".into(),
+            pid_file: "run/smtpd.pid".into(),
+        }
+    }
+}
+
+impl Config {
+    /// The SMTP session policy for sessions started under this config.
+    pub fn smtp_policy(&self) -> Policy {
+        Policy {
+            hostname: self.hostname.clone(),
+            max_message_bytes: self.limits.max_message_bytes,
+            max_recipients: self.limits.max_recipients,
+            max_errors: self.limits.max_errors,
+            max_command_line: self.limits.max_command_line,
+            max_line_length: self.limits.max_line_length,
+            domains: self.mailboxes.domains.clone(),
+            accept: match self.mailboxes.accept {
+                AcceptMode::Any => Accept::Any,
+                AcceptMode::Accounts => Accept::Accounts(
+                    self.accounts
+                        .iter()
+                        .map(|a| a.address.clone())
+                        .collect::<BTreeSet<_>>(),
+                ),
+            },
+        }
+    }
+}
+
+/// One problem in a config file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// 1-based line, 0 when the problem is not tied to a line (file unreadable).
+    pub line: usize,
+    pub message: String,
+}
+
+/// Every problem found in a config file.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    pub path: PathBuf,
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            if p.line > 0 {
+                write!(f, "{}:{}: {}", self.path.display(), p.line, p.message)?;
+            } else {
+                write!(f, "{}: {}", self.path.display(), p.message)?;
+            }
+        }
+        Ok(())
+    }
+}
