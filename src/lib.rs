@@ -1,3 +1,4 @@
 //! smtpd library
 pub mod config;
+pub mod mailbox;
 pub mod proto;

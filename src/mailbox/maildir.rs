@@ -1,0 +1,383 @@
+//! Maildir delivery (cr.yp.to/proto/maildir.html, with Dovecot's `,S=` and `,W=` size hints):
+//! write into `tmp/`, fsync the file, link or rename it into each recipient's `new/`, fsync each
+//! `new/`. Only then is the message acknowledged. A failure leaves nothing in any `new/`.
+//!
+//! Layout: `<root>/<domain>/<local part>/{tmp,new,cur}`, made on first delivery.
+
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum DeliveryError {
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("unsafe mailbox name {0:?}")]
+    UnsafeName(String),
+}
+
+impl DeliveryError {
+    /// No space or quota left: the client should get 452 4.3.1 rather than 451 4.3.0.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            DeliveryError::Io { source, .. } => {
+                let code = source.raw_os_error();
+                code == Some(nix::libc::ENOSPC) || code == Some(nix::libc::EDQUOT)
+            }
+            DeliveryError::UnsafeName(_) => false,
+        }
+    }
+}
+
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> DeliveryError + 'a {
+    move |source| DeliveryError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The Maildir tree under one root.
+#[derive(Debug)]
+pub struct MaildirStore {
+    root: PathBuf,
+    /// Host part of unique names, with `/` and `:` escaped as the Maildir rule asks.
+    host: String,
+    pid: u32,
+    seq: AtomicU64,
+}
+
+impl MaildirStore {
+    pub fn new(root: impl Into<PathBuf>, hostname: &str) -> Self {
+        let host = hostname
+            .chars()
+            .map(|c| match c {
+                '/' => "\\057".to_string(),
+                ':' => "\\072".to_string(),
+                c if c.is_ascii_graphic() => c.to_string(),
+                _ => "_".to_string(),
+            })
+            .collect();
+        MaildirStore {
+            root: root.into(),
+            host,
+            pid: std::process::id(),
+            seq: AtomicU64::new(0),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `<root>/<domain>/<local>`; refuses names that would leave the root.
+    pub fn maildir(&self, domain: &str, local: &str) -> Result<PathBuf, DeliveryError> {
+        for name in [domain, local] {
+            if name.is_empty()
+                || name.starts_with('.')
+                || name.contains('/')
+                || name.contains('\0')
+                || name.contains('\\')
+            {
+                return Err(DeliveryError::UnsafeName(name.to_string()));
+            }
+        }
+        Ok(self.root.join(domain).join(local))
+    }
+
+    /// Makes `dir/{tmp,new,cur}` if missing, fsyncing each parent that gained an entry.
+    pub fn ensure(&self, dir: &Path) -> Result<(), DeliveryError> {
+        if dir.join("new").is_dir() && dir.join("tmp").is_dir() && dir.join("cur").is_dir() {
+            return Ok(());
+        }
+        let mut builder = DirBuilder::new();
+        builder.recursive(true).mode(0o700);
+        for sub in ["tmp", "new", "cur"] {
+            let p = dir.join(sub);
+            builder.create(&p).map_err(io_err("create directory", &p))?;
+        }
+        // Make the new directory entries durable: the maildir and its parents up to the root.
+        let mut d = dir.to_path_buf();
+        sync_dir(&d)?;
+        while d != self.root {
+            match d.parent() {
+                Some(p) if p.starts_with(&self.root) => {
+                    d = p.to_path_buf();
+                    sync_dir(&d)?;
+                }
+                _ => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// A new unique name: `<secs>.M<usec>P<pid>Q<seq>.<host>`.
+    fn unique(&self) -> (String, String) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let name = format!(
+            "{}.M{}P{}Q{}.{}",
+            now.as_secs(),
+            now.subsec_micros(),
+            self.pid,
+            seq,
+            self.host
+        );
+        let id = format!("{:X}{:X}", now.as_micros() & 0xFFFF_FFFF_FFFF, seq & 0xFFFF);
+        (name, id)
+    }
+
+    /// Opens a spool file in `first`'s `tmp/` (the maildir must exist: see [`Self::ensure`]).
+    pub fn begin(&self, first: &Path) -> Result<Spool, DeliveryError> {
+        let (unique, id) = self.unique();
+        let tmp_path = first.join("tmp").join(&unique);
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp_path)
+            .map_err(io_err("create", &tmp_path))?;
+        Ok(Spool {
+            file: Some(file),
+            tmp_path,
+            unique,
+            id,
+            size: 0,
+            newlines: 0,
+        })
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), DeliveryError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err("fsync directory", dir))
+}
+
+/// A message being written in `tmp/`. Dropped without [`Spool::commit`], it is removed.
+#[derive(Debug)]
+pub struct Spool {
+    file: Option<File>,
+    tmp_path: PathBuf,
+    unique: String,
+    /// Short id for logs and the Received: header.
+    pub id: String,
+    /// Octets written (LF line ends).
+    pub size: u64,
+    newlines: u64,
+}
+
+impl Spool {
+    pub fn write(&mut self, data: &[u8]) -> Result<(), DeliveryError> {
+        let file = self.file.as_mut().ok_or_else(|| DeliveryError::Io {
+            op: "write",
+            path: self.tmp_path.clone(),
+            source: io::Error::other("spool already closed"),
+        })?;
+        file.write_all(data)
+            .map_err(io_err("write", &self.tmp_path))?;
+        self.size += data.len() as u64;
+        self.newlines += data.iter().filter(|&&b| b == b'\n').count() as u64;
+        Ok(())
+    }
+
+    /// The final file name: unique part plus Dovecot's size hints. `W=` is the size with CRLF
+    /// line ends, i.e. what POP3 RETR sends.
+    pub fn final_name(&self) -> String {
+        format!(
+            "{},S={},W={}",
+            self.unique,
+            self.size,
+            self.size + self.newlines
+        )
+    }
+
+    /// Makes the message durable in every maildir's `new/` (each must exist; the first is the
+    /// one whose `tmp/` holds the spool). Returns the delivered paths.
+    pub fn commit(mut self, maildirs: &[PathBuf]) -> Result<Vec<PathBuf>, DeliveryError> {
+        let file = self.file.take().ok_or_else(|| DeliveryError::Io {
+            op: "commit",
+            path: self.tmp_path.clone(),
+            source: io::Error::other("spool already closed"),
+        })?;
+        file.sync_all().map_err(io_err("fsync", &self.tmp_path))?;
+        drop(file);
+        let name = self.final_name();
+        let mut done: Vec<PathBuf> = Vec::new();
+        let result = self.place_all(maildirs, &name, &mut done);
+        if result.is_err() {
+            // Leave nothing behind in any new/: a 4xx means the client sends it again.
+            for p in &done {
+                let _ = fs::remove_file(p);
+            }
+        }
+        result.map(|_| done)
+    }
+
+    fn place_all(
+        &mut self,
+        maildirs: &[PathBuf],
+        name: &str,
+        done: &mut Vec<PathBuf>,
+    ) -> Result<(), DeliveryError> {
+        let Some((first, others)) = maildirs.split_first() else {
+            return Ok(());
+        };
+        for md in others {
+            let target = md.join("new").join(name);
+            match fs::hard_link(&self.tmp_path, &target) {
+                Ok(()) => {}
+                Err(_) => copy_into(&self.tmp_path, md, name)?,
+            }
+            done.push(target);
+        }
+        let target = first.join("new").join(name);
+        fs::rename(&self.tmp_path, &target).map_err(io_err("rename into", &target))?;
+        done.push(target);
+        let mut synced: Vec<&Path> = Vec::new();
+        for md in maildirs {
+            if !synced.contains(&md.as_path()) {
+                sync_dir(&md.join("new"))?;
+                synced.push(md);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Fallback when a hard link is impossible (another file system): copy through `tmp/`.
+fn copy_into(src: &Path, maildir: &Path, name: &str) -> Result<(), DeliveryError> {
+    let tmp = maildir.join("tmp").join(name);
+    let result = (|| {
+        let mut out = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io_err("create", &tmp))?;
+        let mut input = File::open(src).map_err(io_err("open", src))?;
+        io::copy(&mut input, &mut out).map_err(io_err("copy to", &tmp))?;
+        out.sync_all().map_err(io_err("fsync", &tmp))?;
+        let target = maildir.join("new").join(name);
+        fs::rename(&tmp, &target).map_err(io_err("rename into", &target))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        if self.file.is_some() || self.tmp_path.exists() {
+            self.file = None;
+            let _ = fs::remove_file(&self.tmp_path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(dir: &Path) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = fs::read_dir(dir)
+            .map(|it| it.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn deliver_to_two_maildirs() {
+        let root = tempfile::tempdir().unwrap();
+        let store = MaildirStore::new(root.path(), "mx.test");
+        let a = store.maildir("example.test", "alice").unwrap();
+        let b = store.maildir("other.test", "bob").unwrap();
+        store.ensure(&a).unwrap();
+        store.ensure(&b).unwrap();
+        let mut spool = store.begin(&a).unwrap();
+        spool.write(b"Subject: hi\n\nbody\n").unwrap();
+        assert_eq!(files(&a.join("tmp")).len(), 1);
+        let name = spool.final_name();
+        assert!(name.ends_with(",S=18,W=21"), "{name}");
+        let paths = spool.commit(&[a.clone(), b.clone()]).unwrap();
+        assert_eq!(paths.len(), 2);
+        assert!(files(&a.join("tmp")).is_empty());
+        for md in [&a, &b] {
+            let f = files(&md.join("new"));
+            assert_eq!(f.len(), 1);
+            assert_eq!(fs::read(&f[0]).unwrap(), b"Subject: hi\n\nbody\n");
+            let fname = f[0].file_name().unwrap().to_string_lossy().into_owned();
+            assert!(
+                fname.contains(".M") && fname.contains("P") && fname.contains(".mx.test,S=18,W=21"),
+                "{fname}"
+            );
+        }
+    }
+
+    #[test]
+    fn dropped_spool_leaves_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        let store = MaildirStore::new(root.path(), "mx.test");
+        let a = store.maildir("example.test", "alice").unwrap();
+        store.ensure(&a).unwrap();
+        let mut spool = store.begin(&a).unwrap();
+        spool.write(b"partial").unwrap();
+        drop(spool);
+        assert!(files(&a.join("tmp")).is_empty());
+        assert!(files(&a.join("new")).is_empty());
+    }
+
+    #[test]
+    fn failed_commit_leaves_nothing_in_new() {
+        let root = tempfile::tempdir().unwrap();
+        let store = MaildirStore::new(root.path(), "mx.test");
+        let a = store.maildir("example.test", "alice").unwrap();
+        let b = store.maildir("example.test", "bob").unwrap();
+        store.ensure(&a).unwrap();
+        store.ensure(&b).unwrap();
+        // bob's new/ is not a directory: placing his copy fails after alice's was linked.
+        fs::remove_dir(b.join("new")).unwrap();
+        fs::write(b.join("new"), b"").unwrap();
+        let mut spool = store.begin(&a).unwrap();
+        spool.write(b"x\n").unwrap();
+        let err = spool.commit(&[a.clone(), b.clone()]).unwrap_err();
+        assert!(!err.is_disk_full());
+        assert!(files(&a.join("new")).is_empty());
+        assert!(files(&a.join("tmp")).is_empty());
+    }
+
+    #[test]
+    fn unsafe_names_refused() {
+        let store = MaildirStore::new("/nonexistent", "mx");
+        for (d, l) in [
+            ("..", "x"),
+            ("a", ".."),
+            ("a", "b/c"),
+            ("a/b", "c"),
+            ("", "x"),
+            ("a", ".hidden"),
+        ] {
+            assert!(store.maildir(d, l).is_err(), "{d}/{l}");
+        }
+    }
+
+    #[test]
+    fn hostname_escaped_in_unique_names() {
+        let store = MaildirStore::new("/x", "a/b:c");
+        assert_eq!(store.host, "a\\057b\\072c");
+    }
+}

@@ -1,0 +1,6 @@
+//! Mail storage. Blocking `std::fs` code, called from the network drivers through
+//! `spawn_blocking`; it must not import `proto` or tokio.
+pub mod headers;
+pub mod maildir;
+
+pub use maildir::{DeliveryError, MaildirStore, Spool};
