@@ -1,1 +1,55 @@
-fn main() {}
+//! `smtpd`: the mail server daemon.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// SMTP server delivering into Maildir.
+#[derive(Parser, Debug)]
+#[command(name = "smtpd", version, about)]
+struct Args {
+    /// Configuration file.
+    #[arg(long, short = 'c', default_value = "config/smtpd.toml")]
+    config: PathBuf,
+    /// Stay attached to the terminal (what systemd and tests use); logs also go to stderr.
+    #[arg(long, short = 'f')]
+    foreground: bool,
+    /// Check the configuration, print every problem as FILE:LINE: message, and exit.
+    #[arg(long, short = 'n')]
+    check_config: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let config = match smtpd::config::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            if !args.check_config {
+                eprintln!(
+                    "smtpd: not started: fix the configuration (check it with `smtpd --check-config --config {}`)",
+                    args.config.display()
+                );
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.check_config {
+        println!("configuration OK");
+        return ExitCode::SUCCESS;
+    }
+    if !args.foreground {
+        eprintln!(
+            "smtpd: detaching as a background daemon is not in this version yet; run `smtpd --foreground` (systemd uses --foreground too)"
+        );
+        return ExitCode::from(2);
+    }
+    match smtpd::daemon::run_foreground(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("smtpd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

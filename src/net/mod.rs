@@ -1,0 +1,5 @@
+//! The thin tokio layer: listeners, connection limits, and the SMTP connection driver that feeds
+//! socket bytes to the sans-IO engine and carries out its events.
+pub mod limiter;
+pub mod listener;
+pub mod smtp_conn;
