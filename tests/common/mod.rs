@@ -1,0 +1,399 @@
+//! Shared harness for the black-box tests: starts the real `smtpd` on port 0 in its own temporary
+//! directory, waits for readiness by reading its log lines (never by sleeping), and kills it on
+//! drop. Also a tiny line-oriented SMTP client for transcript-style tests.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// Config overrides: section → key → TOML value ("" is the top level).
+#[derive(Clone, Debug, Default)]
+pub struct Overrides(BTreeMap<String, BTreeMap<String, String>>);
+
+impl Overrides {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn set(mut self, section: &str, key: &str, value: &str) -> Self {
+        self.0
+            .entry(section.to_string())
+            .or_default()
+            .insert(key.to_string(), value.to_string());
+        self
+    }
+}
+
+/// Builds a config for `dir`, the harness defaults overridden by `o`.
+pub fn config_text(dir: &Path, o: &Overrides) -> String {
+    let d = dir.display();
+    let base = Overrides::new()
+        .set("", "hostname", "\"mx.example.test\"")
+        .set("smtp", "listen", "[\"127.0.0.1:0\"]")
+        .set("pop3", "listen", "[]")
+        .set("mailboxes", "root", &format!("\"{d}/mailboxes\""))
+        .set("mailboxes", "domains", "[\"example.test\", \"localhost\"]")
+        .set("log", "dir", &format!("\"{d}/logs\""))
+        .set("control", "socket", &format!("\"{d}/run/smtpd.sock\""))
+        .set("control", "pid_file", &format!("\"{d}/run/smtpd.pid\""));
+    let mut merged = base.0;
+    for (section, keys) in &o.0 {
+        for (k, v) in keys {
+            merged
+                .entry(section.clone())
+                .or_default()
+                .insert(k.clone(), v.clone());
+        }
+    }
+    let mut text = String::new();
+    if let Some(top) = merged.remove("") {
+        for (k, v) in top {
+            text.push_str(&format!("{k} = {v}\n"));
+        }
+    }
+    for (section, keys) in merged {
+        text.push_str(&format!("\n[{section}]\n"));
+        for (k, v) in keys {
+            text.push_str(&format!("{k} = {v}\n"));
+        }
+    }
+    text
+}
+
+#[derive(Default)]
+struct Lines {
+    lines: Vec<String>,
+    closed: bool,
+}
+
+/// Collects a child's stderr lines in a thread so the pipe never fills.
+#[derive(Clone)]
+pub struct LogWatch(Arc<(Mutex<Lines>, Condvar)>);
+
+impl LogWatch {
+    fn spawn(stream: impl Read + Send + 'static) -> Self {
+        let w = LogWatch(Arc::new((Mutex::new(Lines::default()), Condvar::new())));
+        let w2 = w.clone();
+        std::thread::spawn(move || {
+            let reader = BufReader::new(stream);
+            for line in reader.lines() {
+                let Ok(line) = line else { break };
+                if std::env::var_os("SMTPD_TEST_LOG").is_some() {
+                    eprintln!("[smtpd] {line}");
+                }
+                let (m, cv) = &*w2.0;
+                m.lock().unwrap().lines.push(line);
+                cv.notify_all();
+            }
+            let (m, cv) = &*w2.0;
+            m.lock().unwrap().closed = true;
+            cv.notify_all();
+        });
+        w
+    }
+
+    /// Waits until a line contains `needle`; returns it.
+    pub fn wait_for(&self, needle: &str) -> String {
+        let (m, cv) = &*self.0;
+        let deadline = Instant::now() + WAIT;
+        let mut g = m.lock().unwrap();
+        loop {
+            if let Some(l) = g.lines.iter().find(|l| l.contains(needle)) {
+                return l.clone();
+            }
+            let now = Instant::now();
+            assert!(
+                now < deadline && !g.closed,
+                "smtpd never logged {needle:?}; its output:\n{}",
+                g.lines.join("\n")
+            );
+            g = cv.wait_timeout(g, deadline - now).unwrap().0;
+        }
+    }
+
+    pub fn all(&self) -> String {
+        self.0.0.lock().unwrap().lines.join("\n")
+    }
+
+    pub fn count(&self, needle: &str) -> usize {
+        self.0
+            .0
+            .lock()
+            .unwrap()
+            .lines
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
+    }
+}
+
+pub struct Server {
+    pub child: Child,
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub smtp: SocketAddr,
+    pub log: LogWatch,
+}
+
+pub fn smtpd_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_smtpd")
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Self::start_with(Overrides::new())
+    }
+
+    pub fn start_with(o: Overrides) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("smtpd.toml");
+        std::fs::write(&config, config_text(dir.path(), &o)).unwrap();
+        let mut child = Command::new(smtpd_bin())
+            .arg("--foreground")
+            .arg("--config")
+            .arg(&config)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start smtpd");
+        let log = LogWatch::spawn(child.stderr.take().unwrap());
+        let line = log.wait_for("listening on smtp ");
+        log.wait_for("ready");
+        let addr = line
+            .split("listening on smtp ")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .expect("address in log line");
+        let smtp = addr.parse().expect("socket address");
+        Server {
+            child,
+            dir,
+            config,
+            smtp,
+            log,
+        }
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("mailboxes")
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Files in `<root>/<domain>/<local>/new`, sorted.
+    pub fn new_mail(&self, domain: &str, local: &str) -> Vec<PathBuf> {
+        list(&self.root().join(domain).join(local).join("new"))
+    }
+
+    pub fn connect(&self) -> Client {
+        Client::connect(self.smtp)
+    }
+
+    pub fn signal(&self, sig: i32) {
+        unsafe_kill(self.pid(), sig);
+    }
+
+    /// Waits for exit (up to WAIT).
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "smtpd did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Peak resident set size (VmHWM) in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        proc_status_kib(self.pid(), "VmHWM:")
+    }
+}
+
+pub fn proc_status_kib(pid: i32, key: &str) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+fn unsafe_kill(pid: i32, sig: i32) {
+    let status = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn list(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|it| it.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Every file under `dir`, recursively.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for p in list(dir) {
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// One reply: code and lines (text after the code and separator).
+#[derive(Debug)]
+pub struct Reply {
+    pub code: u16,
+    pub lines: Vec<String>,
+}
+
+impl Reply {
+    pub fn text(&self) -> String {
+        self.lines.join("\n")
+    }
+}
+
+pub struct Client {
+    pub reader: BufReader<TcpStream>,
+    pub stream: TcpStream,
+}
+
+impl Client {
+    pub fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        Client {
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            stream,
+        }
+    }
+
+    /// Reads one (possibly multi-line) reply; panics on EOF.
+    pub fn reply(&mut self) -> Reply {
+        self.try_reply()
+            .expect("connection closed while waiting for a reply")
+    }
+
+    pub fn try_reply(&mut self) -> Option<Reply> {
+        let mut lines = Vec::new();
+        loop {
+            let mut line = Vec::new();
+            let n = self.reader.read_until(b'\n', &mut line).ok()?;
+            if n == 0 {
+                return None;
+            }
+            let line = String::from_utf8_lossy(&line).trim_end().to_string();
+            assert!(line.len() >= 3, "short reply line {line:?}");
+            let code: u16 = line[..3].parse().expect("reply code");
+            let more = line.as_bytes().get(3) == Some(&b'-');
+            lines.push(line.get(4..).unwrap_or("").to_string());
+            if !more {
+                return Some(Reply { code, lines });
+            }
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// Sends one command line (CRLF added) and returns the reply.
+    pub fn cmd(&mut self, line: &str) -> Reply {
+        self.send(format!("{line}\r\n").as_bytes());
+        self.reply()
+    }
+
+    /// Asserts the next reply's code, returning it.
+    pub fn expect(&mut self, code: u16) -> Reply {
+        let r = self.reply();
+        assert_eq!(r.code, code, "unexpected reply {r:?}");
+        r
+    }
+
+    /// True when the server has closed the connection (EOF).
+    pub fn is_closed(&mut self) -> bool {
+        let mut b = [0u8; 1];
+        matches!(self.reader.read(&mut b), Ok(0) | Err(_))
+    }
+
+    /// A whole transaction; returns the reply to the final dot.
+    pub fn send_mail(&mut self, from: &str, to: &[&str], data: &[u8]) -> Reply {
+        assert_eq!(self.cmd(&format!("MAIL FROM:<{from}>")).code, 250);
+        for t in to {
+            let r = self.cmd(&format!("RCPT TO:<{t}>"));
+            assert_eq!(r.code, 250, "RCPT {t}: {r:?}");
+        }
+        assert_eq!(self.cmd("DATA").code, 354);
+        self.send(data);
+        self.send(b".\r\n");
+        self.reply()
+    }
+}
+
+/// A stored message without the `Return-Path:` and `Received:` headers smtpd prepends
+/// (the Received: continuation lines start with a tab).
+pub fn stored_body(path: &Path) -> Vec<u8> {
+    let bytes = std::fs::read(path).unwrap();
+    let mut rest: &[u8] = &bytes;
+    let mut next_line = |rest: &mut &[u8]| -> Vec<u8> {
+        let end = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|p| p + 1)
+            .unwrap_or(rest.len());
+        let line = rest[..end].to_vec();
+        *rest = &rest[end..];
+        line
+    };
+    assert!(next_line(&mut rest).starts_with(b"Return-Path: <"));
+    assert!(next_line(&mut rest).starts_with(b"Received: from "));
+    while rest.starts_with(b"\t") {
+        next_line(&mut rest);
+    }
+    rest.to_vec()
+}
+
+/// Whether an external client is on PATH; under CI=true a missing one is a failure.
+pub fn have(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !found {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{tool} is required under CI=true (.ci/run installs it)");
+        }
+        eprintln!("SKIPPED: {tool} is not installed");
+    }
+    found
+}
