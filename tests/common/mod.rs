@@ -362,7 +362,7 @@ impl Client {
 pub fn stored_body(path: &Path) -> Vec<u8> {
     let bytes = std::fs::read(path).unwrap();
     let mut rest: &[u8] = &bytes;
-    let mut next_line = |rest: &mut &[u8]| -> Vec<u8> {
+    let next_line = |rest: &mut &[u8]| -> Vec<u8> {
         let end = rest
             .iter()
             .position(|&b| b == b'\n')
