@@ -31,7 +31,10 @@ fn bundled_config_ok() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "configuration OK");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "configuration OK"
+    );
 }
 
 /// Every problem is reported, one per line, as PATH:LINE: message; exit status 1.
@@ -45,7 +48,10 @@ fn every_problem_with_file_and_line() {
     let p = path.display().to_string();
     assert_eq!(lines.len(), 3, "{err}");
     assert!(lines[0].starts_with(&format!("{p}:3: ")), "{err}");
-    assert!(lines[1].starts_with(&format!("{p}:4: unknown key `lisen`")), "{err}");
+    assert!(
+        lines[1].starts_with(&format!("{p}:4: unknown key `lisen`")),
+        "{err}"
+    );
     assert!(lines[2].starts_with(&format!("{p}:6: ")), "{err}");
 }
 
@@ -54,7 +60,10 @@ fn every_problem_with_file_and_line() {
 fn missing_hostname_and_syntax_error() {
     let (ok, _, err, path, _dir) = check("[smtp]\n");
     assert!(!ok);
-    assert!(err.starts_with(&format!("{}:1: `hostname` is required", path.display())), "{err}");
+    assert!(
+        err.starts_with(&format!("{}:1: `hostname` is required", path.display())),
+        "{err}"
+    );
     let (ok, _, err, path, _dir) = check("hostname = \"mx.test\"\n[smtp\n");
     assert!(!ok);
     assert!(err.starts_with(&format!("{}:2: ", path.display())), "{err}");

@@ -22,8 +22,14 @@ fn lf(bytes: &[u8]) -> Vec<u8> {
 /// Byte equality, reporting the first difference readably.
 fn same(got: &[u8], want: &[u8]) {
     if got != want {
-        let at = got.iter().zip(want).position(|(a, b)| a != b).unwrap_or(got.len().min(want.len()));
-        let ctx = |s: &[u8]| String::from_utf8_lossy(&s[at.saturating_sub(60)..(at + 60).min(s.len())]).into_owned();
+        let at = got
+            .iter()
+            .zip(want)
+            .position(|(a, b)| a != b)
+            .unwrap_or(got.len().min(want.len()));
+        let ctx = |s: &[u8]| {
+            String::from_utf8_lossy(&s[at.saturating_sub(60)..(at + 60).min(s.len())]).into_owned()
+        };
         panic!(
             "stored copy differs at byte {at} (lengths {} vs {}):\n got: {:?}\nwant: {:?}",
             got.len(),
@@ -44,7 +50,10 @@ fn python_smtplib() {
     let srv = Server::start();
     let out = tempfile::tempdir().unwrap();
     let run = Command::new("python3")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/smtplib_send.py"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/clients/smtplib_send.py"
+        ))
         .arg(srv.smtp.ip().to_string())
         .arg(srv.smtp.port().to_string())
         .arg(out.path())
@@ -67,7 +76,10 @@ fn python_smtplib() {
     assert_eq!(j.len(), 1);
     same(&stored_body(&j[0]), &lf(&sent2));
     let stored = std::fs::read_to_string(&j[0]).unwrap();
-    assert!(stored.starts_with("Return-Path: <jörg@b.test>\n"), "{stored}");
+    assert!(
+        stored.starts_with("Return-Path: <jörg@b.test>\n"),
+        "{stored}"
+    );
     assert!(stored.contains("with UTF8SMTP id"));
     assert_eq!(srv.new_mail("example.test", "carol").len(), 1);
 }
@@ -93,7 +105,14 @@ fn swaks_plain_and_pipelined() {
     for (i, mode) in [&[][..], &["--pipeline"][..]].iter().enumerate() {
         let to = format!("swaks{i}@example.test");
         let mut args = vec![
-            "--from", "tester@b.test", "--to", &to, "--header", "Subject: swaks test", "--body", body,
+            "--from",
+            "tester@b.test",
+            "--to",
+            &to,
+            "--header",
+            "Subject: swaks test",
+            "--body",
+            body,
         ];
         args.extend_from_slice(mode);
         let out = swaks(&srv, &args);
@@ -107,10 +126,22 @@ fn swaks_plain_and_pipelined() {
         let stored = String::from_utf8(stored_body(&mail[0])).unwrap();
         assert!(stored.contains("Subject: swaks test\n"), "{stored}");
         // swaks ends the body with one more CRLF of its own.
-        assert!(stored.contains("\n\nline one\n.line with a dot\n\nlast line\n"), "{stored:?}");
+        assert!(
+            stored.contains("\n\nline one\n.line with a dot\n\nlast line\n"),
+            "{stored:?}"
+        );
         assert!(!stored.contains('\r'));
     }
-    let out = swaks(&srv, &["--from", "a@b.test", "--to", "victim@elsewhere.test", "--pipeline"]);
+    let out = swaks(
+        &srv,
+        &[
+            "--from",
+            "a@b.test",
+            "--to",
+            "victim@elsewhere.test",
+            "--pipeline",
+        ],
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("550 5.7.1"));
 }

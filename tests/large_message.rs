@@ -10,7 +10,15 @@ fn message_of_25_mib_is_streamed() {
     let mut c = srv.connect();
     c.expect(220);
     c.cmd("EHLO client.test");
-    assert_eq!(c.send_mail("a@b.test", &["warm@example.test"], b"Subject: w\r\n\r\nx\r\n").code, 250);
+    assert_eq!(
+        c.send_mail(
+            "a@b.test",
+            &["warm@example.test"],
+            b"Subject: w\r\n\r\nx\r\n"
+        )
+        .code,
+        250
+    );
     let before = srv.peak_rss_kib();
     assert!(before > 0);
 

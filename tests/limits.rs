@@ -91,7 +91,10 @@ fn sigterm_is_graceful() {
     let status = srv.wait_exit();
     assert!(status.success(), "{status:?}");
     let mail = srv.new_mail("example.test", "bob");
-    assert_eq!(stored_body(&mail[0]), b"Subject: in flight\n\nfirst half\nsecond half\n");
+    assert_eq!(
+        stored_body(&mail[0]),
+        b"Subject: in flight\n\nfirst half\nsecond half\n"
+    );
     srv.log.wait_for("stopped");
 }
 
@@ -112,5 +115,8 @@ fn bind_failure_is_reported() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&addr.to_string()), "{err}");
-    assert!(err.to_lowercase().contains("address already in use"), "{err}");
+    assert!(
+        err.to_lowercase().contains("address already in use"),
+        "{err}"
+    );
 }
