@@ -1,0 +1,107 @@
+//! Storage failures become 4xx replies, leave nothing in new/, and the server recovers
+//! (CONTRACT: "storage failure: 451/452 4.3.x").
+mod common;
+use common::*;
+use std::process::Command;
+
+/// A mailbox path that cannot be made (a file stands where the Maildir should be): 451 4.3.0,
+/// the session goes on, other mailboxes still receive mail.
+#[test]
+fn storage_failure_is_451() {
+    let srv = Server::start();
+    std::fs::create_dir_all(srv.root().join("example.test")).unwrap();
+    std::fs::write(srv.root().join("example.test/broken"), b"not a directory").unwrap();
+    let mut c = srv.connect();
+    c.expect(220);
+    c.cmd("EHLO client.test");
+    assert_eq!(c.cmd("MAIL FROM:<a@b.test>").code, 250);
+    assert_eq!(c.cmd("RCPT TO:<ok@example.test>").code, 250);
+    assert_eq!(c.cmd("RCPT TO:<broken@example.test>").code, 250);
+    assert_eq!(c.cmd("DATA").code, 354);
+    c.send(b"Subject: x\r\n\r\nbody\r\n.\r\n");
+    let r = c.reply();
+    assert_eq!(r.code, 451, "{r:?}");
+    assert!(r.lines[0].starts_with("4.3.0"));
+    assert!(
+        !r.text().contains("broken"),
+        "no internals in the reply: {r:?}"
+    );
+    assert!(
+        srv.new_mail("example.test", "ok").is_empty(),
+        "all or nothing"
+    );
+    srv.log.wait_for("delivery failed");
+    let r = c.send_mail(
+        "a@b.test",
+        &["ok@example.test"],
+        b"Subject: y\r\n\r\nbody\r\n",
+    );
+    assert_eq!(r.code, 250);
+    assert_eq!(srv.new_mail("example.test", "ok").len(), 1);
+}
+
+/// Unmounts on drop (after the server using it was killed).
+struct Tmpfs(std::path::PathBuf);
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// The mailbox root on a tiny tmpfs: a message that does not fit gets 452 4.3.1, nothing partial
+/// appears in new/ or stays in tmp/, and a message that fits is then delivered.
+#[test]
+fn disk_full_is_452_and_recovers() {
+    let base = tempfile::tempdir().unwrap();
+    let mnt = base.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+        .arg(&mnt)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !mounted {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("CI runs as root and must be able to mount a tmpfs");
+        }
+        eprintln!("SKIPPED: cannot mount a tmpfs (needs root)");
+        return;
+    }
+    let _guard = Tmpfs(mnt.clone());
+    let root = mnt.join("mailboxes");
+    let srv = Server::start_with(Overrides::new().set(
+        "mailboxes",
+        "root",
+        &format!("\"{}\"", root.display()),
+    ));
+    let mut c = srv.connect();
+    c.expect(220);
+    c.cmd("EHLO client.test");
+    let big = "x".repeat(998) + "\r\n";
+    assert_eq!(c.cmd("MAIL FROM:<a@b.test>").code, 250);
+    assert_eq!(c.cmd("RCPT TO:<bob@example.test>").code, 250);
+    assert_eq!(c.cmd("RCPT TO:<carol@example.test>").code, 250);
+    assert_eq!(c.cmd("DATA").code, 354);
+    for _ in 0..1024 {
+        c.send(big.as_bytes());
+    }
+    c.send(b".\r\n");
+    let r = c.reply();
+    assert_eq!(r.code, 452, "{r:?}");
+    assert!(r.lines[0].starts_with("4.3.1"));
+    let bob = root.join("example.test/bob");
+    assert!(list(&bob.join("new")).is_empty());
+    assert!(list(&root.join("example.test/carol/new")).is_empty());
+    assert!(list(&bob.join("tmp")).is_empty(), "partial spool removed");
+    let r = c.send_mail(
+        "a@b.test",
+        &["bob@example.test"],
+        b"Subject: small\r\n\r\nfits\r\n",
+    );
+    assert_eq!(r.code, 250, "{r:?}");
+    assert_eq!(list(&bob.join("new")).len(), 1);
+    drop(c);
+    drop(srv);
+}
