@@ -1,7 +1,9 @@
 //! smtpd library
+pub mod auth;
 pub mod config;
 pub mod daemon;
 pub mod log;
 pub mod mailbox;
 pub mod net;
 pub mod proto;
+pub mod wire;

@@ -13,6 +13,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use thiserror::Error;
 
+use crate::wire::WireSize;
+
 #[derive(Debug, Error)]
 pub enum DeliveryError {
     #[error("{op} {path}: {source}")]
@@ -155,7 +157,7 @@ impl MaildirStore {
             unique,
             id,
             size: 0,
-            newlines: 0,
+            wire: WireSize::default(),
         })
     }
 }
@@ -176,7 +178,7 @@ pub struct Spool {
     pub id: String,
     /// Octets written (LF line ends).
     pub size: u64,
-    newlines: u64,
+    wire: WireSize,
 }
 
 impl Spool {
@@ -189,19 +191,14 @@ impl Spool {
         file.write_all(data)
             .map_err(io_err("write", &self.tmp_path))?;
         self.size += data.len() as u64;
-        self.newlines += data.iter().filter(|&&b| b == b'\n').count() as u64;
+        self.wire.feed(data);
         Ok(())
     }
 
     /// The final file name: unique part plus Dovecot's size hints. `W=` is the size with CRLF
-    /// line ends, i.e. what POP3 RETR sends.
+    /// line ends, i.e. what POP3 RETR sends (see [`crate::wire`]).
     pub fn final_name(&self) -> String {
-        format!(
-            "{},S={},W={}",
-            self.unique,
-            self.size,
-            self.size + self.newlines
-        )
+        format!("{},S={},W={}", self.unique, self.size, self.wire.total())
     }
 
     /// Makes the message durable in every maildir's `new/` (each must exist; the first is the

@@ -1,0 +1,2 @@
+//! Accounts and password hashes.
+pub mod password;
