@@ -366,10 +366,19 @@ impl<'s> Loader<'s> {
         self.finish(s);
 
         let mut s = self.section(&mut top, "pop3");
+        let d = Pop3::default();
         let pop3 = Pop3 {
             listen: self.addresses(&mut s, "listen", &["127.0.0.1:1110"], &mut seen),
             pop3s: self.addresses(&mut s, "pop3s", &[], &mut seen),
             allow_insecure_auth: self.boolean(&mut s, "allow_insecure_auth", false),
+            idle_timeout_secs: self.uint(&mut s, "idle_timeout_secs", d.idle_timeout_secs, 1),
+            max_command_line: self.usize(&mut s, "max_command_line", d.max_command_line, 255),
+            auth_failure_delay_ms: self.uint(
+                &mut s,
+                "auth_failure_delay_ms",
+                d.auth_failure_delay_ms,
+                0,
+            ),
         };
         self.finish(s);
 
@@ -586,6 +595,13 @@ impl<'s> Loader<'s> {
                     at,
                     format!("account `{lower}` needs `password`: a hash made by `smtpctl encrypt`"),
                 );
+            } else if !crate::auth::password::is_supported(password.get_ref()) {
+                self.problem(
+                    password.span(),
+                    format!(
+                        "account `{lower}`: `password` must be a hash made by `smtpctl encrypt` ($argon2id$...) or a SHA512-crypt hash ($6$...), never the password itself"
+                    ),
+                );
             }
             out.push(Account {
                 address: lower,
@@ -700,7 +716,7 @@ mod tests {
         let text = "hostname = \"mx.test\"\n\
                     [mailboxes]\ndomains = [\"example.test\"]\naccept = \"accounts\"\n\
                     [[accounts]]\naddress = \"Alice@Example.test\"\npassword = \"$argon2id$x\"\n\
-                    [[accounts]]\naddress = \"bob@other.test\"\npassword = \"x\"\n\
+                    [[accounts]]\naddress = \"bob@other.test\"\npassword = \"$6$x$y\"\n\
                     [[accounts]]\naddress = \"carol@example.test\"\n";
         let p = problems(text);
         assert_eq!(p.len(), 2, "{p:#?}");
@@ -708,13 +724,23 @@ mod tests {
         assert!(p[0].1.contains("not in mailboxes.domains"));
         assert_eq!(p[1].0, 12);
         assert!(p[1].1.contains("password"));
-        let ok = "hostname = \"mx.test\"\n[mailboxes]\ndomains = [\"example.test\"]\naccept = \"accounts\"\n[[accounts]]\naddress = \"Alice@Example.test\"\npassword = \"h\"\n";
+        let ok = "hostname = \"mx.test\"\n[mailboxes]\ndomains = [\"example.test\"]\naccept = \"accounts\"\n[[accounts]]\naddress = \"Alice@Example.test\"\npassword = \"$argon2id$h\"\n";
         let c = parse(ok, Path::new("t.toml")).unwrap();
         assert_eq!(c.accounts[0].address, "alice@example.test");
         let policy = c.smtp_policy();
         assert!(
             matches!(policy.accept, Accept::Accounts(ref s) if s.contains("alice@example.test"))
         );
+    }
+
+    #[test]
+    fn plaintext_password_is_refused() {
+        let p = problems(
+            "hostname = \"mx.test\"\n[mailboxes]\ndomains = [\"example.test\"]\n[[accounts]]\naddress = \"a@example.test\"\npassword = \"hunter2\"\n",
+        );
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].0, 6);
+        assert!(p[0].1.contains("never the password itself"));
     }
 
     #[test]

@@ -53,6 +53,12 @@ pub struct Pop3 {
     pub listen: Vec<SocketAddr>,
     pub pop3s: Vec<SocketAddr>,
     pub allow_insecure_auth: bool,
+    /// Autologout timer (RFC 1939 §3: at least 10 minutes).
+    pub idle_timeout_secs: u64,
+    /// Longest command line, CRLF included (RFC 2449: 255 at least; AUTH responses are longer).
+    pub max_command_line: usize,
+    /// Delay before answering a failed login; grows with each failure in the session.
+    pub auth_failure_delay_ms: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -159,6 +165,9 @@ impl Default for Pop3 {
             listen: vec![SocketAddr::from(([127, 0, 0, 1], 1110))],
             pop3s: Vec::new(),
             allow_insecure_auth: false,
+            idle_timeout_secs: 600,
+            max_command_line: 1024,
+            auth_failure_delay_ms: 2000,
         }
     }
 }

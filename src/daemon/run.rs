@@ -17,7 +17,9 @@ use crate::config::Config;
 use crate::mailbox::MaildirStore;
 use crate::net::limiter::ConnLimiter;
 use crate::net::listener;
-use crate::net::smtp_conn::{SmtpContext, Stats};
+use crate::net::pop3_conn::{self, Pop3Context};
+use crate::net::smtp_conn::{self, SmtpContext, Stats};
+use crate::proto::smtp::reply::canned;
 
 /// Starts the runtime and serves until SIGTERM/SIGINT.
 pub fn run_foreground(config: Config) -> anyhow::Result<()> {
@@ -68,8 +70,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             "[smtp] submission/submissions need TLS and AUTH, which this version does not have yet; they are not served"
         );
     }
-    if !config.pop3.listen.is_empty() || !config.pop3.pop3s.is_empty() {
-        info!("POP3 is not part of this version yet; [pop3] listeners are not served");
+    let mut pop3_listeners = Vec::new();
+    for addr in &config.pop3.listen {
+        pop3_listeners.push(bind(*addr, "pop3").await?);
+    }
+    if !config.pop3.pop3s.is_empty() {
+        warn!("[pop3] pop3s needs TLS, which this version does not have yet; it is not served");
     }
 
     let ctx = Arc::new(SmtpContext {
@@ -81,6 +87,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         limits: config.limits.clone(),
         stats: Arc::new(Stats::default()),
     });
+    let pop3_ctx = Arc::new(Pop3Context::new(&config, Arc::clone(&ctx.store)));
     let limiter = ConnLimiter::new();
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -89,13 +96,33 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let handle = signals.handle();
 
     let accept_tasks = TaskTracker::new();
+    let accept = |protocol, refusal: Vec<u8>| listener::Accept {
+        protocol,
+        limiter: Arc::clone(&limiter),
+        max_connections: config.limits.max_connections,
+        max_connections_per_ip: config.limits.max_connections_per_ip,
+        refusal,
+        shutdown: shutdown.clone(),
+        tracker: tracker.clone(),
+    };
     for l in smtp_listeners {
-        accept_tasks.spawn(listener::serve_smtp(
+        let ctx = Arc::clone(&ctx);
+        let stop = shutdown.clone();
+        let refusal = canned::too_many_connections(&config.hostname).to_bytes();
+        accept_tasks.spawn(listener::run(
             l,
-            Arc::clone(&ctx),
-            Arc::clone(&limiter),
-            shutdown.clone(),
-            tracker.clone(),
+            accept("smtp", refusal),
+            move |stream, peer| smtp_conn::serve(stream, peer, Arc::clone(&ctx), stop.clone()),
+        ));
+    }
+    for l in pop3_listeners {
+        let ctx = Arc::clone(&pop3_ctx);
+        let stop = shutdown.clone();
+        let refusal = b"-ERR [SYS/TEMP] Too many connections, try again later\r\n".to_vec();
+        accept_tasks.spawn(listener::run(
+            l,
+            accept("pop3", refusal),
+            move |stream, peer| pop3_conn::serve(stream, peer, Arc::clone(&ctx), stop.clone()),
         ));
     }
     accept_tasks.close();

@@ -2,5 +2,6 @@
 //! `spawn_blocking`; it must not import `proto` or tokio.
 pub mod headers;
 pub mod maildir;
+pub mod maildrop;
 
 pub use maildir::{DeliveryError, MaildirStore, Spool};

@@ -2,4 +2,5 @@
 //! socket bytes to the sans-IO engine and carries out its events.
 pub mod limiter;
 pub mod listener;
+pub mod pop3_conn;
 pub mod smtp_conn;

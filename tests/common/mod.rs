@@ -13,9 +13,15 @@ use std::time::{Duration, Instant};
 
 pub const WAIT: Duration = Duration::from_secs(20);
 
-/// Config overrides: section → key → TOML value ("" is the top level).
+/// Config overrides: section → key → TOML value ("" is the top level), and accounts.
 #[derive(Clone, Debug, Default)]
-pub struct Overrides(BTreeMap<String, BTreeMap<String, String>>);
+pub struct Overrides(
+    BTreeMap<String, BTreeMap<String, String>>,
+    Vec<(String, String)>,
+);
+
+/// The password of every account the harness makes.
+pub const PASSWORD: &str = "s3cret pass";
 
 impl Overrides {
     pub fn new() -> Self {
@@ -26,6 +32,24 @@ impl Overrides {
             .entry(section.to_string())
             .or_default()
             .insert(key.to_string(), value.to_string());
+        self
+    }
+    /// A POP3 listener on a free port, a short failed-login delay, and these accounts
+    /// (password [`PASSWORD`]).
+    pub fn pop3(mut self, accounts: &[&str]) -> Self {
+        self = self.set("pop3", "listen", "[\"127.0.0.1:0\"]").set(
+            "pop3",
+            "auth_failure_delay_ms",
+            "200",
+        );
+        for a in accounts {
+            self = self.account(a, PASSWORD);
+        }
+        self
+    }
+    pub fn account(mut self, address: &str, password: &str) -> Self {
+        let hash = smtpd::auth::password::hash(password).unwrap();
+        self.1.push((address.to_string(), hash));
         self
     }
 }
@@ -62,6 +86,11 @@ pub fn config_text(dir: &Path, o: &Overrides) -> String {
         for (k, v) in keys {
             text.push_str(&format!("{k} = {v}\n"));
         }
+    }
+    for (address, hash) in &o.1 {
+        text.push_str(&format!(
+            "\n[[accounts]]\naddress = \"{address}\"\npassword = \"{hash}\"\n"
+        ));
     }
     text
 }
@@ -138,7 +167,17 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
     pub smtp: SocketAddr,
+    /// The POP3 listener, when the config has one.
+    pub pop3: Option<SocketAddr>,
     pub log: LogWatch,
+}
+
+/// The address in a "listening on PROTO ADDR" log line.
+fn listening(line: &str, proto: &str) -> Option<SocketAddr> {
+    line.split(&format!("listening on {proto} "))
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|a| a.parse().ok())
 }
 
 pub fn smtpd_bin() -> &'static str {
@@ -167,17 +206,14 @@ impl Server {
         let log = LogWatch::spawn(child.stderr.take().unwrap());
         let line = log.wait_for("listening on smtp ");
         log.wait_for("ready");
-        let addr = line
-            .split("listening on smtp ")
-            .nth(1)
-            .and_then(|s| s.split_whitespace().next())
-            .expect("address in log line");
-        let smtp = addr.parse().expect("socket address");
+        let smtp = listening(&line, "smtp").expect("smtp address in log line");
+        let pop3 = log.all().lines().find_map(|l| listening(l, "pop3"));
         Server {
             child,
             dir,
             config,
             smtp,
+            pop3,
             log,
         }
     }
@@ -197,6 +233,19 @@ impl Server {
 
     pub fn connect(&self) -> Client {
         Client::connect(self.smtp)
+    }
+
+    pub fn pop3(&self) -> Pop3 {
+        Pop3::connect(self.pop3.expect("no POP3 listener configured"))
+    }
+
+    /// Delivers one message over SMTP (raw CRLF data, dot-stuffed by the caller).
+    pub fn deliver(&self, to: &str, data: &[u8]) {
+        let mut c = self.connect();
+        c.expect(220);
+        let r = c.send_mail("sender@b.test", &[to], data);
+        assert_eq!(r.code, 250, "{r:?}");
+        c.cmd("QUIT");
     }
 
     pub fn signal(&self, sig: i32) {
@@ -396,4 +445,88 @@ pub fn have(tool: &str) -> bool {
         eprintln!("SKIPPED: {tool} is not installed");
     }
     found
+}
+
+/// A raw POP3 client for transcript tests.
+pub struct Pop3 {
+    pub reader: BufReader<TcpStream>,
+    pub stream: TcpStream,
+}
+
+impl Pop3 {
+    pub fn connect(addr: SocketAddr) -> Pop3 {
+        let stream = TcpStream::connect(addr).expect("connect pop3");
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let mut p = Pop3 {
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            stream,
+        };
+        let greeting = p.line();
+        assert!(greeting.starts_with("+OK"), "{greeting}");
+        p
+    }
+
+    /// One line without CRLF ("" at EOF).
+    pub fn line(&mut self) -> String {
+        let mut buf = Vec::new();
+        self.reader.read_until(b'\n', &mut buf).expect("read");
+        String::from_utf8_lossy(&buf)
+            .trim_end_matches(['\r', '\n'])
+            .to_string()
+    }
+
+    pub fn send(&mut self, line: &str) {
+        self.stream
+            .write_all(format!("{line}\r\n").as_bytes())
+            .expect("write");
+    }
+
+    /// Sends a command, returns the status line.
+    pub fn cmd(&mut self, line: &str) -> String {
+        self.send(line);
+        self.line()
+    }
+
+    /// Reads a multi-line body after a +OK status, raw bytes up to and including ".\r\n".
+    pub fn multiline_raw(&mut self) -> Vec<u8> {
+        let mut all = Vec::new();
+        loop {
+            let mut buf = Vec::new();
+            let n = self.reader.read_until(b'\n', &mut buf).expect("read");
+            assert!(n > 0, "EOF inside a multi-line response");
+            all.extend_from_slice(&buf);
+            if buf == b".\r\n" {
+                return all;
+            }
+        }
+    }
+
+    /// Lines of a multi-line body, without the final ".".
+    pub fn multiline(&mut self) -> Vec<String> {
+        let raw = self.multiline_raw();
+        let text = String::from_utf8_lossy(&raw[..raw.len() - 3]).into_owned();
+        text.split("\r\n")
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
+    pub fn login(&mut self, user: &str, password: &str) -> String {
+        let r = self.cmd(&format!("USER {user}"));
+        assert!(r.starts_with("+OK"), "{r}");
+        self.cmd(&format!("PASS {password}"))
+    }
+
+    /// RETR n: the message as sent (CRLF, byte-stuffing removed, without the final ".").
+    pub fn retr(&mut self, n: usize) -> (String, Vec<u8>) {
+        let status = self.cmd(&format!("RETR {n}"));
+        assert!(status.starts_with("+OK"), "{status}");
+        let raw = self.multiline_raw();
+        let body = &raw[..raw.len() - 3];
+        let mut out = Vec::new();
+        for line in body.split_inclusive(|&b| b == b'\n') {
+            out.extend_from_slice(line.strip_prefix(b".").unwrap_or(line));
+        }
+        (status, out)
+    }
 }

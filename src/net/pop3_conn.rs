@@ -1,0 +1,367 @@
+//! The only POP3 socket code: read → feed the engine → carry out its events (check passwords,
+//! lock and list the maildrop, stream messages, apply UPDATE) → write.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::auth::password;
+use crate::config::Config;
+use crate::mailbox::MaildirStore;
+use crate::mailbox::maildrop::{self, Maildrop, MaildropError};
+use crate::proto::pop3::retr::Encoder;
+use crate::proto::pop3::{Entry, Event, LoginOutcome, Pop3Policy, Pop3Session};
+
+const READ_BUF: usize = 16 * 1024;
+const SEND_CHUNK: usize = 64 * 1024;
+
+static SESSION_IDS: AtomicU64 = AtomicU64::new(1);
+
+/// What every POP3 session of one config generation shares.
+pub struct Pop3Context {
+    pub hostname: String,
+    /// Lower-cased address → password hash.
+    pub accounts: HashMap<String, String>,
+    pub store: Arc<MaildirStore>,
+    pub allow_insecure_auth: bool,
+    pub max_command_line: usize,
+    pub max_errors: u32,
+    pub idle_timeout: Duration,
+    pub auth_failure_delay: Duration,
+    /// Checked for unknown users, so they cost the same time as known ones.
+    dummy_hash: String,
+}
+
+impl Pop3Context {
+    pub fn new(config: &Config, store: Arc<MaildirStore>) -> Self {
+        Pop3Context {
+            hostname: config.hostname.clone(),
+            accounts: config
+                .accounts
+                .iter()
+                .map(|a| (a.address.clone(), a.password.clone()))
+                .collect(),
+            store,
+            allow_insecure_auth: config.pop3.allow_insecure_auth,
+            max_command_line: config.pop3.max_command_line,
+            max_errors: config.limits.max_errors,
+            idle_timeout: Duration::from_secs(config.pop3.idle_timeout_secs),
+            auth_failure_delay: Duration::from_millis(config.pop3.auth_failure_delay_ms),
+            dummy_hash: password::hash("no such user").unwrap_or_default(),
+        }
+    }
+}
+
+/// Loopback peers are treated as secure, as Dovecot treats localhost.
+pub fn is_loopback(peer: &SocketAddr) -> bool {
+    match peer.ip() {
+        std::net::IpAddr::V4(a) => a.is_loopback(),
+        std::net::IpAddr::V6(a) => {
+            a.is_loopback() || a.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
+struct Conn {
+    sid: u64,
+    peer: SocketAddr,
+    ctx: Arc<Pop3Context>,
+    maildrop: Option<Maildrop>,
+    retrieved: u64,
+    bytes: u64,
+    deleted: u64,
+}
+
+pub async fn serve(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    ctx: Arc<Pop3Context>,
+    shutdown: CancellationToken,
+) {
+    let sid = SESSION_IDS.fetch_add(1, Ordering::Relaxed);
+    let started = Instant::now();
+    info!(session = sid, peer = %peer, "pop3 session start");
+    let policy = Arc::new(Pop3Policy {
+        hostname: ctx.hostname.clone(),
+        plaintext_allowed: is_loopback(&peer) || ctx.allow_insecure_auth,
+        max_command_line: ctx.max_command_line,
+        max_errors: ctx.max_errors,
+    });
+    let mut session = Pop3Session::new(policy);
+    let mut conn = Conn {
+        sid,
+        peer,
+        ctx: Arc::clone(&ctx),
+        maildrop: None,
+        retrieved: 0,
+        bytes: 0,
+        deleted: 0,
+    };
+    let timeout = ctx.idle_timeout;
+    let end_reason;
+    if write_all(&mut stream, &session.greeting(), timeout)
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let mut buf = vec![0u8; READ_BUF];
+    loop {
+        let events = if shutdown.is_cancelled() {
+            session.shutdown()
+        } else {
+            tokio::select! {
+                r = tokio::time::timeout(timeout, stream.read(&mut buf)) => match r {
+                    Err(_) => session.timeout(),
+                    Ok(Ok(0)) => { end_reason = "client closed the connection"; break; }
+                    Ok(Err(_)) => { end_reason = "read error"; break; }
+                    Ok(Ok(n)) => session.feed(&buf[..n]),
+                },
+                _ = shutdown.cancelled() => session.shutdown(),
+            }
+        };
+        match conn.run(&mut session, &mut stream, events).await {
+            Ok(false) => {}
+            Ok(true) => {
+                end_reason = "closed";
+                let _ = stream.shutdown().await;
+                break;
+            }
+            Err(()) => {
+                end_reason = "write failed";
+                break;
+            }
+        }
+    }
+    // Dropping the maildrop releases its lock; nothing is deleted without QUIT.
+    if let Some(md) = conn.maildrop.take() {
+        let _ = tokio::task::spawn_blocking(move || drop(md)).await;
+    }
+    info!(
+        session = sid,
+        peer = %peer,
+        user = session.user.as_deref().unwrap_or("-"),
+        retrieved = conn.retrieved,
+        bytes = conn.bytes,
+        deleted = conn.deleted,
+        failed_logins = session.failed_logins,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "pop3 session end: {end_reason}"
+    );
+}
+
+async fn write_all(stream: &mut TcpStream, bytes: &[u8], limit: Duration) -> Result<(), ()> {
+    match tokio::time::timeout(limit, stream.write_all(bytes)).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}
+
+impl Conn {
+    /// Carries out events in order; Ok(true) when the session is to close.
+    async fn run(
+        &mut self,
+        session: &mut Pop3Session,
+        stream: &mut TcpStream,
+        events: Vec<Event>,
+    ) -> Result<bool, ()> {
+        let limit = self.ctx.idle_timeout;
+        let mut queue: VecDeque<Event> = events.into();
+        let mut out: Vec<u8> = Vec::new();
+        let mut closed = false;
+        while let Some(ev) = queue.pop_front() {
+            match ev {
+                Event::Reply(bytes) => out.extend_from_slice(&bytes),
+                Event::Login { user, password } => {
+                    let outcome = self.login(&user, password, session.failed_logins).await;
+                    queue.extend(session.login(outcome, &user.to_ascii_lowercase()));
+                }
+                Event::Send { index, top, size } => {
+                    write_all(stream, &out, limit).await?;
+                    out.clear();
+                    self.send(stream, index, top, size).await?;
+                }
+                Event::Update { delete, seen } => {
+                    let done = self.update(delete, seen).await;
+                    queue.extend(session.updated(done));
+                }
+                Event::Close => closed = true,
+            }
+        }
+        if !out.is_empty() {
+            write_all(stream, &out, limit).await?;
+        }
+        Ok(closed)
+    }
+
+    async fn login(&mut self, user: &str, pass: String, failures_before: u32) -> LoginOutcome {
+        let address = user.to_ascii_lowercase();
+        let stored = self.ctx.accounts.get(&address).cloned();
+        let dummy = self.ctx.dummy_hash.clone();
+        let known = stored.is_some();
+        let verified = tokio::task::spawn_blocking(move || match stored {
+            Some(hash) => password::verify(&pass, &hash).unwrap_or(false),
+            None => {
+                let _ = password::verify(&pass, &dummy);
+                false
+            }
+        })
+        .await
+        .unwrap_or(false);
+        if !verified {
+            // Growing delay per failure in this session (Dovecot-style), then the same reply for
+            // unknown users and wrong passwords.
+            let n = (failures_before + 1).min(10);
+            tokio::time::sleep(self.ctx.auth_failure_delay * n).await;
+            warn!(session = self.sid, peer = %self.peer, user = %address, known, "pop3 login failed");
+            return LoginOutcome::BadCredentials;
+        }
+        let Some((local, domain)) = address.rsplit_once('@') else {
+            return LoginOutcome::BadCredentials;
+        };
+        let store = Arc::clone(&self.ctx.store);
+        let (local, domain) = (local.to_string(), domain.to_string());
+        let opened = tokio::task::spawn_blocking(move || {
+            let dir = store
+                .maildir(&domain, &local)
+                .map_err(|e| MaildropError::Io {
+                    op: "open maildrop",
+                    path: Default::default(),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
+            store.ensure(&dir).map_err(|e| MaildropError::Io {
+                op: "create maildrop",
+                path: dir.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+            maildrop::open(&dir)
+        })
+        .await;
+        match opened {
+            Ok(Ok(md)) => {
+                let entries = md
+                    .messages
+                    .iter()
+                    .map(|m| Entry {
+                        uid: m.uid.clone(),
+                        size: m.size,
+                    })
+                    .collect();
+                info!(session = self.sid, peer = %self.peer, user = %address, messages = md.messages.len(), "pop3 login");
+                self.maildrop = Some(md);
+                LoginOutcome::Ok(entries)
+            }
+            Ok(Err(MaildropError::InUse)) => {
+                info!(session = self.sid, user = %address, "pop3 maildrop in use");
+                LoginOutcome::InUse
+            }
+            Ok(Err(e)) => {
+                warn!(session = self.sid, user = %address, error = %e, "pop3 maildrop unavailable");
+                LoginOutcome::TempFail
+            }
+            Err(e) => {
+                warn!(session = self.sid, error = %e, "pop3 login task failed");
+                LoginOutcome::TempFail
+            }
+        }
+    }
+
+    /// Streams one message: "+OK", the content converted chunk by chunk, ".".
+    async fn send(
+        &mut self,
+        stream: &mut TcpStream,
+        index: usize,
+        top: Option<u64>,
+        size: u64,
+    ) -> Result<(), ()> {
+        let limit = self.ctx.idle_timeout;
+        let path = self
+            .maildrop
+            .as_ref()
+            .and_then(|m| m.messages.get(index))
+            .map(|m| m.path.clone());
+        let file = match path {
+            Some(p) => tokio::fs::File::open(&p).await.ok(),
+            None => None,
+        };
+        let Some(mut file) = file else {
+            let msg = format!(
+                "-ERR [SYS/TEMP] Message {} is no longer available\r\n",
+                index + 1
+            );
+            return write_all(stream, msg.as_bytes(), limit).await;
+        };
+        let head = match top {
+            None => format!("+OK {size} octets\r\n"),
+            Some(_) => "+OK Top of message follows\r\n".to_string(),
+        };
+        write_all(stream, head.as_bytes(), limit).await?;
+        let mut encoder = match top {
+            None => Encoder::retr(),
+            Some(n) => Encoder::top(n),
+        };
+        let mut buf = vec![0u8; SEND_CHUNK];
+        let mut out = Vec::with_capacity(SEND_CHUNK * 2);
+        loop {
+            let n = match file.read(&mut buf).await {
+                Ok(n) => n,
+                Err(e) => {
+                    // Mid-message: the client cannot be told cleanly; end the response and log.
+                    warn!(session = self.sid, error = %e, "pop3 read failed mid-message");
+                    0
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            out.clear();
+            encoder.feed(&buf[..n], &mut out);
+            write_all(stream, &out, limit).await?;
+            self.bytes += out.len() as u64;
+            if encoder.is_done() {
+                break;
+            }
+        }
+        out.clear();
+        encoder.finish(&mut out);
+        write_all(stream, &out, limit).await?;
+        if top.is_none() {
+            self.retrieved += 1;
+        }
+        Ok(())
+    }
+
+    async fn update(&mut self, delete: Vec<usize>, seen: Vec<usize>) -> bool {
+        let Some(md) = self.maildrop.take() else {
+            return true;
+        };
+        let n = delete.len() as u64;
+        let result = tokio::task::spawn_blocking(move || {
+            let r = md.update(&delete, &seen);
+            drop(md);
+            r
+        })
+        .await;
+        match result {
+            Ok(Ok(())) => {
+                self.deleted += n;
+                true
+            }
+            Ok(Err(e)) => {
+                warn!(session = self.sid, error = %e, "pop3 update failed");
+                false
+            }
+            Err(e) => {
+                warn!(session = self.sid, error = %e, "pop3 update task failed");
+                false
+            }
+        }
+    }
+}
