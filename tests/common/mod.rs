@@ -47,9 +47,13 @@ impl Overrides {
         }
         self
     }
-    pub fn account(mut self, address: &str, password: &str) -> Self {
+    pub fn account(self, address: &str, password: &str) -> Self {
         let hash = smtpd::auth::password::hash(password).unwrap();
-        self.1.push((address.to_string(), hash));
+        self.account_hash(address, &hash)
+    }
+    /// An account with a ready-made password hash.
+    pub fn account_hash(mut self, address: &str, hash: &str) -> Self {
+        self.1.push((address.to_string(), hash.to_string()));
         self
     }
 }
@@ -190,10 +194,23 @@ impl Server {
     }
 
     pub fn start_with(o: Overrides) -> Server {
+        Self::start_wrapped(o, &[])
+    }
+
+    /// Starts smtpd through a wrapper command (e.g. `ip netns exec NS`), which must exec it.
+    pub fn start_wrapped(o: Overrides, wrapper: &[&str]) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("smtpd.toml");
         std::fs::write(&config, config_text(dir.path(), &o)).unwrap();
-        let mut child = Command::new(smtpd_bin())
+        let mut cmd = match wrapper.split_first() {
+            None => Command::new(smtpd_bin()),
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(smtpd_bin());
+                c
+            }
+        };
+        let mut child = cmd
             .arg("--foreground")
             .arg("--config")
             .arg(&config)
@@ -528,5 +545,63 @@ impl Pop3 {
             out.extend_from_slice(line.strip_prefix(b".").unwrap_or(line));
         }
         (status, out)
+    }
+}
+
+/// A private network namespace with one non-loopback address on its own `lo`, so a server and a
+/// client inside it see each other as a non-loopback peer (../shared/research/non-loopback-peer.md).
+/// Deleted on drop. `None` (with a printed reason) when namespaces cannot be made; under CI=true
+/// that is a failure.
+pub struct NetNs {
+    pub name: String,
+    pub addr: std::net::Ipv4Addr,
+}
+
+impl NetNs {
+    pub fn new(tag: &str, addr: &str) -> Option<NetNs> {
+        let name = format!("smtpd-{tag}-{}", std::process::id());
+        let ok = |args: &[&str]| {
+            Command::new("ip")
+                .args(args)
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false)
+        };
+        let _ = ok(&["netns", "del", &name]);
+        let made = ok(&["netns", "add", &name])
+            && ok(&["-n", &name, "link", "set", "lo", "up"])
+            && ok(&["-n", &name, "addr", "add", &format!("{addr}/32"), "dev", "lo"]);
+        if !made {
+            let _ = ok(&["netns", "del", &name]);
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!("cannot create a network namespace (CI runs as root and must)");
+            }
+            eprintln!("SKIPPED: cannot create a network namespace (needs root and iproute2)");
+            return None;
+        }
+        Some(NetNs {
+            name,
+            addr: addr.parse().unwrap(),
+        })
+    }
+
+    /// `ip netns exec NAME` as a wrapper for [`Server::start_wrapped`].
+    pub fn wrapper(&self) -> Vec<&str> {
+        vec!["ip", "netns", "exec", &self.name]
+    }
+
+    /// Runs a command inside the namespace.
+    pub fn run(&self, program: &str, args: &[&str]) -> std::process::Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.name, program])
+            .args(args)
+            .output()
+            .expect("ip netns exec")
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
     }
 }
