@@ -37,6 +37,8 @@ for line in proc.stderr:
     if "ready" in line:
         break
 assert port, "smtpd did not start"
+import threading
+threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()  # keep the pipe drained
 
 def hwm():
     with open(f"/proc/{proc.pid}/status") as f:

@@ -45,7 +45,7 @@ root = "{root}"
 domains = ["example.test"]
 [log]
 dir = "{tmp}/logs"
-level = "warn"
+level = "info"
 [[accounts]]
 address = "big@example.test"
 password = "{pw_hash}"
@@ -61,6 +61,8 @@ for line in proc.stderr:
         port = int(m.group(1))
         break
 assert port, "smtpd did not start"
+import threading
+threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()  # keep the pipe drained
 
 def session(user):
     s = socket.create_connection(("127.0.0.1", port))
