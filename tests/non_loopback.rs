@@ -4,13 +4,20 @@ mod common;
 use common::*;
 
 fn transcript(ns: &NetNs, port: u16, commands: &[&str]) -> String {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/pop3_transcript.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/clients/pop3_transcript.py"
+    );
     let host = ns.addr.to_string();
     let port = port.to_string();
     let mut args = vec![script, host.as_str(), port.as_str()];
     args.extend_from_slice(commands);
     let out = ns.run("python3", &args);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -19,7 +26,11 @@ fn start(ns: &NetNs, insecure: bool) -> Server {
         .pop3(&["alice@example.test"])
         .set("smtp", "listen", &format!("[\"{}:0\"]", ns.addr))
         .set("pop3", "listen", &format!("[\"{}:0\"]", ns.addr))
-        .set("pop3", "allow_insecure_auth", if insecure { "true" } else { "false" });
+        .set(
+            "pop3",
+            "allow_insecure_auth",
+            if insecure { "true" } else { "false" },
+        );
     Server::start_wrapped(o, &ns.wrapper())
 }
 
@@ -37,7 +48,11 @@ fn plaintext_login_refused_for_non_loopback_peer() {
     let port = srv.pop3.unwrap().port();
     let ir = smtpd::proto::sasl::encode_plain("alice@example.test", PASSWORD);
     let auth = format!("AUTH PLAIN {ir}");
-    let out = transcript(&ns, port, &["CAPA", "USER alice@example.test", &auth, "QUIT"]);
+    let out = transcript(
+        &ns,
+        port,
+        &["CAPA", "USER alice@example.test", &auth, "QUIT"],
+    );
     assert!(!out.contains("\nUSER\n") && !out.contains("SASL"), "{out}");
     let refusals = out
         .lines()
@@ -58,8 +73,15 @@ fn allow_insecure_auth_permits_it() {
     let srv = start(&ns, true);
     let port = srv.pop3.unwrap().port();
     let pass = format!("PASS {PASSWORD}");
-    let out = transcript(&ns, port, &["CAPA", "USER alice@example.test", &pass, "STAT", "QUIT"]);
-    assert!(out.contains("\nUSER\n") && out.contains("\nSASL PLAIN\n"), "{out}");
+    let out = transcript(
+        &ns,
+        port,
+        &["CAPA", "USER alice@example.test", &pass, "STAT", "QUIT"],
+    );
+    assert!(
+        out.contains("\nUSER\n") && out.contains("\nSASL PLAIN\n"),
+        "{out}"
+    );
     assert!(out.contains("+OK Logged in: 0 messages"), "{out}");
     assert!(out.contains("+OK 0 0"), "{out}");
 }

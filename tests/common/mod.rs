@@ -570,7 +570,15 @@ impl NetNs {
         let _ = ok(&["netns", "del", &name]);
         let made = ok(&["netns", "add", &name])
             && ok(&["-n", &name, "link", "set", "lo", "up"])
-            && ok(&["-n", &name, "addr", "add", &format!("{addr}/32"), "dev", "lo"]);
+            && ok(&[
+                "-n",
+                &name,
+                "addr",
+                "add",
+                &format!("{addr}/32"),
+                "dev",
+                "lo",
+            ]);
         if !made {
             let _ = ok(&["netns", "del", &name]);
             if std::env::var("CI").as_deref() == Ok("true") {
@@ -602,6 +610,8 @@ impl NetNs {
 
 impl Drop for NetNs {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
     }
 }
