@@ -1,6 +1,8 @@
 //! smtpd library
 pub mod auth;
+pub mod client;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod log;
 pub mod mailbox;

@@ -15,6 +15,9 @@ pub struct LogGuard {
     _file: WorkerGuard,
 }
 
+/// Changes the log level of the running daemon (SIGHUP, `smtpctl log-level`).
+pub type LevelSetter = std::sync::Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+
 type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
 
 fn layer<W>(format: LogFormat, writer: W, ansi: bool) -> BoxedLayer
@@ -35,7 +38,7 @@ where
     }
 }
 
-pub fn init(cfg: &Log, stderr: bool) -> anyhow::Result<LogGuard> {
+pub fn init(cfg: &Log, stderr: bool) -> anyhow::Result<(LogGuard, LevelSetter)> {
     std::fs::create_dir_all(&cfg.dir)
         .with_context(|| format!("cannot create the log directory {}", cfg.dir.display()))?;
     let appender = RollingFileAppender::builder()
@@ -55,10 +58,16 @@ pub fn init(cfg: &Log, stderr: bool) -> anyhow::Result<LogGuard> {
     }
     let filter =
         EnvFilter::try_new(&cfg.level).with_context(|| format!("bad log level {:?}", cfg.level))?;
+    // Only this global filter is reloaded (reloading a per-layer filter panics: tracing#1629).
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
     tracing_subscriber::registry()
         .with(layers)
         .with(filter)
         .try_init()
         .context("cannot install the logger")?;
-    Ok(LogGuard { _file: guard })
+    let setter: LevelSetter = std::sync::Arc::new(move |level: &str| {
+        let f = EnvFilter::try_new(level).map_err(|e| format!("bad log level {level:?}: {e}"))?;
+        handle.reload(f).map_err(|e| e.to_string())
+    });
+    Ok((LogGuard { _file: guard }, setter))
 }

@@ -13,6 +13,7 @@ struct Args {
     #[arg(long, short = 'c', default_value = "config/smtpd.toml")]
     config: PathBuf,
     /// Stay attached to the terminal (what systemd and tests use); logs also go to stderr.
+    /// Without it smtpd detaches, and returns once its listeners are bound.
     #[arg(long, short = 'f')]
     foreground: bool,
     /// Check the configuration, print every problem as FILE:LINE: message, and exit.
@@ -39,13 +40,7 @@ fn main() -> ExitCode {
         println!("configuration OK");
         return ExitCode::SUCCESS;
     }
-    if !args.foreground {
-        eprintln!(
-            "smtpd: detaching as a background daemon is not in this version yet; run `smtpd --foreground` (systemd uses --foreground too)"
-        );
-        return ExitCode::from(2);
-    }
-    match smtpd::daemon::run_foreground(config) {
+    match smtpd::daemon::run(config, args.foreground) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("smtpd: {e:#}");

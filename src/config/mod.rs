@@ -230,6 +230,25 @@ impl Default for Control {
 }
 
 impl Config {
+    /// Makes every relative path absolute against `base` (the directory smtpd started in), so the
+    /// daemon may `chdir /` and a reload reads the same files.
+    pub fn absolutize(&mut self, base: &std::path::Path) {
+        let abs = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        abs(&mut self.path);
+        abs(&mut self.mailboxes.root);
+        abs(&mut self.log.dir);
+        abs(&mut self.control.socket);
+        abs(&mut self.control.pid_file);
+        if let Some(tls) = self.tls.as_mut() {
+            abs(&mut tls.cert);
+            abs(&mut tls.key);
+        }
+    }
+
     /// The SMTP session policy for sessions started under this config.
     pub fn smtp_policy(&self) -> Policy {
         Policy {

@@ -1,5 +1,9 @@
 //! The composition root: builds everything from a config and owns the main loop.
 //! Nothing imports `daemon` except `bin/smtpd.rs`.
+pub mod daemonize;
+pub mod notify;
+pub mod privileges;
 pub mod run;
+pub mod state;
 
-pub use run::run_foreground;
+pub use run::run;

@@ -1,166 +1,499 @@
-//! Runs smtpd in the foreground: logging, listeners, signals, graceful shutdown.
+//! The composition root: start-up (pid file, control socket, listeners, privilege drop, logging,
+//! runtime), the main loop (signals and reload requests, one writer of state), and shutdown.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use futures_util::StreamExt;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_tokio::Signals;
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
-use crate::config::Config;
-use crate::mailbox::MaildirStore;
-use crate::net::limiter::ConnLimiter;
-use crate::net::listener;
-use crate::net::pop3_conn::{self, Pop3Context};
-use crate::net::smtp_conn::{self, SmtpContext, Stats};
+use super::daemonize::{self, PidFile, Readiness};
+use super::notify;
+use super::privileges;
+use super::state::{Generation, ReloadAsk, Shared};
+use crate::config::{self, Config};
+use crate::control::proto::{ListenerInfo, ReloadInfo};
+use crate::net::stats::{self, Stats};
+use crate::net::{listener, pop3_conn, smtp_conn};
+use crate::proto::smtp::Reply;
 use crate::proto::smtp::reply::canned;
 
-/// Starts the runtime and serves until SIGTERM/SIGINT.
-pub fn run_foreground(config: Config) -> anyhow::Result<()> {
-    let _log = crate::log::init(&config.log, true)?;
+/// Runs smtpd: detached unless `foreground`. Returns when it has stopped.
+pub fn run(mut config: Config, foreground: bool) -> anyhow::Result<()> {
+    let base_dir = std::env::current_dir().context("cannot read the working directory")?;
+    config.absolutize(&base_dir);
+    let mut ready = if foreground {
+        Readiness::foreground()
+    } else {
+        daemonize::detach()?
+    };
+    let result = start(config, foreground, base_dir, &mut ready);
+    if let Err(e) = &result {
+        ready.fail(&format!("{e:#}"));
+    }
+    result
+}
+
+/// The listening addresses a config asks for.
+fn wanted(config: &Config) -> Vec<(&'static str, SocketAddr)> {
+    let mut w: Vec<(&'static str, SocketAddr)> = Vec::new();
+    w.extend(config.smtp.listen.iter().map(|a| ("smtp", *a)));
+    w.extend(config.pop3.listen.iter().map(|a| ("pop3", *a)));
+    w
+}
+
+fn bind_std(protocol: &str, addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
+    let l = std::net::TcpListener::bind(addr)
+        .with_context(|| format!("cannot listen on {addr} ({protocol})"))?;
+    l.set_nonblocking(true)
+        .with_context(|| format!("cannot listen on {addr} ({protocol})"))?;
+    Ok(l)
+}
+
+fn start(
+    config: Config,
+    foreground: bool,
+    base_dir: std::path::PathBuf,
+    ready: &mut Readiness,
+) -> anyhow::Result<()> {
+    let pid_file = PidFile::acquire(&config.control.pid_file)?;
+    let control = crate::control::server::prepare(&config.control.socket)?;
+    let mut bound = Vec::new();
+    for (protocol, addr) in wanted(&config) {
+        bound.push((protocol, addr, bind_std(protocol, addr)?));
+    }
+    for dir in [&config.mailboxes.root, &config.log.dir] {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let handed = [
+        config.mailboxes.root.as_path(),
+        config.log.dir.as_path(),
+        config.control.socket.as_path(),
+        config.control.pid_file.as_path(),
+    ];
+    let user = privileges::drop_to(&config.server.user, &config.server.group, &handed)?;
+    let (_log, set_level) = crate::log::init(&config.log, foreground)?;
+    if let Some(u) = user {
+        info!(user = %u, "dropped root privileges");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("smtpd")
         .build()
         .context("cannot start the async runtime")?;
-    let result = runtime.block_on(serve(config));
+    let result = runtime.block_on(serve(config, bound, control, set_level, base_dir, ready));
     if let Err(e) = &result {
-        tracing::error!("{e:#}");
+        error!("{e:#}");
     }
-    // Sessions past the grace period are dropped with the runtime.
     runtime.shutdown_timeout(Duration::from_secs(1));
+    drop(pid_file);
     result
 }
 
-async fn bind(addr: SocketAddr, protocol: &str) -> anyhow::Result<TcpListener> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr} ({protocol})"))?;
-    let local = listener
-        .local_addr()
-        .with_context(|| format!("cannot read the address bound for {addr}"))?;
-    info!(protocol, address = %local, "listening on {protocol} {local}");
-    Ok(listener)
+/// One bound listener and the token that stops its accept loop.
+struct Bound {
+    protocol: &'static str,
+    configured: SocketAddr,
+    local: SocketAddr,
+    stop: CancellationToken,
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+fn publish(shared: &Shared, set: &[Bound]) {
+    let info = set
+        .iter()
+        .map(|b| ListenerInfo {
+            protocol: b.protocol.to_string(),
+            address: b.local.to_string(),
+        })
+        .collect();
+    if let Ok(mut l) = shared.listeners.lock() {
+        *l = info;
+    }
+}
+
+/// Starts the accept loop of a bound listener.
+fn spawn_listener(
+    shared: &Arc<Shared>,
+    protocol: &'static str,
+    configured: SocketAddr,
+    std_listener: std::net::TcpListener,
+) -> anyhow::Result<Bound> {
+    let l = TcpListener::from_std(std_listener)
+        .with_context(|| format!("cannot listen on {configured} ({protocol})"))?;
+    let local = l
+        .local_addr()
+        .with_context(|| format!("cannot read the address bound for {configured}"))?;
+    let stop = shared.shutdown.child_token();
+    let tracker = shared.tracker.clone();
+    let sh = Arc::clone(shared);
+    match protocol {
+        "smtp" => {
+            let admit = move |peer: SocketAddr| {
+                let g = sh.current();
+                let host = &g.config.hostname;
+                if sh.paused() {
+                    stats::add(&sh.stats.refused, 1);
+                    let r = Reply::new(
+                        421,
+                        "4.3.2",
+                        format!("{host} Service paused, try again later"),
+                    );
+                    return Err(r.to_bytes());
+                }
+                let limits = &g.config.limits;
+                match sh.limiter.try_acquire(
+                    peer.ip(),
+                    limits.max_connections,
+                    limits.max_connections_per_ip,
+                ) {
+                    Ok(guard) => {
+                        let stop = sh.shutdown.clone();
+                        let ctx = Arc::clone(&g.smtp);
+                        Ok(move |stream| async move {
+                            smtp_conn::serve(stream, peer, ctx, stop).await;
+                            drop(guard);
+                        })
+                    }
+                    Err(_) => {
+                        stats::add(&sh.stats.refused, 1);
+                        Err(canned::too_many_connections(host).to_bytes())
+                    }
+                }
+            };
+            tracker.spawn(listener::run(
+                l,
+                "smtp",
+                stop.clone(),
+                shared.tracker.clone(),
+                admit,
+            ));
+        }
+        _ => {
+            let admit = move |peer: SocketAddr| {
+                let g = sh.current();
+                let limits = &g.config.limits;
+                match sh.limiter.try_acquire(
+                    peer.ip(),
+                    limits.max_connections,
+                    limits.max_connections_per_ip,
+                ) {
+                    Ok(guard) => {
+                        let stop = sh.shutdown.clone();
+                        let ctx = Arc::clone(&g.pop3);
+                        Ok(move |stream| async move {
+                            pop3_conn::serve(stream, peer, ctx, stop).await;
+                            drop(guard);
+                        })
+                    }
+                    Err(_) => {
+                        stats::add(&sh.stats.refused, 1);
+                        Err(b"-ERR [SYS/TEMP] Too many connections, try again later\r\n".to_vec())
+                    }
+                }
+            };
+            tracker.spawn(listener::run(
+                l,
+                "pop3",
+                stop.clone(),
+                shared.tracker.clone(),
+                admit,
+            ));
+        }
+    }
+    info!(protocol, address = %local, "listening on {protocol} {local}");
+    Ok(Bound {
+        protocol,
+        configured,
+        local,
+        stop,
+    })
+}
+
+async fn serve(
+    config: Config,
+    bound: Vec<(&'static str, SocketAddr, std::net::TcpListener)>,
+    control: std::os::unix::net::UnixListener,
+    set_level: crate::log::LevelSetter,
+    base_dir: std::path::PathBuf,
+    ready: &mut Readiness,
+) -> anyhow::Result<()> {
     info!(
         config = %config.path.display(),
         version = env!("CARGO_PKG_VERSION"),
+        pid = std::process::id(),
         "smtpd starting"
     );
-    std::fs::create_dir_all(&config.mailboxes.root).with_context(|| {
-        format!(
-            "cannot create the mailbox root {}",
-            config.mailboxes.root.display()
-        )
-    })?;
-    let mut smtp_listeners = Vec::new();
-    for addr in &config.smtp.listen {
-        smtp_listeners.push(bind(*addr, "smtp").await?);
+    warn_unserved(&config);
+    let mut signals =
+        Signals::new([SIGHUP, SIGTERM, SIGINT]).context("cannot install signal handlers")?;
+    let handle = signals.handle();
+    let stats = Arc::new(Stats::default());
+    let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadAsk>(4);
+    let shutdown = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let shared = Arc::new(Shared::new(
+        Generation::build(config, &stats),
+        Arc::clone(&stats),
+        base_dir,
+        set_level,
+        reload_tx,
+        shutdown.clone(),
+        tracker.clone(),
+    ));
+    let mut set = Vec::new();
+    for (protocol, configured, l) in bound {
+        set.push(spawn_listener(&shared, protocol, configured, l)?);
     }
+    publish(&shared, &set);
+    tracker.spawn(crate::control::server::serve(
+        control,
+        Arc::clone(&shared),
+        shutdown.clone(),
+        tracker.clone(),
+    ));
+    let socket_path = shared.current().config.control.socket.clone();
+    info!("ready");
+    notify::ready(&shared.status_line());
+    ready.ready();
+
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            sig = signals.next() => match sig {
+                Some(SIGHUP) => {
+                    reload(&shared, &mut set, "SIGHUP").await;
+                }
+                Some(sig) => {
+                    info!(signal = sig, "stopping: no new sessions; idle sessions get 421");
+                    break;
+                }
+                None => break,
+            },
+            Some(ask) = reload_rx.recv() => {
+                let info = reload(&shared, &mut set, "smtpctl").await;
+                let _ = ask.send(info);
+            }
+            _ = tick.tick() => notify::status(&shared.status_line()),
+        }
+    }
+    notify::stopping();
+    shutdown.cancel();
+    tracker.close();
+    let grace = Duration::from_secs(shared.current().config.server.shutdown_grace_secs);
+    tokio::select! {
+        _ = tracker.wait() => {}
+        _ = tokio::time::sleep(grace) => {
+            warn!(sessions = shared.limiter.active(), "grace period over; closing the remaining sessions");
+        }
+        _ = signals.next() => warn!("second signal: exiting at once"),
+    }
+    handle.close();
+    let _ = std::fs::remove_file(&socket_path);
+    let s = stats.snapshot();
+    info!(
+        sessions = s.smtp_total + s.pop3_total,
+        messages = s.messages_accepted,
+        "stopped"
+    );
+    Ok(())
+}
+
+fn warn_unserved(config: &Config) {
     if !config.smtp.submission.is_empty() || !config.smtp.submissions.is_empty() {
         warn!(
             "[smtp] submission/submissions need TLS and AUTH, which this version does not have yet; they are not served"
         );
     }
-    let mut pop3_listeners = Vec::new();
-    for addr in &config.pop3.listen {
-        pop3_listeners.push(bind(*addr, "pop3").await?);
-    }
     if !config.pop3.pop3s.is_empty() {
         warn!("[pop3] pop3s needs TLS, which this version does not have yet; it is not served");
     }
+    if config.tls.is_some() {
+        warn!("[tls] is set but TLS is not in this version yet; it is ignored");
+    }
+}
 
-    let ctx = Arc::new(SmtpContext {
-        policy: Arc::new(config.smtp_policy()),
-        store: Arc::new(MaildirStore::new(
-            config.mailboxes.root.clone(),
-            &config.hostname,
-        )),
-        limits: config.limits.clone(),
-        stats: Arc::new(Stats::default()),
-    });
-    let pop3_ctx = Arc::new(Pop3Context::new(&config, Arc::clone(&ctx.store)));
-    let limiter = ConnLimiter::new();
-    let shutdown = CancellationToken::new();
-    let tracker = TaskTracker::new();
-    let mut signals =
-        Signals::new([SIGHUP, SIGTERM, SIGINT]).context("cannot install signal handlers")?;
-    let handle = signals.handle();
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
 
-    let accept_tasks = TaskTracker::new();
-    let accept = |protocol, refusal: Vec<u8>| listener::Accept {
-        protocol,
-        limiter: Arc::clone(&limiter),
-        max_connections: config.limits.max_connections,
-        max_connections_per_ip: config.limits.max_connections_per_ip,
-        refusal,
-        shutdown: shutdown.clone(),
-        tracker: tracker.clone(),
+/// What changed, in words, and what needs a restart.
+fn describe_changes(old: &Config, new: &Config) -> (Vec<String>, Vec<String>) {
+    let mut changes = Vec::new();
+    let mut restart = Vec::new();
+    if old.limits != new.limits {
+        changes.push("limits changed".into());
+    }
+    if old.mailboxes != new.mailboxes {
+        changes.push("mailboxes changed".into());
+    }
+    let old_accounts: Vec<(&str, &str)> = old
+        .accounts
+        .iter()
+        .map(|a| (a.address.as_str(), a.password.as_str()))
+        .collect();
+    let new_accounts: Vec<(&str, &str)> = new
+        .accounts
+        .iter()
+        .map(|a| (a.address.as_str(), a.password.as_str()))
+        .collect();
+    if old_accounts != new_accounts {
+        changes.push(format!("accounts changed ({} now)", new.accounts.len()));
+    }
+    if old.hostname != new.hostname {
+        changes.push(format!("hostname is now {}", new.hostname));
+    }
+    if old.log.level != new.log.level {
+        changes.push(format!("log level is now {}", new.log.level));
+    }
+    if old.pop3 != new.pop3 || old.smtp != new.smtp {
+        changes.push("listener settings changed".into());
+    }
+    if old.log.dir != new.log.dir
+        || old.log.rotation != new.log.rotation
+        || old.log.keep != new.log.keep
+        || old.log.format != new.log.format
+    {
+        restart.push("[log] dir/rotation/keep/format".to_string());
+    }
+    if old.control != new.control {
+        restart.push("[control]".to_string());
+    }
+    if old.server.user != new.server.user || old.server.group != new.server.group {
+        restart.push("[server] user/group".to_string());
+    }
+    (changes, restart)
+}
+
+/// SIGHUP / `smtpctl reload`: validate the whole new config, bind new listeners (all or
+/// nothing), then swap the generation; live sessions keep theirs.
+async fn reload(shared: &Arc<Shared>, set: &mut Vec<Bound>, source: &str) -> ReloadInfo {
+    notify::reloading();
+    let old = shared.current();
+    let path = old.config.path.clone();
+    let base = shared.base_dir.clone();
+    let loaded = tokio::task::spawn_blocking(move || {
+        config::load(&path).map(|mut c| {
+            c.absolutize(&base);
+            c
+        })
+    })
+    .await;
+    let info = match loaded {
+        Err(e) => refused(vec![format!("cannot read the configuration: {e}")]),
+        Ok(Err(e)) => refused(e.to_string().lines().map(str::to_string).collect()),
+        Ok(Ok(new)) => apply(shared, set, &old.config, new).await,
     };
-    for l in smtp_listeners {
-        let ctx = Arc::clone(&ctx);
-        let stop = shutdown.clone();
-        let refusal = canned::too_many_connections(&config.hostname).to_bytes();
-        accept_tasks.spawn(listener::run(
-            l,
-            accept("smtp", refusal),
-            move |stream, peer| smtp_conn::serve(stream, peer, Arc::clone(&ctx), stop.clone()),
-        ));
+    if info.applied {
+        info!(source, changes = %info.changes.join("; "), "configuration reloaded");
+    } else {
+        for e in &info.errors {
+            error!(source, "reload refused: {e}");
+        }
+        warn!(
+            source,
+            "reload refused; the running configuration stays in force"
+        );
     }
-    for l in pop3_listeners {
-        let ctx = Arc::clone(&pop3_ctx);
-        let stop = shutdown.clone();
-        let refusal = b"-ERR [SYS/TEMP] Too many connections, try again later\r\n".to_vec();
-        accept_tasks.spawn(listener::run(
-            l,
-            accept("pop3", refusal),
-            move |stream, peer| pop3_conn::serve(stream, peer, Arc::clone(&ctx), stop.clone()),
-        ));
+    if let Ok(mut l) = shared.last_reload.lock() {
+        *l = Some(info.clone());
     }
-    accept_tasks.close();
-    info!("ready");
+    notify::ready(&shared.status_line());
+    info
+}
 
-    while let Some(sig) = signals.next().await {
-        match sig {
-            SIGHUP => warn!(
-                "SIGHUP received: live reload is not in this version yet; restart smtpd to apply a new configuration"
-            ),
-            _ => {
-                info!(
-                    signal = sig,
-                    "stopping: no new sessions; idle sessions get 421"
-                );
-                break;
+fn refused(errors: Vec<String>) -> ReloadInfo {
+    ReloadInfo {
+        at: now_unix(),
+        applied: false,
+        errors,
+        changes: Vec::new(),
+    }
+}
+
+async fn apply(
+    shared: &Arc<Shared>,
+    set: &mut Vec<Bound>,
+    old: &Config,
+    new: Config,
+) -> ReloadInfo {
+    let (mut changes, restart) = describe_changes(old, &new);
+    if let Err(e) = std::fs::create_dir_all(&new.mailboxes.root) {
+        return refused(vec![format!(
+            "cannot create the mailbox root {}: {e}",
+            new.mailboxes.root.display()
+        )]);
+    }
+    // Which listeners stay, which go, which are new.
+    let mut keep = vec![false; set.len()];
+    let mut to_bind = Vec::new();
+    for (protocol, addr) in wanted(&new) {
+        match set
+            .iter()
+            .enumerate()
+            .position(|(i, b)| !keep[i] && b.protocol == protocol && b.configured == addr)
+        {
+            Some(i) => keep[i] = true,
+            None => to_bind.push((protocol, addr)),
+        }
+    }
+    let mut fresh = Vec::new();
+    for (protocol, addr) in &to_bind {
+        match bind_std(protocol, *addr) {
+            Ok(l) => fresh.push((*protocol, *addr, l)),
+            Err(e) => return refused(vec![format!("{e:#}")]),
+        }
+    }
+    let level = new.log.level.clone();
+    if level != old.log.level {
+        if let Err(e) = (shared.set_level)(&level) {
+            return refused(vec![e]);
+        }
+        if let Ok(mut l) = shared.log_level.lock() {
+            *l = level;
+        }
+    }
+    shared.swap(Generation::build(new, &shared.stats));
+    let mut next = Vec::new();
+    for (b, k) in set.drain(..).zip(keep) {
+        if k {
+            next.push(b);
+        } else {
+            info!(protocol = b.protocol, address = %b.local, "listener removed; its sessions continue");
+            changes.push(format!("stopped listening on {} {}", b.protocol, b.local));
+            b.stop.cancel();
+        }
+    }
+    for (protocol, addr, l) in fresh {
+        match spawn_listener(shared, protocol, addr, l) {
+            Ok(b) => {
+                changes.push(format!("listening on {} {}", b.protocol, b.local));
+                next.push(b);
             }
+            Err(e) => warn!("{e:#}"),
         }
     }
-    shutdown.cancel();
-    accept_tasks.wait().await;
-    tracker.close();
-    let grace = Duration::from_secs(config.server.shutdown_grace_secs);
-    tokio::select! {
-        _ = tracker.wait() => {}
-        _ = tokio::time::sleep(grace) => {
-            warn!(sessions = limiter.active(), "grace period over; closing the remaining sessions");
-        }
-        _ = signals.next() => {
-            warn!("second signal: exiting at once");
-        }
+    *set = next;
+    publish(shared, set);
+    for r in &restart {
+        warn!("{r} changed: restart smtpd to apply it");
+        changes.push(format!("{r} changed: needs a restart"));
     }
-    handle.close();
-    let stats = &ctx.stats;
-    info!(
-        sessions = stats.sessions.load(std::sync::atomic::Ordering::Relaxed),
-        messages = stats.messages.load(std::sync::atomic::Ordering::Relaxed),
-        "stopped"
-    );
-    Ok(())
+    ReloadInfo {
+        at: now_unix(),
+        applied: true,
+        errors: Vec::new(),
+        changes,
+    }
 }

@@ -3,5 +3,6 @@
 pub mod headers;
 pub mod maildir;
 pub mod maildrop;
+pub mod summary;
 
 pub use maildir::{DeliveryError, MaildirStore, Spool};

@@ -4,3 +4,4 @@ pub mod limiter;
 pub mod listener;
 pub mod pop3_conn;
 pub mod smtp_conn;
+pub mod stats;

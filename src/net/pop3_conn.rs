@@ -12,6 +12,7 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::stats::{self, ActiveGuard, Stats};
 use crate::auth::password;
 use crate::config::Config;
 use crate::mailbox::MaildirStore;
@@ -35,12 +36,13 @@ pub struct Pop3Context {
     pub max_errors: u32,
     pub idle_timeout: Duration,
     pub auth_failure_delay: Duration,
+    pub stats: Arc<Stats>,
     /// Checked for unknown users, so they cost the same time as known ones.
     dummy_hash: String,
 }
 
 impl Pop3Context {
-    pub fn new(config: &Config, store: Arc<MaildirStore>) -> Self {
+    pub fn new(config: &Config, store: Arc<MaildirStore>, stats: Arc<Stats>) -> Self {
         Pop3Context {
             hostname: config.hostname.clone(),
             accounts: config
@@ -54,6 +56,7 @@ impl Pop3Context {
             max_errors: config.limits.max_errors,
             idle_timeout: Duration::from_secs(config.pop3.idle_timeout_secs),
             auth_failure_delay: Duration::from_millis(config.pop3.auth_failure_delay_ms),
+            stats,
             dummy_hash: password::hash("no such user").unwrap_or_default(),
         }
     }
@@ -87,6 +90,7 @@ pub async fn serve(
 ) {
     let sid = SESSION_IDS.fetch_add(1, Ordering::Relaxed);
     let started = Instant::now();
+    let _active = ActiveGuard::new(&ctx.stats.pop3_active, &ctx.stats.pop3_total);
     info!(session = sid, peer = %peer, "pop3 session start");
     let policy = Arc::new(Pop3Policy {
         hostname: ctx.hostname.clone(),
@@ -220,6 +224,7 @@ impl Conn {
             // unknown users and wrong passwords.
             let n = (failures_before + 1).min(10);
             tokio::time::sleep(self.ctx.auth_failure_delay * n).await;
+            stats::add(&self.ctx.stats.pop3_failed_logins, 1);
             warn!(session = self.sid, peer = %self.peer, user = %address, known, "pop3 login failed");
             return LoginOutcome::BadCredentials;
         }
@@ -256,6 +261,7 @@ impl Conn {
                     .collect();
                 info!(session = self.sid, peer = %self.peer, user = %address, messages = md.messages.len(), "pop3 login");
                 self.maildrop = Some(md);
+                stats::add(&self.ctx.stats.pop3_logins, 1);
                 LoginOutcome::Ok(entries)
             }
             Ok(Err(MaildropError::InUse)) => {
@@ -334,6 +340,7 @@ impl Conn {
         write_all(stream, &out, limit).await?;
         if top.is_none() {
             self.retrieved += 1;
+            stats::add(&self.ctx.stats.pop3_retrieved, 1);
         }
         Ok(())
     }
@@ -352,6 +359,7 @@ impl Conn {
         match result {
             Ok(Ok(())) => {
                 self.deleted += n;
+                stats::add(&self.ctx.stats.pop3_deleted, n);
                 true
             }
             Ok(Err(e)) => {

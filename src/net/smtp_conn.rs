@@ -14,6 +14,7 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::stats::{self, ActiveGuard, Stats};
 use crate::config::Limits;
 use crate::mailbox::headers::Trace;
 use crate::mailbox::{DeliveryError, MaildirStore, Spool};
@@ -23,14 +24,6 @@ use crate::proto::smtp::{Envelope, Event, Policy, Reply, SmtpSession};
 
 const READ_BUF: usize = 64 * 1024;
 const WRITE_CHUNK: usize = 256 * 1024;
-
-/// Counters shown by `smtpctl status` (daemon issue) and logged at shutdown.
-#[derive(Debug, Default)]
-pub struct Stats {
-    pub sessions: AtomicU64,
-    pub messages: AtomicU64,
-    pub deliveries: AtomicU64,
-}
 
 /// What every SMTP session of one config generation shares.
 #[derive(Debug)]
@@ -78,7 +71,7 @@ pub async fn serve(
 ) {
     let sid = SESSION_IDS.fetch_add(1, Ordering::Relaxed);
     let started = Instant::now();
-    ctx.stats.sessions.fetch_add(1, Ordering::Relaxed);
+    let _active = ActiveGuard::new(&ctx.stats.smtp_active, &ctx.stats.smtp_total);
     info!(session = sid, peer = %peer, "session start");
     let mut session = SmtpSession::new(Arc::clone(&ctx.policy));
     let mut conn = Conn {
@@ -205,6 +198,7 @@ impl Conn<'_> {
                     }
                 }
                 Event::MessageAbort => {
+                    stats::add(&self.ctx.stats.messages_rejected, 1);
                     if let Some(msg) = self.message.take() {
                         discard(msg).await;
                     }
@@ -299,11 +293,9 @@ impl Conn<'_> {
         match result {
             Ok((id, size, copies)) => {
                 self.messages += 1;
-                self.ctx.stats.messages.fetch_add(1, Ordering::Relaxed);
-                self.ctx
-                    .stats
-                    .deliveries
-                    .fetch_add(copies as u64, Ordering::Relaxed);
+                stats::add(&self.ctx.stats.messages_accepted, 1);
+                stats::add(&self.ctx.stats.bytes_accepted, size);
+                stats::add(&self.ctx.stats.deliveries, copies as u64);
                 info!(
                     session = self.sid,
                     id = %id,
@@ -316,6 +308,7 @@ impl Conn<'_> {
                 Delivery::Done { id }
             }
             Err(e) => {
+                stats::add(&self.ctx.stats.messages_rejected, 1);
                 warn!(
                     session = self.sid,
                     peer = %self.peer,

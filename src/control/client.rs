@@ -1,0 +1,81 @@
+//! The control socket's client side (smtpctl): one request, one reply.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+use super::proto::{PROTOCOL_VERSION, Request, RequestLine, ResponseLine};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("smtpd is not running (cannot connect to its control socket {path}: {source})")]
+    NotRunning {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("control socket {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("control socket {path}: unreadable reply: {detail}")]
+    BadReply { path: String, detail: String },
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// Sends `request` and returns the reply's data.
+pub fn call(
+    socket: &Path,
+    request: Request,
+    timeout: Duration,
+) -> Result<serde_json::Value, ClientError> {
+    let path = socket.display().to_string();
+    let io = |source| ClientError::Io {
+        path: path.clone(),
+        source,
+    };
+    let stream = UnixStream::connect(socket).map_err(|source| ClientError::NotRunning {
+        path: path.clone(),
+        source,
+    })?;
+    stream.set_read_timeout(Some(timeout)).map_err(io)?;
+    let mut line = serde_json::to_vec(&RequestLine {
+        v: PROTOCOL_VERSION,
+        request,
+    })
+    .map_err(|e| ClientError::BadReply {
+        path: path.clone(),
+        detail: e.to_string(),
+    })?;
+    line.push(b'\n');
+    (&stream).write_all(&line).map_err(io)?;
+    let mut reply = String::new();
+    BufReader::new(&stream).read_line(&mut reply).map_err(io)?;
+    if reply.is_empty() {
+        return Err(ClientError::BadReply {
+            path,
+            detail: "the daemon closed the connection".into(),
+        });
+    }
+    let resp: ResponseLine = serde_json::from_str(&reply).map_err(|e| ClientError::BadReply {
+        path: path.clone(),
+        detail: e.to_string(),
+    })?;
+    if resp.v != PROTOCOL_VERSION {
+        return Err(ClientError::Refused(format!(
+            "incompatible smtpctl and smtpd (control protocol {} here, {} there)",
+            PROTOCOL_VERSION, resp.v
+        )));
+    }
+    if resp.ok {
+        Ok(resp.data.unwrap_or(serde_json::Value::Null))
+    } else {
+        Err(ClientError::Refused(
+            resp.error.unwrap_or_else(|| "refused".into()),
+        ))
+    }
+}

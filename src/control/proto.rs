@@ -1,0 +1,180 @@
+//! Control protocol: one JSON object per line each way over the Unix socket.
+//! Request `{"v":1,"cmd":"status"}`; reply `{"v":1,"ok":true,"data":{...}}` or
+//! `{"v":1,"ok":false,"error":"..."}`. Bump [`PROTOCOL_VERSION`] whenever a request or a reply
+//! changes shape; a mismatch is refused with "incompatible smtpctl and smtpd".
+
+use serde::{Deserialize, Serialize};
+
+use crate::net::stats::Snapshot;
+
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Longest line either side accepts.
+pub const MAX_LINE: usize = 1 << 20;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "kebab-case")]
+pub enum Request {
+    Status,
+    Mailboxes,
+    SendTest {
+        to: Option<String>,
+        from: Option<String>,
+    },
+    Reload,
+    LogLevel {
+        level: String,
+    },
+    Pause,
+    Resume,
+}
+
+impl Request {
+    /// Commands that change the daemon: root or the daemon's own user only.
+    pub fn is_privileged(&self) -> bool {
+        !matches!(self, Request::Status | Request::Mailboxes)
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RequestLine {
+    pub v: u32,
+    #[serde(flatten)]
+    pub request: Request,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ResponseLine {
+    pub v: u32,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl ResponseLine {
+    pub fn ok(data: impl Serialize) -> Self {
+        ResponseLine {
+            v: PROTOCOL_VERSION,
+            ok: true,
+            data: Some(serde_json::to_value(data).unwrap_or(serde_json::Value::Null)),
+            error: None,
+        }
+    }
+    pub fn err(error: impl Into<String>) -> Self {
+        ResponseLine {
+            v: PROTOCOL_VERSION,
+            ok: false,
+            data: None,
+            error: Some(error.into()),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListenerInfo {
+    pub protocol: String,
+    pub address: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadInfo {
+    /// Unix time of the attempt.
+    pub at: u64,
+    pub applied: bool,
+    #[serde(default)]
+    pub errors: Vec<String>,
+    #[serde(default)]
+    pub changes: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionCounts {
+    pub active: u64,
+    pub total: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sessions {
+    pub smtp: SessionCounts,
+    pub pop3: SessionCounts,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    pub pid: u32,
+    pub version: String,
+    pub uptime_secs: u64,
+    pub config: String,
+    pub listeners: Vec<ListenerInfo>,
+    pub sessions: Sessions,
+    pub counters: Snapshot,
+    pub smtp_paused: bool,
+    pub log_level: String,
+    pub last_reload: Option<ReloadInfo>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailboxInfo {
+    pub address: String,
+    /// Messages in new/ and cur/.
+    pub messages: u64,
+    pub new: u64,
+    pub cur: u64,
+    /// Bytes on disk.
+    pub bytes: u64,
+    /// Unix time of the newest message, if any.
+    pub newest: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendTestResult {
+    pub delivered: bool,
+    pub from: String,
+    pub to: String,
+    pub message_id: String,
+    /// The server's last reply (the 250 after DATA, or the refusal).
+    pub reply: String,
+    pub latency_ms: u64,
+    /// Where the message landed.
+    pub path: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLevelResult {
+    pub previous: String,
+    pub level: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_format() {
+        let line = RequestLine {
+            v: PROTOCOL_VERSION,
+            request: Request::SendTest {
+                to: Some("a@b".into()),
+                from: None,
+            },
+        };
+        let text = serde_json::to_string(&line).unwrap();
+        assert_eq!(text, r#"{"v":1,"cmd":"send-test","to":"a@b","from":null}"#);
+        let back: RequestLine = serde_json::from_str(r#"{"v":1,"cmd":"status"}"#).unwrap();
+        assert_eq!(back.request, Request::Status);
+        let ll: RequestLine =
+            serde_json::from_str(r#"{"v":1,"cmd":"log-level","level":"debug"}"#).unwrap();
+        assert_eq!(
+            ll.request,
+            Request::LogLevel {
+                level: "debug".into()
+            }
+        );
+        assert!(serde_json::from_str::<RequestLine>(r#"{"v":1,"cmd":"nope"}"#).is_err());
+        assert!(Request::Reload.is_privileged() && !Request::Status.is_privileged());
+        let r = serde_json::to_string(&ResponseLine::err("x")).unwrap();
+        assert_eq!(r, r#"{"v":1,"ok":false,"error":"x"}"#);
+    }
+}
