@@ -1,38 +1,295 @@
-//! `smtpctl`: the control CLI. `encrypt` works without a daemon; the commands that talk to the
-//! daemon's control socket (status, mailboxes, send-test, reload) arrive with the daemon issue.
+//! `smtpctl`: controls a running smtpd through its Unix socket, and makes password hashes.
+//! Exit status: 0 done, 1 failed (daemon not running, request refused, test not delivered),
+//! 2 usage error.
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use smtpd::control::client;
+use smtpd::control::proto::{
+    LogLevelResult, MailboxInfo, ReloadInfo, Request, SendTestResult, Status,
+};
+use smtpd::mailbox::headers::iso_utc;
 
-/// Control smtpd, and make password hashes for its accounts.
+/// Control a running smtpd through its Unix socket, and make password hashes for its accounts.
 #[derive(Parser, Debug)]
 #[command(name = "smtpctl", version, about)]
 struct Args {
+    /// The control socket (default: [control].socket of --config).
+    #[arg(long, global = true, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// The configuration that names the socket (default: config/smtpd.toml).
+    #[arg(long, short = 'c', global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Print JSON for scripts instead of text for people.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Cmd,
 }
 
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Intake {
+    Smtp,
+}
+
 #[derive(Subcommand, Debug)]
 enum Cmd {
+    /// The daemon's state: pid, version, uptime, listeners, sessions, counters, last reload.
+    Status,
+    /// Every mailbox: address, messages (new/ + cur/), bytes on disk, newest message.
+    Mailboxes,
+    /// Have the daemon send a test message through its own SMTP listener and report delivery.
+    SendTest {
+        /// Recipient (default: postmaster@<first local domain>).
+        #[arg(long)]
+        to: Option<String>,
+        /// Sender (default: smtpctl@<hostname>).
+        #[arg(long)]
+        from: Option<String>,
+    },
+    /// Reload the configuration file (as SIGHUP does) and report what changed or why not.
+    Reload,
+    /// Set the log level of the running daemon (error, warn, info, debug, trace, or a filter).
+    LogLevel { level: String },
+    /// Stop taking new SMTP sessions (they get 421 4.3.2); sessions in progress go on.
+    Pause { what: Intake },
+    /// Take new SMTP sessions again.
+    Resume { what: Intake },
     /// Print an argon2id hash of PASSWORD for `[[accounts]] password` (reads a line from stdin when
     /// no argument is given). Needs no running daemon.
     Encrypt {
         /// The password; visible to other users in `ps` while this runs, so prefer stdin.
         password: Option<String>,
     },
-    /// Show the daemon's state (not in this version yet).
-    Status,
-    /// List mailboxes (not in this version yet).
-    Mailboxes,
-    /// Send a test message through the daemon (not in this version yet).
-    SendTest,
-    /// Reload the configuration (not in this version yet; restart smtpd instead).
-    Reload,
 }
 
-fn encrypt(arg: Option<String>) -> Result<(), String> {
+/// --socket, else the config's [control].socket, else the default config's, else the default.
+fn socket_path(args: &Args) -> anyhow::Result<PathBuf> {
+    if let Some(s) = &args.socket {
+        return Ok(s.clone());
+    }
+    let default = Path::new("config/smtpd.toml");
+    let config = match &args.config {
+        Some(c) => c.as_path(),
+        None if default.exists() => default,
+        None => return Ok(smtpd::config::Control::default().socket),
+    };
+    let c = smtpd::config::load(config)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("cannot find the control socket in {}", config.display()))?;
+    Ok(c.control.socket)
+}
+
+fn call(args: &Args, request: Request, timeout: Duration) -> anyhow::Result<serde_json::Value> {
+    let mut socket = socket_path(args)?;
+    if socket.is_relative()
+        && let Ok(cwd) = std::env::current_dir()
+    {
+        socket = cwd.join(socket);
+    }
+    Ok(client::call(&socket, request, timeout)?)
+}
+
+fn print_json(v: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+fn human_bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 => format!("{:.1} GiB", n as f64 / (1u64 << 30) as f64),
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{n} B"),
+    }
+}
+
+fn duration(secs: u64) -> String {
+    let (d, h, m, s) = (
+        secs / 86400,
+        secs % 86400 / 3600,
+        secs % 3600 / 60,
+        secs % 60,
+    );
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m {s}s"),
+        (0, _, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h"),
+    }
+}
+
+fn reload_line(r: &ReloadInfo) -> String {
+    if r.applied {
+        let what = if r.changes.is_empty() {
+            "no changes".to_string()
+        } else {
+            r.changes.join("; ")
+        };
+        format!("{} applied ({what})", iso_utc(r.at))
+    } else {
+        format!("{} refused ({})", iso_utc(r.at), r.errors.join("; "))
+    }
+}
+
+fn status(args: &Args) -> anyhow::Result<bool> {
+    let v = call(args, Request::Status, Duration::from_secs(10))?;
+    if args.json {
+        print_json(&v);
+        return Ok(true);
+    }
+    let s: Status = serde_json::from_value(v)?;
+    let c = &s.counters;
+    let listeners: Vec<String> = s
+        .listeners
+        .iter()
+        .map(|l| format!("{} {}", l.protocol, l.address))
+        .collect();
+    println!(
+        "smtpd {}, pid {}, up {}",
+        s.version,
+        s.pid,
+        duration(s.uptime_secs)
+    );
+    println!("config:       {}", s.config);
+    println!("listening:    {}", listeners.join(", "));
+    println!(
+        "sessions:     smtp {} active / {} total, pop3 {} active / {} total, {} refused",
+        s.sessions.smtp.active,
+        s.sessions.smtp.total,
+        s.sessions.pop3.active,
+        s.sessions.pop3.total,
+        c.refused
+    );
+    println!(
+        "messages:     {} accepted ({}), {} rejected, {} deliveries",
+        c.messages_accepted,
+        human_bytes(c.bytes_accepted),
+        c.messages_rejected,
+        c.deliveries
+    );
+    println!(
+        "pop3:         {} logins ({} failed), {} retrieved, {} deleted",
+        c.pop3_logins, c.pop3_failed_logins, c.pop3_retrieved, c.pop3_deleted
+    );
+    println!(
+        "smtp intake:  {}",
+        if s.smtp_paused { "PAUSED" } else { "running" }
+    );
+    println!("log level:    {}", s.log_level);
+    println!(
+        "last reload:  {}",
+        s.last_reload
+            .as_ref()
+            .map(reload_line)
+            .unwrap_or_else(|| "none".into())
+    );
+    Ok(true)
+}
+
+fn mailboxes(args: &Args) -> anyhow::Result<bool> {
+    let v = call(args, Request::Mailboxes, Duration::from_secs(60))?;
+    if args.json {
+        print_json(&v);
+        return Ok(true);
+    }
+    let list: Vec<MailboxInfo> = serde_json::from_value(v)?;
+    if list.is_empty() {
+        eprintln!("smtpctl: no mailboxes yet");
+    }
+    let width = list.iter().map(|m| m.address.len()).max().unwrap_or(0);
+    for m in list {
+        println!(
+            "{:width$}  {:>6} messages ({} new, {} cur)  {:>10}  newest {}",
+            m.address,
+            m.messages,
+            m.new,
+            m.cur,
+            human_bytes(m.bytes),
+            m.newest.map(iso_utc).unwrap_or_else(|| "-".into()),
+        );
+    }
+    Ok(true)
+}
+
+fn send_test(args: &Args, to: Option<String>, from: Option<String>) -> anyhow::Result<bool> {
+    let v = call(
+        args,
+        Request::SendTest { to, from },
+        Duration::from_secs(60),
+    )?;
+    let r: SendTestResult = serde_json::from_value(v.clone())?;
+    if args.json {
+        print_json(&v);
+    } else if r.delivered {
+        println!(
+            "delivered to {} in {} ms: {}\n  {}",
+            r.to,
+            r.latency_ms,
+            r.reply,
+            r.path.as_deref().unwrap_or("")
+        );
+    } else {
+        println!(
+            "NOT delivered to {} after {} ms: {}",
+            r.to, r.latency_ms, r.reply
+        );
+    }
+    Ok(r.delivered)
+}
+
+fn reload(args: &Args) -> anyhow::Result<bool> {
+    let v = call(args, Request::Reload, Duration::from_secs(60))?;
+    let r: ReloadInfo = serde_json::from_value(v.clone())?;
+    if args.json {
+        print_json(&v);
+    } else if r.applied {
+        println!("configuration reloaded");
+        for c in &r.changes {
+            println!("  {c}");
+        }
+    } else {
+        println!("reload refused; the running configuration stays in force:");
+        for e in &r.errors {
+            println!("  {e}");
+        }
+    }
+    Ok(r.applied)
+}
+
+fn log_level(args: &Args, level: String) -> anyhow::Result<bool> {
+    let v = call(args, Request::LogLevel { level }, Duration::from_secs(10))?;
+    if args.json {
+        print_json(&v);
+    } else {
+        let r: LogLevelResult = serde_json::from_value(v)?;
+        println!("log level: {} (was {})", r.level, r.previous);
+    }
+    Ok(true)
+}
+
+fn intake(args: &Args, pause: bool) -> anyhow::Result<bool> {
+    let request = if pause {
+        Request::Pause
+    } else {
+        Request::Resume
+    };
+    let v = call(args, request, Duration::from_secs(10))?;
+    if args.json {
+        print_json(&v);
+    } else if pause {
+        println!("smtp intake paused: new SMTP sessions get 421 4.3.2 until `smtpctl resume smtp`");
+    } else {
+        println!("smtp intake resumed");
+    }
+    Ok(true)
+}
+
+fn encrypt(arg: Option<String>) -> anyhow::Result<bool> {
     let password = match arg {
         Some(p) => {
             eprintln!(
@@ -50,31 +307,35 @@ fn encrypt(arg: Option<String>) -> Result<(), String> {
             stdin
                 .lock()
                 .read_line(&mut line)
-                .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+                .context("cannot read the password from stdin")?;
             line.trim_end_matches(['\r', '\n']).to_string()
         }
     };
     if password.is_empty() {
-        return Err("empty password: give one as an argument or on stdin".into());
+        bail!("empty password: give one as an argument or on stdin");
     }
-    let hash = smtpd::auth::password::hash(&password).map_err(|e| e.to_string())?;
+    let hash = smtpd::auth::password::hash(&password)?;
     println!("{hash}");
-    Ok(())
+    Ok(true)
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let result = match args.command {
-        Cmd::Encrypt { password } => encrypt(password),
-        other => Err(format!(
-            "`{}`: the control socket is not in this version of smtpd yet",
-            format!("{other:?}").to_lowercase()
-        )),
+    let result = match &args.command {
+        Cmd::Status => status(&args),
+        Cmd::Mailboxes => mailboxes(&args),
+        Cmd::SendTest { to, from } => send_test(&args, to.clone(), from.clone()),
+        Cmd::Reload => reload(&args),
+        Cmd::LogLevel { level } => log_level(&args, level.clone()),
+        Cmd::Pause { what: Intake::Smtp } => intake(&args, true),
+        Cmd::Resume { what: Intake::Smtp } => intake(&args, false),
+        Cmd::Encrypt { password } => encrypt(password.clone()),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
         Err(e) => {
-            eprintln!("smtpctl: {e}");
+            eprintln!("smtpctl: {e:#}");
             ExitCode::FAILURE
         }
     }

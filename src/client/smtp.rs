@@ -33,14 +33,13 @@ impl Reply {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("cannot connect to {addr}: {source}")]
+    #[error("cannot connect to {addr}: {error}")]
     Connect {
         addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("connection to the server failed: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     #[error("no reply from the server within {0:?}")]
     Timeout(Duration),
     #[error("the server closed the connection")]
@@ -59,6 +58,12 @@ pub struct Client {
     pub extensions: Vec<String>,
 }
 
+impl From<std::io::Error> for ClientError {
+    fn from(e: std::io::Error) -> Self {
+        ClientError::Io(e)
+    }
+}
+
 impl Client {
     /// Connects and reads the greeting.
     pub async fn connect(
@@ -68,7 +73,7 @@ impl Client {
         let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
             .await
             .map_err(|_| ClientError::Timeout(timeout))?
-            .map_err(|source| ClientError::Connect { addr, source })?;
+            .map_err(|error| ClientError::Connect { addr, error })?;
         let _ = stream.set_nodelay(true);
         let (r, w) = stream.into_split();
         let mut c = Client {

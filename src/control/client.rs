@@ -9,18 +9,10 @@ use super::proto::{PROTOCOL_VERSION, Request, RequestLine, ResponseLine};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("smtpd is not running (cannot connect to its control socket {path}: {source})")]
-    NotRunning {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("control socket {path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("smtpd is not running (cannot connect to its control socket {path}: {error})")]
+    NotRunning { path: String, error: std::io::Error },
+    #[error("control socket {path}: {error}")]
+    Io { path: String, error: std::io::Error },
     #[error("control socket {path}: unreadable reply: {detail}")]
     BadReply { path: String, detail: String },
     #[error("{0}")]
@@ -34,13 +26,13 @@ pub fn call(
     timeout: Duration,
 ) -> Result<serde_json::Value, ClientError> {
     let path = socket.display().to_string();
-    let io = |source| ClientError::Io {
+    let io = |error| ClientError::Io {
         path: path.clone(),
-        source,
+        error,
     };
-    let stream = UnixStream::connect(socket).map_err(|source| ClientError::NotRunning {
+    let stream = UnixStream::connect(socket).map_err(|error| ClientError::NotRunning {
         path: path.clone(),
-        source,
+        error,
     })?;
     stream.set_read_timeout(Some(timeout)).map_err(io)?;
     let mut line = serde_json::to_vec(&RequestLine {

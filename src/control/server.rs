@@ -26,20 +26,16 @@ pub enum ControlError {
     AlreadyRunning(String),
     #[error("{0} exists and is not a socket; remove it or set another [control] socket")]
     NotASocket(String),
-    #[error("control socket {path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: io::Error,
-    },
+    #[error("control socket {path}: {error}")]
+    Io { path: String, error: io::Error },
 }
 
 /// Binds the control socket before the runtime starts (and before privileges are dropped).
 pub fn prepare(path: &Path) -> Result<StdUnixListener, ControlError> {
     let shown = path.display().to_string();
-    let io_err = |source| ControlError::Io {
+    let io_err = |error| ControlError::Io {
         path: shown.clone(),
-        source,
+        error,
     };
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io_err)?;

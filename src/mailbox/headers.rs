@@ -80,6 +80,19 @@ pub fn rfc5322_date(t: SystemTime) -> String {
     )
 }
 
+/// `2026-11-26 09:00:00 UTC`, for people.
+pub fn iso_utc(unix_secs: u64) -> String {
+    let days = (unix_secs / 86_400) as i64;
+    let rem = unix_secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// Days since 1970-01-01 → (year, month, day) (H. Hinnant's algorithm).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -106,6 +119,7 @@ mod tests {
         assert_eq!(rfc5322_date(t), "Thu, 26 Nov 2026 09:00:00 +0000");
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
         assert_eq!(rfc5322_date(leap), "Tue, 29 Feb 2000 00:00:00 +0000");
+        assert_eq!(iso_utc(1_795_683_600), "2026-11-26 09:00:00 UTC");
     }
 
     #[test]
