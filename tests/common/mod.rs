@@ -110,7 +110,7 @@ struct Lines {
 pub struct LogWatch(Arc<(Mutex<Lines>, Condvar)>);
 
 impl LogWatch {
-    fn spawn(stream: impl Read + Send + 'static) -> Self {
+    pub fn spawn(stream: impl Read + Send + 'static) -> Self {
         let w = LogWatch(Arc::new((Mutex::new(Lines::default()), Condvar::new())));
         let w2 = w.clone();
         std::thread::spawn(move || {
@@ -178,14 +178,27 @@ pub struct Server {
 
 /// The address in a "listening on PROTO ADDR" log line.
 fn listening(line: &str, proto: &str) -> Option<SocketAddr> {
-    line.split(&format!("listening on {proto} "))
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .and_then(|a| a.parse().ok())
+    let rest = line.split(&format!("listening on {proto} ")).nth(1)?;
+    let end = rest
+        .find(|c: char| !(c.is_ascii_hexdigit() || ".:[]".contains(c)))
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
 }
 
 pub fn smtpd_bin() -> &'static str {
     env!("CARGO_BIN_EXE_smtpd")
+}
+
+pub fn smtpctl_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_smtpctl")
+}
+
+pub fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 impl Server {
@@ -199,6 +212,15 @@ impl Server {
 
     /// Starts smtpd through a wrapper command (e.g. `ip netns exec NS`), which must exec it.
     pub fn start_wrapped(o: Overrides, wrapper: &[&str]) -> Server {
+        Self::start_full(o, wrapper, &[])
+    }
+
+    /// With extra environment variables.
+    pub fn start_env(o: Overrides, env: &[(&str, &str)]) -> Server {
+        Self::start_full(o, &[], env)
+    }
+
+    fn start_full(o: Overrides, wrapper: &[&str], env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("smtpd.toml");
         std::fs::write(&config, config_text(dir.path(), &o)).unwrap();
@@ -210,6 +232,9 @@ impl Server {
                 c
             }
         };
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         let mut child = cmd
             .arg("--foreground")
             .arg("--config")
@@ -237,6 +262,39 @@ impl Server {
 
     pub fn root(&self) -> PathBuf {
         self.dir.path().join("mailboxes")
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("run/smtpd.sock")
+    }
+
+    /// Runs `smtpctl --socket <this server's socket> ARGS`.
+    pub fn ctl(&self, args: &[&str]) -> std::process::Output {
+        Command::new(smtpctl_bin())
+            .arg("--socket")
+            .arg(self.socket())
+            .args(args)
+            .output()
+            .expect("run smtpctl")
+    }
+
+    /// `smtpctl ... --json ARGS` parsed.
+    pub fn ctl_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut a = vec!["--json"];
+        a.extend_from_slice(args);
+        let out = self.ctl(&a);
+        assert!(
+            out.status.success(),
+            "smtpctl {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("smtpctl --json output")
+    }
+
+    /// Rewrites the config file with `o` (same directory layout).
+    pub fn rewrite_config(&self, o: &Overrides) {
+        std::fs::write(&self.config, config_text(self.dir.path(), o)).unwrap();
     }
 
     pub fn pid(&self) -> i32 {
