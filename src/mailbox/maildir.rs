@@ -56,8 +56,10 @@ pub struct MaildirStore {
     /// Host part of unique names, with `/` and `:` escaped as the Maildir rule asks.
     host: String,
     pid: u32,
-    seq: AtomicU64,
 }
+
+/// Shared by every store of the process, so names stay unique across config reloads.
+static SEQ: AtomicU64 = AtomicU64::new(0);
 
 impl MaildirStore {
     pub fn new(root: impl Into<PathBuf>, hostname: &str) -> Self {
@@ -74,7 +76,6 @@ impl MaildirStore {
             root: root.into(),
             host,
             pid: std::process::id(),
-            seq: AtomicU64::new(0),
         }
     }
 
@@ -128,7 +129,7 @@ impl MaildirStore {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
         let name = format!(
             "{}.M{}P{}Q{}.{}",
             now.as_secs(),
