@@ -1,20 +1,612 @@
-//! `smtp-send`: the SMTP client. The interactive menu, the scriptable sender and the load
-//! generator arrive with their own issue; until then this says so.
+//! `smtp-send`: the SMTP client. Interactive (a menu like the original student client), scriptable
+//! (flags, or a whole message on stdin as sendmail reads it), and `bench`, a load generator.
+//! Exit status: 0 delivered to every recipient, 1 rejected (the reply is shown), 2 usage error,
+//! 3 connection or protocol error.
 
+use std::io::{IsTerminal, Read, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
-use clap::Parser;
+use clap::{Args as ClapArgs, Parser, Subcommand};
+use serde_json::json;
+use smtpd::client::bench::{self, BenchConfig};
+use smtpd::client::compose::{self, Draft};
+use smtpd::client::smtp::{self, Client, ClientError, LineHook, Outcome};
 
-/// Send mail over SMTP.
+const USAGE: u8 = 2;
+const REJECTED: u8 = 1;
+const CONNECTION: u8 = 3;
+
+/// Send mail over SMTP: interactively, from flags or stdin, or as a load generator (`bench`).
 #[derive(Parser, Debug)]
-#[command(name = "smtp-send", version, about)]
+#[command(
+    name = "smtp-send",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 struct Args {
-    /// Server host and port.
-    target: Vec<String>,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+    /// Server (default: localhost).
+    host: Option<String>,
+    /// Port (default: the bundled config's SMTP listener, else 2525).
+    port: Option<u16>,
+    #[command(flatten)]
+    msg: MessageArgs,
+}
+
+#[derive(ClapArgs, Debug, Default)]
+struct MessageArgs {
+    /// Envelope and header sender.
+    #[arg(long)]
+    from: Option<String>,
+    /// Recipient (repeatable; also put in To:).
+    #[arg(long)]
+    to: Vec<String>,
+    /// Copy recipient (repeatable; put in Cc:).
+    #[arg(long)]
+    cc: Vec<String>,
+    #[arg(long)]
+    subject: Option<String>,
+    /// Message body text.
+    #[arg(long, conflicts_with_all = ["body_file", "data"])]
+    body: Option<String>,
+    /// Message body from a file.
+    #[arg(long, value_name = "FILE", conflicts_with = "data")]
+    body_file: Option<PathBuf>,
+    /// A whole RFC 5322 message, sent as is ("-" for stdin).
+    #[arg(long, value_name = "FILE|-")]
+    data: Option<String>,
+    /// Attach a file (repeatable); its MIME type comes from the extension.
+    #[arg(long, value_name = "FILE")]
+    attach: Vec<PathBuf>,
+    /// Extra header "Name: value" (repeatable).
+    #[arg(long, value_name = "NAME: VALUE")]
+    header: Vec<String>,
+    /// Name to give in EHLO/HELO (default: this host's name).
+    #[arg(long)]
+    ehlo: Option<String>,
+    /// Use HELO instead of EHLO.
+    #[arg(long)]
+    helo: bool,
+    /// Seconds to wait for each server reply.
+    #[arg(long, default_value_t = 30)]
+    timeout: u64,
+    /// Print the dialogue: "C: " lines sent, "S: " lines received.
+    #[arg(short, long)]
+    verbose: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+impl MessageArgs {
+    fn any(&self) -> bool {
+        self.from.is_some()
+            || !self.to.is_empty()
+            || !self.cc.is_empty()
+            || self.subject.is_some()
+            || self.body.is_some()
+            || self.body_file.is_some()
+            || self.data.is_some()
+            || !self.attach.is_empty()
+            || !self.header.is_empty()
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Load generator: N concurrent sessions sending M messages each.
+    Bench(BenchArgs),
+}
+
+#[derive(ClapArgs, Debug)]
+struct BenchArgs {
+    host: String,
+    port: u16,
+    /// Concurrent sessions.
+    #[arg(long, default_value_t = 8)]
+    sessions: usize,
+    /// Messages per session.
+    #[arg(long, default_value_t = 100)]
+    messages: usize,
+    /// Message size in octets.
+    #[arg(long, default_value_t = 1024)]
+    size: usize,
+    /// Recipients per message.
+    #[arg(long, default_value_t = 1)]
+    rcpts: usize,
+    /// Recipient domain (recipients are bench<k>@DOMAIN).
+    #[arg(long, default_value = "localhost")]
+    domain: String,
+    /// Seconds to wait for each server reply.
+    #[arg(long, default_value_t = 30)]
+    timeout: u64,
+    #[arg(long)]
+    json: bool,
+}
+
+fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("smtp-send: {msg}");
+    ExitCode::from(code)
+}
+
+fn default_port() -> u16 {
+    smtpd::config::load(std::path::Path::new("config/smtpd.toml"))
+        .ok()
+        .and_then(|c| c.smtp.listen.first().map(|a| a.port()))
+        .filter(|&p| p != 0)
+        .unwrap_or(2525)
+}
+
+fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
+    (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{host} has no address"))
+}
+
+fn local_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// Where and how to connect.
+struct Target<'a> {
+    addr: SocketAddr,
+    ehlo: &'a str,
+    force_helo: bool,
+    timeout: Duration,
+}
+
+/// Connects, greets (EHLO, or HELO when asked or when EHLO is unknown), runs one transaction.
+async fn deliver(
+    t: &Target<'_>,
+    from: &str,
+    to: &[String],
+    message: &[u8],
+    hook: Option<LineHook>,
+) -> Result<Outcome, ClientError> {
+    let (ehlo, force_helo) = (t.ehlo, t.force_helo);
+    let (mut c, greeting) = Client::connect_with(t.addr, t.timeout, hook).await?;
+    let refused = |reply| Outcome {
+        accepted: Vec::new(),
+        rejected: Vec::new(),
+        reply,
+        delivered: false,
+    };
+    if greeting.code != 220 {
+        return Ok(refused(greeting));
+    }
+    let hello = if force_helo {
+        c.command(&format!("HELO {ehlo}")).await?
+    } else {
+        c.hello(ehlo).await?
+    };
+    if !hello.is_positive() {
+        let _ = c.command("QUIT").await;
+        return Ok(refused(hello));
+    }
+    let outcome = smtp::transaction(&mut c, from, to, message).await?;
+    let _ = c.command("QUIT").await;
+    Ok(outcome)
 }
 
 fn main() -> ExitCode {
-    let _ = Args::parse();
-    eprintln!("smtp-send: not in this version yet; use swaks or Python's smtplib meanwhile");
-    ExitCode::from(2)
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let code = if e.use_stderr() { USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    if let Some(Cmd::Bench(b)) = args.command {
+        return run_bench(b);
+    }
+    let host = args.host.clone().unwrap_or_else(|| "localhost".into());
+    let port = args.port.unwrap_or_else(default_port);
+    if args.msg.any() {
+        scripted(&host, port, args.msg)
+    } else {
+        interactive(&host, port, &args.msg)
+    }
+}
+
+fn scripted(host: &str, port: u16, m: MessageArgs) -> ExitCode {
+    let Some(from) = m.from.clone() else {
+        return fail(
+            USAGE,
+            "--from is required to send (or run without message flags for the menu)",
+        );
+    };
+    let mut rcpts: Vec<String> = m.to.clone();
+    rcpts.extend(m.cc.iter().cloned());
+    if rcpts.is_empty() {
+        return fail(USAGE, "give at least one --to (or --cc)");
+    }
+    let stdin_message =
+        m.body.is_none() && m.body_file.is_none() && !std::io::stdin().is_terminal();
+    let message = match (&m.data, stdin_message) {
+        (Some(d), _) => {
+            let r = if d == "-" {
+                let mut v = Vec::new();
+                std::io::stdin().read_to_end(&mut v).map(|_| v)
+            } else {
+                std::fs::read(d)
+            };
+            match r {
+                Ok(v) => v,
+                Err(e) => return fail(USAGE, format!("cannot read --data {d}: {e}")),
+            }
+        }
+        (None, true) if m.attach.is_empty() && m.subject.is_none() => {
+            let mut v = Vec::new();
+            if let Err(e) = std::io::stdin().read_to_end(&mut v) {
+                return fail(USAGE, format!("cannot read the message from stdin: {e}"));
+            }
+            v
+        }
+        _ => {
+            let body = match (&m.body, &m.body_file) {
+                (Some(b), _) => b.clone(),
+                (None, Some(f)) => match std::fs::read_to_string(f) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        return fail(
+                            USAGE,
+                            format!("cannot read --body-file {}: {e}", f.display()),
+                        );
+                    }
+                },
+                (None, None) => String::new(),
+            };
+            let mut headers = Vec::new();
+            for h in &m.header {
+                match compose::parse_header(h) {
+                    Ok(x) => headers.push(x),
+                    Err(e) => return fail(USAGE, e),
+                }
+            }
+            let draft = Draft {
+                from: from.clone(),
+                to: m.to.clone(),
+                cc: m.cc.clone(),
+                subject: m.subject.clone().unwrap_or_default(),
+                body,
+                attachments: m.attach.clone(),
+                headers,
+            };
+            match compose::build(&draft) {
+                Ok(v) => v,
+                Err(e) => return fail(USAGE, e),
+            }
+        }
+    };
+    let addr = match resolve(host, port) {
+        Ok(a) => a,
+        Err(e) => return fail(CONNECTION, e),
+    };
+    let json_out = m.json;
+    let hook: Option<LineHook> = m.verbose.then(|| {
+        Box::new(move |line: &str| {
+            if json_out {
+                eprintln!("{line}");
+            } else {
+                println!("{line}");
+            }
+        }) as LineHook
+    });
+    let ehlo = m.ehlo.clone().unwrap_or_else(local_name);
+    let target = Target {
+        addr,
+        ehlo: &ehlo,
+        force_helo: m.helo,
+        timeout: Duration::from_secs(m.timeout),
+    };
+    let result = runtime().block_on(deliver(&target, &from, &rcpts, &message, hook));
+    report(result, &message, m.json)
+}
+
+fn report(result: Result<Outcome, ClientError>, message: &[u8], json_out: bool) -> ExitCode {
+    match result {
+        Err(ClientError::TooBig { size, max }) => {
+            if json_out {
+                println!(
+                    "{}",
+                    json!({"delivered": false, "error": format!("message of {size} octets is above the server's SIZE {max}")})
+                );
+            }
+            fail(
+                REJECTED,
+                format!(
+                    "not sent: the message is {size} octets and the server accepts at most {max} (SIZE)"
+                ),
+            )
+        }
+        Err(e) => {
+            if json_out {
+                println!("{}", json!({"delivered": false, "error": e.to_string()}));
+            }
+            fail(CONNECTION, e)
+        }
+        Ok(o) => {
+            let all = o.delivered && o.rejected.is_empty();
+            if json_out {
+                let rejected: Vec<_> = o
+                    .rejected
+                    .iter()
+                    .map(|(a, r)| json!({"address": a, "reply": r.last_line()}))
+                    .collect();
+                println!(
+                    "{}",
+                    json!({
+                        "delivered": o.delivered,
+                        "accepted": if o.delivered { o.accepted.clone() } else { Vec::new() },
+                        "rejected": rejected,
+                        "reply": o.reply.last_line(),
+                        "bytes": message.len(),
+                    })
+                );
+            } else {
+                for (a, r) in &o.rejected {
+                    eprintln!("smtp-send: recipient {a} refused: {}", r.last_line());
+                }
+                if o.delivered {
+                    println!(
+                        "delivered to {}: {}",
+                        o.accepted.join(", "),
+                        o.reply.last_line()
+                    );
+                } else {
+                    eprintln!("smtp-send: not delivered: {}", o.reply.last_line());
+                }
+            }
+            if all {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(REJECTED)
+            }
+        }
+    }
+}
+
+/// Reads answers: with line editing and history on a terminal, plain lines otherwise.
+enum Prompter {
+    Tty(Box<rustyline::DefaultEditor>),
+    Plain,
+}
+
+impl Prompter {
+    fn new() -> Prompter {
+        if std::io::stdin().is_terminal()
+            && let Ok(rl) = rustyline::DefaultEditor::new()
+        {
+            return Prompter::Tty(Box::new(rl));
+        }
+        Prompter::Plain
+    }
+
+    /// One answer; `None` at end of input (or Ctrl-C/Ctrl-D).
+    fn field(&mut self, prompt: &str) -> Option<String> {
+        match self {
+            Prompter::Tty(rl) => match rl.readline(prompt) {
+                Ok(line) => {
+                    if !line.trim().is_empty() {
+                        let _ = rl.add_history_entry(line.as_str());
+                    }
+                    Some(line)
+                }
+                Err(_) => None,
+            },
+            Prompter::Plain => {
+                print!("{prompt}");
+                Self::plain_line()
+            }
+        }
+    }
+
+    /// A body line: plain reads even on a terminal, so pasted text is never lost.
+    fn body_line(&mut self) -> Option<String> {
+        Self::plain_line()
+    }
+
+    fn plain_line() -> Option<String> {
+        let _ = std::io::stdout().flush();
+        let mut line = String::new();
+        match std::io::stdin().read_line(&mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(line.trim_end_matches(['\r', '\n']).to_string()),
+        }
+    }
+}
+
+/// The original client's menu: send a message, send a test message, quit.
+fn interactive(host: &str, port: u16, m: &MessageArgs) -> ExitCode {
+    let addr = match resolve(host, port) {
+        Ok(a) => a,
+        Err(e) => return fail(CONNECTION, e),
+    };
+    let rt = runtime();
+    let ehlo = m.ehlo.clone().unwrap_or_else(local_name);
+    let mut p = Prompter::new();
+    println!("smtp-send: server {host}:{port}");
+    loop {
+        println!();
+        println!("1) Send a message");
+        println!("2) Send a test message");
+        println!("3) Quit");
+        let Some(choice) = p.field("Choice: ") else {
+            return ExitCode::SUCCESS;
+        };
+        let (from, to, subject, body) = match choice.trim() {
+            "1" => {
+                let Some(from) = p.field("From: ") else {
+                    return ExitCode::SUCCESS;
+                };
+                let Some(to) = p.field("To (comma-separated): ") else {
+                    return ExitCode::SUCCESS;
+                };
+                let Some(subject) = p.field("Subject: ") else {
+                    return ExitCode::SUCCESS;
+                };
+                println!("Body (end with a line holding only \".\" or \"FIN\"):");
+                let mut body = String::new();
+                while let Some(line) = p.body_line() {
+                    if line == "." || line == "FIN" {
+                        break;
+                    }
+                    body.push_str(&line);
+                    body.push('\n');
+                }
+                (from, to, subject, body)
+            }
+            "2" => {
+                let Some(to) = p.field("To [postmaster@localhost]: ") else {
+                    return ExitCode::SUCCESS;
+                };
+                let to = if to.trim().is_empty() {
+                    "postmaster@localhost".to_string()
+                } else {
+                    to
+                };
+                (
+                    format!("smtp-send@{}", local_name()),
+                    to,
+                    "smtp-send test message".to_string(),
+                    "This is a test message sent by smtp-send.\n".to_string(),
+                )
+            }
+            "3" | "q" | "quit" => return ExitCode::SUCCESS,
+            other => {
+                println!("Unknown choice {other:?}: type 1, 2 or 3.");
+                continue;
+            }
+        };
+        let to: Vec<String> = to
+            .split(',')
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .collect();
+        if from.trim().is_empty() || to.is_empty() {
+            println!("A sender and at least one recipient are needed.");
+            continue;
+        }
+        let draft = Draft {
+            from: from.trim().to_string(),
+            to: to.clone(),
+            subject,
+            body,
+            ..Default::default()
+        };
+        let message = match compose::build(&draft) {
+            Ok(v) => v,
+            Err(e) => {
+                println!("Cannot build the message: {e}");
+                continue;
+            }
+        };
+        // Server replies as they arrive.
+        let hook: LineHook = Box::new(|line: &str| {
+            if let Some(s) = line.strip_prefix("S: ") {
+                println!("  {s}");
+                let _ = std::io::stdout().flush();
+            }
+        });
+        let target = Target {
+            addr,
+            ehlo: &ehlo,
+            force_helo: m.helo,
+            timeout: Duration::from_secs(m.timeout),
+        };
+        let result = rt.block_on(deliver(&target, &draft.from, &to, &message, Some(hook)));
+        match result {
+            Ok(o) => {
+                for (a, r) in &o.rejected {
+                    println!("Recipient {a} refused: {}", r.last_line());
+                }
+                if o.delivered {
+                    println!("Message delivered to {}.", o.accepted.join(", "));
+                } else {
+                    println!("Message not delivered: {}", o.reply.last_line());
+                }
+            }
+            Err(e) => println!("Sending failed: {e}"),
+        }
+    }
+}
+
+fn run_bench(b: BenchArgs) -> ExitCode {
+    let addr = match resolve(&b.host, b.port) {
+        Ok(a) => a,
+        Err(e) => return fail(CONNECTION, e),
+    };
+    if b.sessions == 0 || b.messages == 0 {
+        return fail(USAGE, "--sessions and --messages must be at least 1");
+    }
+    let total = (b.sessions * b.messages) as u64;
+    let bar = if std::io::stderr().is_terminal() && !b.json {
+        let pb = indicatif::ProgressBar::new(total);
+        pb.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} messages {per_sec} {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Some(pb)
+    } else {
+        None
+    };
+    let tick_bar = bar.clone();
+    let on_message: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+        if let Some(pb) = &tick_bar {
+            pb.inc(1);
+        }
+    });
+    let cfg = BenchConfig {
+        addr,
+        sessions: b.sessions,
+        messages: b.messages,
+        size: b.size,
+        rcpts: b.rcpts,
+        domain: b.domain,
+        ehlo: local_name(),
+        timeout: Duration::from_secs(b.timeout),
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(CONNECTION, e),
+    };
+    let report = rt.block_on(bench::run(cfg, on_message));
+    if let Some(pb) = bar {
+        pb.finish_and_clear();
+    }
+    if b.json {
+        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+    } else {
+        println!("{}", report.summary());
+    }
+    if report.messages_failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(REJECTED)
+    }
 }

@@ -1,5 +1,7 @@
 //! A small async SMTP client: greeting, EHLO (HELO fallback on 500/502), MAIL, RCPT, DATA with
-//! dot-stuffing and CRLF line ends, QUIT; every line sent and received can be recorded.
+//! dot-stuffing and CRLF line ends, QUIT. Uses PIPELINING when the server offers it, refuses
+//! locally a message above the advertised SIZE, and can show every line as it goes (`C:`/`S:`).
+//! Seams for STARTTLS/implicit TLS/AUTH (TLS issue): [`Client::command`] and the stream halves.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -46,7 +48,12 @@ pub enum ClientError {
     Closed,
     #[error("malformed reply from the server: {0:?}")]
     Malformed(String),
+    #[error("the message is {size} octets, above the server's advertised SIZE limit of {max}")]
+    TooBig { size: usize, max: u64 },
 }
+
+/// Called with each transcript line (`C: ...` or `S: ...`) as it happens.
+pub type LineHook = Box<dyn FnMut(&str) + Send>;
 
 pub struct Client {
     reader: BufReader<OwnedReadHalf>,
@@ -54,8 +61,12 @@ pub struct Client {
     timeout: Duration,
     /// `C: ...` / `S: ...` lines, when recording.
     pub transcript: Option<Vec<String>>,
+    /// Shown live, when set.
+    pub hook: Option<LineHook>,
     /// Keywords from the EHLO reply (upper-cased first word of each line).
     pub extensions: Vec<String>,
+    /// The SIZE the server advertised (0 or absent: no limit).
+    pub max_size: Option<u64>,
 }
 
 impl From<std::io::Error> for ClientError {
@@ -70,21 +81,38 @@ impl Client {
         addr: SocketAddr,
         timeout: Duration,
     ) -> Result<(Client, Reply), ClientError> {
+        Self::connect_with(addr, timeout, None).await
+    }
+
+    /// Connects with a live transcript hook, and reads the greeting.
+    pub async fn connect_with(
+        addr: SocketAddr,
+        timeout: Duration,
+        hook: Option<LineHook>,
+    ) -> Result<(Client, Reply), ClientError> {
+        let mut c = Self::open(addr, timeout).await?;
+        c.hook = hook;
+        let greeting = c.reply().await?;
+        Ok((c, greeting))
+    }
+
+    async fn open(addr: SocketAddr, timeout: Duration) -> Result<Client, ClientError> {
         let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
             .await
             .map_err(|_| ClientError::Timeout(timeout))?
             .map_err(|error| ClientError::Connect { addr, error })?;
         let _ = stream.set_nodelay(true);
         let (r, w) = stream.into_split();
-        let mut c = Client {
+        let c = Client {
             reader: BufReader::new(r),
             writer: w,
             timeout,
             transcript: None,
+            hook: None,
             extensions: Vec::new(),
+            max_size: None,
         };
-        let greeting = c.reply().await?;
-        Ok((c, greeting))
+        Ok(c)
     }
 
     pub fn record(&mut self) {
@@ -92,9 +120,20 @@ impl Client {
     }
 
     fn note(&mut self, prefix: &str, line: &str) {
-        if let Some(t) = self.transcript.as_mut() {
-            t.push(format!("{prefix}{line}"));
+        if self.transcript.is_none() && self.hook.is_none() {
+            return;
         }
+        let text = format!("{prefix}{line}");
+        if let Some(h) = self.hook.as_mut() {
+            h(&text);
+        }
+        if let Some(t) = self.transcript.as_mut() {
+            t.push(text);
+        }
+    }
+
+    fn noting(&self) -> bool {
+        self.transcript.is_some() || self.hook.is_some()
     }
 
     /// Reads one reply (all its lines).
@@ -161,8 +200,39 @@ impl Client {
                 .filter_map(|l| l.split_whitespace().next())
                 .map(|k| k.to_ascii_uppercase())
                 .collect();
+            self.max_size = r
+                .lines
+                .iter()
+                .skip(1)
+                .find_map(|l| {
+                    let mut w = l.split_whitespace();
+                    (w.next()?.eq_ignore_ascii_case("SIZE"))
+                        .then(|| w.next().and_then(|n| n.parse().ok()))
+                        .flatten()
+                })
+                .filter(|&n| n > 0);
         }
         Ok(r)
+    }
+
+    pub fn has(&self, extension: &str) -> bool {
+        self.extensions.iter().any(|e| e == extension)
+    }
+
+    /// Sends several command lines in one write (PIPELINING) and reads their replies in order.
+    pub async fn pipeline(&mut self, lines: &[String]) -> Result<Vec<Reply>, ClientError> {
+        let mut out = String::new();
+        for l in lines {
+            self.note("C: ", l);
+            out.push_str(l);
+            out.push_str("\r\n");
+        }
+        self.write(out.as_bytes()).await?;
+        let mut replies = Vec::with_capacity(lines.len());
+        for _ in lines {
+            replies.push(self.reply().await?);
+        }
+        Ok(replies)
     }
 
     /// DATA, the message (line ends made CRLF, dot-stuffed), and the final dot.
@@ -171,6 +241,11 @@ impl Client {
         if r.code != 354 {
             return Ok(r);
         }
+        self.send_body(message).await
+    }
+
+    /// The message after a 354 (line ends made CRLF, dot-stuffed), the final dot, and its reply.
+    pub async fn send_body(&mut self, message: &[u8]) -> Result<Reply, ClientError> {
         let mut out = Vec::with_capacity(message.len() + 64);
         for line in message.split_inclusive(|&b| b == b'\n') {
             let content = line
@@ -184,9 +259,16 @@ impl Client {
             out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b".\r\n");
-        if self.transcript.is_some() {
-            let n = message.split_inclusive(|&b| b == b'\n').count();
-            self.note("C: ", &format!("<{} octets in {n} lines>", message.len()));
+        if self.noting() {
+            if out.len() <= 64 * 1024 {
+                let text = String::from_utf8_lossy(&out[..out.len() - 3]).into_owned();
+                for line in text.split("\r\n") {
+                    self.note("C: ", line);
+                }
+            } else {
+                let n = message.split_inclusive(|&b| b == b'\n').count();
+                self.note("C: ", &format!("[{} octets in {n} lines]", message.len()));
+            }
             self.note("C: ", ".");
         }
         self.write(&out).await?;
@@ -222,34 +304,101 @@ pub async fn send(
             delivered: false,
         });
     }
-    let outcome = transaction(&mut c, ehlo, from, to, message).await?;
+    let r = c.hello(ehlo).await?;
+    if !r.is_positive() {
+        return Ok(Outcome {
+            accepted: Vec::new(),
+            rejected: Vec::new(),
+            reply: r,
+            delivered: false,
+        });
+    }
+    let outcome = transaction(&mut c, from, to, message).await?;
     let _ = c.command("QUIT").await;
     Ok(outcome)
 }
 
-async fn transaction(
+/// MAIL, RCPT..., DATA and the message on an open, greeted connection (after EHLO/HELO);
+/// pipelined when the server offers PIPELINING. Nothing is sent when the message is above the
+/// advertised SIZE.
+pub async fn transaction(
     c: &mut Client,
-    ehlo: &str,
     from: &str,
     to: &[String],
     message: &[u8],
 ) -> Result<Outcome, ClientError> {
+    if let Some(max) = c.max_size
+        && message.len() as u64 > max
+    {
+        return Err(ClientError::TooBig {
+            size: message.len(),
+            max,
+        });
+    }
+    let mut mail = format!("MAIL FROM:<{from}>");
+    if c.max_size.is_some() || c.has("SIZE") {
+        mail.push_str(&format!(" SIZE={}", message.len()));
+    }
+    if c.has("8BITMIME") && !message.is_ascii() {
+        mail.push_str(" BODY=8BITMIME");
+    }
+    let utf8 = !from.is_ascii() || to.iter().any(|t| !t.is_ascii());
+    if utf8 && c.has("SMTPUTF8") {
+        mail.push_str(" SMTPUTF8");
+    }
     let stop = |reply: Reply, accepted, rejected| Outcome {
         accepted,
         rejected,
         reply,
         delivered: false,
     };
-    let r = c.hello(ehlo).await?;
-    if !r.is_positive() {
-        return Ok(stop(r, Vec::new(), Vec::new()));
-    }
-    let r = c.command(&format!("MAIL FROM:<{from}>")).await?;
-    if !r.is_positive() {
-        return Ok(stop(r, Vec::new(), Vec::new()));
-    }
     let mut accepted = Vec::new();
     let mut rejected = Vec::new();
+    if c.has("PIPELINING") {
+        let mut lines = vec![mail];
+        lines.extend(to.iter().map(|t| format!("RCPT TO:<{t}>")));
+        lines.push("DATA".into());
+        let replies = c.pipeline(&lines).await?;
+        let mail_reply = &replies[0];
+        for (rcpt, r) in to.iter().zip(&replies[1..]) {
+            if r.is_positive() {
+                accepted.push(rcpt.clone());
+            } else {
+                rejected.push((rcpt.clone(), r.clone()));
+            }
+        }
+        let data_reply = replies[replies.len() - 1].clone();
+        if data_reply.code != 354 {
+            let decisive = if !mail_reply.is_positive() {
+                mail_reply.clone()
+            } else if accepted.is_empty() {
+                rejected
+                    .last()
+                    .map(|(_, r)| r.clone())
+                    .unwrap_or(data_reply)
+            } else {
+                data_reply
+            };
+            return Ok(stop(decisive, accepted, rejected));
+        }
+        if accepted.is_empty() {
+            // A server that said 354 with no recipient: end the empty transaction.
+            let r = c.send_body(b"").await?;
+            return Ok(stop(r, accepted, rejected));
+        }
+        let r = c.send_body(message).await?;
+        let delivered = r.code == 250;
+        return Ok(Outcome {
+            accepted,
+            rejected,
+            reply: r,
+            delivered,
+        });
+    }
+    let r = c.command(&mail).await?;
+    if !r.is_positive() {
+        return Ok(stop(r, accepted, rejected));
+    }
     for rcpt in to {
         let r = c.command(&format!("RCPT TO:<{rcpt}>")).await?;
         if r.is_positive() {
