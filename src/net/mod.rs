@@ -5,3 +5,4 @@ pub mod listener;
 pub mod pop3_conn;
 pub mod smtp_conn;
 pub mod stats;
+pub mod tls;

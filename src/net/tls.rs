@@ -1,0 +1,302 @@
+//! TLS with rustls (ring provider, TLS 1.2 and 1.3 only): the server configuration built from
+//! `[tls]` (rebuilt on reload), the self-signed certificate made at first start when
+//! `self_signed = true`, the client configuration for smtp-send, and a stream that is plain or TLS
+//! so one session can switch after STARTTLS/STLS.
+
+use std::io;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use rustls::ServerConfig;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+use crate::config::Tls;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("[tls] cert {path}: {error}")]
+    Cert { path: String, error: String },
+    #[error("[tls] key {path}: {error}")]
+    Key { path: String, error: String },
+    #[error("[tls] cannot make the self-signed certificate: {0}")]
+    SelfSigned(String),
+    #[error("[tls] the certificate and key do not fit together: {0}")]
+    Config(String),
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Writes a self-signed certificate for `hostname` (and localhost, 127.0.0.1, ::1) unless the
+/// files exist already; the key is written mode 0600.
+pub fn ensure_self_signed(tls: &Tls, hostname: &str) -> Result<(), TlsError> {
+    if tls.cert.exists() && tls.key.exists() {
+        return Ok(());
+    }
+    let names = vec![
+        hostname.to_string(),
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
+    let ck = rcgen::generate_simple_self_signed(names)
+        .map_err(|e| TlsError::SelfSigned(e.to_string()))?;
+    let err = |e: io::Error| TlsError::SelfSigned(e.to_string());
+    for p in [&tls.cert, &tls.key] {
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).map_err(err)?;
+        }
+    }
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut key = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tls.key)
+        .map_err(err)?;
+    key.write_all(ck.signing_key.serialize_pem().as_bytes())
+        .map_err(err)?;
+    std::fs::write(&tls.cert, ck.cert.pem()).map_err(err)?;
+    Ok(())
+}
+
+/// The server configuration from `[tls]` (making the self-signed pair first when asked).
+pub fn server_config(tls: &Tls, hostname: &str) -> Result<Arc<ServerConfig>, TlsError> {
+    if tls.self_signed {
+        ensure_self_signed(tls, hostname)?;
+    }
+    let cert_path = tls.cert.display().to_string();
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&tls.cert)
+        .map_err(|e| TlsError::Cert {
+            path: cert_path.clone(),
+            error: e.to_string(),
+        })?
+        .collect::<Result<_, _>>()
+        .map_err(|e| TlsError::Cert {
+            path: cert_path.clone(),
+            error: e.to_string(),
+        })?;
+    if certs.is_empty() {
+        return Err(TlsError::Cert {
+            path: cert_path,
+            error: "no certificate in the file".into(),
+        });
+    }
+    let key = PrivateKeyDer::from_pem_file(&tls.key).map_err(|e| TlsError::Key {
+        path: tls.key.display().to_string(),
+        error: e.to_string(),
+    })?;
+    let config = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    Ok(Arc::new(config))
+}
+
+/// Client side (smtp-send): the system's roots, plus `cafile`; or no verification at all.
+pub fn client_config(
+    cafile: Option<&Path>,
+    insecure: bool,
+) -> Result<Arc<rustls::ClientConfig>, String> {
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| e.to_string())?;
+    if insecure {
+        return Ok(Arc::new(
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(NoVerify(provider())))
+                .with_no_client_auth(),
+        ));
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(c);
+    }
+    if let Some(f) = cafile {
+        let certs = CertificateDer::pem_file_iter(f)
+            .map_err(|e| format!("--cafile {}: {e}", f.display()))?;
+        for c in certs {
+            roots
+                .add(c.map_err(|e| format!("--cafile {}: {e}", f.display()))?)
+                .map_err(|e| format!("--cafile {}: {e}", f.display()))?;
+        }
+    }
+    Ok(Arc::new(
+        builder.with_root_certificates(roots).with_no_client_auth(),
+    ))
+}
+
+/// `--insecure`: accepts any certificate (labs with self-signed certificates).
+#[derive(Debug)]
+struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &rustls_pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// A connection that is plain, or TLS after STARTTLS/STLS or on an implicit-TLS port.
+pub enum Stream {
+    Plain(TcpStream),
+    ServerTls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    ClientTls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    /// Only while switching.
+    Gone,
+}
+
+impl Stream {
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Stream::ServerTls(_) | Stream::ClientTls(_))
+    }
+
+    /// Server side: TLS handshake over the plain stream.
+    pub async fn accept_tls(self, config: Arc<ServerConfig>) -> io::Result<Stream> {
+        match self {
+            Stream::Plain(tcp) => {
+                let tls = tokio_rustls::TlsAcceptor::from(config).accept(tcp).await?;
+                Ok(Stream::ServerTls(Box::new(tls)))
+            }
+            _ => Err(io::Error::other("TLS is already active")),
+        }
+    }
+
+    /// Client side: TLS handshake over the plain stream.
+    pub async fn connect_tls(
+        self,
+        config: Arc<rustls::ClientConfig>,
+        server_name: rustls_pki_types::ServerName<'static>,
+    ) -> io::Result<Stream> {
+        match self {
+            Stream::Plain(tcp) => {
+                let tls = tokio_rustls::TlsConnector::from(config)
+                    .connect(server_name, tcp)
+                    .await?;
+                Ok(Stream::ClientTls(Box::new(tls)))
+            }
+            _ => Err(io::Error::other("TLS is already active")),
+        }
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::ServerTls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Stream::ClientTls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Stream::Gone => Poll::Ready(Err(io::Error::other("stream gone"))),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::ServerTls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Stream::ClientTls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Stream::Gone => Poll::Ready(Err(io::Error::other("stream gone"))),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::ServerTls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Stream::ClientTls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Stream::Gone => Poll::Ready(Ok(())),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::ServerTls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Stream::ClientTls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Stream::Gone => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn self_signed_made_once_and_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let tls = Tls {
+            cert: dir.path().join("tls/cert.pem"),
+            key: dir.path().join("tls/key.pem"),
+            self_signed: true,
+        };
+        server_config(&tls, "mx.example.test").unwrap();
+        let first = std::fs::read(&tls.cert).unwrap();
+        server_config(&tls, "mx.example.test").unwrap();
+        assert_eq!(std::fs::read(&tls.cert).unwrap(), first, "kept, not remade");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&tls.key).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let missing = Tls {
+            self_signed: false,
+            cert: dir.path().join("nope.pem"),
+            key: dir.path().join("nope.key"),
+        };
+        let e = server_config(&missing, "x").unwrap_err().to_string();
+        assert!(e.contains("nope.pem"), "{e}");
+    }
+}
