@@ -1,2 +1,3 @@
 //! Accounts and password hashes.
+pub mod accounts;
 pub mod password;

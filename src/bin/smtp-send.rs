@@ -73,6 +73,21 @@ struct MessageArgs {
     /// Use HELO instead of EHLO.
     #[arg(long)]
     helo: bool,
+    /// Upgrade the connection with STARTTLS (RFC 3207) before sending.
+    #[arg(long, conflicts_with = "tls")]
+    starttls: bool,
+    /// Implicit TLS from the first byte (the port 465 role, RFC 8314).
+    #[arg(long)]
+    tls: bool,
+    /// Authenticate as USER (AUTH PLAIN); the password comes from SMTP_PASSWORD or a no-echo prompt.
+    #[arg(long, value_name = "USER")]
+    auth: Option<String>,
+    /// Trust the CA certificates in this PEM file (besides the system's).
+    #[arg(long, value_name = "FILE")]
+    cafile: Option<PathBuf>,
+    /// Accept any server certificate (labs with self-signed certificates).
+    #[arg(long)]
+    insecure: bool,
     /// Seconds to wait for each server reply.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
@@ -172,6 +187,45 @@ struct Target<'a> {
     ehlo: &'a str,
     force_helo: bool,
     timeout: Duration,
+    /// STARTTLS or implicit TLS, with the name the certificate must carry.
+    tls: Option<TlsSetup>,
+    auth: Option<(String, String)>,
+}
+
+struct TlsSetup {
+    implicit: bool,
+    config: Arc<rustls::ClientConfig>,
+    name: rustls_pki_types::ServerName<'static>,
+}
+
+impl MessageArgs {
+    /// TLS and AUTH settings from the flags (asks for the password when needed).
+    fn security(&self, host: &str) -> Result<(Option<TlsSetup>, Option<(String, String)>), String> {
+        let tls = if self.starttls || self.tls {
+            let config = smtpd::net::tls::client_config(self.cafile.as_deref(), self.insecure)?;
+            let name = rustls_pki_types::ServerName::try_from(host.to_string())
+                .map_err(|e| format!("{host} is not a name TLS can check: {e}"))?;
+            Some(TlsSetup {
+                implicit: self.tls,
+                config,
+                name,
+            })
+        } else {
+            None
+        };
+        let auth = match &self.auth {
+            None => None,
+            Some(user) => {
+                let password = match std::env::var("SMTP_PASSWORD") {
+                    Ok(p) => p,
+                    Err(_) => rpassword::prompt_password(format!("Password for {user}: "))
+                        .map_err(|e| format!("cannot read the password: {e}"))?,
+                };
+                Some((user.clone(), password))
+            }
+        };
+        Ok((tls, auth))
+    }
 }
 
 /// Connects, greets (EHLO, or HELO when asked or when EHLO is unknown), runs one transaction.
@@ -183,7 +237,12 @@ async fn deliver(
     hook: Option<LineHook>,
 ) -> Result<Outcome, ClientError> {
     let (ehlo, force_helo) = (t.ehlo, t.force_helo);
-    let (mut c, greeting) = Client::connect_with(t.addr, t.timeout, hook).await?;
+    let (mut c, greeting) = match &t.tls {
+        Some(s) if s.implicit => {
+            Client::connect_tls(t.addr, t.timeout, hook, s.config.clone(), s.name.clone()).await?
+        }
+        _ => Client::connect_with(t.addr, t.timeout, hook).await?,
+    };
     let refused = |reply| Outcome {
         accepted: Vec::new(),
         rejected: Vec::new(),
@@ -193,7 +252,7 @@ async fn deliver(
     if greeting.code != 220 {
         return Ok(refused(greeting));
     }
-    let hello = if force_helo {
+    let mut hello = if force_helo {
         c.command(&format!("HELO {ehlo}")).await?
     } else {
         c.hello(ehlo).await?
@@ -201,6 +260,29 @@ async fn deliver(
     if !hello.is_positive() {
         let _ = c.command("QUIT").await;
         return Ok(refused(hello));
+    }
+    if let Some(s) = t.tls.as_ref().filter(|s| !s.implicit) {
+        if !c.has("STARTTLS") {
+            return Err(ClientError::Malformed(
+                "the server does not offer STARTTLS".into(),
+            ));
+        }
+        let r = c.command("STARTTLS").await?;
+        if r.code != 220 {
+            return Ok(refused(r));
+        }
+        c.start_tls(s.config.clone(), s.name.clone()).await?;
+        hello = c.hello(ehlo).await?;
+        if !hello.is_positive() {
+            return Ok(refused(hello));
+        }
+    }
+    if let Some((user, password)) = &t.auth {
+        let r = c.auth_plain(user, password).await?;
+        if r.code != 235 {
+            let _ = c.command("QUIT").await;
+            return Ok(refused(r));
+        }
     }
     let outcome = smtp::transaction(&mut c, from, to, message).await?;
     let _ = c.command("QUIT").await;
@@ -313,11 +395,17 @@ fn scripted(host: &str, port: u16, m: MessageArgs) -> ExitCode {
         }) as LineHook
     });
     let ehlo = m.ehlo.clone().unwrap_or_else(local_name);
+    let (tls, auth) = match m.security(host) {
+        Ok(x) => x,
+        Err(e) => return fail(USAGE, e),
+    };
     let target = Target {
         addr,
         ehlo: &ehlo,
         force_helo: m.helo,
         timeout: Duration::from_secs(m.timeout),
+        tls,
+        auth,
     };
     let result = runtime().block_on(deliver(&target, &from, &rcpts, &message, hook));
     report(result, &message, m.json)
@@ -528,11 +616,20 @@ fn interactive(host: &str, port: u16, m: &MessageArgs) -> ExitCode {
                 let _ = std::io::stdout().flush();
             }
         });
+        let (tls, auth) = match m.security(host) {
+            Ok(x) => x,
+            Err(e) => {
+                println!("{e}");
+                continue;
+            }
+        };
         let target = Target {
             addr,
             ehlo: &ehlo,
             force_helo: m.helo,
             timeout: Duration::from_secs(m.timeout),
+            tls,
+            auth,
         };
         let result = rt.block_on(deliver(&target, &draft.from, &to, &message, Some(hook)));
         match result {

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+use crate::net::tls::Stream;
 
 /// Longest reply line accepted (RFC 5321 says 512; be generous).
 const MAX_REPLY_LINE: usize = 4096;
@@ -56,8 +57,7 @@ pub enum ClientError {
 pub type LineHook = Box<dyn FnMut(&str) + Send>;
 
 pub struct Client {
-    reader: BufReader<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
+    io: BufReader<Stream>,
     timeout: Duration,
     /// `C: ...` / `S: ...` lines, when recording.
     pub transcript: Option<Vec<String>>,
@@ -102,10 +102,8 @@ impl Client {
             .map_err(|_| ClientError::Timeout(timeout))?
             .map_err(|error| ClientError::Connect { addr, error })?;
         let _ = stream.set_nodelay(true);
-        let (r, w) = stream.into_split();
         let c = Client {
-            reader: BufReader::new(r),
-            writer: w,
+            io: BufReader::new(Stream::Plain(stream)),
             timeout,
             transcript: None,
             hook: None,
@@ -143,7 +141,7 @@ impl Client {
             let mut buf = Vec::new();
             let n = tokio::time::timeout(
                 self.timeout,
-                (&mut self.reader)
+                (&mut self.io)
                     .take(MAX_REPLY_LINE as u64)
                     .read_until(b'\n', &mut buf),
             )
@@ -172,7 +170,7 @@ impl Client {
     }
 
     async fn write(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
-        tokio::time::timeout(self.timeout, self.writer.write_all(bytes))
+        tokio::time::timeout(self.timeout, self.io.get_mut().write_all(bytes))
             .await
             .map_err(|_| ClientError::Timeout(self.timeout))??;
         Ok(())
@@ -213,6 +211,57 @@ impl Client {
                 .filter(|&n| n > 0);
         }
         Ok(r)
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.io.get_ref().is_tls()
+    }
+
+    /// TLS handshake on the connection (after a 220 to STARTTLS, or right away for implicit TLS).
+    /// What the server says is forgotten: EHLO must be sent again.
+    pub async fn start_tls(
+        &mut self,
+        config: std::sync::Arc<rustls::ClientConfig>,
+        server_name: rustls_pki_types::ServerName<'static>,
+    ) -> Result<(), ClientError> {
+        let io = std::mem::replace(&mut self.io, BufReader::new(Stream::Gone));
+        let plain = io.into_inner();
+        let tls = tokio::time::timeout(self.timeout, plain.connect_tls(config, server_name))
+            .await
+            .map_err(|_| ClientError::Timeout(self.timeout))??;
+        self.io = BufReader::new(tls);
+        self.extensions.clear();
+        self.max_size = None;
+        self.note("C: ", "[TLS handshake done]");
+        Ok(())
+    }
+
+    /// Connects with implicit TLS (port 465 role) and reads the greeting.
+    pub async fn connect_tls(
+        addr: SocketAddr,
+        timeout: Duration,
+        hook: Option<LineHook>,
+        config: std::sync::Arc<rustls::ClientConfig>,
+        server_name: rustls_pki_types::ServerName<'static>,
+    ) -> Result<(Client, Reply), ClientError> {
+        let mut c = Self::open(addr, timeout).await?;
+        c.hook = hook;
+        c.start_tls(config, server_name).await?;
+        let greeting = c.reply().await?;
+        Ok((c, greeting))
+    }
+
+    /// AUTH PLAIN with an initial response (RFC 4954); the secret is not shown in the transcript.
+    pub async fn auth_plain(&mut self, user: &str, password: &str) -> Result<Reply, ClientError> {
+        let ir = crate::proto::sasl::encode_plain(user, password);
+        self.note("C: ", "AUTH PLAIN [credentials hidden]");
+        let hook = self.hook.take();
+        let transcript = self.transcript.take();
+        let r = self.write(format!("AUTH PLAIN {ir}\r\n").as_bytes()).await;
+        self.hook = hook;
+        self.transcript = transcript;
+        r?;
+        self.reply().await
     }
 
     pub fn has(&self, extension: &str) -> bool {

@@ -74,6 +74,18 @@ impl<'s> Loader<'s> {
             + 1
     }
 
+    /// The line where `key = ...` is first set (for problems found after parsing).
+    fn key_line(&self, key: &str) -> usize {
+        self.src
+            .lines()
+            .position(|l| {
+                let l = l.trim_start();
+                l.starts_with(key) && l[key.len()..].trim_start().starts_with('=')
+            })
+            .map(|i| i + 1)
+            .unwrap_or(1)
+    }
+
     fn problem(&mut self, span: Range<usize>, message: impl Into<String>) {
         let line = self.line_of(span.start);
         self.problems.push(Problem {
@@ -527,6 +539,22 @@ impl<'s> Loader<'s> {
 
         let accounts = self.accounts(&mut top, &mailboxes.domains);
         self.finish(top);
+        if tls.is_none() {
+            for (key, set) in [
+                ("submissions", !smtp.submissions.is_empty()),
+                ("pop3s", !pop3.pop3s.is_empty()),
+            ] {
+                if set {
+                    let line = self.key_line(key);
+                    self.problems.push(Problem {
+                        line,
+                        message: format!(
+                            "`{key}` listeners use implicit TLS: add a [tls] section (cert and key, or self_signed = true)"
+                        ),
+                    });
+                }
+            }
+        }
 
         Config {
             path: path.to_path_buf(),
@@ -727,7 +755,7 @@ mod tests {
         let ok = "hostname = \"mx.test\"\n[mailboxes]\ndomains = [\"example.test\"]\naccept = \"accounts\"\n[[accounts]]\naddress = \"Alice@Example.test\"\npassword = \"$argon2id$h\"\n";
         let c = parse(ok, Path::new("t.toml")).unwrap();
         assert_eq!(c.accounts[0].address, "alice@example.test");
-        let policy = c.smtp_policy();
+        let policy = c.smtp_policy(false);
         assert!(
             matches!(policy.accept, Accept::Accounts(ref s) if s.contains("alice@example.test"))
         );

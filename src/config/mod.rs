@@ -249,8 +249,9 @@ impl Config {
         }
     }
 
-    /// The SMTP session policy for sessions started under this config.
-    pub fn smtp_policy(&self) -> Policy {
+    /// The SMTP session policy for sessions started under this config, on a plain SMTP listener
+    /// or (`submission`) on a submission listener.
+    pub fn smtp_policy(&self, submission: bool) -> Policy {
         Policy {
             hostname: self.hostname.clone(),
             max_message_bytes: self.limits.max_message_bytes,
@@ -268,6 +269,11 @@ impl Config {
                         .collect::<BTreeSet<_>>(),
                 ),
             },
+            tls_available: self.tls.is_some(),
+            auth_available: !self.accounts.is_empty(),
+            allow_insecure_auth: self.smtp.allow_insecure_auth,
+            submission,
+            sender_login_match: self.smtp.sender_login_match,
         }
     }
 }

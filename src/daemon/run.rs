@@ -46,7 +46,10 @@ pub fn run(mut config: Config, foreground: bool) -> anyhow::Result<()> {
 fn wanted(config: &Config) -> Vec<(&'static str, SocketAddr)> {
     let mut w: Vec<(&'static str, SocketAddr)> = Vec::new();
     w.extend(config.smtp.listen.iter().map(|a| ("smtp", *a)));
+    w.extend(config.smtp.submission.iter().map(|a| ("submission", *a)));
+    w.extend(config.smtp.submissions.iter().map(|a| ("submissions", *a)));
     w.extend(config.pop3.listen.iter().map(|a| ("pop3", *a)));
+    w.extend(config.pop3.pop3s.iter().map(|a| ("pop3s", *a)));
     w
 }
 
@@ -134,8 +137,14 @@ fn spawn_listener(
     let stop = shared.shutdown.child_token();
     let tracker = shared.tracker.clone();
     let sh = Arc::clone(shared);
-    match protocol {
-        "smtp" => {
+    let smtp_mode = match protocol {
+        "submission" => Some(smtp_conn::Listener::Submission),
+        "submissions" => Some(smtp_conn::Listener::Submissions),
+        "smtp" => Some(smtp_conn::Listener::Smtp),
+        _ => None,
+    };
+    match smtp_mode {
+        Some(mode) => {
             let admit = move |peer: SocketAddr| {
                 let g = sh.current();
                 let host = &g.config.hostname;
@@ -158,7 +167,7 @@ fn spawn_listener(
                         let stop = sh.shutdown.clone();
                         let ctx = Arc::clone(&g.smtp);
                         Ok(move |stream| async move {
-                            smtp_conn::serve(stream, peer, ctx, stop).await;
+                            smtp_conn::serve(stream, peer, ctx, mode, stop).await;
                             drop(guard);
                         })
                     }
@@ -170,13 +179,14 @@ fn spawn_listener(
             };
             tracker.spawn(listener::run(
                 l,
-                "smtp",
+                protocol,
                 stop.clone(),
                 shared.tracker.clone(),
                 admit,
             ));
         }
-        _ => {
+        None => {
+            let implicit = protocol == "pop3s";
             let admit = move |peer: SocketAddr| {
                 let g = sh.current();
                 let limits = &g.config.limits;
@@ -189,7 +199,7 @@ fn spawn_listener(
                         let stop = sh.shutdown.clone();
                         let ctx = Arc::clone(&g.pop3);
                         Ok(move |stream| async move {
-                            pop3_conn::serve(stream, peer, ctx, stop).await;
+                            pop3_conn::serve(stream, peer, ctx, implicit, stop).await;
                             drop(guard);
                         })
                     }
@@ -201,7 +211,7 @@ fn spawn_listener(
             };
             tracker.spawn(listener::run(
                 l,
-                "pop3",
+                protocol,
                 stop.clone(),
                 shared.tracker.clone(),
                 admit,
@@ -240,7 +250,7 @@ async fn serve(
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
     let shared = Arc::new(Shared::new(
-        Generation::build(config, &stats),
+        Generation::build(config, &stats)?,
         Arc::clone(&stats),
         base_dir,
         set_level,
@@ -360,6 +370,11 @@ fn describe_changes(old: &Config, new: &Config) -> (Vec<String>, Vec<String>) {
     if old.pop3 != new.pop3 || old.smtp != new.smtp {
         changes.push("listener settings changed".into());
     }
+    if old.tls != new.tls {
+        changes.push("[tls] changed".into());
+    } else if new.tls.is_some() {
+        changes.push("TLS certificate reloaded".into());
+    }
     if old.log.dir != new.log.dir
         || old.log.rotation != new.log.rotation
         || old.log.keep != new.log.keep
@@ -464,7 +479,16 @@ async fn apply(
             *l = level;
         }
     }
-    shared.swap(Generation::build(new, &shared.stats));
+    let generation = match Generation::build(new, &shared.stats) {
+        Ok(g) => g,
+        Err(e) => {
+            for b in fresh {
+                drop(b);
+            }
+            return refused(vec![e.to_string()]);
+        }
+    };
+    shared.swap(generation);
     let mut next = Vec::new();
     for (b, k) in set.drain(..).zip(keep) {
         if k {

@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::auth::accounts::Accounts;
 use crate::config::Config;
 use crate::control::proto::{
     ListenerInfo, LogLevelResult, MailboxInfo, ReloadInfo, Request, ResponseLine, SendTestResult,
@@ -23,6 +24,7 @@ use crate::net::limiter::ConnLimiter;
 use crate::net::pop3_conn::Pop3Context;
 use crate::net::smtp_conn::SmtpContext;
 use crate::net::stats::Stats;
+use crate::net::tls::TlsError;
 
 /// Everything built from one config.
 pub struct Generation {
@@ -32,23 +34,39 @@ pub struct Generation {
 }
 
 impl Generation {
-    pub fn build(config: Config, stats: &Arc<Stats>) -> Generation {
+    /// Builds the contexts; loads (or makes) the TLS certificate when `[tls]` is set.
+    pub fn build(config: Config, stats: &Arc<Stats>) -> Result<Generation, TlsError> {
+        let tls = match &config.tls {
+            Some(t) => Some(crate::net::tls::server_config(t, &config.hostname)?),
+            None => None,
+        };
         let store = Arc::new(MaildirStore::new(
             config.mailboxes.root.clone(),
             &config.hostname,
         ));
+        let accounts = Arc::new(Accounts::new(&config.accounts));
         let smtp = Arc::new(SmtpContext {
-            policy: Arc::new(config.smtp_policy()),
+            policy: Arc::new(config.smtp_policy(false)),
+            submission_policy: Arc::new(config.smtp_policy(true)),
             store: Arc::clone(&store),
             limits: config.limits.clone(),
             stats: Arc::clone(stats),
+            accounts: Arc::clone(&accounts),
+            tls: tls.clone(),
+            auth_failure_delay: Duration::from_millis(config.pop3.auth_failure_delay_ms),
         });
-        let pop3 = Arc::new(Pop3Context::new(&config, store, Arc::clone(stats)));
-        Generation {
+        let pop3 = Arc::new(Pop3Context::new(
+            &config,
+            store,
+            Arc::clone(stats),
+            accounts,
+            tls,
+        ));
+        Ok(Generation {
             config: Arc::new(config),
             smtp,
             pop3,
-        }
+        })
     }
 }
 

@@ -55,6 +55,24 @@ impl Trace<'_> {
     }
 }
 
+/// Where the header section of a stored message (LF line ends) ends: the index just past the
+/// blank line, or `None` when it has not been seen yet.
+pub fn header_end(buf: &[u8]) -> Option<usize> {
+    if buf.starts_with(b"\n") {
+        return Some(1);
+    }
+    buf.windows(2).position(|w| w == b"\n\n").map(|i| i + 2)
+}
+
+/// Whether a header section has a field `name` (case-insensitive, at a line start).
+pub fn has_field(head: &[u8], name: &str) -> bool {
+    head.split(|&b| b == b'\n').any(|line| {
+        line.len() > name.len()
+            && line[name.len()] == b':'
+            && line[..name.len()].eq_ignore_ascii_case(name.as_bytes())
+    })
+}
+
 /// `Thu, 26 Nov 2026 09:00:00 +0000`.
 pub fn rfc5322_date(t: SystemTime) -> String {
     let secs = t
@@ -120,6 +138,16 @@ mod tests {
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
         assert_eq!(rfc5322_date(leap), "Tue, 29 Feb 2000 00:00:00 +0000");
         assert_eq!(iso_utc(1_795_683_600), "2026-11-26 09:00:00 UTC");
+    }
+
+    #[test]
+    fn header_scanning() {
+        assert_eq!(header_end(b"A: b\n\nbody"), Some(6));
+        assert_eq!(header_end(b"\nbody"), Some(1));
+        assert_eq!(header_end(b"A: b\nC: d\n"), None);
+        assert!(has_field(b"Subject: x\ndate: now\n", "Date"));
+        assert!(!has_field(b"Subject: Date: x\n", "Date"));
+        assert!(has_field(b"Message-ID: <a@b>\n", "Message-ID"));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The only POP3 socket code: read → feed the engine → carry out its events (check passwords,
 //! lock and list the maildrop, stream messages, apply UPDATE) → write.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,7 +13,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::stats::{self, ActiveGuard, Stats};
-use crate::auth::password;
+use super::tls::Stream;
+use crate::auth::accounts::Accounts;
 use crate::config::Config;
 use crate::mailbox::MaildirStore;
 use crate::mailbox::maildrop::{self, Maildrop, MaildropError};
@@ -28,8 +29,8 @@ static SESSION_IDS: AtomicU64 = AtomicU64::new(1);
 /// What every POP3 session of one config generation shares.
 pub struct Pop3Context {
     pub hostname: String,
-    /// Lower-cased address → password hash.
-    pub accounts: HashMap<String, String>,
+    pub accounts: Arc<Accounts>,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
     pub store: Arc<MaildirStore>,
     pub allow_insecure_auth: bool,
     pub max_command_line: usize,
@@ -37,19 +38,20 @@ pub struct Pop3Context {
     pub idle_timeout: Duration,
     pub auth_failure_delay: Duration,
     pub stats: Arc<Stats>,
-    /// Checked for unknown users, so they cost the same time as known ones.
-    dummy_hash: String,
 }
 
 impl Pop3Context {
-    pub fn new(config: &Config, store: Arc<MaildirStore>, stats: Arc<Stats>) -> Self {
+    pub fn new(
+        config: &Config,
+        store: Arc<MaildirStore>,
+        stats: Arc<Stats>,
+        accounts: Arc<Accounts>,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Self {
         Pop3Context {
             hostname: config.hostname.clone(),
-            accounts: config
-                .accounts
-                .iter()
-                .map(|a| (a.address.clone(), a.password.clone()))
-                .collect(),
+            accounts,
+            tls,
             store,
             allow_insecure_auth: config.pop3.allow_insecure_auth,
             max_command_line: config.pop3.max_command_line,
@@ -57,7 +59,6 @@ impl Pop3Context {
             idle_timeout: Duration::from_secs(config.pop3.idle_timeout_secs),
             auth_failure_delay: Duration::from_millis(config.pop3.auth_failure_delay_ms),
             stats,
-            dummy_hash: password::hash("no such user").unwrap_or_default(),
         }
     }
 }
@@ -83,22 +84,38 @@ struct Conn {
 }
 
 pub async fn serve(
-    mut stream: TcpStream,
+    tcp: TcpStream,
     peer: SocketAddr,
     ctx: Arc<Pop3Context>,
+    implicit_tls: bool,
     shutdown: CancellationToken,
 ) {
     let sid = SESSION_IDS.fetch_add(1, Ordering::Relaxed);
     let started = Instant::now();
     let _active = ActiveGuard::new(&ctx.stats.pop3_active, &ctx.stats.pop3_total);
-    info!(session = sid, peer = %peer, "pop3 session start");
     let policy = Arc::new(Pop3Policy {
         hostname: ctx.hostname.clone(),
         plaintext_allowed: is_loopback(&peer) || ctx.allow_insecure_auth,
         max_command_line: ctx.max_command_line,
         max_errors: ctx.max_errors,
+        tls_available: ctx.tls.is_some(),
     });
     let mut session = Pop3Session::new(policy);
+    let mut stream = Stream::Plain(tcp);
+    if implicit_tls {
+        let Some(cfg) = ctx.tls.clone() else {
+            return;
+        };
+        match tokio::time::timeout(ctx.idle_timeout, stream.accept_tls(cfg)).await {
+            Ok(Ok(s)) => stream = s,
+            _ => {
+                info!(session = sid, peer = %peer, "pop3s TLS handshake failed");
+                return;
+            }
+        }
+        session = session.with_tls();
+    }
+    info!(session = sid, peer = %peer, tls = implicit_tls, "pop3 session start");
     let mut conn = Conn {
         sid,
         peer,
@@ -161,7 +178,7 @@ pub async fn serve(
     );
 }
 
-async fn write_all(stream: &mut TcpStream, bytes: &[u8], limit: Duration) -> Result<(), ()> {
+async fn write_all(stream: &mut Stream, bytes: &[u8], limit: Duration) -> Result<(), ()> {
     match tokio::time::timeout(limit, stream.write_all(bytes)).await {
         Ok(Ok(())) => Ok(()),
         _ => Err(()),
@@ -173,7 +190,7 @@ impl Conn {
     async fn run(
         &mut self,
         session: &mut Pop3Session,
-        stream: &mut TcpStream,
+        stream: &mut Stream,
         events: Vec<Event>,
     ) -> Result<bool, ()> {
         let limit = self.ctx.idle_timeout;
@@ -197,6 +214,22 @@ impl Conn {
                     queue.extend(session.updated(done));
                 }
                 Event::Close => closed = true,
+                Event::StartTls => {
+                    write_all(stream, &out, limit).await?;
+                    out.clear();
+                    let Some(cfg) = self.ctx.tls.clone() else {
+                        return Err(());
+                    };
+                    let plain = std::mem::replace(stream, Stream::Gone);
+                    match tokio::time::timeout(limit, plain.accept_tls(cfg)).await {
+                        Ok(Ok(s)) => *stream = s,
+                        _ => {
+                            info!(session = self.sid, peer = %self.peer, "STLS handshake failed");
+                            return Err(());
+                        }
+                    }
+                    session.tls_started();
+                }
             }
         }
         if !out.is_empty() {
@@ -207,18 +240,12 @@ impl Conn {
 
     async fn login(&mut self, user: &str, pass: String, failures_before: u32) -> LoginOutcome {
         let address = user.to_ascii_lowercase();
-        let stored = self.ctx.accounts.get(&address).cloned();
-        let dummy = self.ctx.dummy_hash.clone();
-        let known = stored.is_some();
-        let verified = tokio::task::spawn_blocking(move || match stored {
-            Some(hash) => password::verify(&pass, &hash).unwrap_or(false),
-            None => {
-                let _ = password::verify(&pass, &dummy);
-                false
-            }
-        })
-        .await
-        .unwrap_or(false);
+        let accounts = Arc::clone(&self.ctx.accounts);
+        let known = accounts.exists(&address);
+        let who = address.clone();
+        let verified = tokio::task::spawn_blocking(move || accounts.verify(&who, &pass))
+            .await
+            .unwrap_or(false);
         if !verified {
             // Growing delay per failure in this session (Dovecot-style), then the same reply for
             // unknown users and wrong passwords.
@@ -282,7 +309,7 @@ impl Conn {
     /// Streams one message: "+OK", the content converted chunk by chunk, ".".
     async fn send(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut Stream,
         index: usize,
         top: Option<u64>,
         size: u64,

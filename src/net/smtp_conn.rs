@@ -1,6 +1,7 @@
 //! The only SMTP socket code: read → feed the engine → carry out its events → write the replies.
 //! DATA is streamed into the spool file as it arrives (at most `WRITE_CHUNK` bytes buffered per
-//! session), so memory does not grow with message size.
+//! session), so memory does not grow with message size. Also the TLS handshake (STARTTLS or an
+//! implicit-TLS port), AUTH checks, and the submission fix-ups (Date, Message-ID).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -14,9 +15,12 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::pop3_conn::is_loopback;
 use super::stats::{self, ActiveGuard, Stats};
+use super::tls::Stream;
+use crate::auth::accounts::Accounts;
 use crate::config::Limits;
-use crate::mailbox::headers::Trace;
+use crate::mailbox::headers::{self, Trace};
 use crate::mailbox::{DeliveryError, MaildirStore, Spool};
 use crate::proto::smtp::reply::canned;
 use crate::proto::smtp::session::Delivery;
@@ -24,14 +28,31 @@ use crate::proto::smtp::{Envelope, Event, Policy, Reply, SmtpSession};
 
 const READ_BUF: usize = 64 * 1024;
 const WRITE_CHUNK: usize = 256 * 1024;
+/// Submission: how much of the header section is held to look for Date/Message-ID.
+const HEADER_SCAN_LIMIT: usize = 64 * 1024;
+
+/// Which kind of listener accepted the connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listener {
+    /// Port 25 role: STARTTLS offered, AUTH optional.
+    Smtp,
+    /// Port 587 role: STARTTLS offered, AUTH required.
+    Submission,
+    /// Port 465 role: implicit TLS, AUTH required.
+    Submissions,
+}
 
 /// What every SMTP session of one config generation shares.
-#[derive(Debug)]
 pub struct SmtpContext {
     pub policy: Arc<Policy>,
+    pub submission_policy: Arc<Policy>,
     pub store: Arc<MaildirStore>,
     pub limits: Limits,
     pub stats: Arc<Stats>,
+    pub accounts: Arc<Accounts>,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Wait before answering a failed AUTH; grows with each failure in the session.
+    pub auth_failure_delay: Duration,
 }
 
 static SESSION_IDS: AtomicU64 = AtomicU64::new(1);
@@ -44,6 +65,8 @@ struct Message {
     buf: Vec<u8>,
     failed: Option<DeliveryError>,
     started: Instant,
+    /// Submission: the start of the message, held until its header section is complete.
+    head: Option<Vec<u8>>,
 }
 
 /// The reply for a storage failure; the cause goes to the log only.
@@ -64,26 +87,50 @@ fn join_error(e: tokio::task::JoinError) -> DeliveryError {
 }
 
 pub async fn serve(
-    mut stream: TcpStream,
+    tcp: TcpStream,
     peer: SocketAddr,
     ctx: Arc<SmtpContext>,
+    listener: Listener,
     shutdown: CancellationToken,
 ) {
     let sid = SESSION_IDS.fetch_add(1, Ordering::Relaxed);
     let started = Instant::now();
     let _active = ActiveGuard::new(&ctx.stats.smtp_active, &ctx.stats.smtp_total);
-    info!(session = sid, peer = %peer, "session start");
-    let mut session = SmtpSession::new(Arc::clone(&ctx.policy));
+    let command_timeout = Duration::from_secs(ctx.limits.command_timeout_secs);
+    let data_timeout = Duration::from_secs(ctx.limits.data_timeout_secs);
+    let write_timeout = command_timeout;
+    let policy = match listener {
+        Listener::Smtp => Arc::clone(&ctx.policy),
+        _ => Arc::clone(&ctx.submission_policy),
+    };
+    let mut session = SmtpSession::new(policy).with_secure_peer(is_loopback(&peer));
+    let mut stream = Stream::Plain(tcp);
+    if listener == Listener::Submissions {
+        let Some(cfg) = ctx.tls.clone() else {
+            return;
+        };
+        match tokio::time::timeout(command_timeout, stream.accept_tls(cfg)).await {
+            Ok(Ok(s)) => stream = s,
+            Ok(Err(e)) => {
+                info!(session = sid, peer = %peer, error = %e, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                info!(session = sid, peer = %peer, "TLS handshake timed out");
+                return;
+            }
+        }
+        session = session.with_tls();
+    }
+    info!(session = sid, peer = %peer, listener = ?listener, "session start");
     let mut conn = Conn {
         sid,
         peer,
         ctx: &ctx,
         message: None,
         messages: 0,
+        auth_failures: 0,
     };
-    let command_timeout = Duration::from_secs(ctx.limits.command_timeout_secs);
-    let data_timeout = Duration::from_secs(ctx.limits.data_timeout_secs);
-    let write_timeout = command_timeout;
     let end_reason;
 
     let greeting = session.greeting().to_bytes();
@@ -127,16 +174,17 @@ pub async fn serve(
                 Some(Ok(Ok(n))) => session.feed(&buf[..n]),
             }
         };
-        let mut out = Vec::new();
-        let closed = conn.run(&mut session, events, &mut out).await;
-        if !out.is_empty() && write_all(&mut stream, &out, write_timeout).await.is_err() {
-            end_reason = "write failed";
-            break;
-        }
-        if closed {
-            end_reason = "closed";
-            let _ = stream.shutdown().await;
-            break;
+        match conn.run(&mut session, &mut stream, events).await {
+            Ok(false) => {}
+            Ok(true) => {
+                end_reason = "closed";
+                let _ = stream.shutdown().await;
+                break;
+            }
+            Err(reason) => {
+                end_reason = reason;
+                break;
+            }
         }
     }
     if let Some(msg) = conn.message.take() {
@@ -146,12 +194,14 @@ pub async fn serve(
         session = sid,
         peer = %peer,
         messages = conn.messages,
+        tls = stream.is_tls(),
+        user = session.authenticated().unwrap_or("-"),
         elapsed_ms = started.elapsed().as_millis() as u64,
         "session end: {end_reason}"
     );
 }
 
-async fn write_all(stream: &mut TcpStream, bytes: &[u8], limit: Duration) -> Result<(), ()> {
+async fn write_all(stream: &mut Stream, bytes: &[u8], limit: Duration) -> Result<(), ()> {
     match tokio::time::timeout(limit, stream.write_all(bytes)).await {
         Ok(Ok(())) => Ok(()),
         _ => Err(()),
@@ -171,17 +221,20 @@ struct Conn<'a> {
     ctx: &'a SmtpContext,
     message: Option<Message>,
     messages: u64,
+    auth_failures: u32,
 }
 
 impl Conn<'_> {
-    /// Carries out events in order (delivery outcomes may bring more); returns true on Close.
+    /// Carries out events in order (outcomes may bring more); Ok(true) on Close.
     async fn run(
         &mut self,
         session: &mut SmtpSession,
+        stream: &mut Stream,
         events: Vec<Event>,
-        out: &mut Vec<u8>,
-    ) -> bool {
+    ) -> Result<bool, &'static str> {
+        let limit = Duration::from_secs(self.ctx.limits.command_timeout_secs);
         let mut queue: VecDeque<Event> = events.into();
+        let mut out: Vec<u8> = Vec::new();
         let mut closed = false;
         while let Some(ev) = queue.pop_front() {
             match ev {
@@ -191,10 +244,7 @@ impl Conn<'_> {
                     if let Some(msg) = self.message.as_mut()
                         && msg.failed.is_none()
                     {
-                        msg.buf.extend_from_slice(&data);
-                        if msg.buf.len() >= WRITE_CHUNK {
-                            flush(msg).await;
-                        }
+                        self.take_data(data).await;
                     }
                 }
                 Event::MessageAbort => {
@@ -208,9 +258,68 @@ impl Conn<'_> {
                     queue.extend(session.delivered(outcome));
                 }
                 Event::Close => closed = true,
+                Event::StartTls => {
+                    write_all(stream, &out, limit)
+                        .await
+                        .map_err(|_| "write failed")?;
+                    out.clear();
+                    let Some(cfg) = self.ctx.tls.clone() else {
+                        return Err("TLS not configured");
+                    };
+                    let plain = std::mem::replace(stream, Stream::Gone);
+                    match tokio::time::timeout(limit, plain.accept_tls(cfg)).await {
+                        Ok(Ok(s)) => *stream = s,
+                        Ok(Err(e)) => {
+                            info!(session = self.sid, peer = %self.peer, error = %e, "STARTTLS handshake failed");
+                            return Err("TLS handshake failed");
+                        }
+                        Err(_) => return Err("TLS handshake timed out"),
+                    }
+                    session.tls_started();
+                }
+                Event::Authenticate { user, password } => {
+                    let accounts = Arc::clone(&self.ctx.accounts);
+                    let u = user.clone();
+                    let ok = tokio::task::spawn_blocking(move || accounts.verify(&u, &password))
+                        .await
+                        .unwrap_or(false);
+                    if !ok {
+                        self.auth_failures += 1;
+                        let n = self.auth_failures.min(10);
+                        tokio::time::sleep(self.ctx.auth_failure_delay * n).await;
+                        warn!(session = self.sid, peer = %self.peer, user = %user, "smtp auth failed");
+                    } else {
+                        info!(session = self.sid, peer = %self.peer, user = %user, "smtp auth");
+                    }
+                    queue.extend(session.auth_result(ok, &user));
+                }
             }
         }
-        closed
+        if !out.is_empty() {
+            write_all(stream, &out, limit)
+                .await
+                .map_err(|_| "write failed")?;
+        }
+        Ok(closed)
+    }
+
+    /// Message content: held while a submission's header is scanned, then buffered and flushed.
+    async fn take_data(&mut self, data: Vec<u8>) {
+        let hostname = self.ctx.policy.hostname.clone();
+        let Some(msg) = self.message.as_mut() else {
+            return;
+        };
+        if let Some(head) = msg.head.as_mut() {
+            head.extend_from_slice(&data);
+            if headers::header_end(head).is_some() || head.len() >= HEADER_SCAN_LIMIT {
+                release_head(msg, &hostname);
+            }
+        } else {
+            msg.buf.extend_from_slice(&data);
+        }
+        if msg.buf.len() >= WRITE_CHUNK {
+            flush(msg).await;
+        }
     }
 
     async fn start(&mut self, envelope: Envelope) {
@@ -230,11 +339,12 @@ impl Conn<'_> {
             let first = maildirs.first().cloned().unwrap_or_default();
             let mut spool = store.begin(&first)?;
             let rcpts: Vec<String> = env.recipients.iter().map(|r| r.address.clone()).collect();
+            let protocol = env.protocol();
             let trace = Trace {
                 helo: env.helo.as_deref(),
                 peer,
                 hostname: &hostname,
-                protocol: env.protocol(),
+                protocol: &protocol,
                 id: &spool.id.clone(),
                 recipients: &rcpts,
                 from: &env.from,
@@ -250,6 +360,7 @@ impl Conn<'_> {
             Ok((s, m)) => (Some(s), m, None),
             Err(e) => (None, Vec::new(), Some(e)),
         };
+        let head = envelope.submission.then(Vec::new);
         self.message = Some(Message {
             envelope,
             spool,
@@ -257,6 +368,7 @@ impl Conn<'_> {
             buf: Vec::new(),
             failed,
             started: Instant::now(),
+            head,
         });
     }
 
@@ -264,6 +376,9 @@ impl Conn<'_> {
         let Some(mut msg) = self.message.take() else {
             return Delivery::Failed(canned::storage_failed());
         };
+        if msg.head.is_some() {
+            release_head(&mut msg, &self.ctx.policy.hostname);
+        }
         flush(&mut msg).await;
         let to: Vec<String> = msg
             .envelope
@@ -321,6 +436,27 @@ impl Conn<'_> {
             }
         }
     }
+}
+
+/// Submission (RFC 6409 §8): adds Date and Message-ID when the header section lacks them, then
+/// passes the held bytes on.
+fn release_head(msg: &mut Message, hostname: &str) {
+    let Some(head) = msg.head.take() else {
+        return;
+    };
+    let end = headers::header_end(&head).unwrap_or(head.len());
+    let section = &head[..end];
+    if !headers::has_field(section, "Date") {
+        msg.buf.extend_from_slice(
+            format!("Date: {}\n", headers::rfc5322_date(SystemTime::now())).as_bytes(),
+        );
+    }
+    if !headers::has_field(section, "Message-ID") {
+        let id = msg.spool.as_ref().map(|s| s.id.clone()).unwrap_or_default();
+        msg.buf
+            .extend_from_slice(format!("Message-ID: <{id}.submission@{hostname}>\n").as_bytes());
+    }
+    msg.buf.extend_from_slice(&head);
 }
 
 fn join_error_msg(msg: &str) -> DeliveryError {

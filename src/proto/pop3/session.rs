@@ -18,6 +18,8 @@ pub struct Pop3Policy {
     pub max_command_line: usize,
     /// Bad commands and failed logins before the session is closed.
     pub max_errors: u32,
+    /// STLS can be offered (a TLS certificate is configured).
+    pub tls_available: bool,
 }
 
 /// One message of the maildrop as the session sees it.
@@ -63,6 +65,9 @@ pub enum Event {
     },
     /// Close the connection after what came before.
     Close,
+    /// Send the replies so far, do the TLS handshake, then call [`Pop3Session::tls_started`].
+    /// Input that came after STLS has been discarded (CVE-2011-0411).
+    StartTls,
 }
 
 #[derive(Debug)]
@@ -81,6 +86,8 @@ enum State {
     },
     /// Waiting for [`Pop3Session::updated`].
     Updating,
+    /// STLS accepted; waiting for [`Pop3Session::tls_started`]. Input is dropped.
+    TlsHandshake,
     Closed,
 }
 
@@ -95,6 +102,7 @@ pub struct Pop3Session {
     pending: Vec<u8>,
     /// The user who logged in (for logs).
     pub user: Option<String>,
+    tls_active: bool,
 }
 
 fn ok(text: &str) -> Event {
@@ -122,6 +130,31 @@ impl Pop3Session {
             failed_logins: 0,
             pending: Vec::new(),
             user: None,
+            tls_active: false,
+        }
+    }
+
+    /// The connection is TLS from the start (implicit TLS, RFC 8314).
+    pub fn with_tls(mut self) -> Self {
+        self.tls_active = true;
+        self
+    }
+
+    fn plaintext_allowed(&self) -> bool {
+        self.policy.plaintext_allowed || self.tls_active
+    }
+
+    /// The handshake after STLS succeeded: a fresh AUTHORIZATION state (RFC 2595 §4).
+    pub fn tls_started(&mut self) {
+        if matches!(self.state, State::TlsHandshake) {
+            self.tls_active = true;
+            self.line.clear();
+            self.discarding = false;
+            self.pending.clear();
+            self.state = State::Authorization {
+                user: None,
+                awaiting_plain: false,
+            };
         }
     }
 
@@ -214,7 +247,7 @@ impl Pop3Session {
         let mut i = 0;
         while i < input.len() {
             match self.state {
-                State::Closed => return,
+                State::Closed | State::TlsHandshake => return,
                 State::LoggingIn | State::Updating => {
                     self.pending.extend_from_slice(&input[i..]);
                     return;
@@ -302,7 +335,10 @@ impl Pop3Session {
         let mut lines = vec!["+OK Capability list follows", "TOP", "UIDL", "RESP-CODES"];
         lines.extend(["AUTH-RESP-CODE", "PIPELINING"]);
         let in_auth = matches!(self.state, State::Authorization { .. });
-        if in_auth && self.policy.plaintext_allowed {
+        if in_auth && self.policy.tls_available && !self.tls_active {
+            lines.push("STLS");
+        }
+        if in_auth && self.plaintext_allowed() {
             lines.extend(["USER", "SASL PLAIN"]);
         }
         lines.extend(["IMPLEMENTATION smtpd", "."]);
@@ -327,7 +363,7 @@ impl Pop3Session {
                 self.state = State::Closed;
             }
             Command::User(name) => {
-                if !self.policy.plaintext_allowed {
+                if !self.plaintext_allowed() {
                     return self.plaintext_refused(events);
                 }
                 self.state = State::Authorization {
@@ -351,7 +387,7 @@ impl Pop3Session {
             Command::Auth {
                 mechanism: None, ..
             } => {
-                let mechs = if self.policy.plaintext_allowed {
+                let mechs = if self.plaintext_allowed() {
                     "PLAIN\r\n"
                 } else {
                     ""
@@ -367,7 +403,7 @@ impl Pop3Session {
                 if m != "PLAIN" {
                     return self.count_error(err("Unsupported authentication mechanism"), events);
                 }
-                if !self.policy.plaintext_allowed {
+                if !self.plaintext_allowed() {
                     return self.plaintext_refused(events);
                 }
                 match initial {
@@ -382,7 +418,17 @@ impl Pop3Session {
                 }
             }
             Command::Apop => self.count_error(err("APOP is not supported"), events),
-            Command::Stls => self.count_error(err("STLS is not available"), events),
+            Command::Stls => {
+                if !self.policy.tls_available || self.tls_active {
+                    return self.count_error(err("STLS is not available"), events);
+                }
+                events.push(ok("Begin TLS negotiation"));
+                events.push(Event::StartTls);
+                // Whatever the client pipelined after STLS is dropped (CVE-2011-0411).
+                self.state = State::TlsHandshake;
+                self.line.clear();
+                self.pending.clear();
+            }
             _ => self.count_error(err("Not logged in"), events),
         }
     }

@@ -39,7 +39,13 @@ pub enum Command {
     Quit,
     Vrfy,
     Help,
-    /// Recognised, not offered: STARTTLS, AUTH, EXPN, BDAT, ETRN, TURN.
+    StartTls,
+    /// `AUTH mechanism [initial-response]` (RFC 4954); the mechanism upper-cased.
+    Auth {
+        mechanism: String,
+        initial: Option<String>,
+    },
+    /// Recognised, not offered: EXPN, BDAT, ETRN, TURN.
     NotImplemented(&'static str),
 }
 
@@ -136,8 +142,17 @@ pub fn parse(line: &[u8]) -> Result<Command, CommandError> {
                 Ok(Command::Vrfy)
             }
         }
-        "STARTTLS" => Ok(Command::NotImplemented("STARTTLS")),
-        "AUTH" => Ok(Command::NotImplemented("AUTH")),
+        "STARTTLS" => no_args(Command::StartTls, "STARTTLS"),
+        "AUTH" => {
+            let mut words = args.split(' ').filter(|w| !w.is_empty());
+            match (words.next(), words.next(), words.next()) {
+                (Some(m), ir, None) => Ok(Command::Auth {
+                    mechanism: m.to_ascii_uppercase(),
+                    initial: ir.map(str::to_string),
+                }),
+                _ => Err(CommandError::Syntax("AUTH mechanism [initial-response]")),
+            }
+        }
         "EXPN" => Ok(Command::NotImplemented("EXPN")),
         "BDAT" => Ok(Command::NotImplemented("BDAT")),
         "ETRN" => Ok(Command::NotImplemented("ETRN")),
@@ -311,8 +326,21 @@ mod tests {
             ("VRFY alice", Vrfy),
             ("HELP", Help),
             ("HELP MAIL", Help),
-            ("STARTTLS", NotImplemented("STARTTLS")),
-            ("AUTH PLAIN", NotImplemented("AUTH")),
+            ("STARTTLS", StartTls),
+            (
+                "AUTH PLAIN",
+                Auth {
+                    mechanism: "PLAIN".into(),
+                    initial: None,
+                },
+            ),
+            (
+                "auth login dXNlcg==",
+                Auth {
+                    mechanism: "LOGIN".into(),
+                    initial: Some("dXNlcg==".into()),
+                },
+            ),
             ("EXPN list", NotImplemented("EXPN")),
             ("BDAT 10 LAST", NotImplemented("BDAT")),
         ];
@@ -372,6 +400,9 @@ mod tests {
             (b"DATA x", |e| matches!(e, CommandError::Syntax(_))),
             (b"QUIT now", |e| matches!(e, CommandError::Syntax(_))),
             (b"VRFY", |e| matches!(e, CommandError::Syntax(_))),
+            (b"STARTTLS now", |e| matches!(e, CommandError::Syntax(_))),
+            (b"AUTH", |e| matches!(e, CommandError::Syntax(_))),
+            (b"AUTH PLAIN a b", |e| matches!(e, CommandError::Syntax(_))),
             (b"MAIL FROM:<\xff@b.test>", |e| {
                 matches!(e, CommandError::Syntax(_))
             }),

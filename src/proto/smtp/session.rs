@@ -35,6 +35,16 @@ pub struct Policy {
     /// Local domains, lower-cased. The first one receives `<postmaster>` without a domain.
     pub domains: Vec<String>,
     pub accept: Accept,
+    /// STARTTLS can be offered (a TLS certificate is configured).
+    pub tls_available: bool,
+    /// AUTH can be offered (there are accounts).
+    pub auth_available: bool,
+    /// AUTH without TLS from non-loopback peers.
+    pub allow_insecure_auth: bool,
+    /// A submission listener: AUTH before MAIL, sender must match the login (RFC 6409).
+    pub submission: bool,
+    /// Submission: MAIL FROM must be the authenticated address.
+    pub sender_login_match: bool,
 }
 
 impl Policy {
@@ -49,6 +59,11 @@ impl Policy {
             max_line_length: 1000,
             domains: domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
             accept: Accept::Any,
+            tls_available: false,
+            auth_available: false,
+            allow_insecure_auth: false,
+            submission: false,
+            sender_login_match: true,
         }
     }
 }
@@ -76,16 +91,29 @@ pub struct Envelope {
     pub smtputf8: bool,
     pub body: Option<BodyType>,
     pub declared_size: Option<u64>,
+    /// The session is under TLS.
+    pub tls: bool,
+    /// The account the client authenticated as.
+    pub authenticated: Option<String>,
+    /// Received on a submission listener (Date and Message-ID are added when missing).
+    pub submission: bool,
 }
 
 impl Envelope {
     /// The `with` keyword of the Received: header (RFC 3848, RFC 6531).
-    pub fn protocol(&self) -> &'static str {
-        match (self.esmtp, self.smtputf8) {
-            (false, _) => "SMTP",
+    pub fn protocol(&self) -> String {
+        let base = match (self.esmtp, self.smtputf8) {
+            (false, _) => return "SMTP".into(),
             (true, false) => "ESMTP",
             (true, true) => "UTF8SMTP",
-        }
+        };
+        let s = if self.tls { "S" } else { "" };
+        let a = if self.authenticated.is_some() {
+            "A"
+        } else {
+            ""
+        };
+        format!("{base}{s}{a}")
     }
 }
 
@@ -104,6 +132,11 @@ pub enum Event {
     MessageEnd,
     /// Close the connection (after sending the replies before it).
     Close,
+    /// Send the replies so far, then do the TLS handshake and call [`SmtpSession::tls_started`].
+    /// Input that came after STARTTLS has been discarded (CVE-2011-0411).
+    StartTls,
+    /// Check these credentials, then call [`SmtpSession::auth_result`].
+    Authenticate { user: String, password: String },
 }
 
 /// The driver's report on a [`Event::MessageEnd`].
@@ -134,7 +167,20 @@ enum State {
     },
     /// `MessageEnd` was emitted; waiting for [`SmtpSession::delivered`].
     Delivering,
+    /// STARTTLS accepted; waiting for [`SmtpSession::tls_started`]. Input is dropped.
+    TlsHandshake,
+    /// An AUTH exchange: the next line is a SASL response.
+    Sasl(SaslStep),
+    /// Waiting for [`SmtpSession::auth_result`].
+    Authenticating,
     Closed,
+}
+
+#[derive(Debug)]
+enum SaslStep {
+    Plain,
+    LoginUser,
+    LoginPassword { user: String },
 }
 
 pub struct SmtpSession {
@@ -148,8 +194,12 @@ pub struct SmtpSession {
     esmtp: bool,
     tx: Option<Transaction>,
     errors: u32,
-    /// Input that arrived after the final dot, kept while the delivery runs.
+    /// Input that arrived after the final dot (or an AUTH line), kept while the driver works.
     pending: Vec<u8>,
+    tls_active: bool,
+    /// Loopback peer: treated as secure for plaintext AUTH (as Dovecot treats localhost).
+    secure_peer: bool,
+    authenticated: Option<String>,
 }
 
 impl SmtpSession {
@@ -164,7 +214,69 @@ impl SmtpSession {
             tx: None,
             errors: 0,
             pending: Vec::new(),
+            tls_active: false,
+            secure_peer: false,
+            authenticated: None,
         }
+    }
+
+    /// The connection is TLS from the start (implicit TLS, RFC 8314).
+    pub fn with_tls(mut self) -> Self {
+        self.tls_active = true;
+        self
+    }
+
+    /// The peer is on loopback.
+    pub fn with_secure_peer(mut self, secure: bool) -> Self {
+        self.secure_peer = secure;
+        self
+    }
+
+    pub fn authenticated(&self) -> Option<&str> {
+        self.authenticated.as_deref()
+    }
+
+    fn auth_allowed(&self) -> bool {
+        self.tls_active || self.secure_peer || self.policy.allow_insecure_auth
+    }
+
+    /// The TLS handshake after STARTTLS succeeded: back to the initial state (RFC 3207 §4.2).
+    pub fn tls_started(&mut self) {
+        if matches!(self.state, State::TlsHandshake) {
+            self.tls_active = true;
+            self.helo = None;
+            self.esmtp = false;
+            self.tx = None;
+            self.line.clear();
+            self.discarding = false;
+            self.pending.clear();
+            self.state = State::Command;
+        }
+    }
+
+    /// The driver's answer to [`Event::Authenticate`]; `user` is the account logged in.
+    pub fn auth_result(&mut self, ok: bool, user: &str) -> Vec<Event> {
+        let mut events = Vec::new();
+        if !matches!(self.state, State::Authenticating) {
+            return events;
+        }
+        self.state = State::Command;
+        if ok {
+            self.authenticated = Some(user.to_ascii_lowercase());
+            events.push(Event::Reply(Reply::new(
+                235,
+                "2.7.0",
+                "Authentication successful",
+            )));
+        } else {
+            self.reject(
+                Reply::new(535, "5.7.8", "Authentication credentials invalid"),
+                &mut events,
+            );
+        }
+        let pending = std::mem::take(&mut self.pending);
+        self.process(&pending, &mut events);
+        events
     }
 
     /// The 220 greeting.
@@ -231,8 +343,8 @@ impl SmtpSession {
         let mut i = 0;
         while i < input.len() {
             match &mut self.state {
-                State::Closed => return,
-                State::Delivering => {
+                State::Closed | State::TlsHandshake => return,
+                State::Delivering | State::Authenticating => {
                     self.pending.extend_from_slice(&input[i..]);
                     return;
                 }
@@ -255,7 +367,7 @@ impl SmtpSession {
                         }
                     }
                 }
-                State::Command => {
+                State::Command | State::Sasl(_) => {
                     let rest = &input[i..];
                     match rest.iter().position(|&b| b == b'\n') {
                         None => {
@@ -270,12 +382,19 @@ impl SmtpSession {
                             let mut line = std::mem::take(&mut self.line);
                             self.discarding = false;
                             if too_long {
+                                if matches!(self.state, State::Sasl(_)) {
+                                    self.state = State::Command;
+                                }
                                 self.reject(canned::line_too_long(), events);
                             } else {
                                 if line.last() == Some(&b'\r') {
                                     line.pop();
                                 }
-                                self.command(&line, events);
+                                if matches!(self.state, State::Sasl(_)) {
+                                    self.sasl_line(&line, events);
+                                } else {
+                                    self.command(&line, events);
+                                }
                             }
                         }
                     }
@@ -379,28 +498,175 @@ impl SmtpSession {
                 ),
                 events,
             ),
+            Command::StartTls => self.starttls(events),
+            Command::Auth { mechanism, initial } => self.auth(mechanism, initial, events),
             Command::NotImplemented(verb) => self.reject(canned::not_implemented(verb), events),
         }
     }
 
+    fn starttls(&mut self, events: &mut Vec<Event>) {
+        if !self.policy.tls_available {
+            return self.reject(canned::not_implemented("STARTTLS"), events);
+        }
+        if self.tls_active {
+            return self.reject(
+                Reply::new(503, "5.5.1", "Error: TLS already active"),
+                events,
+            );
+        }
+        events.push(Event::Reply(Reply::new(220, "2.0.0", "Ready to start TLS")));
+        events.push(Event::StartTls);
+        // Whatever the client pipelined after STARTTLS is dropped (CVE-2011-0411).
+        self.state = State::TlsHandshake;
+        self.line.clear();
+        self.pending.clear();
+    }
+
+    fn auth(&mut self, mechanism: String, initial: Option<String>, events: &mut Vec<Event>) {
+        if !self.policy.auth_available {
+            return self.reject(canned::not_implemented("AUTH"), events);
+        }
+        if self.authenticated.is_some() {
+            return self.reject(
+                Reply::new(503, "5.5.1", "Error: already authenticated"),
+                events,
+            );
+        }
+        if self.tx.is_some() {
+            return self.reject(
+                Reply::new(
+                    503,
+                    "5.5.1",
+                    "Error: AUTH not allowed during a mail transaction",
+                ),
+                events,
+            );
+        }
+        if !self.auth_allowed() {
+            return self.reject(
+                Reply::new(
+                    538,
+                    "5.7.11",
+                    "Encryption required for requested authentication mechanism",
+                ),
+                events,
+            );
+        }
+        match (mechanism.as_str(), initial) {
+            ("PLAIN", Some(ir)) => self.plain_response(&ir, events),
+            ("PLAIN", None) => {
+                self.state = State::Sasl(SaslStep::Plain);
+                events.push(Event::Reply(Reply::plain(334, vec![String::new()])));
+            }
+            ("LOGIN", Some(ir)) => match decode_b64(&ir) {
+                Some(user) => self.login_user(user, events),
+                None => self.reject(Reply::new(501, "5.5.2", "Error: invalid base64"), events),
+            },
+            ("LOGIN", None) => {
+                self.state = State::Sasl(SaslStep::LoginUser);
+                events.push(Event::Reply(Reply::plain(334, vec!["VXNlcm5hbWU6".into()])));
+            }
+            _ => self.reject(
+                Reply::new(504, "5.5.4", "Error: unsupported authentication mechanism"),
+                events,
+            ),
+        }
+    }
+
+    fn login_user(&mut self, user: String, events: &mut Vec<Event>) {
+        self.state = State::Sasl(SaslStep::LoginPassword { user });
+        events.push(Event::Reply(Reply::plain(334, vec!["UGFzc3dvcmQ6".into()])));
+    }
+
+    fn plain_response(&mut self, b64: &str, events: &mut Vec<Event>) {
+        match crate::proto::sasl::decode_plain(b64) {
+            Ok(p) => {
+                self.state = State::Authenticating;
+                events.push(Event::Authenticate {
+                    user: p.user,
+                    password: p.password,
+                });
+            }
+            Err(crate::proto::sasl::SaslError::Base64) => {
+                self.reject(Reply::new(501, "5.5.2", "Error: invalid base64"), events)
+            }
+            Err(_) => self.reject(
+                Reply::new(535, "5.7.8", "Authentication credentials invalid"),
+                events,
+            ),
+        }
+    }
+
+    /// A line inside an AUTH exchange.
+    fn sasl_line(&mut self, line: &[u8], events: &mut Vec<Event>) {
+        let State::Sasl(step) = std::mem::replace(&mut self.state, State::Command) else {
+            return;
+        };
+        let text = String::from_utf8_lossy(line);
+        let text = text.trim();
+        if text == "*" {
+            return self.reject(Reply::new(501, "5.0.0", "Authentication cancelled"), events);
+        }
+        match step {
+            SaslStep::Plain => self.plain_response(text, events),
+            SaslStep::LoginUser => match decode_b64(text) {
+                Some(user) => self.login_user(user, events),
+                None => self.reject(Reply::new(501, "5.5.2", "Error: invalid base64"), events),
+            },
+            SaslStep::LoginPassword { user } => match decode_b64(text) {
+                Some(password) => {
+                    self.state = State::Authenticating;
+                    events.push(Event::Authenticate { user, password });
+                }
+                None => self.reject(Reply::new(501, "5.5.2", "Error: invalid base64"), events),
+            },
+        }
+    }
+
     fn ehlo_reply(&self) -> Reply {
-        // Seams for later: STARTTLS (when TLS is configured and not active) and AUTH.
-        Reply::plain(
-            250,
-            vec![
-                self.policy.hostname.clone(),
-                "PIPELINING".into(),
-                format!("SIZE {}", self.policy.max_message_bytes),
-                "8BITMIME".into(),
-                "ENHANCEDSTATUSCODES".into(),
-                "SMTPUTF8".into(),
-            ],
-        )
+        let mut lines = vec![
+            self.policy.hostname.clone(),
+            "PIPELINING".into(),
+            format!("SIZE {}", self.policy.max_message_bytes),
+        ];
+        if self.policy.tls_available && !self.tls_active {
+            lines.push("STARTTLS".into());
+        }
+        if self.policy.auth_available && self.auth_allowed() && self.authenticated.is_none() {
+            lines.push("AUTH PLAIN LOGIN".into());
+        }
+        lines.extend([
+            "8BITMIME".into(),
+            "ENHANCEDSTATUSCODES".into(),
+            "SMTPUTF8".into(),
+        ]);
+        Reply::plain(250, lines)
     }
 
     fn mail(&mut self, from: Path, params: MailParams, events: &mut Vec<Event>) {
         if self.tx.is_some() {
             return self.reject(canned::nested_mail(), events);
+        }
+        if self.policy.submission && self.authenticated.is_none() {
+            return self.reject(Reply::new(530, "5.7.0", "Authentication required"), events);
+        }
+        if let (Some(user), Path::Mailbox(m)) = (&self.authenticated, &from)
+            && self.policy.sender_login_match
+            && self.policy.submission
+        {
+            let sender = format!("{}@{}", m.local, m.domain).to_ascii_lowercase();
+            if &sender != user {
+                let r = Reply::new(
+                    553,
+                    "5.7.1",
+                    format!(
+                        "<{}>: Sender address rejected: not owned by user {}",
+                        printable(&m.to_address()),
+                        printable(user)
+                    ),
+                );
+                return self.reject(r, events);
+            }
         }
         let from = match from {
             Path::Null => String::new(),
@@ -467,15 +733,13 @@ impl SmtpSession {
                 }
                 let domain = m.domain.to_ascii_lowercase();
                 if !self.policy.domains.contains(&domain) {
+                    let why = if self.policy.submission {
+                        "relaying is not offered: this server delivers only to its own domains"
+                    } else {
+                        "Relay access denied: this server accepts mail only for its own domains"
+                    };
                     return self.reject(
-                        Reply::new(
-                            550,
-                            "5.7.1",
-                            format!(
-                                "<{}>: Relay access denied: this server accepts mail only for its own domains",
-                                printable(&address)
-                            ),
-                        ),
+                        Reply::new(550, "5.7.1", format!("<{}>: {why}", printable(&address))),
                         events,
                     );
                 }
@@ -542,6 +806,9 @@ impl SmtpSession {
             smtputf8: tx.params.smtputf8,
             body: tx.params.body,
             declared_size: tx.params.size,
+            tls: self.tls_active,
+            authenticated: self.authenticated.clone(),
+            submission: self.policy.submission,
         };
         events.push(Event::Reply(canned::start_data()));
         events.push(Event::MessageStart(envelope));
@@ -550,6 +817,14 @@ impl SmtpSession {
             accepting: true,
         };
     }
+}
+
+fn decode_b64(s: &str) -> Option<String> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(s.trim())
+        .ok()?;
+    String::from_utf8(bytes).ok()
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@ fn policy(plaintext: bool) -> Pop3Policy {
         plaintext_allowed: plaintext,
         max_command_line: 1024,
         max_errors: 10,
+        tls_available: false,
     }
 }
 
@@ -65,6 +66,10 @@ fn drive(p: &Pop3Policy, input: &[u8], step: usize) -> Run {
                     queue.extend(s.updated(true));
                 }
                 Event::Close => run.closed = true,
+                Event::StartTls => {
+                    run.out.push_str("<TLS>");
+                    s.tls_started();
+                }
             }
         }
     }
@@ -239,6 +244,32 @@ fn capa_depends_on_state_and_plaintext_policy() {
         run.out
             .ends_with("+OK Supported mechanisms follow\r\n.\r\n")
     );
+}
+
+/// STLS: offered in CAPA when TLS is configured; input pipelined after it is dropped; after the
+/// handshake, CAPA no longer lists STLS and plaintext login is allowed even for a remote peer.
+#[test]
+fn stls_drops_pipelined_input_and_enables_login() {
+    let mut p = policy(false);
+    p.tls_available = true;
+    let run = transcript_with(&p, "CAPA\r\n");
+    assert!(run.out.contains("\r\nSTLS\r\n") && !run.out.contains("USER"));
+    // One read holding STLS and an injected command: the command is never answered.
+    let injected: &[u8] = b"STLS\r\nUSER injected@example.test\r\n";
+    let run = drive(&p, injected, injected.len());
+    assert_eq!(
+        run.out, "+OK Begin TLS negotiation\r\n<TLS>",
+        "injected command not answered"
+    );
+    let mut s = Pop3Session::new(Arc::new(p));
+    s.feed(b"STLS\r\n");
+    s.tls_started();
+    let ev = s.feed(b"CAPA\r\n");
+    let Event::Reply(capa) = &ev[0] else { panic!() };
+    let capa = String::from_utf8_lossy(capa);
+    assert!(!capa.contains("STLS") && capa.contains("USER"), "{capa}");
+    let ev = s.feed(b"STLS\r\n");
+    assert!(matches!(&ev[0], Event::Reply(r) if r.starts_with(b"-ERR")));
 }
 
 #[test]
