@@ -192,6 +192,9 @@ struct Target<'a> {
     auth: Option<(String, String)>,
 }
 
+/// TLS setup and credentials, from the flags.
+type Security = (Option<TlsSetup>, Option<(String, String)>);
+
 struct TlsSetup {
     implicit: bool,
     config: Arc<rustls::ClientConfig>,
@@ -200,7 +203,7 @@ struct TlsSetup {
 
 impl MessageArgs {
     /// TLS and AUTH settings from the flags (asks for the password when needed).
-    fn security(&self, host: &str) -> Result<(Option<TlsSetup>, Option<(String, String)>), String> {
+    fn security(&self, host: &str) -> Result<Security, String> {
         let tls = if self.starttls || self.tls {
             let config = smtpd::net::tls::client_config(self.cafile.as_deref(), self.insecure)?;
             let name = rustls_pki_types::ServerName::try_from(host.to_string())
