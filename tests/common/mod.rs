@@ -47,6 +47,17 @@ impl Overrides {
         }
         self
     }
+    /// TLS with a self-signed certificate made at start, and every TLS listener: submission,
+    /// submissions, pop3, pop3s; plus these accounts.
+    pub fn tls(self, accounts: &[&str]) -> Self {
+        self.pop3(accounts)
+            .set("tls", "cert", "\"tls/cert.pem\"")
+            .set("tls", "key", "\"tls/key.pem\"")
+            .set("tls", "self_signed", "true")
+            .set("smtp", "submission", "[\"127.0.0.1:0\"]")
+            .set("smtp", "submissions", "[\"127.0.0.1:0\"]")
+            .set("pop3", "pop3s", "[\"127.0.0.1:0\"]")
+    }
     pub fn account(self, address: &str, password: &str) -> Self {
         let hash = smtpd::auth::password::hash(password).unwrap();
         self.account_hash(address, &hash)
@@ -308,6 +319,16 @@ impl Server {
 
     pub fn connect(&self) -> Client {
         Client::connect(self.smtp)
+    }
+
+    /// The bound address of the first listener of `protocol` (smtp, submission, submissions,
+    /// pop3, pop3s), from the log.
+    pub fn addr(&self, protocol: &str) -> SocketAddr {
+        self.log
+            .all()
+            .lines()
+            .find_map(|l| listening(l, protocol))
+            .unwrap_or_else(|| panic!("no {protocol} listener"))
     }
 
     pub fn pop3(&self) -> Pop3 {
