@@ -86,6 +86,42 @@ fn self_signed_certificate_is_made_and_kept() {
     assert_eq!(std::fs::read(&cert).unwrap(), before);
 }
 
+fn cert_hash(srv: &Server) -> String {
+    let addr = srv.addr("submissions");
+    let out = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/clients/tls_flows.py"
+        ))
+        .args(["certhash", &addr.ip().to_string(), &addr.port().to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out).lines().next().unwrap_or("").to_string()
+}
+
+/// SIGHUP/reload re-reads the certificate: new sessions get the new one.
+#[test]
+fn certificate_reloaded() {
+    if !have("python3") {
+        return;
+    }
+    let srv = server();
+    let before = cert_hash(&srv);
+    assert_eq!(before.len(), 64);
+    std::fs::remove_file(srv.dir.path().join("tls/cert.pem")).unwrap();
+    std::fs::remove_file(srv.dir.path().join("tls/key.pem")).unwrap();
+    let v = srv.ctl_json(&["reload"]);
+    assert_eq!(v["applied"], true, "{v}");
+    assert_ne!(cert_hash(&srv), before);
+    // A broken certificate is refused and the running one stays.
+    std::fs::write(srv.dir.path().join("tls/cert.pem"), b"not a certificate").unwrap();
+    let out = srv.ctl(&["reload"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("[tls] cert"), "{}", stdout(&out));
+    assert_eq!(cert_hash(&srv).len(), 64);
+}
+
 /// swaks: STARTTLS (--tls) and implicit TLS (--tlsc), with AUTH PLAIN and LOGIN.
 #[test]
 fn swaks_tls_and_tlsc_with_plain_and_login() {

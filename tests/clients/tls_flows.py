@@ -192,6 +192,11 @@ elif flow == "remote-auth":
     assert any("AUTH PLAIN LOGIN" in l for l in ehlo), ehlo
     t.send("AUTH PLAIN " + plain(user, password)); code, r = t.reply()
     assert code == 235, r
+elif flow == "certhash":
+    # Prints the SHA-256 of the certificate served on an implicit-TLS port.
+    import hashlib
+    with ctx.wrap_socket(socket.create_connection((host, port), timeout=20), server_hostname=host) as t:
+        print(hashlib.sha256(t.getpeercert(binary_form=True)).hexdigest())
 else:
     raise SystemExit(f"unknown flow {flow}")
 print("ok")
