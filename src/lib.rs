@@ -1,5 +1,6 @@
 //! smtpd library
 pub mod auth;
+pub mod cli;
 pub mod client;
 pub mod config;
 pub mod control;

@@ -5,13 +5,13 @@
 
 use std::io::{IsTerminal, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Args as ClapArgs, Parser, Subcommand};
+use clap::Parser;
 use serde_json::json;
+use smtpd::cli::smtp_send::{Args, BenchArgs, Cmd, MessageArgs};
 use smtpd::client::bench::{self, BenchConfig};
 use smtpd::client::compose::{self, Draft};
 use smtpd::client::smtp::{self, Client, ClientError, LineHook, Outcome};
@@ -20,129 +20,17 @@ const USAGE: u8 = 2;
 const REJECTED: u8 = 1;
 const CONNECTION: u8 = 3;
 
-/// Send mail over SMTP: interactively, from flags or stdin, or as a load generator (`bench`).
-#[derive(Parser, Debug)]
-#[command(
-    name = "smtp-send",
-    version,
-    about,
-    args_conflicts_with_subcommands = true
-)]
-struct Args {
-    #[command(subcommand)]
-    command: Option<Cmd>,
-    /// Server (default: localhost).
-    host: Option<String>,
-    /// Port (default: the bundled config's SMTP listener, else 2525).
-    port: Option<u16>,
-    #[command(flatten)]
-    msg: MessageArgs,
-}
-
-#[derive(ClapArgs, Debug, Default)]
-struct MessageArgs {
-    /// Envelope and header sender.
-    #[arg(long)]
-    from: Option<String>,
-    /// Recipient (repeatable; also put in To:).
-    #[arg(long)]
-    to: Vec<String>,
-    /// Copy recipient (repeatable; put in Cc:).
-    #[arg(long)]
-    cc: Vec<String>,
-    #[arg(long)]
-    subject: Option<String>,
-    /// Message body text.
-    #[arg(long, conflicts_with_all = ["body_file", "data"])]
-    body: Option<String>,
-    /// Message body from a file.
-    #[arg(long, value_name = "FILE", conflicts_with = "data")]
-    body_file: Option<PathBuf>,
-    /// A whole RFC 5322 message, sent as is ("-" for stdin).
-    #[arg(long, value_name = "FILE|-")]
-    data: Option<String>,
-    /// Attach a file (repeatable); its MIME type comes from the extension.
-    #[arg(long, value_name = "FILE")]
-    attach: Vec<PathBuf>,
-    /// Extra header "Name: value" (repeatable).
-    #[arg(long, value_name = "NAME: VALUE")]
-    header: Vec<String>,
-    /// Name to give in EHLO/HELO (default: this host's name).
-    #[arg(long)]
-    ehlo: Option<String>,
-    /// Use HELO instead of EHLO.
-    #[arg(long)]
-    helo: bool,
-    /// Upgrade the connection with STARTTLS (RFC 3207) before sending.
-    #[arg(long, conflicts_with = "tls")]
-    starttls: bool,
-    /// Implicit TLS from the first byte (the port 465 role, RFC 8314).
-    #[arg(long)]
-    tls: bool,
-    /// Authenticate as USER (AUTH PLAIN); the password comes from SMTP_PASSWORD or a no-echo prompt.
-    #[arg(long, value_name = "USER")]
-    auth: Option<String>,
-    /// Trust the CA certificates in this PEM file (besides the system's).
-    #[arg(long, value_name = "FILE")]
-    cafile: Option<PathBuf>,
-    /// Accept any server certificate (labs with self-signed certificates).
-    #[arg(long)]
-    insecure: bool,
-    /// Seconds to wait for each server reply.
-    #[arg(long, default_value_t = 30)]
-    timeout: u64,
-    /// Print the dialogue: "C: " lines sent, "S: " lines received.
-    #[arg(short, long)]
-    verbose: bool,
-    /// Print the result as JSON.
-    #[arg(long)]
-    json: bool,
-}
-
-impl MessageArgs {
-    fn any(&self) -> bool {
-        self.from.is_some()
-            || !self.to.is_empty()
-            || !self.cc.is_empty()
-            || self.subject.is_some()
-            || self.body.is_some()
-            || self.body_file.is_some()
-            || self.data.is_some()
-            || !self.attach.is_empty()
-            || !self.header.is_empty()
-    }
-}
-
-#[derive(Subcommand, Debug)]
-enum Cmd {
-    /// Load generator: N concurrent sessions sending M messages each.
-    Bench(BenchArgs),
-}
-
-#[derive(ClapArgs, Debug)]
-struct BenchArgs {
-    host: String,
-    port: u16,
-    /// Concurrent sessions.
-    #[arg(long, default_value_t = 8)]
-    sessions: usize,
-    /// Messages per session.
-    #[arg(long, default_value_t = 100)]
-    messages: usize,
-    /// Message size in octets.
-    #[arg(long, default_value_t = 1024)]
-    size: usize,
-    /// Recipients per message.
-    #[arg(long, default_value_t = 1)]
-    rcpts: usize,
-    /// Recipient domain (recipients are bench<k>@DOMAIN).
-    #[arg(long, default_value = "localhost")]
-    domain: String,
-    /// Seconds to wait for each server reply.
-    #[arg(long, default_value_t = 30)]
-    timeout: u64,
-    #[arg(long)]
-    json: bool,
+/// Any flag that asks for a scripted send.
+fn any_message_flag(m: &MessageArgs) -> bool {
+    m.from.is_some()
+        || !m.to.is_empty()
+        || !m.cc.is_empty()
+        || m.subject.is_some()
+        || m.body.is_some()
+        || m.body_file.is_some()
+        || m.data.is_some()
+        || !m.attach.is_empty()
+        || !m.header.is_empty()
 }
 
 fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
@@ -201,22 +89,22 @@ struct TlsSetup {
     name: rustls_pki_types::ServerName<'static>,
 }
 
-impl MessageArgs {
-    /// TLS and AUTH settings from the flags (asks for the password when needed).
-    fn security(&self, host: &str) -> Result<Security, String> {
-        let tls = if self.starttls || self.tls {
-            let config = smtpd::net::tls::client_config(self.cafile.as_deref(), self.insecure)?;
+/// TLS and AUTH settings from the flags (asks for the password when needed).
+fn security(m: &MessageArgs, host: &str) -> Result<Security, String> {
+    {
+        let tls = if m.starttls || m.tls {
+            let config = smtpd::net::tls::client_config(m.cafile.as_deref(), m.insecure)?;
             let name = rustls_pki_types::ServerName::try_from(host.to_string())
                 .map_err(|e| format!("{host} is not a name TLS can check: {e}"))?;
             Some(TlsSetup {
-                implicit: self.tls,
+                implicit: m.tls,
                 config,
                 name,
             })
         } else {
             None
         };
-        let auth = match &self.auth {
+        let auth = match &m.auth {
             None => None,
             Some(user) => {
                 let password = match std::env::var("SMTP_PASSWORD") {
@@ -306,7 +194,7 @@ fn main() -> ExitCode {
     }
     let host = args.host.clone().unwrap_or_else(|| "localhost".into());
     let port = args.port.unwrap_or_else(default_port);
-    if args.msg.any() {
+    if any_message_flag(&args.msg) {
         scripted(&host, port, args.msg)
     } else {
         interactive(&host, port, &args.msg)
@@ -398,7 +286,7 @@ fn scripted(host: &str, port: u16, m: MessageArgs) -> ExitCode {
         }) as LineHook
     });
     let ehlo = m.ehlo.clone().unwrap_or_else(local_name);
-    let (tls, auth) = match m.security(host) {
+    let (tls, auth) = match security(&m, host) {
         Ok(x) => x,
         Err(e) => return fail(USAGE, e),
     };
@@ -619,7 +507,7 @@ fn interactive(host: &str, port: u16, m: &MessageArgs) -> ExitCode {
                 let _ = std::io::stdout().flush();
             }
         });
-        let (tls, auth) = match m.security(host) {
+        let (tls, auth) = match security(m, host) {
             Ok(x) => x,
             Err(e) => {
                 println!("{e}");

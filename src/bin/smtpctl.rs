@@ -8,75 +8,25 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::Parser;
+use smtpd::cli::smtpctl::{Args, Cmd, Intake};
 use smtpd::control::client;
 use smtpd::control::proto::{
     LogLevelResult, MailboxInfo, ReloadInfo, Request, SendTestResult, Status,
 };
 use smtpd::mailbox::headers::iso_utc;
 
-/// Control a running smtpd through its Unix socket, and make password hashes for its accounts.
-#[derive(Parser, Debug)]
-#[command(name = "smtpctl", version, about)]
-struct Args {
-    /// The control socket (default: [control].socket of --config).
-    #[arg(long, global = true, value_name = "PATH")]
-    socket: Option<PathBuf>,
-    /// The configuration that names the socket (default: config/smtpd.toml).
-    #[arg(long, short = 'c', global = true, value_name = "PATH")]
-    config: Option<PathBuf>,
-    /// Print JSON for scripts instead of text for people.
-    #[arg(long, global = true)]
-    json: bool,
-    #[command(subcommand)]
-    command: Cmd,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Intake {
-    Smtp,
-}
-
-#[derive(Subcommand, Debug)]
-enum Cmd {
-    /// The daemon's state: pid, version, uptime, listeners, sessions, counters, last reload.
-    Status,
-    /// Every mailbox: address, messages (new/ + cur/), bytes on disk, newest message.
-    Mailboxes,
-    /// Have the daemon send a test message through its own SMTP listener and report delivery.
-    SendTest {
-        /// Recipient (default: postmaster@<first local domain>).
-        #[arg(long)]
-        to: Option<String>,
-        /// Sender (default: smtpctl@<hostname>).
-        #[arg(long)]
-        from: Option<String>,
-    },
-    /// Reload the configuration file (as SIGHUP does) and report what changed or why not.
-    Reload,
-    /// Set the log level of the running daemon (error, warn, info, debug, trace, or a filter).
-    LogLevel { level: String },
-    /// Stop taking new SMTP sessions (they get 421 4.3.2); sessions in progress go on.
-    Pause { what: Intake },
-    /// Take new SMTP sessions again.
-    Resume { what: Intake },
-    /// Print an argon2id hash of PASSWORD for `[[accounts]] password` (reads a line from stdin when
-    /// no argument is given). Needs no running daemon.
-    Encrypt {
-        /// The password; visible to other users in `ps` while this runs, so prefer stdin.
-        password: Option<String>,
-    },
-}
-
 /// --socket, else the config's [control].socket, else the default config's, else the default.
 fn socket_path(args: &Args) -> anyhow::Result<PathBuf> {
     if let Some(s) = &args.socket {
         return Ok(s.clone());
     }
-    let default = Path::new("config/smtpd.toml");
+    let local = Path::new("config/smtpd.toml");
+    let system = Path::new("/etc/smtpd/smtpd.toml");
     let config = match &args.config {
         Some(c) => c.as_path(),
-        None if default.exists() => default,
+        None if local.exists() => local,
+        None if system.exists() => system,
         None => return Ok(smtpd::config::Control::default().socket),
     };
     let c = smtpd::config::load(config)

@@ -1,25 +1,9 @@
 //! `smtpd`: the mail server daemon.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-
-/// SMTP server delivering into Maildir.
-#[derive(Parser, Debug)]
-#[command(name = "smtpd", version, about)]
-struct Args {
-    /// Configuration file.
-    #[arg(long, short = 'c', default_value = "config/smtpd.toml")]
-    config: PathBuf,
-    /// Stay attached to the terminal (what systemd and tests use); logs also go to stderr.
-    /// Without it smtpd detaches, and returns once its listeners are bound.
-    #[arg(long, short = 'f')]
-    foreground: bool,
-    /// Check the configuration, print every problem as FILE:LINE: message, and exit.
-    #[arg(long, short = 'n')]
-    check_config: bool,
-}
+use smtpd::cli::smtpd::Args;
 
 fn main() -> ExitCode {
     let args = Args::parse();

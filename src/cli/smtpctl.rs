@@ -1,0 +1,59 @@
+//! The `smtpctl` command line (also read by the man page generator).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Control a running smtpd through its Unix socket, and make password hashes for its accounts.
+#[derive(Parser, Debug)]
+#[command(name = "smtpctl", version)]
+pub struct Args {
+    /// The control socket (default: [control].socket of --config).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// The configuration that names the socket (default: config/smtpd.toml, else
+    /// /etc/smtpd/smtpd.toml).
+    #[arg(long, short = 'c', global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Print JSON for scripts instead of text for people.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Intake {
+    Smtp,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// The daemon's state: pid, version, uptime, listeners, sessions, counters, last reload.
+    Status,
+    /// Every mailbox: address, messages (new/ + cur/), bytes on disk, newest message.
+    Mailboxes,
+    /// Have the daemon send a test message through its own SMTP listener and report delivery.
+    SendTest {
+        /// Recipient (default: postmaster@<first local domain>).
+        #[arg(long)]
+        to: Option<String>,
+        /// Sender (default: smtpctl@<hostname>).
+        #[arg(long)]
+        from: Option<String>,
+    },
+    /// Reload the configuration file (as SIGHUP does) and report what changed or why not.
+    Reload,
+    /// Set the log level of the running daemon (error, warn, info, debug, trace, or a filter).
+    LogLevel { level: String },
+    /// Stop taking new SMTP sessions (they get 421 4.3.2); sessions in progress go on.
+    Pause { what: Intake },
+    /// Take new SMTP sessions again.
+    Resume { what: Intake },
+    /// Print an argon2id hash of PASSWORD for `[[accounts]] password` (reads a line from stdin when
+    /// no argument is given). Needs no running daemon.
+    Encrypt {
+        /// The password; visible to other users in `ps` while this runs, so prefer stdin.
+        password: Option<String>,
+    },
+}
