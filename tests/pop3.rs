@@ -164,37 +164,7 @@ fn fetchmail_through_mda() {
     }
     let srv = server();
     three_messages(&srv);
-    let addr = srv.pop3.unwrap();
-    let home = tempfile::tempdir().unwrap();
-    let rc = home.path().join("fetchmailrc");
-    let out_file = home.path().join("mbox");
-    std::fs::write(
-        &rc,
-        format!(
-            "poll {} service {} protocol POP3 auth password timeout 20\n  user \"{ALICE}\" password \"{PASSWORD}\" sslproto '' \n",
-            addr.ip(),
-            addr.port()
-        ),
-    )
-    .unwrap();
-    // fetchmail refuses a run-control file others can read.
-    Command::new("chmod").arg("600").arg(&rc).status().unwrap();
-    let mda = format!("cat >> {}", out_file.display());
-    let run = Command::new("fetchmail")
-        .env("HOME", home.path())
-        .env("FETCHMAILHOME", home.path())
-        .args(["--fetchmailrc"])
-        .arg(&rc)
-        .args(["--nodetach", "--nosyslog", "--mda", &mda, "--all"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(
-        run.status.success(),
-        "fetchmail: {stderr}\n{}",
-        String::from_utf8_lossy(&run.stdout)
-    );
-    let got = String::from_utf8_lossy(&std::fs::read(&out_file).unwrap()).into_owned();
+    let got = fetchmail(srv.pop3.unwrap(), ALICE, PASSWORD, "sslproto ''");
     for subject in ["Subject: one", "Subject: two", "Subject: three"] {
         assert!(got.contains(subject), "{subject} missing from {got}");
     }

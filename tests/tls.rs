@@ -277,31 +277,7 @@ fn fetchmail_ssl() {
     }
     let srv = server();
     srv.deliver(ALICE, b"Subject: via pop3s\r\n\r\nfetched over TLS\r\n");
-    let addr = srv.addr("pop3s");
-    let home = tempfile::tempdir().unwrap();
-    let rc = home.path().join("fetchmailrc");
-    let out_file = home.path().join("mbox");
-    std::fs::write(
-        &rc,
-        format!(
-            "poll {} service {} protocol POP3 auth password timeout 20\n  user \"{ALICE}\" password \"{PASSWORD}\" ssl no sslcertck\n",
-            addr.ip(),
-            addr.port()
-        ),
-    )
-    .unwrap();
-    Command::new("chmod").arg("600").arg(&rc).status().unwrap();
-    let mda = format!("cat >> {}", out_file.display());
-    let run = Command::new("fetchmail")
-        .env("HOME", home.path())
-        .env("FETCHMAILHOME", home.path())
-        .arg("--fetchmailrc")
-        .arg(&rc)
-        .args(["--nodetach", "--nosyslog", "--mda", &mda, "--all"])
-        .output()
-        .unwrap();
-    assert!(run.status.success(), "{}{}", stderr(&run), stdout(&run));
-    let got = std::fs::read_to_string(&out_file).unwrap();
+    let got = fetchmail(srv.addr("pop3s"), ALICE, PASSWORD, "ssl no sslcertck");
     assert!(
         got.contains("Subject: via pop3s") && got.contains("fetched over TLS"),
         "{got}"

@@ -91,32 +91,30 @@ struct TlsSetup {
 
 /// TLS and AUTH settings from the flags (asks for the password when needed).
 fn security(m: &MessageArgs, host: &str) -> Result<Security, String> {
-    {
-        let tls = if m.starttls || m.tls {
-            let config = smtpd::net::tls::client_config(m.cafile.as_deref(), m.insecure)?;
-            let name = rustls_pki_types::ServerName::try_from(host.to_string())
-                .map_err(|e| format!("{host} is not a name TLS can check: {e}"))?;
-            Some(TlsSetup {
-                implicit: m.tls,
-                config,
-                name,
-            })
-        } else {
-            None
-        };
-        let auth = match &m.auth {
-            None => None,
-            Some(user) => {
-                let password = match std::env::var("SMTP_PASSWORD") {
-                    Ok(p) => p,
-                    Err(_) => rpassword::prompt_password(format!("Password for {user}: "))
-                        .map_err(|e| format!("cannot read the password: {e}"))?,
-                };
-                Some((user.clone(), password))
-            }
-        };
-        Ok((tls, auth))
-    }
+    let tls = if m.starttls || m.tls {
+        let config = smtpd::net::tls::client_config(m.cafile.as_deref(), m.insecure)?;
+        let name = rustls_pki_types::ServerName::try_from(host.to_string())
+            .map_err(|e| format!("{host} is not a name TLS can check: {e}"))?;
+        Some(TlsSetup {
+            implicit: m.tls,
+            config,
+            name,
+        })
+    } else {
+        None
+    };
+    let auth = match &m.auth {
+        None => None,
+        Some(user) => {
+            let password = match std::env::var("SMTP_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => rpassword::prompt_password(format!("Password for {user}: "))
+                    .map_err(|e| format!("cannot read the password: {e}"))?,
+            };
+            Some((user.clone(), password))
+        }
+    };
+    Ok((tls, auth))
 }
 
 /// Connects, greets (EHLO, or HELO when asked or when EHLO is unknown), runs one transaction.

@@ -122,6 +122,23 @@ fn publish(shared: &Shared, set: &[Bound]) {
     }
 }
 
+/// A connection slot under the current limits, or `None` (counted as refused).
+fn slot(sh: &Shared, g: &Generation, peer: SocketAddr) -> Option<crate::net::limiter::ConnGuard> {
+    let limits = &g.config.limits;
+    let guard = sh
+        .limiter
+        .try_acquire(
+            peer.ip(),
+            limits.max_connections,
+            limits.max_connections_per_ip,
+        )
+        .ok();
+    if guard.is_none() {
+        stats::add(&sh.stats.refused, 1);
+    }
+    guard
+}
+
 /// Starts the accept loop of a bound listener.
 fn spawn_listener(
     shared: &Arc<Shared>,
@@ -150,38 +167,22 @@ fn spawn_listener(
                 let host = &g.config.hostname;
                 if sh.paused() {
                     stats::add(&sh.stats.refused, 1);
-                    let r = Reply::new(
-                        421,
-                        "4.3.2",
-                        format!("{host} Service paused, try again later"),
-                    );
-                    return Err(r.to_bytes());
+                    let why = format!("{host} Service paused, try again later");
+                    return Err(Reply::new(421, "4.3.2", why).to_bytes());
                 }
-                let limits = &g.config.limits;
-                match sh.limiter.try_acquire(
-                    peer.ip(),
-                    limits.max_connections,
-                    limits.max_connections_per_ip,
-                ) {
-                    Ok(guard) => {
-                        let stop = sh.shutdown.clone();
-                        let ctx = Arc::clone(&g.smtp);
-                        Ok(move |stream| async move {
-                            smtp_conn::serve(stream, peer, ctx, mode, stop).await;
-                            drop(guard);
-                        })
-                    }
-                    Err(_) => {
-                        stats::add(&sh.stats.refused, 1);
-                        Err(canned::too_many_connections(host).to_bytes())
-                    }
-                }
+                let guard = slot(&sh, &g, peer)
+                    .ok_or_else(|| canned::too_many_connections(host).to_bytes())?;
+                let (stop, ctx) = (sh.shutdown.clone(), Arc::clone(&g.smtp));
+                Ok(move |stream| async move {
+                    smtp_conn::serve(stream, peer, ctx, mode, stop).await;
+                    drop(guard);
+                })
             };
             tracker.spawn(listener::run(
                 l,
                 protocol,
                 stop.clone(),
-                shared.tracker.clone(),
+                tracker.clone(),
                 admit,
             ));
         }
@@ -189,31 +190,20 @@ fn spawn_listener(
             let implicit = protocol == "pop3s";
             let admit = move |peer: SocketAddr| {
                 let g = sh.current();
-                let limits = &g.config.limits;
-                match sh.limiter.try_acquire(
-                    peer.ip(),
-                    limits.max_connections,
-                    limits.max_connections_per_ip,
-                ) {
-                    Ok(guard) => {
-                        let stop = sh.shutdown.clone();
-                        let ctx = Arc::clone(&g.pop3);
-                        Ok(move |stream| async move {
-                            pop3_conn::serve(stream, peer, ctx, implicit, stop).await;
-                            drop(guard);
-                        })
-                    }
-                    Err(_) => {
-                        stats::add(&sh.stats.refused, 1);
-                        Err(b"-ERR [SYS/TEMP] Too many connections, try again later\r\n".to_vec())
-                    }
-                }
+                let guard = slot(&sh, &g, peer).ok_or_else(|| {
+                    b"-ERR [SYS/TEMP] Too many connections, try again later\r\n".to_vec()
+                })?;
+                let (stop, ctx) = (sh.shutdown.clone(), Arc::clone(&g.pop3));
+                Ok(move |stream| async move {
+                    pop3_conn::serve(stream, peer, ctx, implicit, stop).await;
+                    drop(guard);
+                })
             };
             tracker.spawn(listener::run(
                 l,
                 protocol,
                 stop.clone(),
-                shared.tracker.clone(),
+                tracker.clone(),
                 admit,
             ));
         }
@@ -482,9 +472,7 @@ async fn apply(
     let generation = match Generation::build(new, &shared.stats) {
         Ok(g) => g,
         Err(e) => {
-            for b in fresh {
-                drop(b);
-            }
+            drop(fresh); // closes the listeners bound for it
             return refused(vec![e.to_string()]);
         }
     };

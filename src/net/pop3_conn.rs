@@ -106,12 +106,9 @@ pub async fn serve(
         let Some(cfg) = ctx.tls.clone() else {
             return;
         };
-        match tokio::time::timeout(ctx.idle_timeout, stream.accept_tls(cfg)).await {
-            Ok(Ok(s)) => stream = s,
-            _ => {
-                info!(session = sid, peer = %peer, "pop3s TLS handshake failed");
-                return;
-            }
+        if let Err(e) = stream.upgrade(cfg, ctx.idle_timeout).await {
+            info!(session = sid, peer = %peer, error = %e, "pop3s TLS handshake failed");
+            return;
         }
         session = session.with_tls();
     }
@@ -179,10 +176,7 @@ pub async fn serve(
 }
 
 async fn write_all(stream: &mut Stream, bytes: &[u8], limit: Duration) -> Result<(), ()> {
-    match tokio::time::timeout(limit, stream.write_all(bytes)).await {
-        Ok(Ok(())) => Ok(()),
-        _ => Err(()),
-    }
+    stream.write_timed(bytes, limit).await
 }
 
 impl Conn {
@@ -220,13 +214,9 @@ impl Conn {
                     let Some(cfg) = self.ctx.tls.clone() else {
                         return Err(());
                     };
-                    let plain = std::mem::replace(stream, Stream::Gone);
-                    match tokio::time::timeout(limit, plain.accept_tls(cfg)).await {
-                        Ok(Ok(s)) => *stream = s,
-                        _ => {
-                            info!(session = self.sid, peer = %self.peer, "STLS handshake failed");
-                            return Err(());
-                        }
+                    if let Err(e) = stream.upgrade(cfg, limit).await {
+                        info!(session = self.sid, peer = %self.peer, error = %e, "STLS handshake failed");
+                        return Err(());
                     }
                     session.tls_started();
                 }

@@ -109,16 +109,9 @@ pub async fn serve(
         let Some(cfg) = ctx.tls.clone() else {
             return;
         };
-        match tokio::time::timeout(command_timeout, stream.accept_tls(cfg)).await {
-            Ok(Ok(s)) => stream = s,
-            Ok(Err(e)) => {
-                info!(session = sid, peer = %peer, error = %e, "TLS handshake failed");
-                return;
-            }
-            Err(_) => {
-                info!(session = sid, peer = %peer, "TLS handshake timed out");
-                return;
-            }
+        if let Err(e) = stream.upgrade(cfg, command_timeout).await {
+            info!(session = sid, peer = %peer, error = %e, "TLS handshake failed");
+            return;
         }
         session = session.with_tls();
     }
@@ -202,10 +195,7 @@ pub async fn serve(
 }
 
 async fn write_all(stream: &mut Stream, bytes: &[u8], limit: Duration) -> Result<(), ()> {
-    match tokio::time::timeout(limit, stream.write_all(bytes)).await {
-        Ok(Ok(())) => Ok(()),
-        _ => Err(()),
-    }
+    stream.write_timed(bytes, limit).await
 }
 
 /// Removes a spool file off the async threads.
@@ -266,14 +256,9 @@ impl Conn<'_> {
                     let Some(cfg) = self.ctx.tls.clone() else {
                         return Err("TLS not configured");
                     };
-                    let plain = std::mem::replace(stream, Stream::Gone);
-                    match tokio::time::timeout(limit, plain.accept_tls(cfg)).await {
-                        Ok(Ok(s)) => *stream = s,
-                        Ok(Err(e)) => {
-                            info!(session = self.sid, peer = %self.peer, error = %e, "STARTTLS handshake failed");
-                            return Err("TLS handshake failed");
-                        }
-                        Err(_) => return Err("TLS handshake timed out"),
+                    if let Err(e) = stream.upgrade(cfg, limit).await {
+                        info!(session = self.sid, peer = %self.peer, error = %e, "STARTTLS handshake failed");
+                        return Err("TLS handshake failed");
                     }
                     session.tls_started();
                 }

@@ -197,6 +197,32 @@ impl Stream {
         matches!(self, Stream::ServerTls(_) | Stream::ClientTls(_))
     }
 
+    /// Writes everything within `limit`; `Err` means the client is gone or too slow.
+    pub async fn write_timed(
+        &mut self,
+        bytes: &[u8],
+        limit: std::time::Duration,
+    ) -> Result<(), ()> {
+        use tokio::io::AsyncWriteExt;
+        match tokio::time::timeout(limit, self.write_all(bytes)).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(()),
+        }
+    }
+
+    /// STARTTLS/STLS on the server side: the handshake, within `limit`, in place.
+    pub async fn upgrade(
+        &mut self,
+        config: Arc<ServerConfig>,
+        limit: std::time::Duration,
+    ) -> io::Result<()> {
+        let plain = std::mem::replace(self, Stream::Gone);
+        *self = tokio::time::timeout(limit, plain.accept_tls(config))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
+        Ok(())
+    }
+
     /// Server side: TLS handshake over the plain stream.
     pub async fn accept_tls(self, config: Arc<ServerConfig>) -> io::Result<Stream> {
         match self {
