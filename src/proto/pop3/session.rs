@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use super::command::{self, Command, CommandError};
+use crate::proto::line::{Line, LineBuffer};
 use crate::proto::sasl;
 
 /// Settings a session needs, from the config at session start.
@@ -94,8 +95,7 @@ enum State {
 pub struct Pop3Session {
     policy: Arc<Pop3Policy>,
     state: State,
-    line: Vec<u8>,
-    discarding: bool,
+    line: LineBuffer,
     errors: u32,
     /// Failed logins in this session (the driver delays its answers more each time).
     pub failed_logins: u32,
@@ -119,13 +119,13 @@ fn err(text: &str) -> Event {
 impl Pop3Session {
     pub fn new(policy: Arc<Pop3Policy>) -> Self {
         Pop3Session {
+            line: LineBuffer::new(policy.max_command_line),
             policy,
             state: State::Authorization {
                 user: None,
                 awaiting_plain: false,
             },
-            line: Vec::new(),
-            discarding: false,
+
             errors: 0,
             failed_logins: 0,
             pending: Vec::new(),
@@ -149,7 +149,6 @@ impl Pop3Session {
         if matches!(self.state, State::TlsHandshake) {
             self.tls_active = true;
             self.line.clear();
-            self.discarding = false;
             self.pending.clear();
             self.state = State::Authorization {
                 user: None,
@@ -254,41 +253,13 @@ impl Pop3Session {
                 }
                 _ => {}
             }
-            let rest = &input[i..];
-            match rest.iter().position(|&b| b == b'\n') {
-                None => {
-                    self.take_partial(rest);
-                    return;
-                }
-                Some(nl) => {
-                    self.take_partial(&rest[..nl]);
-                    i += nl + 1;
-                    let too_long =
-                        self.discarding || self.line.len() + 1 > self.policy.max_command_line;
-                    let mut line = std::mem::take(&mut self.line);
-                    self.discarding = false;
-                    if too_long {
-                        self.count_error(err("Line too long"), events);
-                    } else {
-                        if line.last() == Some(&b'\r') {
-                            line.pop();
-                        }
-                        self.line_in(&line, events);
-                    }
-                }
+            let (used, line) = self.line.take(&input[i..]);
+            i += used;
+            match line {
+                None => return,
+                Some(Line::TooLong) => self.count_error(err("Line too long"), events),
+                Some(Line::Complete(line)) => self.line_in(&line, events),
             }
-        }
-    }
-
-    fn take_partial(&mut self, bytes: &[u8]) {
-        if self.discarding {
-            return;
-        }
-        if self.line.len() + bytes.len() > self.policy.max_command_line {
-            self.discarding = true;
-            self.line = Vec::new();
-        } else {
-            self.line.extend_from_slice(bytes);
         }
     }
 

@@ -11,6 +11,7 @@ use super::address::{Path, is_safe_local};
 use super::command::{self, BodyType, Command, MailParams, printable};
 use super::data::{DataReader, DataStatus};
 use super::reply::{Reply, canned};
+use crate::proto::line::{Line, LineBuffer};
 
 /// Which local parts are accepted in the local domains.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -187,9 +188,7 @@ pub struct SmtpSession {
     policy: Arc<Policy>,
     state: State,
     /// The partial command line.
-    line: Vec<u8>,
-    /// The current command line is too long: drop bytes until its end.
-    discarding: bool,
+    line: LineBuffer,
     helo: Option<String>,
     esmtp: bool,
     tx: Option<Transaction>,
@@ -205,10 +204,10 @@ pub struct SmtpSession {
 impl SmtpSession {
     pub fn new(policy: Arc<Policy>) -> Self {
         SmtpSession {
+            line: LineBuffer::new(policy.max_command_line),
             policy,
             state: State::Command,
-            line: Vec::new(),
-            discarding: false,
+
             helo: None,
             esmtp: false,
             tx: None,
@@ -248,7 +247,6 @@ impl SmtpSession {
             self.esmtp = false;
             self.tx = None;
             self.line.clear();
-            self.discarding = false;
             self.pending.clear();
             self.state = State::Command;
         }
@@ -368,51 +366,26 @@ impl SmtpSession {
                     }
                 }
                 State::Command | State::Sasl(_) => {
-                    let rest = &input[i..];
-                    match rest.iter().position(|&b| b == b'\n') {
-                        None => {
-                            self.take_partial(rest);
-                            return;
+                    let (used, line) = self.line.take(&input[i..]);
+                    i += used;
+                    match line {
+                        None => return,
+                        Some(Line::TooLong) => {
+                            if matches!(self.state, State::Sasl(_)) {
+                                self.state = State::Command;
+                            }
+                            self.reject(canned::line_too_long(), events);
                         }
-                        Some(nl) => {
-                            self.take_partial(&rest[..nl]);
-                            i += nl + 1;
-                            let too_long = self.discarding
-                                || self.line.len() + 1 > self.policy.max_command_line;
-                            let mut line = std::mem::take(&mut self.line);
-                            self.discarding = false;
-                            if too_long {
-                                if matches!(self.state, State::Sasl(_)) {
-                                    self.state = State::Command;
-                                }
-                                self.reject(canned::line_too_long(), events);
+                        Some(Line::Complete(line)) => {
+                            if matches!(self.state, State::Sasl(_)) {
+                                self.sasl_line(&line, events);
                             } else {
-                                if line.last() == Some(&b'\r') {
-                                    line.pop();
-                                }
-                                if matches!(self.state, State::Sasl(_)) {
-                                    self.sasl_line(&line, events);
-                                } else {
-                                    self.command(&line, events);
-                                }
+                                self.command(&line, events);
                             }
                         }
                     }
                 }
             }
-        }
-    }
-
-    /// Appends to the partial command line, switching to discard mode past the limit.
-    fn take_partial(&mut self, bytes: &[u8]) {
-        if self.discarding {
-            return;
-        }
-        if self.line.len() + bytes.len() > self.policy.max_command_line {
-            self.discarding = true;
-            self.line = Vec::new();
-        } else {
-            self.line.extend_from_slice(bytes);
         }
     }
 
