@@ -260,6 +260,22 @@ async fn serve(
         tracker.clone(),
     ));
     let socket_path = shared.current().config.control.socket.clone();
+    // What a crash left in tmp/ (the Maildir rule: older than 36 hours), off the start path.
+    let root = shared.current().config.mailboxes.root.clone();
+    tracker.spawn(async move {
+        let stale = Duration::from_secs(36 * 3600);
+        let removed = tokio::task::spawn_blocking(move || {
+            crate::mailbox::maildir::clean_stale_tmp(&root, stale)
+        })
+        .await
+        .unwrap_or(0);
+        if removed > 0 {
+            info!(
+                removed,
+                "removed stale files from tmp/ (older than 36 hours)"
+            );
+        }
+    });
     info!("ready");
     notify::ready(&shared.status_line());
     ready.ready();

@@ -212,6 +212,7 @@ impl Spool {
         })?;
         file.sync_all().map_err(io_err("fsync", &self.tmp_path))?;
         drop(file);
+        fault_point("after_fsync");
         let name = self.final_name();
         let mut done: Vec<PathBuf> = Vec::new();
         let result = self.place_all(maildirs, &name, &mut done);
@@ -240,6 +241,7 @@ impl Spool {
                 Err(_) => copy_into(&self.tmp_path, md, name)?,
             }
             done.push(target);
+            fault_point("between_copies");
         }
         let target = first.join("new").join(name);
         fs::rename(&self.tmp_path, &target).map_err(io_err("rename into", &target))?;
@@ -253,6 +255,56 @@ impl Spool {
         }
         Ok(())
     }
+}
+
+/// Debug builds only: `SMTPD_TEST_STALL=<point>` stops delivery at that point for a minute (after
+/// saying so on stderr), so the crash tests can kill smtpd exactly there. Release builds ignore it.
+#[cfg(debug_assertions)]
+fn fault_point(name: &str) {
+    if std::env::var("SMTPD_TEST_STALL").is_ok_and(|v| v == name) {
+        eprintln!("fault point {name} reached");
+        std::thread::sleep(std::time::Duration::from_secs(60));
+    }
+}
+
+#[cfg(not(debug_assertions))]
+fn fault_point(_name: &str) {}
+
+/// Removes files older than `max_age` from every `<root>/<domain>/<local>/tmp/` (the Maildir rule
+/// says 36 hours): what a crash left between create and rename. Returns how many were removed.
+pub fn clean_stale_tmp(root: &Path, max_age: std::time::Duration) -> usize {
+    let now = SystemTime::now();
+    let mut removed = 0;
+    let dirs = |p: &Path| -> Vec<PathBuf> {
+        fs::read_dir(p)
+            .map(|it| {
+                it.flatten()
+                    .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for domain in dirs(root) {
+        for maildir in dirs(&domain) {
+            let Ok(files) = fs::read_dir(maildir.join("tmp")) else {
+                continue;
+            };
+            for f in files.flatten() {
+                let old = f
+                    .metadata()
+                    .ok()
+                    .filter(|m| m.is_file())
+                    .and_then(|m| m.modified().ok())
+                    .and_then(|t| now.duration_since(t).ok())
+                    .is_some_and(|age| age > max_age);
+                if old && fs::remove_file(f.path()).is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+    }
+    removed
 }
 
 /// Fallback when a hard link is impossible (another file system): copy through `tmp/`.
@@ -356,6 +408,28 @@ mod tests {
         assert!(!err.is_disk_full());
         assert!(files(&a.join("new")).is_empty());
         assert!(files(&a.join("tmp")).is_empty());
+    }
+
+    #[test]
+    fn stale_tmp_files_are_removed() {
+        let root = tempfile::tempdir().unwrap();
+        let store = MaildirStore::new(root.path(), "mx.test");
+        let md = store.maildir("example.test", "alice").unwrap();
+        store.ensure(&md).unwrap();
+        let old = md.join("tmp/old");
+        let fresh = md.join("tmp/fresh");
+        fs::write(&old, b"x").unwrap();
+        fs::write(&fresh, b"x").unwrap();
+        let long_ago = SystemTime::now() - std::time::Duration::from_secs(40 * 3600);
+        fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(long_ago)
+            .unwrap();
+        let n = clean_stale_tmp(root.path(), std::time::Duration::from_secs(36 * 3600));
+        assert_eq!(n, 1);
+        assert!(!old.exists() && fresh.exists());
     }
 
     #[test]

@@ -235,6 +235,35 @@ impl Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("smtpd.toml");
         std::fs::write(&config, config_text(dir.path(), &o)).unwrap();
+        let (child, log, smtp, pop3) = Self::spawn(dir.path(), &config, wrapper, env);
+        Server {
+            child,
+            dir,
+            config,
+            smtp,
+            pop3,
+            log,
+        }
+    }
+
+    /// SIGKILLs smtpd (no clean-up of any kind) and starts it again on the same directory and
+    /// config, with `env`; waits until it is ready.
+    pub fn kill_and_restart(&mut self, env: &[(&str, &str)]) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (child, log, smtp, pop3) = Self::spawn(self.dir.path(), &self.config, &[], env);
+        self.child = child;
+        self.log = log;
+        self.smtp = smtp;
+        self.pop3 = pop3;
+    }
+
+    fn spawn(
+        dir: &Path,
+        config: &Path,
+        wrapper: &[&str],
+        env: &[(&str, &str)],
+    ) -> (Child, LogWatch, SocketAddr, Option<SocketAddr>) {
         let mut cmd = match wrapper.split_first() {
             None => Command::new(smtpd_bin()),
             Some((first, rest)) => {
@@ -249,8 +278,8 @@ impl Server {
         let mut child = cmd
             .arg("--foreground")
             .arg("--config")
-            .arg(&config)
-            .current_dir(dir.path())
+            .arg(config)
+            .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -261,14 +290,7 @@ impl Server {
         log.wait_for("ready");
         let smtp = listening(&line, "smtp").expect("smtp address in log line");
         let pop3 = log.all().lines().find_map(|l| listening(l, "pop3"));
-        Server {
-            child,
-            dir,
-            config,
-            smtp,
-            pop3,
-            log,
-        }
+        (child, log, smtp, pop3)
     }
 
     pub fn root(&self) -> PathBuf {
