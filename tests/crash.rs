@@ -101,20 +101,6 @@ fn sender(addr: SocketAddr, id: usize, acked: Arc<Mutex<Vec<String>>>, stop: Arc
 #[test]
 fn kill_under_load_loses_no_acknowledged_message() {
     let mut srv = Server::start();
-    // A stale tmp file from "a crash two days ago", and a fresh one.
-    let tmp = srv.root().join("example.test/box0/tmp");
-    std::fs::create_dir_all(&tmp).unwrap();
-    for d in ["new", "cur"] {
-        std::fs::create_dir_all(srv.root().join("example.test/box0").join(d)).unwrap();
-    }
-    let old = tmp.join("1700000000.M1P1Q1.old");
-    std::fs::write(&old, b"partial").unwrap();
-    std::fs::File::options()
-        .write(true)
-        .open(&old)
-        .unwrap()
-        .set_modified(std::time::SystemTime::now() - Duration::from_secs(40 * 3600))
-        .unwrap();
     let acked = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(AtomicBool::new(false));
     let addr = srv.smtp;
@@ -129,6 +115,20 @@ fn kill_under_load_loses_no_acknowledged_message() {
     while acked.lock().unwrap().len() < 150 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
+    // A stale tmp file from "a crash two days ago", for the restart to remove.
+    let tmp = srv.root().join("example.test/box0/tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    for d in ["new", "cur"] {
+        std::fs::create_dir_all(srv.root().join("example.test/box0").join(d)).unwrap();
+    }
+    let old = tmp.join("1700000000.M1P1Q1.old");
+    std::fs::write(&old, b"partial").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - Duration::from_secs(40 * 3600))
+        .unwrap();
     srv.kill_and_restart(&[]);
     stop.store(true, Ordering::Relaxed);
     for t in threads {
