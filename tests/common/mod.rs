@@ -161,6 +161,25 @@ impl LogWatch {
         }
     }
 
+    /// Waits until `n` lines contain `needle`.
+    pub fn wait_count(&self, needle: &str, n: usize) {
+        let (m, cv) = &*self.0;
+        let deadline = Instant::now() + WAIT;
+        let mut g = m.lock().unwrap();
+        loop {
+            if g.lines.iter().filter(|l| l.contains(needle)).count() >= n {
+                return;
+            }
+            let now = Instant::now();
+            assert!(
+                now < deadline && !g.closed,
+                "smtpd never logged {n} × {needle:?}; its output:\n{}",
+                g.lines.join("\n")
+            );
+            g = cv.wait_timeout(g, deadline - now).unwrap().0;
+        }
+    }
+
     pub fn all(&self) -> String {
         self.0.0.lock().unwrap().lines.join("\n")
     }
