@@ -229,11 +229,10 @@ fn socket_permissions_and_refused_peer() {
         eprintln!("SKIPPED: a second user's request needs root to switch users");
         return;
     }
-    // Let "nobody" reach the socket at all (the test's directory is private by default).
+    // Let "nobody" reach the directory (the test's directory is private by default).
     for p in [srv.dir.path().to_path_buf(), srv.dir.path().join("run")] {
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    std::fs::set_permissions(srv.socket(), std::fs::Permissions::from_mode(0o666)).unwrap();
     let as_nobody = |cmd: &str| {
         Command::new("setpriv")
             .args([
@@ -248,6 +247,12 @@ fn socket_permissions_and_refused_peer() {
             .output()
             .unwrap()
     };
+    // A user outside the socket's group cannot even connect (mode 0660).
+    let outsider = as_nobody("status");
+    assert_eq!(outsider.status.code(), Some(1));
+    assert!(stderr(&outsider).contains("Permission denied"), "{}", stderr(&outsider));
+    // Opened to everyone, a stranger may read but not change anything.
+    std::fs::set_permissions(srv.socket(), std::fs::Permissions::from_mode(0o666)).unwrap();
     let status = as_nobody("status");
     assert!(status.status.success(), "{}", stderr(&status));
     let reload = as_nobody("reload");
