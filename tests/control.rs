@@ -250,7 +250,11 @@ fn socket_permissions_and_refused_peer() {
     // A user outside the socket's group cannot even connect (mode 0660).
     let outsider = as_nobody("status");
     assert_eq!(outsider.status.code(), Some(1));
-    assert!(stderr(&outsider).contains("Permission denied"), "{}", stderr(&outsider));
+    assert!(
+        stderr(&outsider).contains("Permission denied"),
+        "{}",
+        stderr(&outsider)
+    );
     // Opened to everyone, a stranger may read but not change anything.
     std::fs::set_permissions(srv.socket(), std::fs::Permissions::from_mode(0o666)).unwrap();
     let status = as_nobody("status");

@@ -105,3 +105,70 @@ fn disk_full_is_452_and_recovers() {
     drop(c);
     drop(srv);
 }
+
+/// POP3 on a full disk: login, DELE and QUIT still work (deleting needs no space), and delivery
+/// recovers once space is freed.
+#[test]
+fn pop3_dele_on_a_full_disk() {
+    let base = tempfile::tempdir().unwrap();
+    let mnt = base.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+        .arg(&mnt)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !mounted {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("CI runs as root and must be able to mount a tmpfs");
+        }
+        eprintln!("SKIPPED: cannot mount a tmpfs (needs root)");
+        return;
+    }
+    let _guard = Tmpfs(mnt.clone());
+    let root = mnt.join("mailboxes");
+    let srv = Server::start_with(Overrides::new().pop3(&["alice@example.test"]).set(
+        "mailboxes",
+        "root",
+        &format!("\"{}\"", root.display()),
+    ));
+    for i in 0..3 {
+        srv.deliver(
+            "alice@example.test",
+            format!("Subject: {i}\r\n\r\nx\r\n").as_bytes(),
+        );
+    }
+    // Fill every remaining block.
+    let filler = mnt.join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![0u8; 4096];
+        while f.write_all(&chunk).is_ok() {}
+    }
+    let mut c = srv.connect();
+    c.expect(220);
+    let r = c.send_mail(
+        "a@b.test",
+        &["alice@example.test"],
+        b"Subject: no room\r\n\r\nx\r\n",
+    );
+    assert_eq!(r.code, 452, "{r:?}");
+    let mut p = srv.pop3();
+    assert!(p.login("alice@example.test", PASSWORD).starts_with("+OK"));
+    assert!(p.cmd("STAT").starts_with("+OK 3 "));
+    assert!(p.cmd("DELE 1").starts_with("+OK"));
+    assert!(p.cmd("DELE 2").starts_with("+OK"));
+    assert!(p.cmd("QUIT").starts_with("+OK"));
+    srv.log.wait_for("pop3 session end");
+    let md = root.join("example.test/alice");
+    assert_eq!(list(&md.join("new")).len() + list(&md.join("cur")).len(), 1);
+    std::fs::remove_file(&filler).unwrap();
+    let r = c.send_mail(
+        "a@b.test",
+        &["alice@example.test"],
+        b"Subject: room again\r\n\r\nx\r\n",
+    );
+    assert_eq!(r.code, 250, "{r:?}");
+}
