@@ -1,7 +1,8 @@
 //! A small async SMTP client: greeting, EHLO (HELO fallback on 500/502), MAIL, RCPT, DATA with
 //! dot-stuffing and CRLF line ends, QUIT. Uses PIPELINING when the server offers it, refuses
 //! locally a message above the advertised SIZE, and can show every line as it goes (`C:`/`S:`).
-//! Seams for STARTTLS/implicit TLS/AUTH (TLS issue): [`Client::command`] and the stream halves.
+//! STARTTLS ([`Client::start_tls`]), implicit TLS ([`Client::connect_tls`]) and AUTH PLAIN
+//! ([`Client::auth_plain`], its secret kept out of the transcript).
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -324,16 +324,13 @@ async fn serve(
 }
 
 fn warn_unserved(config: &Config) {
-    if !config.smtp.submission.is_empty() || !config.smtp.submissions.is_empty() {
-        warn!(
-            "[smtp] submission/submissions need TLS and AUTH, which this version does not have yet; they are not served"
-        );
+    if !config.smtp.submission.is_empty() && config.tls.is_none() {
+        warn!("[smtp] submission without [tls]: AUTH (required there) works only from loopback");
     }
-    if !config.pop3.pop3s.is_empty() {
-        warn!("[pop3] pop3s needs TLS, which this version does not have yet; it is not served");
-    }
-    if config.tls.is_some() {
-        warn!("[tls] is set but TLS is not in this version yet; it is ignored");
+    if config.accounts.is_empty()
+        && (!config.smtp.submission.is_empty() || !config.smtp.submissions.is_empty())
+    {
+        warn!("submission listeners need [[accounts]] to log in; none are configured");
     }
 }
 
