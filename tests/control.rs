@@ -174,7 +174,7 @@ fn reload_human_and_json() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|c| c == "limits changed"),
+            .any(|c| c == "limits.max_recipients: 100 → 7"),
         "{v}"
     );
     let st = srv.ctl_json(&["status"]);
@@ -259,6 +259,12 @@ fn socket_permissions_and_refused_peer() {
     std::fs::set_permissions(srv.socket(), std::fs::Permissions::from_mode(0o666)).unwrap();
     let status = as_nobody("status");
     assert!(status.status.success(), "{}", stderr(&status));
+    let metrics = as_nobody("metrics");
+    assert!(
+        metrics.status.success(),
+        "metrics need no privilege: {}",
+        stderr(&metrics)
+    );
     let reload = as_nobody("reload");
     assert_eq!(reload.status.code(), Some(1));
     assert!(
@@ -317,4 +323,77 @@ fn live_socket_refused_stale_socket_replaced() {
     log.wait_for("ready");
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// metrics: Prometheus text format with the counters.
+#[test]
+fn metrics_prometheus_text() {
+    let srv = Server::start();
+    srv.deliver("a@example.test", b"Subject: m\r\n\r\nx\r\n");
+    let out = srv.ctl(&["metrics"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for line in [
+        "# TYPE smtpd_sessions_total counter",
+        "smtpd_sessions_total{protocol=\"smtp\"} 1",
+        "smtpd_messages_accepted_total 1",
+        "smtpd_deliveries_total 1",
+        "# TYPE smtpd_sessions_active gauge",
+        "smtpd_smtp_paused 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+    }
+    // Every sample line is `name{labels} value` or `name value`.
+    for l in text.lines().filter(|l| !l.starts_with('#')) {
+        let value = l.rsplit(' ').next().unwrap();
+        assert!(value.parse::<u64>().is_ok(), "{l}");
+    }
+}
+
+/// reload --check: validates and shows the semantic diff without applying; a broken file is
+/// refused with its lines; `reload` then applies the same diff.
+#[test]
+fn reload_check_shows_the_diff_without_applying() {
+    let srv = Server::start_with(Overrides::new().set("limits", "max_recipients", "2"));
+    let candidate = srv.dir.path().join("candidate.toml");
+    let o = Overrides::new()
+        .set("limits", "max_recipients", "1")
+        .set("log", "level", "\"debug\"")
+        .set("smtp", "listen", "[\"127.0.0.1:0\", \"127.0.0.1:0\"]")
+        .account("new@example.test", "pw");
+    std::fs::write(&candidate, config_text(srv.dir.path(), &o)).unwrap();
+    let out = srv.ctl(&["--config", candidate.to_str().unwrap(), "reload", "--check"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    for want in [
+        "configuration valid; a reload would apply:",
+        "limits.max_recipients: 2 → 1",
+        "log.level: info → debug",
+        "listener added: smtp 127.0.0.1:0",
+        "account added: new@example.test",
+    ] {
+        assert!(text.contains(want), "{want} missing:\n{text}");
+    }
+    // Nothing applied: the old limit still holds and no reload is recorded.
+    let mut c = srv.connect();
+    c.expect(220);
+    assert_eq!(c.cmd("MAIL FROM:<a@b.test>").code, 250);
+    assert_eq!(c.cmd("RCPT TO:<r1@example.test>").code, 250);
+    assert_eq!(c.cmd("RCPT TO:<r2@example.test>").code, 250);
+    assert!(srv.ctl_json(&["status"])["last_reload"].is_null());
+    std::fs::write(
+        &candidate,
+        "hostname = \"x.test\"\n[limits]\nmax_errors = 0\n",
+    )
+    .unwrap();
+    let out = srv.ctl(&["--config", candidate.to_str().unwrap(), "reload", "--check"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("candidate.toml:3:"),
+        "{}",
+        stdout(&out)
+    );
+    // The running config checked against itself: no changes.
+    let out = srv.ctl(&["reload", "--check"]);
+    assert!(stdout(&out).contains("(no changes)"), "{}", stdout(&out));
 }

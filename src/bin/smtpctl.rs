@@ -192,6 +192,52 @@ fn send_test(args: &Args, to: Option<String>, from: Option<String>) -> anyhow::R
     Ok(r.delivered)
 }
 
+fn reload_check(args: &Args) -> anyhow::Result<bool> {
+    let config = match &args.config {
+        Some(c) => Some(
+            std::path::absolute(c)
+                .with_context(|| format!("cannot resolve {}", c.display()))?
+                .display()
+                .to_string(),
+        ),
+        None => None,
+    };
+    let v = call(
+        args,
+        Request::ReloadCheck { config },
+        Duration::from_secs(60),
+    )?;
+    let r: ReloadInfo = serde_json::from_value(v.clone())?;
+    let ok = r.errors.is_empty();
+    if args.json {
+        print_json(&v);
+    } else if ok {
+        println!("configuration valid; a reload would apply:");
+        if r.changes.is_empty() {
+            println!("  (no changes)");
+        }
+        for c in &r.changes {
+            println!("  {c}");
+        }
+    } else {
+        println!("configuration refused; a reload would keep the running one:");
+        for e in &r.errors {
+            println!("  {e}");
+        }
+    }
+    Ok(ok)
+}
+
+fn metrics(args: &Args) -> anyhow::Result<bool> {
+    let v = call(args, Request::Metrics, Duration::from_secs(10))?;
+    if args.json {
+        print_json(&v);
+    } else {
+        print!("{}", v.as_str().unwrap_or_default());
+    }
+    Ok(true)
+}
+
 fn reload(args: &Args) -> anyhow::Result<bool> {
     let v = call(args, Request::Reload, Duration::from_secs(60))?;
     let r: ReloadInfo = serde_json::from_value(v.clone())?;
@@ -275,7 +321,9 @@ fn main() -> ExitCode {
         Cmd::Status => status(&args),
         Cmd::Mailboxes => mailboxes(&args),
         Cmd::SendTest { to, from } => send_test(&args, to.clone(), from.clone()),
-        Cmd::Reload => reload(&args),
+        Cmd::Reload { check: false } => reload(&args),
+        Cmd::Reload { check: true } => reload_check(&args),
+        Cmd::Metrics => metrics(&args),
         Cmd::LogLevel { level } => log_level(&args, level.clone()),
         Cmd::Pause { what: Intake::Smtp } => intake(&args, true),
         Cmd::Resume { what: Intake::Smtp } => intake(&args, false),

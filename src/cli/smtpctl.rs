@@ -43,7 +43,14 @@ pub enum Cmd {
         from: Option<String>,
     },
     /// Reload the configuration file (as SIGHUP does) and report what changed or why not.
-    Reload,
+    Reload {
+        /// Only validate and show what a reload would change (the --config file if given, else
+        /// the running one's); apply nothing.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Counters in Prometheus text format (no root needed: group members may read them).
+    Metrics,
     /// Set the log level of the running daemon (error, warn, info, debug, trace, or a filter).
     LogLevel { level: String },
     /// Stop taking new SMTP sessions (they get 421 4.3.2); sessions in progress go on.

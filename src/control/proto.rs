@@ -22,6 +22,13 @@ pub enum Request {
         from: Option<String>,
     },
     Reload,
+    /// Validate a configuration (default: the running one's file) and describe what a reload
+    /// would change, without applying it.
+    ReloadCheck {
+        config: Option<String>,
+    },
+    /// Counters in Prometheus text format.
+    Metrics,
     LogLevel {
         level: String,
     },
@@ -32,7 +39,10 @@ pub enum Request {
 impl Request {
     /// Commands that change the daemon: root or the daemon's own user only.
     pub fn is_privileged(&self) -> bool {
-        !matches!(self, Request::Status | Request::Mailboxes)
+        !matches!(
+            self,
+            Request::Status | Request::Mailboxes | Request::Metrics
+        )
     }
 }
 

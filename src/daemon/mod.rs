@@ -1,6 +1,7 @@
 //! The composition root: builds everything from a config and owns the main loop.
 //! Nothing imports `daemon` except `bin/smtpd.rs`.
 pub mod daemonize;
+pub mod diff;
 pub mod notify;
 pub mod privileges;
 pub mod run;

@@ -44,13 +44,7 @@ pub fn run(mut config: Config, foreground: bool) -> anyhow::Result<()> {
 
 /// The listening addresses a config asks for.
 fn wanted(config: &Config) -> Vec<(&'static str, SocketAddr)> {
-    let mut w: Vec<(&'static str, SocketAddr)> = Vec::new();
-    w.extend(config.smtp.listen.iter().map(|a| ("smtp", *a)));
-    w.extend(config.smtp.submission.iter().map(|a| ("submission", *a)));
-    w.extend(config.smtp.submissions.iter().map(|a| ("submissions", *a)));
-    w.extend(config.pop3.listen.iter().map(|a| ("pop3", *a)));
-    w.extend(config.pop3.pop3s.iter().map(|a| ("pop3s", *a)));
-    w
+    super::diff::listeners(config)
 }
 
 fn bind_std(protocol: &str, addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
@@ -341,59 +335,6 @@ fn now_unix() -> u64 {
         .unwrap_or(0)
 }
 
-/// What changed, in words, and what needs a restart.
-fn describe_changes(old: &Config, new: &Config) -> (Vec<String>, Vec<String>) {
-    let mut changes = Vec::new();
-    let mut restart = Vec::new();
-    if old.limits != new.limits {
-        changes.push("limits changed".into());
-    }
-    if old.mailboxes != new.mailboxes {
-        changes.push("mailboxes changed".into());
-    }
-    let old_accounts: Vec<(&str, &str)> = old
-        .accounts
-        .iter()
-        .map(|a| (a.address.as_str(), a.password.as_str()))
-        .collect();
-    let new_accounts: Vec<(&str, &str)> = new
-        .accounts
-        .iter()
-        .map(|a| (a.address.as_str(), a.password.as_str()))
-        .collect();
-    if old_accounts != new_accounts {
-        changes.push(format!("accounts changed ({} now)", new.accounts.len()));
-    }
-    if old.hostname != new.hostname {
-        changes.push(format!("hostname is now {}", new.hostname));
-    }
-    if old.log.level != new.log.level {
-        changes.push(format!("log level is now {}", new.log.level));
-    }
-    if old.pop3 != new.pop3 || old.smtp != new.smtp {
-        changes.push("listener settings changed".into());
-    }
-    if old.tls != new.tls {
-        changes.push("[tls] changed".into());
-    } else if new.tls.is_some() {
-        changes.push("TLS certificate reloaded".into());
-    }
-    if old.log.dir != new.log.dir
-        || old.log.rotation != new.log.rotation
-        || old.log.keep != new.log.keep
-        || old.log.format != new.log.format
-    {
-        restart.push("[log] dir/rotation/keep/format".to_string());
-    }
-    if old.control != new.control {
-        restart.push("[control]".to_string());
-    }
-    if old.server.user != new.server.user || old.server.group != new.server.group {
-        restart.push("[server] user/group".to_string());
-    }
-    (changes, restart)
-}
-
 /// SIGHUP / `smtpctl reload`: validate the whole new config, bind new listeners (all or
 /// nothing), then swap the generation; live sessions keep theirs.
 async fn reload(shared: &Arc<Shared>, set: &mut Vec<Bound>, source: &str) -> ReloadInfo {
@@ -446,7 +387,7 @@ async fn apply(
     old: &Config,
     new: Config,
 ) -> ReloadInfo {
-    let (mut changes, restart) = describe_changes(old, &new);
+    let (mut changes, restart) = super::diff::describe(old, &new, shared.current().built_at);
     if let Err(e) = std::fs::create_dir_all(&new.mailboxes.root) {
         return refused(vec![format!(
             "cannot create the mailbox root {}: {e}",
@@ -496,14 +437,15 @@ async fn apply(
             next.push(b);
         } else {
             info!(protocol = b.protocol, address = %b.local, "listener removed; its sessions continue");
-            changes.push(format!("stopped listening on {} {}", b.protocol, b.local));
             b.stop.cancel();
         }
     }
     for (protocol, addr, l) in fresh {
         match spawn_listener(shared, protocol, addr, l) {
             Ok(b) => {
-                changes.push(format!("listening on {} {}", b.protocol, b.local));
+                if b.configured.port() == 0 {
+                    changes.push(format!("{} bound to {}", b.protocol, b.local));
+                }
                 next.push(b);
             }
             Err(e) => warn!("{e:#}"),

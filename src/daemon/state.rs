@@ -29,6 +29,8 @@ use crate::net::tls::TlsError;
 /// Everything built from one config.
 pub struct Generation {
     pub config: Arc<Config>,
+    /// When this generation was built (a certificate file newer than this has changed).
+    pub built_at: SystemTime,
     pub smtp: Arc<SmtpContext>,
     pub pop3: Arc<Pop3Context>,
 }
@@ -64,6 +66,7 @@ impl Generation {
         ));
         Ok(Generation {
             config: Arc::new(config),
+            built_at: SystemTime::now(),
             smtp,
             pop3,
         })
@@ -166,6 +169,164 @@ impl Shared {
             log_level: self.log_level.lock().map(|l| l.clone()).unwrap_or_default(),
             last_reload: self.last_reload.lock().ok().and_then(|l| l.clone()),
         }
+    }
+
+    /// `smtpctl reload --check`: validates and describes, applies nothing.
+    async fn reload_check(&self, config: Option<String>) -> ResponseLine {
+        let g = self.current();
+        let path = config
+            .map(PathBuf::from)
+            .unwrap_or_else(|| g.config.path.clone());
+        let base = self.base_dir.clone();
+        let loaded = tokio::task::spawn_blocking(move || {
+            crate::config::load(&path).map(|mut c| {
+                c.absolutize(&base);
+                c
+            })
+        })
+        .await;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let info = match loaded {
+            Ok(Ok(new)) => {
+                let (mut changes, restart) = super::diff::describe(&g.config, &new, g.built_at);
+                changes.extend(
+                    restart
+                        .iter()
+                        .map(|r| format!("{r} changed: needs a restart")),
+                );
+                let mut errors = Vec::new();
+                if let Some(t) = &new.tls
+                    && let Err(e) = crate::net::tls::check(t, &new.hostname)
+                {
+                    errors.push(e.to_string());
+                }
+                ReloadInfo {
+                    at: now,
+                    applied: false,
+                    errors,
+                    changes,
+                }
+            }
+            Ok(Err(e)) => ReloadInfo {
+                at: now,
+                applied: false,
+                errors: e.to_string().lines().map(str::to_string).collect(),
+                changes: Vec::new(),
+            },
+            Err(e) => ReloadInfo {
+                at: now,
+                applied: false,
+                errors: vec![e.to_string()],
+                changes: Vec::new(),
+            },
+        };
+        ResponseLine::ok(info)
+    }
+
+    /// Prometheus text exposition of the counters (readable without root: OpenSMTPD#1313).
+    fn metrics(&self) -> String {
+        let s = self.stats.snapshot();
+        let mut out = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
+            out.push_str(&format!(
+                "# HELP smtpd_{name} {help}\n# TYPE smtpd_{name} {kind}\n"
+            ));
+            for (labels, v) in samples {
+                if labels.is_empty() {
+                    out.push_str(&format!("smtpd_{name} {v}\n"));
+                } else {
+                    out.push_str(&format!("smtpd_{name}{{{labels}}} {v}\n"));
+                }
+            }
+        };
+        metric(
+            "sessions_total",
+            "counter",
+            "Sessions since start.",
+            &[
+                ("protocol=\"smtp\"", s.smtp_total),
+                ("protocol=\"pop3\"", s.pop3_total),
+            ],
+        );
+        metric(
+            "sessions_active",
+            "gauge",
+            "Sessions open now.",
+            &[
+                ("protocol=\"smtp\"", s.smtp_active),
+                ("protocol=\"pop3\"", s.pop3_active),
+            ],
+        );
+        metric(
+            "messages_accepted_total",
+            "counter",
+            "Messages acknowledged with 250 after DATA.",
+            &[("", s.messages_accepted)],
+        );
+        metric(
+            "messages_rejected_total",
+            "counter",
+            "Messages refused after DATA.",
+            &[("", s.messages_rejected)],
+        );
+        metric(
+            "bytes_accepted_total",
+            "counter",
+            "Octets of accepted messages.",
+            &[("", s.bytes_accepted)],
+        );
+        metric(
+            "deliveries_total",
+            "counter",
+            "Copies written into new/.",
+            &[("", s.deliveries)],
+        );
+        metric(
+            "connections_refused_total",
+            "counter",
+            "Connections refused by limits or pause.",
+            &[("", s.refused)],
+        );
+        metric(
+            "pop3_logins_total",
+            "counter",
+            "Successful POP3 logins.",
+            &[("", s.pop3_logins)],
+        );
+        metric(
+            "pop3_failed_logins_total",
+            "counter",
+            "Failed POP3 logins.",
+            &[("", s.pop3_failed_logins)],
+        );
+        metric(
+            "pop3_retrieved_total",
+            "counter",
+            "Messages sent by RETR.",
+            &[("", s.pop3_retrieved)],
+        );
+        metric(
+            "pop3_deleted_total",
+            "counter",
+            "Messages deleted at QUIT.",
+            &[("", s.pop3_deleted)],
+        );
+        metric(
+            "uptime_seconds",
+            "gauge",
+            "Seconds since start.",
+            &[("", self.started.elapsed().as_secs())],
+        );
+        metric(
+            "smtp_paused",
+            "gauge",
+            "1 while SMTP intake is paused.",
+            &[("", u64::from(self.paused()))],
+        );
+        out
     }
 
     /// The first SMTP listener's address, as a client reaches it.
@@ -318,6 +479,8 @@ impl Handler for Shared {
                         Err(_) => ResponseLine::err("smtpd is shutting down"),
                     }
                 }
+                Request::ReloadCheck { config } => self.reload_check(config).await,
+                Request::Metrics => ResponseLine::ok(self.metrics()),
                 Request::LogLevel { level } => match (self.set_level)(&level) {
                     Ok(()) => {
                         let mut cur = self.log_level.lock().unwrap_or_else(|e| e.into_inner());

@@ -68,6 +68,18 @@ pub fn ensure_self_signed(tls: &Tls, hostname: &str) -> Result<(), TlsError> {
     Ok(())
 }
 
+/// Whether `[tls]` would load (without making a self-signed pair).
+pub fn check(tls: &Tls, hostname: &str) -> Result<(), TlsError> {
+    if tls.self_signed && !(tls.cert.exists() && tls.key.exists()) {
+        return Ok(());
+    }
+    let existing = Tls {
+        self_signed: false,
+        ..tls.clone()
+    };
+    server_config(&existing, hostname).map(|_| ())
+}
+
 /// The server configuration from `[tls]` (making the self-signed pair first when asked).
 pub fn server_config(tls: &Tls, hostname: &str) -> Result<Arc<ServerConfig>, TlsError> {
     if tls.self_signed {

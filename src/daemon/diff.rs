@@ -1,0 +1,186 @@
+//! What a new configuration changes, in words, for `smtpctl reload` and `smtpctl reload --check`:
+//! listeners added and removed, each changed setting with its old and new value, accounts added,
+//! removed and changed, the TLS certificate, and what needs a restart.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::config::Config;
+
+/// Every (protocol, address) a config listens on.
+pub fn listeners(c: &Config) -> Vec<(&'static str, std::net::SocketAddr)> {
+    let mut w: Vec<(&'static str, std::net::SocketAddr)> = Vec::new();
+    w.extend(c.smtp.listen.iter().map(|a| ("smtp", *a)));
+    w.extend(c.smtp.submission.iter().map(|a| ("submission", *a)));
+    w.extend(c.smtp.submissions.iter().map(|a| ("submissions", *a)));
+    w.extend(c.pop3.listen.iter().map(|a| ("pop3", *a)));
+    w.extend(c.pop3.pop3s.iter().map(|a| ("pop3s", *a)));
+    w
+}
+
+/// `section.key: old → new` for each scalar that differs (arrays compared whole).
+fn settings<T: Serialize>(section: &str, old: &T, new: &T, skip: &[&str], out: &mut Vec<String>) {
+    let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
+        (serde_json::to_value(old), serde_json::to_value(new))
+    else {
+        return;
+    };
+    for (k, v) in &b {
+        if skip.contains(&k.as_str()) {
+            continue;
+        }
+        if a.get(k) != Some(v) {
+            let was = a
+                .get(k)
+                .map(|x| x.to_string())
+                .unwrap_or_else(|| "-".into());
+            out.push(format!("{section}.{k}: {was} → {v}"));
+        }
+    }
+}
+
+/// (changes applied on reload, settings that need a restart).
+pub fn describe(
+    old: &Config,
+    new: &Config,
+    running_since: SystemTime,
+) -> (Vec<String>, Vec<String>) {
+    let mut changes = Vec::new();
+    // Compared as multisets: two "127.0.0.1:0" listeners are two listeners.
+    let (mut before, mut after) = (listeners(old), listeners(new));
+    before.retain(|l| match after.iter().position(|a| a == l) {
+        Some(i) => {
+            after.remove(i);
+            false
+        }
+        None => true,
+    });
+    for l in &after {
+        changes.push(format!("listener added: {} {}", l.0, l.1));
+    }
+    for l in &before {
+        changes.push(format!("listener removed: {} {}", l.0, l.1));
+    }
+    if old.hostname != new.hostname {
+        changes.push(format!("hostname: {} → {}", old.hostname, new.hostname));
+    }
+    settings("limits", &old.limits, &new.limits, &[], &mut changes);
+    settings(
+        "mailboxes",
+        &old.mailboxes,
+        &new.mailboxes,
+        &[],
+        &mut changes,
+    );
+    let skip = ["listen", "submission", "submissions", "pop3s"];
+    settings("smtp", &old.smtp, &new.smtp, &skip, &mut changes);
+    settings("pop3", &old.pop3, &new.pop3, &skip, &mut changes);
+    settings(
+        "server",
+        &old.server,
+        &new.server,
+        &["user", "group"],
+        &mut changes,
+    );
+    if old.log.level != new.log.level {
+        changes.push(format!("log.level: {} → {}", old.log.level, new.log.level));
+    }
+    let a: BTreeMap<&str, &str> = old
+        .accounts
+        .iter()
+        .map(|x| (x.address.as_str(), x.password.as_str()))
+        .collect();
+    let b: BTreeMap<&str, &str> = new
+        .accounts
+        .iter()
+        .map(|x| (x.address.as_str(), x.password.as_str()))
+        .collect();
+    for (addr, hash) in &b {
+        match a.get(addr) {
+            None => changes.push(format!("account added: {addr}")),
+            Some(h) if h != hash => changes.push(format!("account changed: {addr} (new password)")),
+            Some(_) => {}
+        }
+    }
+    for addr in a.keys().filter(|k| !b.contains_key(*k)) {
+        changes.push(format!("account removed: {addr}"));
+    }
+    match (&old.tls, &new.tls) {
+        (None, Some(_)) => changes.push("TLS enabled".into()),
+        (Some(_), None) => changes.push("TLS disabled".into()),
+        (Some(o), Some(n)) if o != n => changes.push("[tls] settings changed".into()),
+        (Some(_), Some(n)) => {
+            let modified = [&n.cert, &n.key].iter().any(|p| {
+                std::fs::metadata(p)
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t > running_since)
+            });
+            let missing = !n.cert.exists() || !n.key.exists();
+            if modified || missing {
+                changes.push("TLS certificate changed".into());
+            }
+        }
+        (None, None) => {}
+    }
+    let mut restart = Vec::new();
+    if old.log.dir != new.log.dir
+        || old.log.rotation != new.log.rotation
+        || old.log.keep != new.log.keep
+        || old.log.format != new.log.format
+    {
+        restart.push("[log] dir/rotation/keep/format".to_string());
+    }
+    if old.control != new.control {
+        restart.push("[control]".to_string());
+    }
+    if old.server.user != new.server.user || old.server.group != new.server.group {
+        restart.push("[server] user/group".to_string());
+    }
+    (changes, restart)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn cfg(extra: &str) -> Config {
+        crate::config::parse(
+            &format!("hostname = \"mx.test\"\n{extra}"),
+            Path::new("t.toml"),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn semantic_changes() {
+        let h = crate::auth::password::hash("x").unwrap();
+        let old = cfg(&format!(
+            "[smtp]\nlisten = [\"127.0.0.1:2525\"]\n[limits]\nmax_recipients = 100\n[[accounts]]\naddress = \"a@localhost\"\npassword = \"{h}\"\n[[accounts]]\naddress = \"b@localhost\"\npassword = \"{h}\"\n"
+        ));
+        let h2 = crate::auth::password::hash("y").unwrap();
+        let new = cfg(&format!(
+            "[smtp]\nlisten = [\"127.0.0.1:2526\"]\n[limits]\nmax_recipients = 5\n[log]\nlevel = \"debug\"\nformat = \"json\"\n[[accounts]]\naddress = \"a@localhost\"\npassword = \"{h2}\"\n[[accounts]]\naddress = \"c@localhost\"\npassword = \"{h}\"\n"
+        ));
+        let (changes, restart) = describe(&old, &new, SystemTime::now());
+        for want in [
+            "listener added: smtp 127.0.0.1:2526",
+            "listener removed: smtp 127.0.0.1:2525",
+            "limits.max_recipients: 100 → 5",
+            "log.level: info → debug",
+            "account added: c@localhost",
+            "account removed: b@localhost",
+            "account changed: a@localhost (new password)",
+        ] {
+            assert!(
+                changes.iter().any(|c| c == want),
+                "{want} missing: {changes:#?}"
+            );
+        }
+        assert_eq!(restart, ["[log] dir/rotation/keep/format"]);
+        let (none, _) = describe(&old, &old, SystemTime::now());
+        assert!(none.is_empty(), "{none:?}");
+    }
+}
