@@ -357,3 +357,36 @@ fn too_many_errors_close() {
     assert_eq!(r.code, 421);
     assert!(c.is_closed());
 }
+
+/// `[testing] fault_addresses = true`: `fail-NNN@` gets reply NNN, `slow-Ns@` is answered after
+/// N seconds; off by default.
+#[test]
+fn fault_addresses() {
+    let srv = Server::start_with(Overrides::new().set("testing", "fault_addresses", "true"));
+    let mut c = srv.connect();
+    c.expect(220);
+    assert_eq!(c.cmd("MAIL FROM:<a@b.test>").code, 250);
+    let r = c.cmd("RCPT TO:<fail-452@example.test>");
+    assert_eq!(
+        (r.code, r.lines[0].as_str()),
+        (452, "4.0.0 Fault injected for <fail-452@example.test>")
+    );
+    assert_eq!(c.cmd("RCPT TO:<fail-550@example.test>").code, 550);
+    let t0 = std::time::Instant::now();
+    assert_eq!(c.cmd("RCPT TO:<slow-1s@example.test>").code, 250);
+    assert!(t0.elapsed() >= std::time::Duration::from_secs(1));
+    assert_eq!(c.cmd("RCPT TO:<fail-421@example.test>").code, 421);
+    assert!(c.is_closed());
+    let plain = Server::start();
+    let mut c = plain.connect();
+    c.expect(220);
+    assert_eq!(
+        c.send_mail(
+            "a@b.test",
+            &["fail-452@example.test"],
+            b"Subject: x\r\n\r\ny\r\n"
+        )
+        .code,
+        250
+    );
+}

@@ -537,6 +537,12 @@ impl<'s> Loader<'s> {
         };
         self.finish(s);
 
+        let mut s = self.section(&mut top, "testing");
+        let testing = Testing {
+            fault_addresses: self.boolean(&mut s, "fault_addresses", false),
+        };
+        self.finish(s);
+
         let accounts = self.accounts(&mut top, &mailboxes.domains);
         self.finish(top);
         if tls.is_none() {
@@ -568,6 +574,7 @@ impl<'s> Loader<'s> {
             log,
             control,
             accounts,
+            testing,
         }
     }
 

@@ -30,6 +30,14 @@ pub struct Config {
     pub log: Log,
     pub control: Control,
     pub accounts: Vec<Account>,
+    pub testing: Testing,
+}
+
+/// Switches for people testing their own mail code; all off by default.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Testing {
+    /// `fail-NNN@<local domain>` gets reply NNN at RCPT; `slow-Ns@...` waits N seconds first.
+    pub fault_addresses: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -274,6 +282,7 @@ impl Config {
             allow_insecure_auth: self.smtp.allow_insecure_auth,
             submission,
             sender_login_match: self.smtp.sender_login_match,
+            fault_addresses: self.testing.fault_addresses,
         }
     }
 }

@@ -248,6 +248,13 @@ impl Conn<'_> {
                     queue.extend(session.delivered(outcome));
                 }
                 Event::Close => closed = true,
+                Event::Pause(d) => {
+                    write_all(stream, &out, limit)
+                        .await
+                        .map_err(|_| "write failed")?;
+                    out.clear();
+                    tokio::time::sleep(d).await;
+                }
                 Event::StartTls => {
                     write_all(stream, &out, limit)
                         .await

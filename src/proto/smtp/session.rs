@@ -46,6 +46,8 @@ pub struct Policy {
     pub submission: bool,
     /// Submission: MAIL FROM must be the authenticated address.
     pub sender_login_match: bool,
+    /// `[testing] fault_addresses`: `fail-NNN@` and `slow-Ns@` local parts inject faults.
+    pub fault_addresses: bool,
 }
 
 impl Policy {
@@ -65,6 +67,7 @@ impl Policy {
             allow_insecure_auth: false,
             submission: false,
             sender_login_match: true,
+            fault_addresses: false,
         }
     }
 }
@@ -138,6 +141,8 @@ pub enum Event {
     StartTls,
     /// Check these credentials, then call [`SmtpSession::auth_result`].
     Authenticate { user: String, password: String },
+    /// Send the replies so far, then wait this long before the rest (fault injection).
+    Pause(std::time::Duration),
 }
 
 /// The driver's report on a [`Event::MessageEnd`].
@@ -730,6 +735,26 @@ impl SmtpSession {
                     );
                 }
                 let local = m.local.to_ascii_lowercase();
+                if self.policy.fault_addresses
+                    && let Some(fault) = fault_of(&local)
+                {
+                    match fault {
+                        Fault::Reply(code) => {
+                            let class = code / 100;
+                            events.push(Event::Reply(Reply::new(
+                                code,
+                                if class == 4 { "4.0.0" } else { "5.0.0" },
+                                format!("Fault injected for <{}>", printable(&address)),
+                            )));
+                            if code == 421 {
+                                events.push(Event::Close);
+                                self.state = State::Closed;
+                            }
+                            return;
+                        }
+                        Fault::Delay(d) => events.push(Event::Pause(d)),
+                    }
+                }
                 if let Accept::Accounts(accounts) = &self.policy.accept
                     && local != "postmaster"
                     && !accounts.contains(&format!("{local}@{domain}"))
@@ -790,6 +815,28 @@ impl SmtpSession {
             accepting: true,
         };
     }
+}
+
+/// A fault-injection local part.
+enum Fault {
+    Reply(u16),
+    Delay(std::time::Duration),
+}
+
+/// `fail-452` → reply 452; `slow-5s` → wait 5 s (at most 600).
+fn fault_of(local: &str) -> Option<Fault> {
+    if let Some(code) = local.strip_prefix("fail-") {
+        let code: u16 = code.parse().ok()?;
+        return (400..600).contains(&code).then_some(Fault::Reply(code));
+    }
+    let secs: u64 = local
+        .strip_prefix("slow-")?
+        .strip_suffix('s')?
+        .parse()
+        .ok()?;
+    (1..=600)
+        .contains(&secs)
+        .then(|| Fault::Delay(std::time::Duration::from_secs(secs)))
 }
 
 fn decode_b64(s: &str) -> Option<String> {

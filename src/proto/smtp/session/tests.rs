@@ -11,6 +11,7 @@ struct Run {
     aborted: usize,
     closed: bool,
     tls_started: usize,
+    paused: Vec<std::time::Duration>,
 }
 
 impl Run {
@@ -62,6 +63,7 @@ fn drive_reads(policy: &Policy, reads: &[&[u8]], secure: bool) -> Run {
                     run.tls_started += 1;
                     s.tls_started();
                 }
+                Event::Pause(d) => run.paused.push(d),
                 Event::Authenticate { user, password } => {
                     let ok =
                         user.eq_ignore_ascii_case("alice@example.test") && password == "secret";
@@ -598,6 +600,26 @@ fn received_protocol_names() {
         b"EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<x@example.test>\r\nDATA\r\n.\r\n";
     let run = drive_reads(&p, &[b"STARTTLS\r\n", rest], false);
     assert_eq!(run.messages[0].0.protocol(), "ESMTPS");
+}
+
+#[test]
+fn fault_addresses() {
+    let mut p = policy();
+    p.fault_addresses = true;
+    let run = transcript(
+        &p,
+        "MAIL FROM:<a@b.test>\r\nRCPT TO:<fail-452@example.test>\r\nRCPT TO:<fail-550@example.test>\r\nRCPT TO:<slow-5s@example.test>\r\nRCPT TO:<fail-99@example.test>\r\nRCPT TO:<fail-421@example.test>\r\nNOOP\r\n",
+    );
+    assert_eq!(run.codes(), [250, 452, 550, 250, 250, 421]);
+    assert_eq!(run.enhanced()[1..3], ["4.0.0", "5.0.0"]);
+    assert_eq!(run.paused, [std::time::Duration::from_secs(5)]);
+    assert!(run.closed);
+    // Off by default: ordinary mailboxes.
+    let run = transcript(
+        &policy(),
+        "MAIL FROM:<a@b.test>\r\nRCPT TO:<fail-452@example.test>\r\n",
+    );
+    assert_eq!(run.codes(), [250, 250]);
 }
 
 proptest! {
