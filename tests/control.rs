@@ -397,3 +397,55 @@ fn reload_check_shows_the_diff_without_applying() {
     let out = srv.ctl(&["reload", "--check"]);
     assert!(stdout(&out).contains("(no changes)"), "{}", stdout(&out));
 }
+
+/// watch: a delivery that happens while it runs is shown (filtered by address), one line each.
+#[test]
+fn watch_shows_live_deliveries() {
+    let srv = Server::start();
+    let mut child = Command::new(smtpctl_bin())
+        .arg("--socket")
+        .arg(srv.socket())
+        .args(["watch", "Bob@Example.test"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = LogWatch::spawn(child.stdout.take().unwrap());
+    let err = LogWatch::spawn(child.stderr.take().unwrap());
+    err.wait_for("watching");
+    srv.deliver("carol@example.test", b"Subject: not for bob\r\n\r\nx\r\n");
+    srv.deliver("bob@example.test", b"Subject: for bob\r\n\r\nx\r\n");
+    let line = out.wait_for("delivered");
+    assert!(
+        line.contains("<sender@b.test> → bob@example.test"),
+        "{line}"
+    );
+    assert!(
+        line.contains("127.0.0.1:") && line.contains(" id "),
+        "{line}"
+    );
+    assert_eq!(out.count("carol"), 0, "{}", out.all());
+    let _ = child.kill();
+    let _ = child.wait();
+    // --json: one event object per line.
+    let mut child = Command::new(smtpctl_bin())
+        .arg("--socket")
+        .arg(srv.socket())
+        .args(["--json", "watch"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = LogWatch::spawn(child.stdout.take().unwrap());
+    // The subscription is in place once the daemon has answered the request; poll by sending.
+    let deadline = std::time::Instant::now() + WAIT;
+    while out.count("\"delivered\"") == 0 {
+        assert!(std::time::Instant::now() < deadline, "{}", out.all());
+        srv.deliver("dave@example.test", b"Subject: d\r\n\r\nx\r\n");
+    }
+    let line = out.wait_for("\"delivered\"");
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["to"][0], "dave@example.test");
+    assert!(v["size"].as_u64().unwrap() > 0);
+    let _ = child.kill();
+    let _ = child.wait();
+}

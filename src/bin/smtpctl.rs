@@ -228,6 +228,44 @@ fn reload_check(args: &Args) -> anyhow::Result<bool> {
     Ok(ok)
 }
 
+fn watch(args: &Args, address: Option<String>) -> anyhow::Result<bool> {
+    let mut socket = socket_path(args)?;
+    if socket.is_relative()
+        && let Ok(cwd) = std::env::current_dir()
+    {
+        socket = cwd.join(socket);
+    }
+    let json = args.json;
+    client::stream(&socket, Request::Watch { address }, |v| {
+        if v.get("watching").is_some() {
+            if !json {
+                eprintln!("smtpctl: watching {} (Ctrl-C to stop)", socket.display());
+            }
+            return true;
+        }
+        if json {
+            println!("{v}");
+        } else if let Ok(e) = serde_json::from_value::<smtpd::net::watch::WatchEvent>(v.clone()) {
+            let mut line = format!("{}  {:<21}  {:<15}", iso_utc(e.time), e.peer, e.event);
+            if let Some(f) = &e.from {
+                line.push_str(&format!("  <{f}> → {}", e.to.join(", ")));
+            }
+            if let Some(n) = e.size {
+                line.push_str(&format!("  {}", human_bytes(n)));
+            }
+            if !e.result.is_empty() {
+                line.push_str(&format!("  {}", e.result));
+            }
+            println!("{line}");
+        } else {
+            println!("{v}");
+        }
+        let _ = std::io::stdout().flush();
+        true
+    })?;
+    Ok(true)
+}
+
 fn metrics(args: &Args) -> anyhow::Result<bool> {
     let v = call(args, Request::Metrics, Duration::from_secs(10))?;
     if args.json {
@@ -324,6 +362,7 @@ fn main() -> ExitCode {
         Cmd::Reload { check: false } => reload(&args),
         Cmd::Reload { check: true } => reload_check(&args),
         Cmd::Metrics => metrics(&args),
+        Cmd::Watch { address } => watch(&args, address.clone()),
         Cmd::LogLevel { level } => log_level(&args, level.clone()),
         Cmd::Pause { what: Intake::Smtp } => intake(&args, true),
         Cmd::Resume { what: Intake::Smtp } => intake(&args, false),

@@ -51,6 +51,9 @@ pub enum Cmd {
     },
     /// Counters in Prometheus text format (no root needed: group members may read them).
     Metrics,
+    /// A live tail of sessions and deliveries (optionally only those to or from ADDRESS), until
+    /// Ctrl-C.
+    Watch { address: Option<String> },
     /// Set the log level of the running daemon (error, warn, info, debug, trace, or a filter).
     LogLevel { level: String },
     /// Stop taking new SMTP sessions (they get 421 4.3.2); sessions in progress go on.

@@ -71,3 +71,47 @@ pub fn call(
         ))
     }
 }
+
+/// Sends `request` and calls `each` with the data of every reply line until the daemon closes
+/// the connection (or `each` returns false). For `watch`.
+pub fn stream(
+    socket: &Path,
+    request: Request,
+    mut each: impl FnMut(serde_json::Value) -> bool,
+) -> Result<(), ClientError> {
+    let path = socket.display().to_string();
+    let io = |error| ClientError::Io {
+        path: path.clone(),
+        error,
+    };
+    let stream = UnixStream::connect(socket).map_err(|error| ClientError::NotRunning {
+        path: path.clone(),
+        error,
+    })?;
+    let mut line = serde_json::to_vec(&RequestLine {
+        v: PROTOCOL_VERSION,
+        request,
+    })
+    .map_err(|e| ClientError::BadReply {
+        path: path.clone(),
+        detail: e.to_string(),
+    })?;
+    line.push(b'\n');
+    (&stream).write_all(&line).map_err(io)?;
+    let reader = BufReader::new(&stream);
+    for text in reader.lines() {
+        let text = text.map_err(io)?;
+        let resp: ResponseLine =
+            serde_json::from_str(&text).map_err(|e| ClientError::BadReply {
+                path: path.clone(),
+                detail: e.to_string(),
+            })?;
+        if !resp.ok {
+            return Err(ClientError::Refused(resp.error.unwrap_or_default()));
+        }
+        if !each(resp.data.unwrap_or(serde_json::Value::Null)) {
+            break;
+        }
+    }
+    Ok(())
+}

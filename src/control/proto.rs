@@ -29,6 +29,10 @@ pub enum Request {
     },
     /// Counters in Prometheus text format.
     Metrics,
+    /// Stream live events (one response line each) until the client leaves.
+    Watch {
+        address: Option<String>,
+    },
     LogLevel {
         level: String,
     },

@@ -77,6 +77,53 @@ pub type Reply = Pin<Box<dyn Future<Output = ResponseLine> + Send>>;
 /// What the daemon answers.
 pub trait Handler: Send + Sync + 'static {
     fn handle(self: Arc<Self>, request: Request, peer: Peer) -> Reply;
+    /// Live events for `watch`, if the daemon has them.
+    fn watch(&self) -> Option<tokio::sync::broadcast::Receiver<crate::net::watch::WatchEvent>> {
+        None
+    }
+}
+
+async fn send_line(
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+    r: &ResponseLine,
+) -> io::Result<()> {
+    let mut out = serde_json::to_vec(r).unwrap_or_else(|_| b"{}".to_vec());
+    out.push(b'\n');
+    write.write_all(&out).await
+}
+
+/// Streams events to a `watch` client until it leaves or the daemon stops.
+async fn stream_events<H: Handler>(
+    handler: &H,
+    address: Option<String>,
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+    stop: &CancellationToken,
+) -> io::Result<()> {
+    let Some(mut rx) = handler.watch() else {
+        return send_line(write, &ResponseLine::err("watch is not available")).await;
+    };
+    send_line(
+        write,
+        &ResponseLine::ok(serde_json::json!({"watching": true})),
+    )
+    .await?;
+    loop {
+        let ev = tokio::select! {
+            _ = stop.cancelled() => return Ok(()),
+            ev = rx.recv() => ev,
+        };
+        match ev {
+            Ok(e) => {
+                if address.as_deref().is_none_or(|a| e.mentions(a)) {
+                    send_line(write, &ResponseLine::ok(e)).await?;
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                send_line(write, &ResponseLine::ok(serde_json::json!({"missed": n}))).await?;
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
+        }
+    }
 }
 
 /// Serves the socket until `stop` fires.
@@ -147,6 +194,12 @@ async fn connection<H: Handler>(
                 }
                 Ok(v) => match serde_json::from_value::<RequestLine>(v) {
                     Err(e) => ResponseLine::err(format!("bad request: {e}")),
+                    Ok(RequestLine {
+                        request: Request::Watch { address },
+                        ..
+                    }) => {
+                        return stream_events(handler.as_ref(), address, &mut write, &stop).await;
+                    }
                     Ok(req) => {
                         if req.request.is_privileged() && peer.uid != 0 && peer.uid != own_uid {
                             warn!(uid = peer.uid, pid = ?peer.pid, request = ?req.request, "control request refused: not root or the smtpd user");

@@ -440,6 +440,10 @@ fn find_message(dir: &std::path::Path, needle: &str) -> Option<String> {
 }
 
 impl Handler for Shared {
+    fn watch(&self) -> Option<tokio::sync::broadcast::Receiver<crate::net::watch::WatchEvent>> {
+        Some(self.stats.watch.subscribe())
+    }
+
     fn handle(self: Arc<Self>, request: Request, peer: Peer) -> Reply {
         Box::pin(async move {
             tracing::debug!(uid = peer.uid, ?request, "control request");
@@ -481,6 +485,9 @@ impl Handler for Shared {
                 }
                 Request::ReloadCheck { config } => self.reload_check(config).await,
                 Request::Metrics => ResponseLine::ok(self.metrics()),
+                Request::Watch { .. } => {
+                    ResponseLine::err("watch streams; it is not a one-shot request")
+                }
                 Request::LogLevel { level } => match (self.set_level)(&level) {
                     Ok(()) => {
                         let mut cur = self.log_level.lock().unwrap_or_else(|e| e.into_inner());

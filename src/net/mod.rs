@@ -6,3 +6,4 @@ pub mod pop3_conn;
 pub mod smtp_conn;
 pub mod stats;
 pub mod tls;
+pub mod watch;

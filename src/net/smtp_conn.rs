@@ -18,6 +18,7 @@ use tracing::{info, warn};
 use super::pop3_conn::is_loopback;
 use super::stats::{self, ActiveGuard, Stats};
 use super::tls::Stream;
+use super::watch::{self, WatchEvent};
 use crate::auth::accounts::Accounts;
 use crate::config::Limits;
 use crate::mailbox::headers::{self, Trace};
@@ -116,6 +117,20 @@ pub async fn serve(
         session = session.with_tls();
     }
     info!(session = sid, peer = %peer, listener = ?listener, "session start");
+    let event = |name: &str, result: String| WatchEvent {
+        time: watch::now(),
+        session: sid,
+        peer: peer.to_string(),
+        event: name.to_string(),
+        from: None,
+        to: Vec::new(),
+        size: None,
+        result,
+    };
+    ctx.stats.watch.publish(event(
+        "session start",
+        format!("{listener:?}").to_lowercase(),
+    ));
     let mut conn = Conn {
         sid,
         peer,
@@ -183,6 +198,10 @@ pub async fn serve(
     if let Some(msg) = conn.message.take() {
         discard(msg).await;
     }
+    ctx.stats.watch.publish(event(
+        "session end",
+        format!("{end_reason}, {} messages", conn.messages),
+    ));
     info!(
         session = sid,
         peer = %peer,
@@ -239,6 +258,9 @@ impl Conn<'_> {
                 }
                 Event::MessageAbort => {
                     stats::add(&self.ctx.stats.messages_rejected, 1);
+                    if let Some(msg) = self.message.as_ref() {
+                        self.publish(&msg.envelope, None, "refused", "too big or a line too long");
+                    }
                     if let Some(msg) = self.message.take() {
                         discard(msg).await;
                     }
@@ -293,6 +315,19 @@ impl Conn<'_> {
                 .map_err(|_| "write failed")?;
         }
         Ok(closed)
+    }
+
+    fn publish(&self, env: &Envelope, size: Option<u64>, event: &str, result: &str) {
+        self.ctx.stats.watch.publish(WatchEvent {
+            time: watch::now(),
+            session: self.sid,
+            peer: self.peer.to_string(),
+            event: event.to_string(),
+            from: Some(env.from.clone()),
+            to: env.recipients.iter().map(|r| r.address.clone()).collect(),
+            size,
+            result: result.trim_end().to_string(),
+        });
     }
 
     /// Message content: held while a submission's header is scanned, then buffered and flushed.
@@ -412,6 +447,7 @@ impl Conn<'_> {
                     elapsed_ms = msg.started.elapsed().as_millis() as u64,
                     "delivered"
                 );
+                self.publish(&msg.envelope, Some(size), "delivered", &format!("id {id}"));
                 Delivery::Done { id }
             }
             Err(e) => {
@@ -424,7 +460,9 @@ impl Conn<'_> {
                     error = %e,
                     "delivery failed"
                 );
-                Delivery::Failed(failure_reply(&e))
+                let reply = failure_reply(&e);
+                self.publish(&msg.envelope, None, "delivery failed", &reply.to_string());
+                Delivery::Failed(reply)
             }
         }
     }

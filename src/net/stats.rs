@@ -25,6 +25,8 @@ pub struct Stats {
     pub pop3_failed_logins: AtomicU64,
     pub pop3_retrieved: AtomicU64,
     pub pop3_deleted: AtomicU64,
+    /// Live events for `smtpctl watch`.
+    pub watch: super::watch::Watch,
 }
 
 /// A point-in-time copy, for the control socket.
