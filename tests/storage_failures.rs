@@ -40,8 +40,29 @@ fn storage_failure_is_451() {
     assert_eq!(srv.new_mail("example.test", "ok").len(), 1);
 }
 
-/// Unmounts on drop (after the server using it was killed).
+/// A 256 KiB tmpfs, unmounted on drop (after the server using it was killed).
 struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    /// `None` (with a printed reason) without root; under CI=true that is a failure.
+    fn mount(dir: &std::path::Path) -> Option<Tmpfs> {
+        std::fs::create_dir(dir).unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+            .arg(dir)
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        if !mounted {
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!("CI runs as root and must be able to mount a tmpfs");
+            }
+            eprintln!("SKIPPED: cannot mount a tmpfs (needs root)");
+            return None;
+        }
+        Some(Tmpfs(dir.to_path_buf()))
+    }
+}
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
@@ -54,22 +75,10 @@ impl Drop for Tmpfs {
 #[test]
 fn disk_full_is_452_and_recovers() {
     let base = tempfile::tempdir().unwrap();
-    let mnt = base.path().join("mnt");
-    std::fs::create_dir(&mnt).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
-        .arg(&mnt)
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !mounted {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("CI runs as root and must be able to mount a tmpfs");
-        }
-        eprintln!("SKIPPED: cannot mount a tmpfs (needs root)");
+    let Some(tmpfs) = Tmpfs::mount(&base.path().join("mnt")) else {
         return;
-    }
-    let _guard = Tmpfs(mnt.clone());
+    };
+    let mnt = tmpfs.0.clone();
     let root = mnt.join("mailboxes");
     let srv = Server::start_with(Overrides::new().set(
         "mailboxes",
@@ -104,6 +113,7 @@ fn disk_full_is_452_and_recovers() {
     assert_eq!(list(&bob.join("new")).len(), 1);
     drop(c);
     drop(srv);
+    drop(tmpfs);
 }
 
 /// POP3 on a full disk: login, DELE and QUIT still work (deleting needs no space), and delivery
@@ -111,22 +121,10 @@ fn disk_full_is_452_and_recovers() {
 #[test]
 fn pop3_dele_on_a_full_disk() {
     let base = tempfile::tempdir().unwrap();
-    let mnt = base.path().join("mnt");
-    std::fs::create_dir(&mnt).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
-        .arg(&mnt)
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !mounted {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("CI runs as root and must be able to mount a tmpfs");
-        }
-        eprintln!("SKIPPED: cannot mount a tmpfs (needs root)");
+    let Some(tmpfs) = Tmpfs::mount(&base.path().join("mnt")) else {
         return;
-    }
-    let _guard = Tmpfs(mnt.clone());
+    };
+    let mnt = tmpfs.0.clone();
     let root = mnt.join("mailboxes");
     let srv = Server::start_with(Overrides::new().pop3(&["alice@example.test"]).set(
         "mailboxes",

@@ -19,22 +19,13 @@ pub enum ClientError {
     Refused(String),
 }
 
-/// Sends `request` and returns the reply's data.
-pub fn call(
-    socket: &Path,
-    request: Request,
-    timeout: Duration,
-) -> Result<serde_json::Value, ClientError> {
+/// Connects and writes the request line; returns the stream and the socket path for messages.
+fn send(socket: &Path, request: Request) -> Result<(UnixStream, String), ClientError> {
     let path = socket.display().to_string();
-    let io = |error| ClientError::Io {
-        path: path.clone(),
-        error,
-    };
     let stream = UnixStream::connect(socket).map_err(|error| ClientError::NotRunning {
         path: path.clone(),
         error,
     })?;
-    stream.set_read_timeout(Some(timeout)).map_err(io)?;
     let mut line = serde_json::to_vec(&RequestLine {
         v: PROTOCOL_VERSION,
         request,
@@ -44,7 +35,27 @@ pub fn call(
         detail: e.to_string(),
     })?;
     line.push(b'\n');
-    (&stream).write_all(&line).map_err(io)?;
+    (&stream)
+        .write_all(&line)
+        .map_err(|error| ClientError::Io {
+            path: path.clone(),
+            error,
+        })?;
+    Ok((stream, path))
+}
+
+/// Sends `request` and returns the reply's data.
+pub fn call(
+    socket: &Path,
+    request: Request,
+    timeout: Duration,
+) -> Result<serde_json::Value, ClientError> {
+    let (stream, path) = send(socket, request)?;
+    let io = |error| ClientError::Io {
+        path: path.clone(),
+        error,
+    };
+    stream.set_read_timeout(Some(timeout)).map_err(io)?;
     let mut reply = String::new();
     BufReader::new(&stream).read_line(&mut reply).map_err(io)?;
     if reply.is_empty() {
@@ -79,25 +90,11 @@ pub fn stream(
     request: Request,
     mut each: impl FnMut(serde_json::Value) -> bool,
 ) -> Result<(), ClientError> {
-    let path = socket.display().to_string();
+    let (stream, path) = send(socket, request)?;
     let io = |error| ClientError::Io {
         path: path.clone(),
         error,
     };
-    let stream = UnixStream::connect(socket).map_err(|error| ClientError::NotRunning {
-        path: path.clone(),
-        error,
-    })?;
-    let mut line = serde_json::to_vec(&RequestLine {
-        v: PROTOCOL_VERSION,
-        request,
-    })
-    .map_err(|e| ClientError::BadReply {
-        path: path.clone(),
-        detail: e.to_string(),
-    })?;
-    line.push(b'\n');
-    (&stream).write_all(&line).map_err(io)?;
     let reader = BufReader::new(&stream);
     for text in reader.lines() {
         let text = text.map_err(io)?;
