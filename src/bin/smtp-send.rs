@@ -117,6 +117,24 @@ fn security(m: &MessageArgs, host: &str) -> Result<Security, String> {
     Ok((tls, auth))
 }
 
+/// The connection settings from the flags (asks for the AUTH password when needed).
+fn target<'a>(
+    m: &MessageArgs,
+    addr: SocketAddr,
+    ehlo: &'a str,
+    host: &str,
+) -> Result<Target<'a>, String> {
+    let (tls, auth) = security(m, host)?;
+    Ok(Target {
+        addr,
+        ehlo,
+        force_helo: m.helo,
+        timeout: Duration::from_secs(m.timeout),
+        tls,
+        auth,
+    })
+}
+
 /// Connects, greets (EHLO, or HELO when asked or when EHLO is unknown), runs one transaction.
 async fn deliver(
     t: &Target<'_>,
@@ -284,17 +302,9 @@ fn scripted(host: &str, port: u16, m: MessageArgs) -> ExitCode {
         }) as LineHook
     });
     let ehlo = m.ehlo.clone().unwrap_or_else(local_name);
-    let (tls, auth) = match security(&m, host) {
-        Ok(x) => x,
+    let target = match target(&m, addr, &ehlo, host) {
+        Ok(t) => t,
         Err(e) => return fail(USAGE, e),
-    };
-    let target = Target {
-        addr,
-        ehlo: &ehlo,
-        force_helo: m.helo,
-        timeout: Duration::from_secs(m.timeout),
-        tls,
-        auth,
     };
     let result = runtime().block_on(deliver(&target, &from, &rcpts, &message, hook));
     report(result, &message, m.json)
@@ -505,20 +515,12 @@ fn interactive(host: &str, port: u16, m: &MessageArgs) -> ExitCode {
                 let _ = std::io::stdout().flush();
             }
         });
-        let (tls, auth) = match security(m, host) {
-            Ok(x) => x,
+        let target = match target(m, addr, &ehlo, host) {
+            Ok(t) => t,
             Err(e) => {
                 println!("{e}");
                 continue;
             }
-        };
-        let target = Target {
-            addr,
-            ehlo: &ehlo,
-            force_helo: m.helo,
-            timeout: Duration::from_secs(m.timeout),
-            tls,
-            auth,
         };
         let result = rt.block_on(deliver(&target, &draft.from, &to, &message, Some(hook)));
         match result {

@@ -423,7 +423,13 @@ async fn apply(
             *l = level;
         }
     }
-    let generation = match Generation::build(new, &shared.stats) {
+    // Certificates are read (or made) and a dummy argon2 hash computed: not on the async threads.
+    let stats = Arc::clone(&shared.stats);
+    let built = tokio::task::spawn_blocking(move || Generation::build(new, &stats))
+        .await
+        .map_err(|e| crate::net::tls::TlsError::Config(e.to_string()))
+        .and_then(|r| r);
+    let generation = match built {
         Ok(g) => g,
         Err(e) => {
             drop(fresh); // closes the listeners bound for it

@@ -127,10 +127,9 @@ pub async fn serve(
         size: None,
         result,
     };
-    ctx.stats.watch.publish(event(
-        "session start",
-        format!("{listener:?}").to_lowercase(),
-    ));
+    ctx.stats
+        .watch
+        .publish(|| event("session start", format!("{listener:?}").to_lowercase()));
     let mut conn = Conn {
         sid,
         peer,
@@ -198,10 +197,12 @@ pub async fn serve(
     if let Some(msg) = conn.message.take() {
         discard(msg).await;
     }
-    ctx.stats.watch.publish(event(
-        "session end",
-        format!("{end_reason}, {} messages", conn.messages),
-    ));
+    ctx.stats.watch.publish(|| {
+        event(
+            "session end",
+            format!("{end_reason}, {} messages", conn.messages),
+        )
+    });
     info!(
         session = sid,
         peer = %peer,
@@ -318,7 +319,7 @@ impl Conn<'_> {
     }
 
     fn publish(&self, env: &Envelope, size: Option<u64>, event: &str, result: &str) {
-        self.ctx.stats.watch.publish(WatchEvent {
+        self.ctx.stats.watch.publish(|| WatchEvent {
             time: watch::now(),
             session: self.sid,
             peer: self.peer.to_string(),

@@ -48,9 +48,10 @@ impl Default for Watch {
 }
 
 impl Watch {
-    pub fn publish(&self, event: WatchEvent) {
+    /// Builds and sends the event only while someone watches (no cost per message otherwise).
+    pub fn publish(&self, event: impl FnOnce() -> WatchEvent) {
         if self.tx.receiver_count() > 0 {
-            let _ = self.tx.send(event);
+            let _ = self.tx.send(event());
         }
     }
 
