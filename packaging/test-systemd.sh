@@ -49,7 +49,14 @@ $X systemctl show -p StatusText --value smtpd
 $X smtpctl status
 $X smtpctl send-test --to postmaster@localhost
 $X systemctl reload smtpd
-$X smtpctl --json status | grep -q '"applied": true' || { echo "FAIL: reload not applied"; exit 1; }
+# ExecReload sends SIGHUP and returns (bookworm's systemd 252 has no Type=notify-reload), so the
+# reload may still be in progress here: poll its outcome for up to 10 s.
+applied=no
+for _ in $(seq 50); do
+    if $X smtpctl --json status | grep -q '"applied": true'; then applied=yes; break; fi
+    sleep 0.2
+done
+[ "$applied" = yes ] || { $X smtpctl status; echo "FAIL: reload not applied"; exit 1; }
 echo "systemctl reload smtpd: applied"
 pid=$($X systemctl show -p MainPID --value smtpd)
 $X ps -o user= -p "$pid"

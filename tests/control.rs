@@ -45,6 +45,29 @@ fn status_human_and_json() {
     assert!(text.contains("smtp intake:  running"));
 }
 
+/// A reader that goes away (`smtpctl status | grep -q ...` under `set -o pipefail`) ends smtpctl
+/// quietly with status 0: no panic, no "Broken pipe" on stderr.
+#[test]
+fn closed_stdout_is_a_quiet_exit() {
+    let srv = Server::start();
+    for args in [&["status"][..], &["--json", "status"], &["metrics"]] {
+        // The read end is closed before smtpctl starts writing, so its first write gets EPIPE.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(smtpctl_bin())
+            .arg("--socket")
+            .arg(srv.socket())
+            .args(args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {:?} {err}", out.status);
+        assert!(err.is_empty(), "{args:?}: {err}");
+    }
+}
+
 /// Counters follow the traffic.
 #[test]
 fn status_counts_sessions_and_messages() {

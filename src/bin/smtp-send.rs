@@ -15,6 +15,7 @@ use smtpd::cli::smtp_send::{Args, BenchArgs, Cmd, MessageArgs};
 use smtpd::client::bench::{self, BenchConfig};
 use smtpd::client::compose::{self, Draft};
 use smtpd::client::smtp::{self, Client, ClientError, LineHook, Outcome};
+use smtpd::{out, outln};
 
 const USAGE: u8 = 2;
 const REJECTED: u8 = 1;
@@ -297,7 +298,7 @@ fn scripted(host: &str, port: u16, m: MessageArgs) -> ExitCode {
             if json_out {
                 eprintln!("{line}");
             } else {
-                println!("{line}");
+                outln!("{line}");
             }
         }) as LineHook
     });
@@ -314,7 +315,7 @@ fn report(result: Result<Outcome, ClientError>, message: &[u8], json_out: bool) 
     match result {
         Err(ClientError::TooBig { size, max }) => {
             if json_out {
-                println!(
+                outln!(
                     "{}",
                     json!({"delivered": false, "error": format!("message of {size} octets is above the server's SIZE {max}")})
                 );
@@ -328,7 +329,7 @@ fn report(result: Result<Outcome, ClientError>, message: &[u8], json_out: bool) 
         }
         Err(e) => {
             if json_out {
-                println!("{}", json!({"delivered": false, "error": e.to_string()}));
+                outln!("{}", json!({"delivered": false, "error": e.to_string()}));
             }
             fail(CONNECTION, e)
         }
@@ -340,7 +341,7 @@ fn report(result: Result<Outcome, ClientError>, message: &[u8], json_out: bool) 
                     .iter()
                     .map(|(a, r)| json!({"address": a, "reply": r.last_line()}))
                     .collect();
-                println!(
+                outln!(
                     "{}",
                     json!({
                         "delivered": o.delivered,
@@ -355,7 +356,7 @@ fn report(result: Result<Outcome, ClientError>, message: &[u8], json_out: bool) 
                     eprintln!("smtp-send: recipient {a} refused: {}", r.last_line());
                 }
                 if o.delivered {
-                    println!(
+                    outln!(
                         "delivered to {}: {}",
                         o.accepted.join(", "),
                         o.reply.last_line()
@@ -402,7 +403,7 @@ impl Prompter {
                 Err(_) => None,
             },
             Prompter::Plain => {
-                print!("{prompt}");
+                out!("{prompt}");
                 Self::plain_line()
             }
         }
@@ -432,12 +433,12 @@ fn interactive(host: &str, port: u16, m: &MessageArgs) -> ExitCode {
     let rt = runtime();
     let ehlo = m.ehlo.clone().unwrap_or_else(local_name);
     let mut p = Prompter::new();
-    println!("smtp-send: server {host}:{port}");
+    outln!("smtp-send: server {host}:{port}");
     loop {
-        println!();
-        println!("1) Send a message");
-        println!("2) Send a test message");
-        println!("3) Quit");
+        outln!();
+        outln!("1) Send a message");
+        outln!("2) Send a test message");
+        outln!("3) Quit");
         let Some(choice) = p.field("Choice: ") else {
             return ExitCode::SUCCESS;
         };
@@ -452,7 +453,7 @@ fn interactive(host: &str, port: u16, m: &MessageArgs) -> ExitCode {
                 let Some(subject) = p.field("Subject: ") else {
                     return ExitCode::SUCCESS;
                 };
-                println!("Body (end with a line holding only \".\" or \"FIN\"):");
+                outln!("Body (end with a line holding only \".\" or \"FIN\"):");
                 let mut body = String::new();
                 while let Some(line) = p.body_line() {
                     if line == "." || line == "FIN" {
@@ -481,7 +482,7 @@ fn interactive(host: &str, port: u16, m: &MessageArgs) -> ExitCode {
             }
             "3" | "q" | "quit" => return ExitCode::SUCCESS,
             other => {
-                println!("Unknown choice {other:?}: type 1, 2 or 3.");
+                outln!("Unknown choice {other:?}: type 1, 2 or 3.");
                 continue;
             }
         };
@@ -491,7 +492,7 @@ fn interactive(host: &str, port: u16, m: &MessageArgs) -> ExitCode {
             .filter(|t| !t.is_empty())
             .collect();
         if from.trim().is_empty() || to.is_empty() {
-            println!("A sender and at least one recipient are needed.");
+            outln!("A sender and at least one recipient are needed.");
             continue;
         }
         let draft = Draft {
@@ -504,21 +505,21 @@ fn interactive(host: &str, port: u16, m: &MessageArgs) -> ExitCode {
         let message = match compose::build(&draft) {
             Ok(v) => v,
             Err(e) => {
-                println!("Cannot build the message: {e}");
+                outln!("Cannot build the message: {e}");
                 continue;
             }
         };
         // Server replies as they arrive.
         let hook: LineHook = Box::new(|line: &str| {
             if let Some(s) = line.strip_prefix("S: ") {
-                println!("  {s}");
+                outln!("  {s}");
                 let _ = std::io::stdout().flush();
             }
         });
         let target = match target(m, addr, &ehlo, host) {
             Ok(t) => t,
             Err(e) => {
-                println!("{e}");
+                outln!("{e}");
                 continue;
             }
         };
@@ -526,15 +527,15 @@ fn interactive(host: &str, port: u16, m: &MessageArgs) -> ExitCode {
         match result {
             Ok(o) => {
                 for (a, r) in &o.rejected {
-                    println!("Recipient {a} refused: {}", r.last_line());
+                    outln!("Recipient {a} refused: {}", r.last_line());
                 }
                 if o.delivered {
-                    println!("Message delivered to {}.", o.accepted.join(", "));
+                    outln!("Message delivered to {}.", o.accepted.join(", "));
                 } else {
-                    println!("Message not delivered: {}", o.reply.last_line());
+                    outln!("Message not delivered: {}", o.reply.last_line());
                 }
             }
-            Err(e) => println!("Sending failed: {e}"),
+            Err(e) => outln!("Sending failed: {e}"),
         }
     }
 }
@@ -588,9 +589,9 @@ fn run_bench(b: BenchArgs) -> ExitCode {
         pb.finish_and_clear();
     }
     if b.json {
-        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+        outln!("{}", serde_json::to_string(&report).unwrap_or_default());
     } else {
-        println!("{}", report.summary());
+        outln!("{}", report.summary());
     }
     if report.messages_failed == 0 {
         ExitCode::SUCCESS

@@ -15,6 +15,7 @@ use smtpd::control::proto::{
     LogLevelResult, MailboxInfo, ReloadInfo, Request, SendTestResult, Status,
 };
 use smtpd::mailbox::headers::iso_utc;
+use smtpd::{out, outln};
 
 /// --socket, else the config's [control].socket, else the default config's, else the default.
 fn socket_path(args: &Args) -> anyhow::Result<PathBuf> {
@@ -46,7 +47,7 @@ fn call(args: &Args, request: Request, timeout: Duration) -> anyhow::Result<serd
 }
 
 fn print_json(v: &serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    outln!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
 fn human_bytes(n: u64) -> String {
@@ -99,15 +100,15 @@ fn status(args: &Args) -> anyhow::Result<bool> {
         .iter()
         .map(|l| format!("{} {}", l.protocol, l.address))
         .collect();
-    println!(
+    outln!(
         "smtpd {}, pid {}, up {}",
         s.version,
         s.pid,
         duration(s.uptime_secs)
     );
-    println!("config:       {}", s.config);
-    println!("listening:    {}", listeners.join(", "));
-    println!(
+    outln!("config:       {}", s.config);
+    outln!("listening:    {}", listeners.join(", "));
+    outln!(
         "sessions:     smtp {} active / {} total, pop3 {} active / {} total, {} refused",
         s.sessions.smtp.active,
         s.sessions.smtp.total,
@@ -115,23 +116,26 @@ fn status(args: &Args) -> anyhow::Result<bool> {
         s.sessions.pop3.total,
         c.refused
     );
-    println!(
+    outln!(
         "messages:     {} accepted ({}), {} rejected, {} deliveries",
         c.messages_accepted,
         human_bytes(c.bytes_accepted),
         c.messages_rejected,
         c.deliveries
     );
-    println!(
+    outln!(
         "pop3:         {} logins ({} failed), {} retrieved, {} deleted",
-        c.pop3_logins, c.pop3_failed_logins, c.pop3_retrieved, c.pop3_deleted
+        c.pop3_logins,
+        c.pop3_failed_logins,
+        c.pop3_retrieved,
+        c.pop3_deleted
     );
-    println!(
+    outln!(
         "smtp intake:  {}",
         if s.smtp_paused { "PAUSED" } else { "running" }
     );
-    println!("log level:    {}", s.log_level);
-    println!(
+    outln!("log level:    {}", s.log_level);
+    outln!(
         "last reload:  {}",
         s.last_reload
             .as_ref()
@@ -153,7 +157,7 @@ fn mailboxes(args: &Args) -> anyhow::Result<bool> {
     }
     let width = list.iter().map(|m| m.address.len()).max().unwrap_or(0);
     for m in list {
-        println!(
+        outln!(
             "{:width$}  {:>6} messages ({} new, {} cur)  {:>10}  newest {}",
             m.address,
             m.messages,
@@ -176,7 +180,7 @@ fn send_test(args: &Args, to: Option<String>, from: Option<String>) -> anyhow::R
     if args.json {
         print_json(&v);
     } else if r.delivered {
-        println!(
+        outln!(
             "delivered to {} in {} ms: {}\n  {}",
             r.to,
             r.latency_ms,
@@ -184,9 +188,11 @@ fn send_test(args: &Args, to: Option<String>, from: Option<String>) -> anyhow::R
             r.path.as_deref().unwrap_or("")
         );
     } else {
-        println!(
+        outln!(
             "NOT delivered to {} after {} ms: {}",
-            r.to, r.latency_ms, r.reply
+            r.to,
+            r.latency_ms,
+            r.reply
         );
     }
     Ok(r.delivered)
@@ -212,17 +218,17 @@ fn reload_check(args: &Args) -> anyhow::Result<bool> {
     if args.json {
         print_json(&v);
     } else if ok {
-        println!("configuration valid; a reload would apply:");
+        outln!("configuration valid; a reload would apply:");
         if r.changes.is_empty() {
-            println!("  (no changes)");
+            outln!("  (no changes)");
         }
         for c in &r.changes {
-            println!("  {c}");
+            outln!("  {c}");
         }
     } else {
-        println!("configuration refused; a reload would keep the running one:");
+        outln!("configuration refused; a reload would keep the running one:");
         for e in &r.errors {
-            println!("  {e}");
+            outln!("  {e}");
         }
     }
     Ok(ok)
@@ -244,7 +250,7 @@ fn watch(args: &Args, address: Option<String>) -> anyhow::Result<bool> {
             return true;
         }
         if json {
-            println!("{v}");
+            outln!("{v}");
         } else if let Ok(e) = serde_json::from_value::<smtpd::net::watch::WatchEvent>(v.clone()) {
             let mut line = format!("{}  {:<21}  {:<15}", iso_utc(e.time), e.peer, e.event);
             if let Some(f) = &e.from {
@@ -256,9 +262,9 @@ fn watch(args: &Args, address: Option<String>) -> anyhow::Result<bool> {
             if !e.result.is_empty() {
                 line.push_str(&format!("  {}", e.result));
             }
-            println!("{line}");
+            outln!("{line}");
         } else {
-            println!("{v}");
+            outln!("{v}");
         }
         let _ = std::io::stdout().flush();
         true
@@ -271,7 +277,7 @@ fn metrics(args: &Args) -> anyhow::Result<bool> {
     if args.json {
         print_json(&v);
     } else {
-        print!("{}", v.as_str().unwrap_or_default());
+        out!("{}", v.as_str().unwrap_or_default());
     }
     Ok(true)
 }
@@ -282,14 +288,14 @@ fn reload(args: &Args) -> anyhow::Result<bool> {
     if args.json {
         print_json(&v);
     } else if r.applied {
-        println!("configuration reloaded");
+        outln!("configuration reloaded");
         for c in &r.changes {
-            println!("  {c}");
+            outln!("  {c}");
         }
     } else {
-        println!("reload refused; the running configuration stays in force:");
+        outln!("reload refused; the running configuration stays in force:");
         for e in &r.errors {
-            println!("  {e}");
+            outln!("  {e}");
         }
     }
     Ok(r.applied)
@@ -301,7 +307,7 @@ fn log_level(args: &Args, level: String) -> anyhow::Result<bool> {
         print_json(&v);
     } else {
         let r: LogLevelResult = serde_json::from_value(v)?;
-        println!("log level: {} (was {})", r.level, r.previous);
+        outln!("log level: {} (was {})", r.level, r.previous);
     }
     Ok(true)
 }
@@ -316,9 +322,9 @@ fn intake(args: &Args, pause: bool) -> anyhow::Result<bool> {
     if args.json {
         print_json(&v);
     } else if pause {
-        println!("smtp intake paused: new SMTP sessions get 421 4.3.2 until `smtpctl resume smtp`");
+        outln!("smtp intake paused: new SMTP sessions get 421 4.3.2 until `smtpctl resume smtp`");
     } else {
-        println!("smtp intake resumed");
+        outln!("smtp intake resumed");
     }
     Ok(true)
 }
@@ -349,7 +355,7 @@ fn encrypt(arg: Option<String>) -> anyhow::Result<bool> {
         bail!("empty password: give one as an argument or on stdin");
     }
     let hash = smtpd::auth::password::hash(&password)?;
-    println!("{hash}");
+    outln!("{hash}");
     Ok(true)
 }
 

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use smtpd::cli::smtpd::Args;
+use smtpd::outln;
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -21,7 +22,7 @@ fn main() -> ExitCode {
         }
     };
     if args.check_config {
-        println!("configuration OK");
+        outln!("configuration OK");
         return ExitCode::SUCCESS;
     }
     match smtpd::daemon::run(config, args.foreground) {
