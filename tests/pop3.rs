@@ -75,6 +75,45 @@ fn list_size_equals_retr_octets_and_dots_round_trip() {
     }
 }
 
+/// A message of several 64 KiB read chunks, with dot lines everywhere (also astride the chunk
+/// boundaries): RETR returns it exactly, in LIST's octets, and TOP stops where asked.
+#[test]
+fn large_message_retr_and_top_across_chunks() {
+    let srv = server();
+    let mut msg = b"Subject: big\r\n\r\n".to_vec();
+    let mut i = 0;
+    while msg.len() < 300 * 1024 {
+        // Lines of varying length so that dot lines fall on many different offsets.
+        let line = format!(".{i} {}\r\n", "y".repeat(i % 97));
+        msg.extend_from_slice(line.as_bytes());
+        i += 1;
+    }
+    let mut stuffed = Vec::new();
+    for line in msg.split_inclusive(|&b| b == b'\n') {
+        if line.starts_with(b".") {
+            stuffed.push(b'.');
+        }
+        stuffed.extend_from_slice(line);
+    }
+    srv.deliver(ALICE, &stuffed);
+    let mut p = srv.pop3();
+    p.login(ALICE, PASSWORD);
+    let list = p.cmd("LIST 1");
+    let size: usize = list.rsplit(' ').next().unwrap().parse().unwrap();
+    let (status, got) = p.retr(1);
+    assert_eq!(status, format!("+OK {size} octets"));
+    assert_eq!(got.len(), size);
+    assert!(got.ends_with(&msg), "the text differs");
+    assert!(p.cmd("TOP 1 3").starts_with("+OK"));
+    let top = p.multiline_raw();
+    assert!(
+        top.ends_with(b"\r\n\r\n..0 \r\n..1 y\r\n..2 yy\r\n.\r\n"),
+        "{}",
+        String::from_utf8_lossy(&top)
+    );
+    assert!(p.cmd("QUIT").starts_with("+OK"));
+}
+
 /// Python poplib: user/pass_, stat, list, uidl, top, retr, dele, quit.
 #[test]
 fn python_poplib() {

@@ -175,6 +175,23 @@ pub async fn serve(
     );
 }
 
+/// Up to SEND_CHUNK octets; shorter only at the end of the file.
+fn read_chunk(file: &mut std::fs::File) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = vec![0u8; SEND_CHUNK];
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(n);
+    Ok(buf)
+}
+
 async fn write_all(stream: &mut Stream, bytes: &[u8], limit: Duration) -> Result<(), ()> {
     stream.write_timed(bytes, limit).await
 }
@@ -310,50 +327,65 @@ impl Conn {
             .as_ref()
             .and_then(|m| m.messages.get(index))
             .map(|m| m.path.clone());
-        let file = match path {
-            Some(p) => tokio::fs::File::open(&p).await.ok(),
+        let first = match path {
+            Some(p) => tokio::task::spawn_blocking(move || {
+                let mut file = std::fs::File::open(&p)?;
+                let chunk = read_chunk(&mut file)?;
+                Ok::<_, std::io::Error>((file, chunk))
+            })
+            .await
+            .ok()
+            .and_then(|r| r.ok()),
             None => None,
         };
-        let Some(mut file) = file else {
+        let Some((mut file, mut chunk)) = first else {
             let msg = format!(
                 "-ERR [SYS/TEMP] Message {} is no longer available\r\n",
                 index + 1
             );
             return write_all(stream, msg.as_bytes(), limit).await;
         };
-        let head = match top {
-            None => format!("+OK {size} octets\r\n"),
-            Some(_) => "+OK Top of message follows\r\n".to_string(),
-        };
-        write_all(stream, head.as_bytes(), limit).await?;
+        let mut out = Vec::with_capacity(SEND_CHUNK + SEND_CHUNK / 16);
+        match top {
+            None => out.extend_from_slice(format!("+OK {size} octets\r\n").as_bytes()),
+            Some(_) => out.extend_from_slice(b"+OK Top of message follows\r\n"),
+        }
         let mut encoder = match top {
             None => Encoder::retr(),
             Some(n) => Encoder::top(n),
         };
-        let mut buf = vec![0u8; SEND_CHUNK];
-        let mut out = Vec::with_capacity(SEND_CHUNK * 2);
+        // A message that fits one chunk goes out in one write: status line, text, terminator.
         loop {
-            let n = match file.read(&mut buf).await {
-                Ok(n) => n,
-                Err(e) => {
-                    // Mid-message: the client cannot be told cleanly; end the response and log.
-                    warn!(session = self.sid, error = %e, "pop3 read failed mid-message");
-                    0
-                }
-            };
-            if n == 0 {
+            encoder.feed(&chunk, &mut out);
+            if encoder.is_done() || chunk.len() < SEND_CHUNK {
                 break;
             }
-            out.clear();
-            encoder.feed(&buf[..n], &mut out);
             write_all(stream, &out, limit).await?;
             self.bytes += out.len() as u64;
-            if encoder.is_done() {
-                break;
+            out.clear();
+            let next = tokio::task::spawn_blocking(move || {
+                let r = read_chunk(&mut file);
+                (file, r)
+            })
+            .await;
+            match next {
+                Ok((f, Ok(c))) => {
+                    file = f;
+                    chunk = c;
+                }
+                Ok((_, Err(e))) => {
+                    // Mid-message: the client cannot be told cleanly; end the response and log.
+                    warn!(session = self.sid, error = %e, "pop3 read failed mid-message");
+                    break;
+                }
+                Err(e) => {
+                    warn!(session = self.sid, error = %e, "pop3 read task failed");
+                    break;
+                }
             }
         }
-        out.clear();
         encoder.finish(&mut out);
+        self.bytes += out.len() as u64;
         write_all(stream, &out, limit).await?;
         if top.is_none() {
             self.retrieved += 1;
