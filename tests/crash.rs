@@ -151,6 +151,53 @@ fn kill_under_load_loses_no_acknowledged_message() {
     assert!(!old.exists(), "stale tmp file removed at start");
 }
 
+/// Group commit keeps "no 250 before durable": the leader of a directory fsync is held inside
+/// it (debug-only switch) while three sessions deliver into the same maildir. All three messages
+/// are renamed into new/, and none of the three clients gets its 250, because each waits for a
+/// directory fsync that started after its rename. Killed there, the server restarts clean.
+#[test]
+fn no_250_before_the_shared_directory_fsync_returns() {
+    let mut srv = Server::start_env(Overrides::new(), &[("SMTPD_TEST_STALL", "in_dir_fsync")]);
+    let addr = srv.smtp;
+    let clients: Vec<_> = (0..3)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let mut c = Client::connect(addr);
+                c.stream
+                    .set_read_timeout(Some(Duration::from_secs(30)))
+                    .unwrap();
+                c.expect(220);
+                assert_eq!(c.cmd("MAIL FROM:<crash@b.test>").code, 250);
+                assert_eq!(c.cmd("RCPT TO:<same@example.test>").code, 250);
+                assert_eq!(c.cmd("DATA").code, 354);
+                c.send(&body(&format!("group{i}")));
+                c.send(b".\r\n");
+                c.try_reply().map(|r| r.code)
+            })
+        })
+        .collect();
+    srv.log.wait_for("fault point in_dir_fsync reached");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while scan(&srv.root()).0.len() < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "renamed: {:?}",
+            scan(&srv.root()).0
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    srv.kill_and_restart(&[]);
+    for c in clients {
+        assert_eq!(
+            c.join().unwrap(),
+            None,
+            "a 250 came before the fsync returned"
+        );
+    }
+    srv.deliver("after@example.test", &body("after"));
+    assert!(scan(&srv.root()).0.contains("after"));
+}
+
 /// Kill between the fsync of the spool and its rename into new/, and between the copies for two
 /// recipients: the client had no 250; nothing incomplete is in new/; the server restarts clean.
 #[test]

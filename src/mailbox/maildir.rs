@@ -1,18 +1,22 @@
 //! Maildir delivery (cr.yp.to/proto/maildir.html, with Dovecot's `,S=` and `,W=` size hints):
 //! write into `tmp/`, fsync the file, link or rename it into each recipient's `new/`, fsync each
 //! `new/`. Only then is the message acknowledged. A failure leaves nothing in any `new/`.
+//! Concurrent deliveries into one `new/` share its fsync ([`DirSync`], group commit).
 //!
 //! Layout: `<root>/<domain>/<local part>/{tmp,new,cur}`, made on first delivery.
 
+use std::collections::HashSet;
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use thiserror::Error;
 
+use super::group_commit::DirSync;
 use crate::wire::WireSize;
 
 #[derive(Debug, Error)]
@@ -56,7 +60,21 @@ pub struct MaildirStore {
     /// Host part of unique names, with `/` and `:` escaped as the Maildir rule asks.
     host: String,
     pid: u32,
+    /// Maildirs known to have tmp/, new/ and cur/ (no stat calls for each delivery).
+    ready: Mutex<HashSet<PathBuf>>,
+    dirsync: Arc<DirSync>,
 }
+
+/// A message's unique name and short id, chosen before its file exists.
+#[derive(Clone, Debug)]
+pub struct Reservation {
+    unique: String,
+    /// Short id for logs and the Received: header.
+    pub id: String,
+}
+
+/// Maildirs remembered as ready before the set is emptied (and rebuilt on demand).
+const READY_CACHE: usize = 10_000;
 
 /// Shared by every store of the process, so names stay unique across config reloads.
 static SEQ: AtomicU64 = AtomicU64::new(0);
@@ -76,6 +94,8 @@ impl MaildirStore {
             root: root.into(),
             host,
             pid: std::process::id(),
+            ready: Mutex::new(HashSet::new()),
+            dirsync: Arc::new(DirSync::new()),
         }
     }
 
@@ -100,6 +120,27 @@ impl MaildirStore {
 
     /// Makes `dir/{tmp,new,cur}` if missing, fsyncing each parent that gained an entry.
     pub fn ensure(&self, dir: &Path) -> Result<(), DeliveryError> {
+        let ready = || self.ready.lock().unwrap_or_else(PoisonError::into_inner);
+        if ready().contains(dir) {
+            return Ok(());
+        }
+        self.make(dir)?;
+        let mut set = ready();
+        if set.len() >= READY_CACHE {
+            set.clear();
+        }
+        set.insert(dir.to_path_buf());
+        Ok(())
+    }
+
+    fn forget(&self, dir: &Path) {
+        self.ready
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(dir);
+    }
+
+    fn make(&self, dir: &Path) -> Result<(), DeliveryError> {
         if dir.join("new").is_dir() && dir.join("tmp").is_dir() && dir.join("cur").is_dir() {
             return Ok(());
         }
@@ -124,7 +165,12 @@ impl MaildirStore {
         Ok(())
     }
 
-    /// A new unique name: `<secs>.M<usec>P<pid>Q<seq>.<host>`.
+    /// A new unique name: `<secs>.M<usec>P<pid>Q<seq>.<host>`, and the short id.
+    pub fn reserve(&self) -> Reservation {
+        let (unique, id) = self.unique();
+        Reservation { unique, id }
+    }
+
     fn unique(&self) -> (String, String) {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -144,8 +190,11 @@ impl MaildirStore {
 
     /// Opens a spool file in `first`'s `tmp/` (the maildir must exist: see [`Self::ensure`]).
     pub fn begin(&self, first: &Path) -> Result<Spool, DeliveryError> {
-        let (unique, id) = self.unique();
-        let tmp_path = first.join("tmp").join(&unique);
+        self.begin_reserved(first, self.reserve())
+    }
+
+    fn begin_reserved(&self, first: &Path, r: Reservation) -> Result<Spool, DeliveryError> {
+        let tmp_path = first.join("tmp").join(&r.unique);
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -155,11 +204,39 @@ impl MaildirStore {
         Ok(Spool {
             file: Some(file),
             tmp_path,
-            unique,
-            id,
+            unique: r.unique,
+            id: r.id,
             size: 0,
             wire: WireSize::default(),
+            dirsync: Arc::clone(&self.dirsync),
+            placed: false,
         })
+    }
+
+    /// Makes every maildir ready and opens the spool in the first one's `tmp/`. A maildir removed
+    /// behind the store's back is made again.
+    pub fn open(&self, maildirs: &[PathBuf], r: Reservation) -> Result<Spool, DeliveryError> {
+        let Some(first) = maildirs.first() else {
+            return Err(DeliveryError::UnsafeName(String::new()));
+        };
+        for md in maildirs {
+            self.ensure(md)?;
+        }
+        match self.begin_reserved(first, r.clone()) {
+            Err(DeliveryError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                for md in maildirs {
+                    self.forget(md);
+                    self.ensure(md)?;
+                }
+                self.begin_reserved(first, r)
+            }
+            other => other,
+        }
+    }
+
+    /// Directory fsyncs made on `dir` so far (group commit; for tests and measurements).
+    pub fn dir_syncs(&self, dir: &Path) -> u64 {
+        self.dirsync.syncs(dir)
     }
 }
 
@@ -180,6 +257,9 @@ pub struct Spool {
     /// Octets written (LF line ends).
     pub size: u64,
     wire: WireSize,
+    dirsync: Arc<DirSync>,
+    /// The tmp file has been renamed away (Drop has nothing to remove).
+    placed: bool,
 }
 
 impl Spool {
@@ -245,11 +325,16 @@ impl Spool {
         }
         let target = first.join("new").join(name);
         fs::rename(&self.tmp_path, &target).map_err(io_err("rename into", &target))?;
+        self.placed = true;
         done.push(target);
         let mut synced: Vec<&Path> = Vec::new();
         for md in maildirs {
             if !synced.contains(&md.as_path()) {
-                sync_dir(&md.join("new"))?;
+                let new = md.join("new");
+                fault_point("before_dir_fsync");
+                self.dirsync
+                    .sync(&new)
+                    .map_err(io_err("fsync directory", &new))?;
                 synced.push(md);
             }
         }
@@ -260,7 +345,7 @@ impl Spool {
 /// Debug builds only: `SMTPD_TEST_STALL=<point>` stops delivery at that point for a minute (after
 /// saying so on stderr), so the crash tests can kill smtpd exactly there. Release builds ignore it.
 #[cfg(debug_assertions)]
-fn fault_point(name: &str) {
+pub(crate) fn fault_point(name: &str) {
     if std::env::var("SMTPD_TEST_STALL").is_ok_and(|v| v == name) {
         eprintln!("fault point {name} reached");
         std::thread::sleep(std::time::Duration::from_secs(60));
@@ -268,7 +353,7 @@ fn fault_point(name: &str) {
 }
 
 #[cfg(not(debug_assertions))]
-fn fault_point(_name: &str) {}
+pub(crate) fn fault_point(_name: &str) {}
 
 /// Removes files older than `max_age` from every `<root>/<domain>/<local>/tmp/` (the Maildir rule
 /// says 36 hours): what a crash left between create and rename. Returns how many were removed.
@@ -331,7 +416,7 @@ fn copy_into(src: &Path, maildir: &Path, name: &str) -> Result<(), DeliveryError
 
 impl Drop for Spool {
     fn drop(&mut self) {
-        if self.file.is_some() || self.tmp_path.exists() {
+        if !self.placed {
             self.file = None;
             let _ = fs::remove_file(&self.tmp_path);
         }

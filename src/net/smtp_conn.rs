@@ -22,7 +22,7 @@ use super::watch::{self, WatchEvent};
 use crate::auth::accounts::Accounts;
 use crate::config::Limits;
 use crate::mailbox::headers::{self, Trace};
-use crate::mailbox::{DeliveryError, MaildirStore, Spool};
+use crate::mailbox::{DeliveryError, MaildirStore, Reservation, Spool};
 use crate::proto::smtp::reply::canned;
 use crate::proto::smtp::session::Delivery;
 use crate::proto::smtp::{Envelope, Event, Policy, Reply, SmtpSession};
@@ -61,6 +61,9 @@ static SESSION_IDS: AtomicU64 = AtomicU64::new(1);
 /// A message being received.
 struct Message {
     envelope: Envelope,
+    /// Name and id chosen at DATA; the file is created at the first flush, which for a message
+    /// under WRITE_CHUNK is the commit itself (one trip to a blocking thread per message).
+    reservation: Reservation,
     spool: Option<Spool>,
     maildirs: Vec<PathBuf>,
     buf: Vec<u8>,
@@ -346,54 +349,46 @@ impl Conn<'_> {
             msg.buf.extend_from_slice(&data);
         }
         if msg.buf.len() >= WRITE_CHUNK {
-            flush(msg).await;
+            flush(msg, &self.ctx.store).await;
         }
     }
 
     async fn start(&mut self, envelope: Envelope) {
-        let store = Arc::clone(&self.ctx.store);
-        let hostname = self.ctx.policy.hostname.clone();
-        let peer = self.peer.ip();
-        let env = envelope.clone();
-        let prepared = tokio::task::spawn_blocking(move || -> Result<_, DeliveryError> {
-            let mut maildirs: Vec<PathBuf> = Vec::new();
-            for r in &env.recipients {
-                let md = store.maildir(&r.domain, &r.local)?;
-                if !maildirs.contains(&md) {
-                    store.ensure(&md)?;
-                    maildirs.push(md);
-                }
+        let store = &self.ctx.store;
+        let reservation = store.reserve();
+        let mut maildirs: Vec<PathBuf> = Vec::new();
+        let mut failed = None;
+        for r in &envelope.recipients {
+            match store.maildir(&r.domain, &r.local) {
+                Ok(md) if !maildirs.contains(&md) => maildirs.push(md),
+                Ok(_) => {}
+                Err(e) => failed = Some(e),
             }
-            let first = maildirs.first().cloned().unwrap_or_default();
-            let mut spool = store.begin(&first)?;
-            let rcpts: Vec<String> = env.recipients.iter().map(|r| r.address.clone()).collect();
-            let protocol = env.protocol();
-            let trace = Trace {
-                helo: env.helo.as_deref(),
-                peer,
-                hostname: &hostname,
-                protocol: &protocol,
-                id: &spool.id.clone(),
-                recipients: &rcpts,
-                from: &env.from,
-                time: SystemTime::now(),
-            };
-            spool.write(trace.render().as_bytes())?;
-            Ok((spool, maildirs))
-        })
-        .await
-        .map_err(join_error)
-        .and_then(|r| r);
-        let (spool, maildirs, failed) = match prepared {
-            Ok((s, m)) => (Some(s), m, None),
-            Err(e) => (None, Vec::new(), Some(e)),
+        }
+        let rcpts: Vec<String> = envelope
+            .recipients
+            .iter()
+            .map(|r| r.address.clone())
+            .collect();
+        let protocol = envelope.protocol();
+        let trace = Trace {
+            helo: envelope.helo.as_deref(),
+            peer: self.peer.ip(),
+            hostname: &self.ctx.policy.hostname,
+            protocol: &protocol,
+            id: &reservation.id,
+            recipients: &rcpts,
+            from: &envelope.from,
+            time: SystemTime::now(),
         };
+        let buf = trace.render().into_bytes();
         let head = envelope.submission.then(Vec::new);
         self.message = Some(Message {
             envelope,
-            spool,
+            reservation,
+            spool: None,
             maildirs,
-            buf: Vec::new(),
+            buf,
             failed,
             started: Instant::now(),
             head,
@@ -407,30 +402,38 @@ impl Conn<'_> {
         if msg.head.is_some() {
             release_head(&mut msg, &self.ctx.policy.hostname);
         }
-        flush(&mut msg).await;
         let to: Vec<String> = msg
             .envelope
             .recipients
             .iter()
             .map(|r| r.address.clone())
             .collect();
-        let result = match (msg.failed.take(), msg.spool.take()) {
-            (Some(e), spool) => {
-                if let Some(s) = spool {
+        let result = match msg.failed.take() {
+            Some(e) => {
+                if let Some(s) = msg.spool.take() {
                     let _ = tokio::task::spawn_blocking(move || drop(s)).await;
                 }
                 Err(e)
             }
-            (None, None) => Err(join_error_msg("no spool")),
-            (None, Some(spool)) => {
-                let id = spool.id.clone();
-                let size = spool.size;
+            None => {
+                // The rest of the text, the file (if not made yet) and the commit: one trip.
+                let store = Arc::clone(&self.ctx.store);
+                let spool = msg.spool.take();
+                let reservation = msg.reservation.clone();
                 let maildirs = std::mem::take(&mut msg.maildirs);
-                tokio::task::spawn_blocking(move || spool.commit(&maildirs))
-                    .await
-                    .map_err(join_error)
-                    .and_then(|r| r)
-                    .map(|paths| (id, size, paths.len()))
+                let buf = std::mem::take(&mut msg.buf);
+                tokio::task::spawn_blocking(move || {
+                    let mut spool = match spool {
+                        Some(s) => s,
+                        None => store.open(&maildirs, reservation)?,
+                    };
+                    spool.write(&buf)?;
+                    let (id, size) = (spool.id.clone(), spool.size);
+                    spool.commit(&maildirs).map(|paths| (id, size, paths.len()))
+                })
+                .await
+                .map_err(join_error)
+                .and_then(|r| r)
             }
         };
         match result {
@@ -483,23 +486,15 @@ fn release_head(msg: &mut Message, hostname: &str) {
         );
     }
     if !headers::has_field(section, "Message-ID") {
-        let id = msg.spool.as_ref().map(|s| s.id.clone()).unwrap_or_default();
+        let id = &msg.reservation.id;
         msg.buf
             .extend_from_slice(format!("Message-ID: <{id}.submission@{hostname}>\n").as_bytes());
     }
     msg.buf.extend_from_slice(&head);
 }
 
-fn join_error_msg(msg: &str) -> DeliveryError {
-    DeliveryError::Io {
-        op: "deliver",
-        path: PathBuf::new(),
-        source: std::io::Error::other(msg.to_string()),
-    }
-}
-
-/// Writes the buffered content into the spool, off the async threads.
-async fn flush(msg: &mut Message) {
+/// Writes the buffered content into the spool (made on the first flush), off the async threads.
+async fn flush(msg: &mut Message, store: &Arc<MaildirStore>) {
     if msg.buf.is_empty() {
         return;
     }
@@ -507,23 +502,27 @@ async fn flush(msg: &mut Message) {
         msg.buf.clear();
         return;
     }
-    let Some(mut spool) = msg.spool.take() else {
-        msg.buf.clear();
-        return;
-    };
+    let spool = msg.spool.take();
+    let store = Arc::clone(store);
+    let maildirs = msg.maildirs.clone();
+    let reservation = msg.reservation.clone();
     let mut buf = std::mem::take(&mut msg.buf);
     match tokio::task::spawn_blocking(move || {
-        let r = spool.write(&buf);
+        let r = match spool {
+            Some(s) => Ok(s),
+            None => store.open(&maildirs, reservation),
+        }
+        .and_then(|mut s| s.write(&buf).map(|()| s));
         buf.clear();
-        (spool, buf, r)
+        (buf, r)
     })
     .await
     {
-        Ok((spool, buf, r)) => {
-            msg.spool = Some(spool);
+        Ok((buf, r)) => {
             msg.buf = buf;
-            if let Err(e) = r {
-                msg.failed = Some(e);
+            match r {
+                Ok(s) => msg.spool = Some(s),
+                Err(e) => msg.failed = Some(e),
             }
         }
         Err(e) => msg.failed = Some(join_error(e)),

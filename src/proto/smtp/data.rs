@@ -90,10 +90,7 @@ impl DataReader {
             match self.state {
                 State::Mid => {
                     // Fast path: copy up to the next CR or LF.
-                    let run = input[i..]
-                        .iter()
-                        .position(|&c| c == b'\r' || c == b'\n')
-                        .unwrap_or(input.len() - i);
+                    let run = memchr::memchr2(b'\r', b'\n', &input[i..]).unwrap_or(input.len() - i);
                     if run > 0 {
                         self.count(run);
                         self.emit(out, &input[i..i + run]);
@@ -108,15 +105,16 @@ impl DataReader {
                     }
                 }
                 State::Start { crlf } => {
+                    if !matches!(b, b'.' | b'\r' | b'\n') {
+                        // An ordinary line: the fast path takes it from this octet on.
+                        self.state = State::Mid;
+                        continue;
+                    }
                     self.count(1);
                     match b {
                         b'.' => self.state = State::Dot { crlf },
                         b'\r' => self.state = State::Cr,
-                        b'\n' => self.end_line(out, false),
-                        _ => {
-                            self.emit(out, &[b]);
-                            self.state = State::Mid;
-                        }
+                        _ => self.end_line(out, false),
                     }
                 }
                 State::Cr => {
@@ -292,5 +290,34 @@ mod tests {
         let (_, end, r) = run(&input, 64);
         assert!(r.long_line);
         assert_eq!(end, Some(input.len()));
+    }
+
+    /// The limit counts every octet of each line on the wire (stuffing dot and CRLF included),
+    /// whatever the line's first octet, after any kind of previous line, in pieces of any size.
+    #[test]
+    fn line_length_boundaries_in_any_pieces() {
+        let line = |first: &[u8], total: usize| {
+            let mut l = first.to_vec();
+            l.resize(total - 2, b'y');
+            l.extend_from_slice(b"\r\n");
+            l
+        };
+        for step in [1, 7, 64, 4096] {
+            for prefix in [&b""[..], b"short\r\n", b"\n", b"\r\n", b".\n", b"..x\r\n"] {
+                for first in [&b"x"[..], b"..", b"\t"] {
+                    for (total, long) in [(1000, false), (1001, true)] {
+                        let mut input = prefix.to_vec();
+                        input.extend_from_slice(&line(first, total));
+                        input.extend_from_slice(b"tail\r\n.\r\n");
+                        let (_, end, r) = run(&input, step);
+                        assert_eq!(end, Some(input.len()));
+                        assert_eq!(
+                            r.long_line, long,
+                            "step {step}, prefix {prefix:?}, first {first:?}, {total} octets"
+                        );
+                    }
+                }
+            }
+        }
     }
 }
