@@ -90,11 +90,35 @@ def descendants(pid):
     return out
 
 
-def rss_kib(pid):
+def rss_kib(pid, field="VmRSS"):
     for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1])
     return 0
+
+
+def large_message_peak(smtpd, mib=25):
+    """smtpd's peak RSS (VmHWM) before and after receiving one message of `mib` MiB."""
+    before = rss_kib(smtpd.proc.pid, "VmHWM")
+    line = b"x" * 998 + b"\r\n"
+    body = b"Subject: large\r\n\r\n" + line * (mib * MiB // len(line))
+    s = socket.create_connection(("127.0.0.1", smtpd.port))
+    f = s.makefile("rb")
+    f.readline()
+    s.sendall(b"EHLO bench\r\n")
+    while not f.readline().startswith(b"250 "):
+        pass
+    s.sendall(f"MAIL FROM:<a@client.test>\r\nRCPT TO:<large@{DOMAIN}>\r\nDATA\r\n".encode())
+    for _ in range(3):
+        f.readline()
+    t0 = time.perf_counter()
+    s.sendall(body + b".\r\n")
+    reply = f.readline()
+    secs = time.perf_counter() - t0
+    s.close()
+    assert reply.startswith(b"250"), reply
+    return {"mib": mib, "hwm_before_kib": before, "hwm_after_kib": rss_kib(smtpd.proc.pid, "VmHWM"),
+            "data_to_250_ms": secs * 1000}
 
 
 def count_files(d):
@@ -499,6 +523,10 @@ def main():
         results["disk"][t] = statistics.median(disk_limit(t) for _ in range(RUNS))
 
     smtpd = Smtpd()
+    if "smtp" in ONLY:
+        results["large"] = large_message_peak(smtpd)
+        log(f"25 MiB message: peak RSS {results['large']['hwm_before_kib']} KiB -> "
+            f"{results['large']['hwm_after_kib']} KiB")
     servers = [smtpd]
     sink = postfix = None
     if have_postfix and "smtp" in ONLY:
@@ -620,6 +648,11 @@ def write_report(r):
     for row in rows:
         if row["size"] == KiB and row["sessions"] == 1 and "p50" in row:
             lines.append(f"| {row['server']} | {row['p50']:.2f} | {row['p99']:.2f} |")
+    if r.get("large"):
+        l = r["large"]
+        lines += ["", f"## One {l['mib']} MiB message", "",
+                  f"smtpd's peak RSS (VmHWM) {l['hwm_before_kib']:,} KiB before, {l['hwm_after_kib']:,} KiB after: "
+                  f"+{l['hwm_after_kib'] - l['hwm_before_kib']:,} KiB; DATA to 250 in {l['data_to_250_ms']:.0f} ms."]
     lines += ["", "## Idle sessions (smtpd RSS after every greeting arrived)", "",
               "| sessions | RSS before KiB | RSS with sessions KiB | KiB per session |", "|---|---|---|---|"]
     for row in r["idle"]:

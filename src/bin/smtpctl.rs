@@ -14,6 +14,7 @@ use smtpd::control::client;
 use smtpd::control::proto::{
     LogLevelResult, MailboxInfo, ReloadInfo, Request, SendTestResult, Status,
 };
+use smtpd::daemon::selftest::{Outcome, Report};
 use smtpd::mailbox::headers::iso_utc;
 use smtpd::{out, outln};
 
@@ -282,6 +283,49 @@ fn metrics(args: &Args) -> anyhow::Result<bool> {
     Ok(true)
 }
 
+fn selftest(args: &Args) -> anyhow::Result<bool> {
+    let v = call(args, Request::Selftest, Duration::from_secs(300))?;
+    let r: Report = serde_json::from_value(v.clone())?;
+    if args.json {
+        print_json(&v);
+    } else {
+        outln!(
+            "selftest of smtp {}{}",
+            r.smtp,
+            r.pop3
+                .as_deref()
+                .map(|p| format!(", pop3 {p}"))
+                .unwrap_or_default()
+        );
+        let width = r.checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
+        let rfc_width = r.checks.iter().map(|c| c.rfc.len()).max().unwrap_or(0);
+        for c in &r.checks {
+            let mark = match c.outcome {
+                Outcome::Pass => "PASS",
+                Outcome::Fail => "FAIL",
+                Outcome::Skip => "skip",
+            };
+            outln!(
+                "{mark}  {:width$}  {:rfc_width$}  {}",
+                c.name,
+                c.rfc,
+                c.seen
+            );
+        }
+        let failed = r
+            .checks
+            .iter()
+            .filter(|c| c.outcome == Outcome::Fail)
+            .count();
+        outln!(
+            "{}: {} checks, {failed} failed",
+            if r.passed { "passed" } else { "FAILED" },
+            r.checks.len()
+        );
+    }
+    Ok(r.passed)
+}
+
 fn reload(args: &Args) -> anyhow::Result<bool> {
     let v = call(args, Request::Reload, Duration::from_secs(60))?;
     let r: ReloadInfo = serde_json::from_value(v.clone())?;
@@ -368,6 +412,7 @@ fn main() -> ExitCode {
         Cmd::Reload { check: false } => reload(&args),
         Cmd::Reload { check: true } => reload_check(&args),
         Cmd::Metrics => metrics(&args),
+        Cmd::Selftest => selftest(&args),
         Cmd::Watch { address } => watch(&args, address.clone()),
         Cmd::LogLevel { level } => log_level(&args, level.clone()),
         Cmd::Pause { what: Intake::Smtp } => intake(&args, true),

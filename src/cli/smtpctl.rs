@@ -51,6 +51,9 @@ pub enum Cmd {
     },
     /// Counters in Prometheus text format (no root needed: group members may read them).
     Metrics,
+    /// Check the running daemon against the RFC rules clients rely on, over its own listeners
+    /// (a probe mailbox, removed after). One line per check; exit 1 when any fails.
+    Selftest,
     /// A live tail of sessions and deliveries (optionally only those to or from ADDRESS), until
     /// Ctrl-C.
     Watch { address: Option<String> },

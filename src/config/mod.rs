@@ -283,6 +283,8 @@ impl Config {
             submission,
             sender_login_match: self.smtp.sender_login_match,
             fault_addresses: self.testing.fault_addresses,
+            test_keep_dot_stuffing: cfg!(debug_assertions)
+                && std::env::var("SMTPD_TEST_BREAK").is_ok_and(|v| v == "dot_unstuff"),
         }
     }
 }

@@ -29,6 +29,8 @@ pub enum Request {
     },
     /// Counters in Prometheus text format.
     Metrics,
+    /// Run the RFC checks against the daemon's own listeners.
+    Selftest,
     /// Stream live events (one response line each) until the client leaves.
     Watch {
         address: Option<String>,

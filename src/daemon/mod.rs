@@ -5,6 +5,7 @@ pub mod diff;
 pub mod notify;
 pub mod privileges;
 pub mod run;
+pub mod selftest;
 pub mod state;
 
 pub use run::run;

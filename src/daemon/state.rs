@@ -331,8 +331,12 @@ impl Shared {
 
     /// The first SMTP listener's address, as a client reaches it.
     fn smtp_address(&self) -> Option<SocketAddr> {
+        self.listener_address("smtp")
+    }
+
+    fn listener_address(&self, protocol: &str) -> Option<SocketAddr> {
         let listeners = self.listeners.lock().ok()?;
-        let l = listeners.iter().find(|l| l.protocol == "smtp")?;
+        let l = listeners.iter().find(|l| l.protocol == protocol)?;
         let mut addr: SocketAddr = l.address.parse().ok()?;
         if addr.ip().is_unspecified() {
             addr.set_ip(if addr.is_ipv4() {
@@ -342,6 +346,29 @@ impl Shared {
             });
         }
         Some(addr)
+    }
+
+    async fn selftest(self: Arc<Self>) -> ResponseLine {
+        let g = self.current();
+        let cfg = &g.config;
+        let Some(smtp) = self.listener_address("smtp") else {
+            return ResponseLine::err("smtpd has no SMTP listener to test");
+        };
+        let Some(domain) = cfg.mailboxes.domains.first() else {
+            return ResponseLine::err("no [mailboxes] domains: nothing can be delivered");
+        };
+        let target = super::selftest::Target {
+            smtp,
+            pop3: self.listener_address("pop3"),
+            starttls: cfg.tls.is_some(),
+            hostname: cfg.hostname.clone(),
+            domain: domain.clone(),
+            root: cfg.mailboxes.root.clone(),
+            max_message_bytes: cfg.limits.max_message_bytes,
+            max_command_line: cfg.limits.max_command_line,
+            max_line_length: cfg.limits.max_line_length,
+        };
+        ResponseLine::ok(super::selftest::run(target).await)
     }
 
     async fn send_test(self: Arc<Self>, to: Option<String>, from: Option<String>) -> ResponseLine {
@@ -485,6 +512,7 @@ impl Handler for Shared {
                 }
                 Request::ReloadCheck { config } => self.reload_check(config).await,
                 Request::Metrics => ResponseLine::ok(self.metrics()),
+                Request::Selftest => self.selftest().await,
                 Request::Watch { .. } => {
                     ResponseLine::err("watch streams; it is not a one-shot request")
                 }

@@ -76,7 +76,7 @@ pub fn open(dir: &Path) -> Result<Maildrop, MaildropError> {
 
 /// The message files of a Maildir, oldest first.
 pub fn scan(dir: &Path) -> Result<Vec<Message>, MaildropError> {
-    let mut found: Vec<(Vec<NamePart>, String, PathBuf)> = Vec::new();
+    let mut found: Vec<Found> = Vec::new();
     for sub in ["new", "cur"] {
         let d = dir.join(sub);
         let entries = match fs::read_dir(&d) {
@@ -90,13 +90,17 @@ pub fn scan(dir: &Path) -> Result<Vec<Message>, MaildropError> {
             if name.starts_with('.') || !entry.file_type().map(|t| t.is_file()).unwrap_or(false) {
                 continue;
             }
-            found.push((natural_key(&name), name, entry.path()));
+            found.push(Found {
+                key: std_key(&name),
+                path: entry.path(),
+                name,
+            });
         }
     }
-    found.sort();
+    found.sort_unstable_by(delivery_order);
     let mut messages = Vec::with_capacity(found.len());
-    for (_, name, path) in found {
-        let base = name.split(':').next().unwrap_or(&name);
+    for Found { name, path, .. } in found {
+        let base = base_name(&name);
         let size = match size_hint(base) {
             Some(w) => w,
             None => match wire_size_of(&path) {
@@ -115,35 +119,86 @@ pub fn scan(dir: &Path) -> Result<Vec<Message>, MaildropError> {
     Ok(messages)
 }
 
-/// A piece of a file name for natural ordering: numbers compare as numbers.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum NamePart {
-    Num(u128),
-    Text(String),
+struct Found {
+    /// The numbers of a standard name, compared first (the natural order agrees with them).
+    key: Option<(u64, u64, u64, u64)>,
+    name: String,
+    path: PathBuf,
 }
 
-/// `1795684189.M99P7Q3.host` sorts before `1795684189.M100P7Q4.host`: delivery order, as far as
-/// the Maildir name records it (seconds, microseconds, pid, sequence).
-fn natural_key(name: &str) -> Vec<NamePart> {
-    let base = name.split(':').next().unwrap_or(name);
-    let mut parts = Vec::new();
-    let mut chars = base.chars().peekable();
-    while let Some(&c) = chars.peek() {
-        let digit = c.is_ascii_digit();
-        let mut run = String::new();
-        while let Some(&c) = chars.peek() {
-            if c.is_ascii_digit() != digit {
-                break;
-            }
-            run.push(c);
-            chars.next();
+/// Natural order of the base names (see [`natural_cmp`]), then the whole name; the numbers of
+/// standard names settle most comparisons without walking the text.
+fn delivery_order(a: &Found, b: &Found) -> std::cmp::Ordering {
+    let order = match (a.key, b.key) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        _ => std::cmp::Ordering::Equal,
+    };
+    order
+        .then_with(|| natural_cmp(base_name(&a.name), base_name(&b.name)))
+        .then_with(|| a.name.cmp(&b.name))
+}
+
+fn base_name(name: &str) -> &str {
+    name.split(':').next().unwrap_or(name)
+}
+
+/// `<secs>.M<usec>P<pid>Q<seq>` at the start of a name (what smtpd, Dovecot and Postfix write):
+/// the numbers, in the order the natural comparison would meet them.
+fn std_key(name: &str) -> Option<(u64, u64, u64, u64)> {
+    fn num(s: &str) -> Option<(u64, &str)> {
+        let end = s
+            .bytes()
+            .position(|b| !b.is_ascii_digit())
+            .unwrap_or(s.len());
+        if end == 0 {
+            return None;
         }
-        parts.push(match run.parse::<u128>() {
-            Ok(n) if digit => NamePart::Num(n),
-            _ => NamePart::Text(run),
-        });
+        Some((s[..end].parse().ok()?, &s[end..]))
     }
-    parts
+    let (secs, rest) = num(name)?;
+    let (usec, rest) = num(rest.strip_prefix(".M")?)?;
+    let (pid, rest) = num(rest.strip_prefix('P')?)?;
+    let (seq, _) = num(rest.strip_prefix('Q')?)?;
+    Some((secs, usec, pid, seq))
+}
+
+/// Natural order: runs of digits compare as numbers, other runs as text, a number before text.
+/// `1795684189.M99P7Q3.host` sorts before `1795684189.M100P7Q4.host`: delivery order, as far as
+/// the Maildir name records it (seconds, microseconds, pid, sequence). No allocation.
+fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    fn run(s: &[u8]) -> (&[u8], &[u8]) {
+        let digit = s[0].is_ascii_digit();
+        let end = s
+            .iter()
+            .position(|b| b.is_ascii_digit() != digit)
+            .unwrap_or(s.len());
+        s.split_at(end)
+    }
+    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (a.is_empty(), b.is_empty()) {
+            (true, true) => return Ordering::Equal,
+            (true, false) => return Ordering::Less,
+            (false, true) => return Ordering::Greater,
+            _ => {}
+        }
+        let ((ra, rest_a), (rb, rest_b)) = (run(a), run(b));
+        let order = match (ra[0].is_ascii_digit(), rb[0].is_ascii_digit()) {
+            (true, true) => {
+                let ta = &ra[ra.iter().position(|&c| c != b'0').unwrap_or(ra.len())..];
+                let tb = &rb[rb.iter().position(|&c| c != b'0').unwrap_or(rb.len())..];
+                ta.len().cmp(&tb.len()).then_with(|| ta.cmp(tb))
+            }
+            (true, false) => Ordering::Less,
+            (false, true) => Ordering::Greater,
+            (false, false) => ra.cmp(rb),
+        };
+        if order != Ordering::Equal {
+            return order;
+        }
+        (a, b) = (rest_a, rest_b);
+    }
 }
 
 /// Dovecot's `,W=<octets>` hint in a file name.
@@ -258,6 +313,42 @@ fn seen_path(dir: &Path, path: &Path) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The natural order as first written (allocating keys): the reference for `natural_cmp`.
+    fn reference_key(name: &str) -> Vec<(u8, u128, String)> {
+        let mut parts = Vec::new();
+        let mut rest = base_name(name);
+        while let Some(c) = rest.chars().next() {
+            let digit = c.is_ascii_digit();
+            let end = rest
+                .find(|ch: char| ch.is_ascii_digit() != digit)
+                .unwrap_or(rest.len());
+            let run = &rest[..end];
+            parts.push(if digit {
+                (0, run.parse().unwrap(), String::new())
+            } else {
+                (1, 0, run.to_string())
+            });
+            rest = &rest[end..];
+        }
+        parts
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn sort_order_matches_the_reference(names in proptest::collection::vec(
+            "[0-9]{1,4}(\\.M[0-9]{1,3}P[0-9]{1,2}Q[0-9]{1,2})?[a-z.,=0-9]{0,6}(:2,[a-zS]{0,2})?", 0..40)) {
+            let mut found: Vec<Found> = names
+                .iter()
+                .map(|n| Found { key: std_key(n), name: n.clone(), path: PathBuf::new() })
+                .collect();
+            found.sort_unstable_by(delivery_order);
+            let got: Vec<&str> = found.iter().map(|f| f.name.as_str()).collect();
+            let mut want: Vec<&str> = names.iter().map(String::as_str).collect();
+            want.sort_by(|a, b| reference_key(a).cmp(&reference_key(b)).then_with(|| a.cmp(b)));
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
 
     fn maildir() -> tempfile::TempDir {
         let d = tempfile::tempdir().unwrap();

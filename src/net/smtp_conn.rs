@@ -27,6 +27,8 @@ use crate::proto::smtp::reply::canned;
 use crate::proto::smtp::session::Delivery;
 use crate::proto::smtp::{Envelope, Event, Policy, Reply, SmtpSession};
 
+/// Read buffer while commands flow (idle sessions stay small), and once DATA starts.
+const COMMAND_READ_BUF: usize = 4 * 1024;
 const READ_BUF: usize = 64 * 1024;
 const WRITE_CHUNK: usize = 256 * 1024;
 /// Submission: how much of the header section is held to look for Date/Message-ID.
@@ -151,9 +153,12 @@ pub async fn serve(
         info!(session = sid, peer = %peer, "session end: client gone before greeting");
         return;
     }
-    let mut buf = vec![0u8; READ_BUF];
+    let mut buf = vec![0u8; COMMAND_READ_BUF];
     loop {
         let in_data = session.in_data();
+        if in_data && buf.len() < READ_BUF {
+            buf.resize(READ_BUF, 0);
+        }
         let events = if !in_data && shutdown.is_cancelled() {
             session.shutdown()
         } else {

@@ -45,6 +45,8 @@ pub struct DataReader {
     pub bare_line_end: bool,
     /// A line longer than `max_line` octets (line end included) was seen.
     pub long_line: bool,
+    /// Test switch (a deliberately broken reader): stuffing dots are kept.
+    keep_stuffing: bool,
 }
 
 impl DataReader {
@@ -57,7 +59,15 @@ impl DataReader {
             size: 0,
             bare_line_end: false,
             long_line: false,
+            keep_stuffing: false,
         }
+    }
+
+    /// A broken reader that keeps stuffing dots: only for proving that `smtpctl selftest` catches
+    /// a server that gets dot transparency wrong.
+    pub fn keep_dot_stuffing(mut self, keep: bool) -> Self {
+        self.keep_stuffing = keep;
+        self
     }
 
     fn emit(&mut self, out: &mut Vec<u8>, bytes: &[u8]) {
@@ -144,6 +154,9 @@ impl DataReader {
                         }
                         _ => {
                             // Dot-stuffing: the leading dot goes.
+                            if self.keep_stuffing {
+                                self.emit(out, b".");
+                            }
                             self.emit(out, &[b]);
                             self.state = State::Mid;
                         }

@@ -48,6 +48,9 @@ pub struct Policy {
     pub sender_login_match: bool,
     /// `[testing] fault_addresses`: `fail-NNN@` and `slow-Ns@` local parts inject faults.
     pub fault_addresses: bool,
+    /// A deliberately broken build for the selftest's own test: DATA keeps stuffing dots. Set
+    /// only by debug builds from `SMTPD_TEST_BREAK=dot_unstuff`.
+    pub test_keep_dot_stuffing: bool,
 }
 
 impl Policy {
@@ -68,6 +71,7 @@ impl Policy {
             submission: false,
             sender_login_match: true,
             fault_addresses: false,
+            test_keep_dot_stuffing: false,
         }
     }
 }
@@ -758,6 +762,7 @@ impl SmtpSession {
                 if let Accept::Accounts(accounts) = &self.policy.accept
                     && local != "postmaster"
                     && !accounts.contains(&format!("{local}@{domain}"))
+                    && !crate::auth::accounts::is_probe_address(&format!("{local}@{domain}"))
                 {
                     return self.reject(
                         Reply::new(
@@ -811,7 +816,8 @@ impl SmtpSession {
         events.push(Event::Reply(canned::start_data()));
         events.push(Event::MessageStart(envelope));
         self.state = State::Data {
-            reader: DataReader::new(self.policy.max_line_length),
+            reader: DataReader::new(self.policy.max_line_length)
+                .keep_dot_stuffing(self.policy.test_keep_dot_stuffing),
             accepting: true,
         };
     }
