@@ -283,6 +283,20 @@ fn metrics(args: &Args) -> anyhow::Result<bool> {
     Ok(true)
 }
 
+fn transcript(args: &Args, id: &str) -> anyhow::Result<bool> {
+    let v = call(
+        args,
+        Request::Transcript { id: id.to_string() },
+        Duration::from_secs(10),
+    )?;
+    if args.json {
+        print_json(&v);
+    } else {
+        out!("{}", v.as_str().unwrap_or_default());
+    }
+    Ok(true)
+}
+
 fn selftest(args: &Args) -> anyhow::Result<bool> {
     let v = call(args, Request::Selftest, Duration::from_secs(300))?;
     let r: Report = serde_json::from_value(v.clone())?;
@@ -413,6 +427,7 @@ fn main() -> ExitCode {
         Cmd::Reload { check: true } => reload_check(&args),
         Cmd::Metrics => metrics(&args),
         Cmd::Selftest => selftest(&args),
+        Cmd::Transcript { id } => transcript(&args, id),
         Cmd::Watch { address } => watch(&args, address.clone()),
         Cmd::LogLevel { level } => log_level(&args, level.clone()),
         Cmd::Pause { what: Intake::Smtp } => intake(&args, true),

@@ -51,6 +51,9 @@ pub enum Cmd {
     },
     /// Counters in Prometheus text format (no root needed: group members may read them).
     Metrics,
+    /// Show the session transcript behind a delivered message (ID: the queue id of its 250 reply
+    /// and Received: header); needs `[log] transcripts = true`.
+    Transcript { id: String },
     /// Check the running daemon against the RFC rules clients rely on, over its own listeners
     /// (a probe mailbox, removed after). One line per check; exit 1 when any fails.
     Selftest,

@@ -524,6 +524,14 @@ impl<'s> Loader<'s> {
                 d.format,
                 &[("text", LogFormat::Text), ("json", LogFormat::Json)],
             ),
+            transcripts: self.boolean(&mut s, "transcripts", d.transcripts),
+            transcript_max_kib: self.usize(&mut s, "transcript_max_kib", d.transcript_max_kib, 1),
+            transcript_keep_days: self.usize(
+                &mut s,
+                "transcript_keep_days",
+                d.transcript_keep_days,
+                1,
+            ),
         };
         self.finish(s);
 
@@ -540,6 +548,32 @@ impl<'s> Loader<'s> {
         let mut s = self.section(&mut top, "testing");
         let testing = Testing {
             fault_addresses: self.boolean(&mut s, "fault_addresses", false),
+        };
+        self.finish(s);
+
+        let mut s = self.section(&mut top, "metrics");
+        let listen = self.string(&mut s, "listen", "");
+        let metrics = Metrics {
+            listen: match listen.get_ref().as_str() {
+                "" => None,
+                text => match text.parse::<SocketAddr>() {
+                    Ok(_) if !cfg!(feature = "metrics-http") => {
+                        self.problem(
+                            listen.span(),
+                            "`metrics.listen`: this smtpd was built without the `metrics-http` feature; remove the key (and use `smtpctl metrics`) or build with `--features metrics-http`".to_string(),
+                        );
+                        None
+                    }
+                    Ok(a) => Some(a),
+                    Err(_) => {
+                        self.problem(
+                            listen.span(),
+                            format!("`metrics.listen`: `{text}` is not an IP:PORT address (e.g. \"127.0.0.1:9325\")"),
+                        );
+                        None
+                    }
+                },
+            },
         };
         self.finish(s);
 
@@ -575,6 +609,7 @@ impl<'s> Loader<'s> {
             control,
             accounts,
             testing,
+            metrics,
         }
     }
 

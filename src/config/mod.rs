@@ -31,6 +31,14 @@ pub struct Config {
     pub control: Control,
     pub accounts: Vec<Account>,
     pub testing: Testing,
+    pub metrics: Metrics,
+}
+
+/// `[metrics]`: the Prometheus HTTP endpoint (cargo feature `metrics-http`; off by default).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Metrics {
+    /// `GET /metrics` is answered here; none: no endpoint (`smtpctl metrics` always works).
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// Switches for people testing their own mail code; all off by default.
@@ -128,6 +136,10 @@ pub struct Log {
     pub rotation: Rotation,
     pub keep: usize,
     pub format: LogFormat,
+    /// Keep each SMTP session's dialogue under `<dir>/transcripts/`.
+    pub transcripts: bool,
+    pub transcript_max_kib: usize,
+    pub transcript_keep_days: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -224,6 +236,9 @@ impl Default for Log {
             rotation: Rotation::Daily,
             keep: 14,
             format: LogFormat::Text,
+            transcripts: false,
+            transcript_max_kib: 256,
+            transcript_keep_days: 7,
         }
     }
 }
@@ -255,6 +270,17 @@ impl Config {
             abs(&mut tls.cert);
             abs(&mut tls.key);
         }
+    }
+
+    /// Where transcripts go, when `[log] transcripts` is on.
+    pub fn transcripts(&self) -> Option<crate::net::transcript::TranscriptConfig> {
+        self.log
+            .transcripts
+            .then(|| crate::net::transcript::TranscriptConfig {
+                dir: self.log.dir.join("transcripts"),
+                max_bytes: self.log.transcript_max_kib * 1024,
+                keep: std::time::Duration::from_secs(self.log.transcript_keep_days as u64 * 86_400),
+            })
     }
 
     /// The SMTP session policy for sessions started under this config, on a plain SMTP listener

@@ -31,6 +31,10 @@ pub enum Request {
     Metrics,
     /// Run the RFC checks against the daemon's own listeners.
     Selftest,
+    /// The session transcript behind a delivered message (its queue id).
+    Transcript {
+        id: String,
+    },
     /// Stream live events (one response line each) until the client leaves.
     Watch {
         address: Option<String>,

@@ -2,6 +2,8 @@
 //! Nothing imports `daemon` except `bin/smtpd.rs`.
 pub mod daemonize;
 pub mod diff;
+#[cfg(feature = "metrics-http")]
+pub mod metrics_http;
 pub mod notify;
 pub mod privileges;
 pub mod run;

@@ -67,6 +67,12 @@ fn start(
     for (protocol, addr) in wanted(&config) {
         bound.push((protocol, addr, bind_std(protocol, addr)?));
     }
+    // `[metrics] listen` (feature metrics-http; the config refuses the key without it). Bound
+    // with the others, before privileges are dropped; a change needs a restart.
+    let metrics = match config.metrics.listen {
+        Some(a) => Some(bind_std("metrics", a)?),
+        None => None,
+    };
     for dir in [&config.mailboxes.root, &config.log.dir] {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
@@ -86,7 +92,9 @@ fn start(
         .thread_name("smtpd")
         .build()
         .context("cannot start the async runtime")?;
-    let result = runtime.block_on(serve(config, bound, control, set_level, base_dir, ready));
+    let result = runtime.block_on(serve(
+        config, bound, metrics, control, set_level, base_dir, ready,
+    ));
     if let Err(e) = &result {
         error!("{e:#}");
     }
@@ -214,6 +222,7 @@ fn spawn_listener(
 async fn serve(
     config: Config,
     bound: Vec<(&'static str, SocketAddr, std::net::TcpListener)>,
+    metrics: Option<std::net::TcpListener>,
     control: std::os::unix::net::UnixListener,
     set_level: crate::log::LevelSetter,
     base_dir: std::path::PathBuf,
@@ -247,6 +256,18 @@ async fn serve(
         set.push(spawn_listener(&shared, protocol, configured, l)?);
     }
     publish(&shared, &set);
+    #[cfg(feature = "metrics-http")]
+    if let Some(l) = metrics {
+        l.set_nonblocking(true)?;
+        let l = tokio::net::TcpListener::from_std(l)?;
+        tracker.spawn(super::metrics_http::serve(
+            l,
+            Arc::clone(&shared),
+            shutdown.clone(),
+        ));
+    }
+    #[cfg(not(feature = "metrics-http"))]
+    drop(metrics);
     tracker.spawn(crate::control::server::serve(
         control,
         Arc::clone(&shared),
@@ -256,7 +277,11 @@ async fn serve(
     let socket_path = shared.current().config.control.socket.clone();
     // What a crash left in tmp/ (the Maildir rule: older than 36 hours), off the start path.
     let root = shared.current().config.mailboxes.root.clone();
+    let transcripts = shared.current().config.transcripts();
     tracker.spawn(async move {
+        if let Some(t) = transcripts {
+            let _ = tokio::task::spawn_blocking(move || crate::net::transcript::prune(&t)).await;
+        }
         let stale = Duration::from_secs(36 * 3600);
         let removed = tokio::task::spawn_blocking(move || {
             crate::mailbox::maildir::clean_stale_tmp(&root, stale)

@@ -56,6 +56,7 @@ impl Generation {
             accounts: Arc::clone(&accounts),
             tls: tls.clone(),
             auth_failure_delay: Duration::from_millis(config.pop3.auth_failure_delay_ms),
+            transcripts: config.transcripts(),
         });
         let pop3 = Arc::new(Pop3Context::new(
             &config,
@@ -227,7 +228,7 @@ impl Shared {
     }
 
     /// Prometheus text exposition of the counters (readable without root: OpenSMTPD#1313).
-    fn metrics(&self) -> String {
+    pub(crate) fn metrics(&self) -> String {
         let s = self.stats.snapshot();
         let mut out = String::new();
         let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
@@ -346,6 +347,27 @@ impl Shared {
             });
         }
         Some(addr)
+    }
+
+    async fn transcript(self: Arc<Self>, id: String) -> ResponseLine {
+        let g = self.current();
+        let dir = g.config.log.dir.join("transcripts");
+        let on = g.config.log.transcripts;
+        let shown = id.clone();
+        match tokio::task::spawn_blocking(move || crate::net::transcript::read(&dir, &id)).await {
+            Ok(Ok(text)) => ResponseLine::ok(text),
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => ResponseLine::err(if on {
+                format!(
+                    "no transcript for message {shown} (unknown id, or older than [log] transcript_keep_days)"
+                )
+            } else {
+                format!(
+                    "no transcript for message {shown}: transcripts are off; set [log] transcripts = true and reload"
+                )
+            }),
+            Ok(Err(e)) => ResponseLine::err(format!("transcript {shown}: {e}")),
+            Err(e) => ResponseLine::err(format!("transcript {shown}: {e}")),
+        }
     }
 
     async fn selftest(self: Arc<Self>) -> ResponseLine {
@@ -513,6 +535,7 @@ impl Handler for Shared {
                 Request::ReloadCheck { config } => self.reload_check(config).await,
                 Request::Metrics => ResponseLine::ok(self.metrics()),
                 Request::Selftest => self.selftest().await,
+                Request::Transcript { id } => self.transcript(id).await,
                 Request::Watch { .. } => {
                     ResponseLine::err("watch streams; it is not a one-shot request")
                 }

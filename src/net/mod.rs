@@ -6,4 +6,5 @@ pub mod pop3_conn;
 pub mod smtp_conn;
 pub mod stats;
 pub mod tls;
+pub mod transcript;
 pub mod watch;

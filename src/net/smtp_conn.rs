@@ -18,6 +18,7 @@ use tracing::{info, warn};
 use super::pop3_conn::is_loopback;
 use super::stats::{self, ActiveGuard, Stats};
 use super::tls::Stream;
+use super::transcript::{Snapshot, Transcript, TranscriptConfig};
 use super::watch::{self, WatchEvent};
 use crate::auth::accounts::Accounts;
 use crate::config::Limits;
@@ -56,6 +57,8 @@ pub struct SmtpContext {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Wait before answering a failed AUTH; grows with each failure in the session.
     pub auth_failure_delay: Duration,
+    /// `[log] transcripts`: where each session's dialogue goes.
+    pub transcripts: Option<TranscriptConfig>,
 }
 
 static SESSION_IDS: AtomicU64 = AtomicU64::new(1);
@@ -142,10 +145,26 @@ pub async fn serve(
         message: None,
         messages: 0,
         auth_failures: 0,
+        transcript: ctx.transcripts.as_ref().map(|t| {
+            Transcript::new(
+                t,
+                sid,
+                &peer.to_string(),
+                &format!("{listener:?}").to_lowercase(),
+            )
+        }),
     };
+    if listener == Listener::Submissions
+        && let Some(t) = conn.transcript.as_mut()
+    {
+        t.note("TLS established (implicit)");
+    }
     let end_reason;
 
     let greeting = session.greeting().to_bytes();
+    if let Some(t) = conn.transcript.as_mut() {
+        t.server(&greeting);
+    }
     if write_all(&mut stream, &greeting, write_timeout)
         .await
         .is_err()
@@ -186,7 +205,12 @@ pub async fn serve(
                     end_reason = "read error";
                     break;
                 }
-                Some(Ok(Ok(n))) => session.feed(&buf[..n]),
+                Some(Ok(Ok(n))) => {
+                    if let Some(t) = conn.transcript.as_mut() {
+                        t.client(&buf[..n], in_data);
+                    }
+                    session.feed(&buf[..n])
+                }
             }
         };
         match conn.run(&mut session, &mut stream, events).await {
@@ -204,6 +228,10 @@ pub async fn serve(
     }
     if let Some(msg) = conn.message.take() {
         discard(msg).await;
+    }
+    if let Some(t) = conn.transcript.as_mut() {
+        t.note(&format!("session end: {end_reason}"));
+        save(t.snapshot(true)).await;
     }
     ctx.stats.watch.publish(|| {
         event(
@@ -240,9 +268,44 @@ struct Conn<'a> {
     message: Option<Message>,
     messages: u64,
     auth_failures: u32,
+    transcript: Option<Transcript>,
+}
+
+/// Writes a transcript snapshot off the async threads; a failure is logged, never fatal.
+async fn save(snapshot: Option<Snapshot>) {
+    if let Some(s) = snapshot {
+        match tokio::task::spawn_blocking(move || s.write()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(error = %e, "cannot write the session transcript"),
+            Err(e) => warn!(error = %e, "transcript task failed"),
+        }
+    }
 }
 
 impl Conn<'_> {
+    /// Sends `out` (recording it in the transcript, saved when a delivery needs linking).
+    async fn send_out(
+        &mut self,
+        stream: &mut Stream,
+        out: &mut Vec<u8>,
+        limit: Duration,
+    ) -> Result<(), &'static str> {
+        if out.is_empty() {
+            return Ok(());
+        }
+        if let Some(t) = self.transcript.as_mut() {
+            t.server(out);
+        }
+        write_all(stream, out, limit)
+            .await
+            .map_err(|_| "write failed")?;
+        out.clear();
+        if let Some(t) = self.transcript.as_mut() {
+            save(t.snapshot(false)).await;
+        }
+        Ok(())
+    }
+
     /// Carries out events in order (outcomes may bring more); Ok(true) on Close.
     async fn run(
         &mut self,
@@ -280,17 +343,11 @@ impl Conn<'_> {
                 }
                 Event::Close => closed = true,
                 Event::Pause(d) => {
-                    write_all(stream, &out, limit)
-                        .await
-                        .map_err(|_| "write failed")?;
-                    out.clear();
+                    self.send_out(stream, &mut out, limit).await?;
                     tokio::time::sleep(d).await;
                 }
                 Event::StartTls => {
-                    write_all(stream, &out, limit)
-                        .await
-                        .map_err(|_| "write failed")?;
-                    out.clear();
+                    self.send_out(stream, &mut out, limit).await?;
                     let Some(cfg) = self.ctx.tls.clone() else {
                         return Err("TLS not configured");
                     };
@@ -299,6 +356,9 @@ impl Conn<'_> {
                         return Err("TLS handshake failed");
                     }
                     session.tls_started();
+                    if let Some(t) = self.transcript.as_mut() {
+                        t.note("TLS established (STARTTLS)");
+                    }
                 }
                 Event::Authenticate { user, password } => {
                     let accounts = Arc::clone(&self.ctx.accounts);
@@ -318,11 +378,7 @@ impl Conn<'_> {
                 }
             }
         }
-        if !out.is_empty() {
-            write_all(stream, &out, limit)
-                .await
-                .map_err(|_| "write failed")?;
-        }
+        self.send_out(stream, &mut out, limit).await?;
         Ok(closed)
     }
 
@@ -457,6 +513,9 @@ impl Conn<'_> {
                     "delivered"
                 );
                 self.publish(&msg.envelope, Some(size), "delivered", &format!("id {id}"));
+                if let Some(t) = self.transcript.as_mut() {
+                    t.delivered(&id);
+                }
                 Delivery::Done { id }
             }
             Err(e) => {
