@@ -86,6 +86,21 @@ fn passes_on_the_real_daemon_and_leaves_nothing_behind() {
     assert!(v["checks"][0]["rfc"].as_str().unwrap().starts_with("RFC "));
 }
 
+/// A mailbox already at the probe's address (someone's mail) is never used nor removed.
+#[test]
+fn refuses_when_the_probe_mailbox_holds_mail() {
+    let srv = Server::start_with(Overrides::new().pop3(&[ALICE]));
+    srv.deliver(
+        "smtpd-selftest@example.test",
+        b"Subject: mine\r\n\r\nkeep me\r\n",
+    );
+    let before = files_under(&srv.root());
+    let out = srv.ctl(&["selftest"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+    assert_eq!(files_under(&srv.root()), before);
+}
+
 #[test]
 fn fails_on_a_broken_server() {
     let srv = Server::start_env(

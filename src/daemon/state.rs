@@ -379,6 +379,26 @@ impl Shared {
         let Some(domain) = cfg.mailboxes.domains.first() else {
             return ResponseLine::err("no [mailboxes] domains: nothing can be delivered");
         };
+        // The probe mailbox is removed after the run: never use one that holds someone's mail.
+        let probe = cfg
+            .mailboxes
+            .root
+            .join(domain)
+            .join(super::selftest::PROBE_LOCAL);
+        let probe_address = format!("{}@{domain}", super::selftest::PROBE_LOCAL);
+        if cfg.accounts.iter().any(|a| a.address == probe_address)
+            || tokio::task::spawn_blocking(move || probe.exists())
+                .await
+                .unwrap_or(true)
+        {
+            return ResponseLine::err(format!(
+                "the selftest's probe mailbox {probe_address} already exists (an account, or mail \
+                 in {}/{domain}/{}); selftest delivers there and removes it afterwards, so move \
+                 that mail away first",
+                cfg.mailboxes.root.display(),
+                super::selftest::PROBE_LOCAL
+            ));
+        }
         let target = super::selftest::Target {
             smtp,
             pop3: self.listener_address("pop3"),
