@@ -170,3 +170,35 @@ fn pop3_dele_on_a_full_disk() {
     );
     assert_eq!(r.code, 250, "{r:?}");
 }
+
+/// A maildir, or only its new/, removed while smtpd runs is made again: the store's memory of
+/// ready maildirs never turns one removal into lasting failures (at most one 451).
+#[test]
+fn maildir_removed_behind_the_servers_back_is_made_again() {
+    let srv = Server::start_with(Overrides::new().pop3(&["alice@example.test"]));
+    let md = srv.root().join("example.test/alice");
+    srv.deliver("alice@example.test", b"Subject: 1\r\n\r\nx\r\n");
+    std::fs::remove_dir_all(&md).unwrap();
+    // POP3 finds it gone too, and makes it again.
+    let mut p = srv.pop3();
+    let login = p.login("alice@example.test", PASSWORD);
+    assert!(login.starts_with("+OK"), "{login}");
+    assert!(p.cmd("STAT").starts_with("+OK 0 "));
+    p.cmd("QUIT");
+    std::fs::remove_dir_all(&md).unwrap();
+    srv.deliver("alice@example.test", b"Subject: 2\r\n\r\nx\r\n");
+    assert_eq!(list(&md.join("new")).len(), 1);
+    std::fs::remove_dir_all(md.join("new")).unwrap();
+    let mut c = srv.connect();
+    c.expect(220);
+    let r = c.send_mail(
+        "s@b.test",
+        &["alice@example.test"],
+        b"Subject: 3\r\n\r\nx\r\n",
+    );
+    assert!(r.code == 250 || r.code == 451, "{r:?}");
+    c.cmd("QUIT");
+    srv.deliver("alice@example.test", b"Subject: 4\r\n\r\nx\r\n");
+    assert!(!list(&md.join("new")).is_empty());
+    assert!(list(&md.join("tmp")).is_empty(), "nothing left in tmp/");
+}

@@ -133,7 +133,8 @@ impl MaildirStore {
         Ok(())
     }
 
-    fn forget(&self, dir: &Path) {
+    /// Makes the next delivery check (and re-make) `dir` instead of trusting the cache.
+    pub fn forget(&self, dir: &Path) {
         self.ready
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

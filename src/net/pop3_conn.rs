@@ -275,12 +275,25 @@ impl Conn {
                     path: Default::default(),
                     source: std::io::Error::other(e.to_string()),
                 })?;
-            store.ensure(&dir).map_err(|e| MaildropError::Io {
-                op: "create maildrop",
-                path: dir.clone(),
-                source: std::io::Error::other(e.to_string()),
-            })?;
-            maildrop::open(&dir)
+            let ensure = |store: &MaildirStore| {
+                store.ensure(&dir).map_err(|e| MaildropError::Io {
+                    op: "create maildrop",
+                    path: dir.clone(),
+                    source: std::io::Error::other(e.to_string()),
+                })
+            };
+            ensure(&store)?;
+            match maildrop::open(&dir) {
+                // Removed behind the store's back since it was made: make it again.
+                Err(MaildropError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    store.forget(&dir);
+                    ensure(&store)?;
+                    maildrop::open(&dir)
+                }
+                other => other,
+            }
         })
         .await;
         match opened {

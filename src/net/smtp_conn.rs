@@ -490,7 +490,14 @@ impl Conn<'_> {
                     };
                     spool.write(&buf)?;
                     let (id, size) = (spool.id.clone(), spool.size);
-                    spool.commit(&maildirs).map(|paths| (id, size, paths.len()))
+                    let result = spool.commit(&maildirs);
+                    if result.is_err() {
+                        // A maildir removed behind our back is made again next time.
+                        for md in &maildirs {
+                            store.forget(md);
+                        }
+                    }
+                    result.map(|paths| (id, size, paths.len()))
                 })
                 .await
                 .map_err(join_error)
