@@ -218,7 +218,11 @@ impl MaildirStore {
     /// behind the store's back is made again.
     pub fn open(&self, maildirs: &[PathBuf], r: Reservation) -> Result<Spool, DeliveryError> {
         let Some(first) = maildirs.first() else {
-            return Err(DeliveryError::UnsafeName(String::new()));
+            return Err(DeliveryError::Io {
+                op: "deliver",
+                path: self.root.clone(),
+                source: io::Error::other("no recipient maildir"),
+            });
         };
         for md in maildirs {
             self.ensure(md)?;
@@ -233,11 +237,6 @@ impl MaildirStore {
             }
             other => other,
         }
-    }
-
-    /// Directory fsyncs made on `dir` so far (group commit; for tests and measurements).
-    pub fn dir_syncs(&self, dir: &Path) -> u64 {
-        self.dirsync.syncs(dir)
     }
 }
 
@@ -332,7 +331,6 @@ impl Spool {
         for md in maildirs {
             if !synced.contains(&md.as_path()) {
                 let new = md.join("new");
-                fault_point("before_dir_fsync");
                 self.dirsync
                     .sync(&new)
                     .map_err(io_err("fsync directory", &new))?;
