@@ -336,16 +336,7 @@ fn live_socket_refused_stale_socket_replaced() {
     assert!(dir.path().join("run/smtpd.sock").exists());
     let cfg = dir.path().join("smtpd.toml");
     std::fs::write(&cfg, config_text(dir.path(), &Overrides::new())).unwrap();
-    let mut child = Command::new(smtpd_bin())
-        .args(["--foreground", "--config"])
-        .arg(&cfg)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = LogWatch::spawn(child.stderr.take().unwrap());
-    log.wait_for("ready");
-    let _ = child.kill();
-    let _ = child.wait();
+    start_until_ready(&cfg);
 }
 
 /// metrics: Prometheus text format with the counters.

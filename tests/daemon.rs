@@ -238,16 +238,7 @@ fn log_files_pruned_to_keep() {
         config_text(dir.path(), &Overrides::new().set("log", "keep", "3")),
     )
     .unwrap();
-    let mut child = Command::new(smtpd_bin())
-        .args(["--foreground", "--config"])
-        .arg(&cfg)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = LogWatch::spawn(child.stderr.take().unwrap());
-    log.wait_for("ready");
-    let _ = child.kill();
-    let _ = child.wait();
+    start_until_ready(&cfg);
     let n = list(&logs).len();
     assert!(n <= 3, "{n} log files kept: {:?}", list(&logs));
 }

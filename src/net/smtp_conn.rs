@@ -573,15 +573,20 @@ async fn flush(msg: &mut Message, store: &Arc<MaildirStore>) {
         msg.buf.clear();
         return;
     }
-    let spool = msg.spool.take();
-    let store = Arc::clone(store);
-    let maildirs = msg.maildirs.clone();
-    let reservation = msg.reservation.clone();
+    // The spool, or what is needed to make it (only at the first flush).
+    let target = match msg.spool.take() {
+        Some(s) => Ok(s),
+        None => Err((
+            Arc::clone(store),
+            msg.maildirs.clone(),
+            msg.reservation.clone(),
+        )),
+    };
     let mut buf = std::mem::take(&mut msg.buf);
     match tokio::task::spawn_blocking(move || {
-        let r = match spool {
-            Some(s) => Ok(s),
-            None => store.open(&maildirs, reservation),
+        let r = match target {
+            Ok(s) => Ok(s),
+            Err((store, maildirs, reservation)) => store.open(&maildirs, reservation),
         }
         .and_then(|mut s| s.write(&buf).map(|()| s));
         buf.clear();

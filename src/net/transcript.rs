@@ -18,11 +18,15 @@ pub struct TranscriptConfig {
     pub keep: Duration,
 }
 
-/// One session's dialogue, held in memory and written out at each delivery and at the end.
+/// One session's dialogue: lines gather in memory and are appended to its file at each delivery
+/// and at the end (only what is new each time).
 pub struct Transcript {
     cfg: TranscriptConfig,
     name: String,
+    /// Not yet written.
     buf: Vec<u8>,
+    /// Octets of the whole transcript so far (written or not), against `max_bytes`.
+    total: usize,
     truncated: bool,
     /// The next client line is a SASL response (after a 334): redact it.
     redact_next: bool,
@@ -53,6 +57,7 @@ impl Transcript {
             cfg: cfg.clone(),
             name: format!("{stamp}-{}-{sid}.log", std::process::id()),
             buf: Vec::new(),
+            total: 0,
             truncated: false,
             redact_next: false,
             partial: Vec::new(),
@@ -73,11 +78,12 @@ impl Transcript {
         if self.truncated {
             return;
         }
-        if self.buf.len() + bytes.len() > self.cfg.max_bytes {
+        if self.total + bytes.len() > self.cfg.max_bytes {
             self.buf.extend_from_slice(b"[transcript truncated]\n");
             self.truncated = true;
             return;
         }
+        self.total += bytes.len();
         self.buf.extend_from_slice(bytes);
     }
 
@@ -144,8 +150,8 @@ impl Transcript {
         self.pending_ids.push(id.to_string());
     }
 
-    /// A writer for the current state (run it on a blocking thread) when something new must
-    /// reach the disk: a delivery to link, or `end` of the session.
+    /// What must reach the disk now (run its `write` on a blocking thread): the lines gathered
+    /// since the last one, when there is a delivery to link or at the `end` of the session.
     pub fn snapshot(&mut self, end: bool) -> Option<Snapshot> {
         if !end && self.pending_ids.is_empty() {
             return None;
@@ -153,7 +159,7 @@ impl Transcript {
         Some(Snapshot {
             dir: self.cfg.dir.clone(),
             name: self.name.clone(),
-            text: self.buf.clone(),
+            text: std::mem::take(&mut self.buf),
             ids: std::mem::take(&mut self.pending_ids),
         })
     }
@@ -167,16 +173,15 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Writes the file (whole, replacing the previous snapshot) and the by-id links.
+    /// Appends the new lines to the session's file and makes the by-id links.
     pub fn write(self) -> io::Result<()> {
         let by_id = self.dir.join("by-id");
         std::fs::create_dir_all(&by_id)?;
-        let path = self.dir.join(&self.name);
-        let tmp = self.dir.join(format!(".{}.tmp", self.name));
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&self.text)?;
-        drop(f);
-        std::fs::rename(&tmp, &path)?;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(&self.name))?
+            .write_all(&self.text)?;
         for id in self.ids {
             let link = by_id.join(&id);
             let _ = std::fs::remove_file(&link);
@@ -272,6 +277,14 @@ mod tests {
         assert_eq!(read(d.path(), "ABC123").unwrap(), text);
         assert!(read(d.path(), "../x").is_err());
         assert!(t.snapshot(false).is_none(), "nothing new to link");
+        // The end appends only what came after.
+        t.client(b"QUIT\r\n", false);
+        t.server(b"221 bye\r\n");
+        t.snapshot(true).unwrap().write().unwrap();
+        assert_eq!(
+            read(d.path(), "ABC123").unwrap(),
+            format!("{text}C: QUIT\nS: 221 bye\n")
+        );
     }
 
     #[test]
@@ -281,6 +294,7 @@ mod tests {
         for _ in 0..1000 {
             t.client(b"NOOP\r\n", false);
         }
+        assert!(t.total <= 4096);
         assert!(t.buf.len() <= 4096 + 32);
         assert!(t.buf.ends_with(b"[transcript truncated]\n"));
     }

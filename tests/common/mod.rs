@@ -215,6 +215,27 @@ fn listening(line: &str, proto: &str) -> Option<SocketAddr> {
     rest[..end].parse().ok()
 }
 
+/// Starts smtpd in the foreground on `config`, waits until it is ready, and ends it.
+pub fn start_until_ready(config: &Path) {
+    let mut child = Command::new(smtpd_bin())
+        .args(["--foreground", "--config"])
+        .arg(config)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start smtpd");
+    let log = LogWatch::spawn(child.stderr.take().expect("stderr"));
+    // Ended even when the wait below fails.
+    struct Ends(Child);
+    impl Drop for Ends {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _child = Ends(child);
+    log.wait_for("ready");
+}
+
 pub fn smtpd_bin() -> &'static str {
     env!("CARGO_BIN_EXE_smtpd")
 }
