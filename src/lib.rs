@@ -1,4 +1,25 @@
-//! smtpd library
+//! smtpd library: the engines, the storage, the daemon and the clients behind the three programs.
+//!
+//! # Layers
+//! Dependencies point one way, from the binaries down to the engines; `tests/layers.rs` fails
+//! when a `use` in `src/proto/` breaks the first rule.
+//!
+//! - [`proto`]: sans-IO protocol engines (SMTP server and reply parser, POP3, SASL). Every layer
+//!   may use them; they use nothing of the crate but [`wire`] and [`testing`], and no tokio,
+//!   `std::fs`, `std::net` or clock.
+//! - [`wire`], [`testing`]: leaf helpers (on-the-wire sizes; debug-only test switches, read in
+//!   that one module).
+//! - [`config`]: the configuration as data, loaded from TOML. Knows no daemon or net.
+//! - [`mailbox`]: Maildir storage (delivery, POP3 maildrops). Blocking `std::fs`; knows no
+//!   sockets or protocols.
+//! - [`auth`]: accounts and password hashes.
+//! - [`net`]: the tokio drivers around the engines (listeners, SMTP and POP3 connections, TLS,
+//!   transcripts, watch events).
+//! - [`client`]: our SMTP client (smtp-send, send-test, selftest).
+//! - [`control`]: the control socket protocol, its server and client.
+//! - [`daemon`]: the composition root: builds everything from a config and runs it. Only
+//!   `bin/smtpd.rs` imports it.
+//! - [`cli`], [`log`]: command-line definitions (also used to make the man pages) and logging.
 pub mod auth;
 pub mod cli;
 pub mod client;
@@ -9,4 +30,5 @@ pub mod log;
 pub mod mailbox;
 pub mod net;
 pub mod proto;
+pub mod testing;
 pub mod wire;

@@ -12,9 +12,8 @@ use clap::Parser;
 use smtpd::cli::smtpctl::{Args, Cmd, Intake};
 use smtpd::control::client;
 use smtpd::control::proto::{
-    LogLevelResult, MailboxInfo, ReloadInfo, Request, SendTestResult, Status,
+    LogLevelResult, MailboxInfo, Outcome, ReloadInfo, Report, Request, SendTestResult, Status,
 };
-use smtpd::daemon::selftest::{Outcome, Report};
 use smtpd::mailbox::headers::iso_utc;
 use smtpd::{out, outln};
 

@@ -1,5 +1,8 @@
-//! Our SMTP client: used by `smtpctl send-test` (through the daemon) and, with its own issue, by
-//! `smtp-send`. One client, not two.
+//! Our SMTP client, the one every sender uses: `smtp-send`, `smtpctl send-test` and
+//! `smtpctl selftest` (through the daemon), and next the outbound queue. [`conn`] is the
+//! transport (timeouts, TLS, lines, replies parsed by `proto::smtp::response`), [`smtp`] the
+//! SMTP dialogue on it.
 pub mod bench;
 pub mod compose;
+pub mod conn;
 pub mod smtp;

@@ -7,59 +7,16 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
-
-use crate::net::tls::Stream;
-
-/// Longest reply line accepted (RFC 5321 says 512; be generous).
-const MAX_REPLY_LINE: usize = 4096;
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Reply {
-    pub code: u16,
-    pub lines: Vec<String>,
-}
-
-impl Reply {
-    pub fn is_positive(&self) -> bool {
-        (200..400).contains(&self.code)
-    }
-    /// `250 2.0.0 Ok` (the last line, with its code).
-    pub fn last_line(&self) -> String {
-        format!(
-            "{} {}",
-            self.code,
-            self.lines.last().map(String::as_str).unwrap_or("")
-        )
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    #[error("cannot connect to {addr}: {error}")]
-    Connect {
-        addr: SocketAddr,
-        error: std::io::Error,
-    },
-    #[error("connection to the server failed: {0}")]
-    Io(std::io::Error),
-    #[error("no reply from the server within {0:?}")]
-    Timeout(Duration),
-    #[error("the server closed the connection")]
-    Closed,
-    #[error("malformed reply from the server: {0:?}")]
-    Malformed(String),
-    #[error("the message is {size} octets, above the server's advertised SIZE limit of {max}")]
-    TooBig { size: usize, max: u64 },
-}
+pub use super::conn::ClientError;
+use super::conn::Conn;
+/// A server's reply, as parsed by [`crate::proto::smtp::response`].
+pub use crate::proto::smtp::response::Response as Reply;
 
 /// Called with each transcript line (`C: ...` or `S: ...`) as it happens.
 pub type LineHook = Box<dyn FnMut(&str) + Send>;
 
 pub struct Client {
-    io: BufReader<Stream>,
-    timeout: Duration,
+    conn: Conn,
     /// `C: ...` / `S: ...` lines, when recording.
     pub transcript: Option<Vec<String>>,
     /// Shown live, when set.
@@ -68,12 +25,6 @@ pub struct Client {
     pub extensions: Vec<String>,
     /// The SIZE the server advertised (0 or absent: no limit).
     pub max_size: Option<u64>,
-}
-
-impl From<std::io::Error> for ClientError {
-    fn from(e: std::io::Error) -> Self {
-        ClientError::Io(e)
-    }
 }
 
 impl Client {
@@ -98,14 +49,8 @@ impl Client {
     }
 
     async fn open(addr: SocketAddr, timeout: Duration) -> Result<Client, ClientError> {
-        let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
-            .await
-            .map_err(|_| ClientError::Timeout(timeout))?
-            .map_err(|error| ClientError::Connect { addr, error })?;
-        let _ = stream.set_nodelay(true);
         let c = Client {
-            io: BufReader::new(Stream::Plain(stream)),
-            timeout,
+            conn: Conn::connect(addr, timeout).await?,
             transcript: None,
             hook: None,
             extensions: Vec::new(),
@@ -137,44 +82,24 @@ impl Client {
 
     /// Reads one reply (all its lines).
     pub async fn reply(&mut self) -> Result<Reply, ClientError> {
-        let mut lines = Vec::new();
-        loop {
-            let mut buf = Vec::new();
-            let n = tokio::time::timeout(
-                self.timeout,
-                (&mut self.io)
-                    .take(MAX_REPLY_LINE as u64)
-                    .read_until(b'\n', &mut buf),
-            )
-            .await
-            .map_err(|_| ClientError::Timeout(self.timeout))??;
-            if n == 0 {
-                return Err(ClientError::Closed);
-            }
-            let line = String::from_utf8_lossy(&buf)
-                .trim_end_matches(['\r', '\n'])
-                .to_string();
+        let noting = self.noting();
+        let mut seen = Vec::new();
+        let r = self
+            .conn
+            .reply_with(|line| {
+                if noting {
+                    seen.push(line.to_string());
+                }
+            })
+            .await;
+        for line in seen {
             self.note("S: ", &line);
-            let code = line
-                .get(..3)
-                .and_then(|c| c.parse::<u16>().ok())
-                .filter(|c| (200..600).contains(c))
-                .ok_or_else(|| ClientError::Malformed(line.clone()))?;
-            let sep = line.as_bytes().get(3).copied();
-            lines.push(line.get(4..).unwrap_or("").to_string());
-            match sep {
-                Some(b'-') => continue,
-                None | Some(b' ') => return Ok(Reply { code, lines }),
-                _ => return Err(ClientError::Malformed(line)),
-            }
         }
+        r
     }
 
     async fn write(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
-        tokio::time::timeout(self.timeout, self.io.get_mut().write_all(bytes))
-            .await
-            .map_err(|_| ClientError::Timeout(self.timeout))??;
-        Ok(())
+        self.conn.write(bytes).await
     }
 
     /// Sends one command line and reads its reply.
@@ -192,30 +117,14 @@ impl Client {
             return self.command(&format!("HELO {name}")).await;
         }
         if r.is_positive() {
-            self.extensions = r
-                .lines
-                .iter()
-                .skip(1)
-                .filter_map(|l| l.split_whitespace().next())
-                .map(|k| k.to_ascii_uppercase())
-                .collect();
-            self.max_size = r
-                .lines
-                .iter()
-                .skip(1)
-                .find_map(|l| {
-                    let mut w = l.split_whitespace();
-                    (w.next()?.eq_ignore_ascii_case("SIZE"))
-                        .then(|| w.next().and_then(|n| n.parse().ok()))
-                        .flatten()
-                })
-                .filter(|&n| n > 0);
+            self.extensions = r.keywords();
+            self.max_size = r.size_limit();
         }
         Ok(r)
     }
 
     pub fn is_tls(&self) -> bool {
-        self.io.get_ref().is_tls()
+        self.conn.is_tls()
     }
 
     /// TLS handshake on the connection (after a 220 to STARTTLS, or right away for implicit TLS).
@@ -225,12 +134,7 @@ impl Client {
         config: std::sync::Arc<rustls::ClientConfig>,
         server_name: rustls_pki_types::ServerName<'static>,
     ) -> Result<(), ClientError> {
-        let io = std::mem::replace(&mut self.io, BufReader::new(Stream::Gone));
-        let plain = io.into_inner();
-        let tls = tokio::time::timeout(self.timeout, plain.connect_tls(config, server_name))
-            .await
-            .map_err(|_| ClientError::Timeout(self.timeout))??;
-        self.io = BufReader::new(tls);
+        self.conn.start_tls(config, server_name).await?;
         self.extensions.clear();
         self.max_size = None;
         self.note("C: ", "[TLS handshake done]");

@@ -5,7 +5,6 @@
 
 mod load;
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,8 +12,6 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 pub use load::{load, parse};
-
-use crate::proto::smtp::session::{Accept, Policy};
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Config {
@@ -269,48 +266,6 @@ impl Config {
         if let Some(tls) = self.tls.as_mut() {
             abs(&mut tls.cert);
             abs(&mut tls.key);
-        }
-    }
-
-    /// Where transcripts go, when `[log] transcripts` is on.
-    pub fn transcripts(&self) -> Option<crate::net::transcript::TranscriptConfig> {
-        self.log
-            .transcripts
-            .then(|| crate::net::transcript::TranscriptConfig {
-                dir: self.log.dir.join("transcripts"),
-                max_bytes: self.log.transcript_max_kib * 1024,
-                keep: std::time::Duration::from_secs(self.log.transcript_keep_days as u64 * 86_400),
-            })
-    }
-
-    /// The SMTP session policy for sessions started under this config, on a plain SMTP listener
-    /// or (`submission`) on a submission listener.
-    pub fn smtp_policy(&self, submission: bool) -> Policy {
-        Policy {
-            hostname: self.hostname.clone(),
-            max_message_bytes: self.limits.max_message_bytes,
-            max_recipients: self.limits.max_recipients,
-            max_errors: self.limits.max_errors,
-            max_command_line: self.limits.max_command_line,
-            max_line_length: self.limits.max_line_length,
-            domains: self.mailboxes.domains.clone(),
-            accept: match self.mailboxes.accept {
-                AcceptMode::Any => Accept::Any,
-                AcceptMode::Accounts => Accept::Accounts(
-                    self.accounts
-                        .iter()
-                        .map(|a| a.address.clone())
-                        .collect::<BTreeSet<_>>(),
-                ),
-            },
-            tls_available: self.tls.is_some(),
-            auth_available: !self.accounts.is_empty(),
-            allow_insecure_auth: self.smtp.allow_insecure_auth,
-            submission,
-            sender_login_match: self.smtp.sender_login_match,
-            fault_addresses: self.testing.fault_addresses,
-            test_keep_dot_stuffing: cfg!(debug_assertions)
-                && std::env::var("SMTPD_TEST_BREAK").is_ok_and(|v| v == "dot_unstuff"),
         }
     }
 }

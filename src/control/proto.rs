@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::net::Protocol;
 use crate::net::stats::Snapshot;
 
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -47,11 +48,13 @@ pub enum Request {
 }
 
 impl Request {
-    /// Commands that change the daemon: root or the daemon's own user only.
+    /// Commands that change the daemon or reach into mail (send-test, selftest, transcripts):
+    /// root or the daemon's own user only. Reading (status, mailboxes, metrics, the live `watch`
+    /// of the same sessions and deliveries) is open to the socket's group.
     pub fn is_privileged(&self) -> bool {
         !matches!(
             self,
-            Request::Status | Request::Mailboxes | Request::Metrics
+            Request::Status | Request::Mailboxes | Request::Metrics | Request::Watch { .. }
         )
     }
 }
@@ -94,7 +97,7 @@ impl ResponseLine {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListenerInfo {
-    pub protocol: String,
+    pub protocol: Protocol,
     pub address: String,
 }
 
@@ -167,6 +170,33 @@ pub struct LogLevelResult {
     pub level: String,
 }
 
+/// `smtpctl selftest`: one check's outcome.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Pass,
+    Fail,
+    Skip,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Check {
+    pub name: String,
+    /// Where the rule is written.
+    pub rfc: String,
+    pub outcome: Outcome,
+    /// What was seen (or why the check was skipped).
+    pub seen: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Report {
+    pub smtp: String,
+    pub pop3: Option<String>,
+    pub checks: Vec<Check>,
+    pub passed: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,6 +224,8 @@ mod tests {
         );
         assert!(serde_json::from_str::<RequestLine>(r#"{"v":1,"cmd":"nope"}"#).is_err());
         assert!(Request::Reload.is_privileged() && !Request::Status.is_privileged());
+        // README: group members may use watch.
+        assert!(!Request::Watch { address: None }.is_privileged());
         let r = serde_json::to_string(&ResponseLine::err("x")).unwrap();
         assert_eq!(r, r#"{"v":1,"ok":false,"error":"x"}"#);
     }

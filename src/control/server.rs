@@ -83,6 +83,13 @@ pub trait Handler: Send + Sync + 'static {
     }
 }
 
+/// Whether `peer_uid` may make `request`: one check for every request, `watch` included. Anyone
+/// who can open the socket (root, smtpd's user, members of its group) may read; changes need root
+/// or smtpd's own user.
+pub fn permitted(request: &Request, peer_uid: u32, own_uid: u32) -> bool {
+    !request.is_privileged() || peer_uid == 0 || peer_uid == own_uid
+}
+
 async fn send_line(
     write: &mut tokio::net::unix::OwnedWriteHalf,
     r: &ResponseLine,
@@ -194,27 +201,56 @@ async fn connection<H: Handler>(
                 }
                 Ok(v) => match serde_json::from_value::<RequestLine>(v) {
                     Err(e) => ResponseLine::err(format!("bad request: {e}")),
+                    Ok(req) if !permitted(&req.request, peer.uid, own_uid) => {
+                        warn!(uid = peer.uid, pid = ?peer.pid, request = ?req.request, "control request refused: not root or the smtpd user");
+                        ResponseLine::err(
+                            "permission denied: this command needs root or smtpd's own user",
+                        )
+                    }
                     Ok(RequestLine {
                         request: Request::Watch { address },
                         ..
                     }) => {
                         return stream_events(handler.as_ref(), address, &mut write, &stop).await;
                     }
-                    Ok(req) => {
-                        if req.request.is_privileged() && peer.uid != 0 && peer.uid != own_uid {
-                            warn!(uid = peer.uid, pid = ?peer.pid, request = ?req.request, "control request refused: not root or the smtpd user");
-                            ResponseLine::err(
-                                "permission denied: this command needs root or smtpd's own user",
-                            )
-                        } else {
-                            Arc::clone(&handler).handle(req.request, peer).await
-                        }
-                    }
+                    Ok(req) => Arc::clone(&handler).handle(req.request, peer).await,
                 },
             }
         };
-        let mut out = serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec());
-        out.push(b'\n');
-        write.write_all(&out).await?;
+        send_line(&mut write, &response).await?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reading (watch included) is for anyone who can open the socket; changing is for root and
+    /// smtpd's own user.
+    #[test]
+    fn one_permission_rule() {
+        let (root, own, member) = (0, 110, 1000);
+        let reads = [
+            Request::Status,
+            Request::Mailboxes,
+            Request::Metrics,
+            Request::Watch { address: None },
+        ];
+        let changes = [
+            Request::Reload,
+            Request::Pause,
+            Request::Resume,
+            Request::Selftest,
+            Request::LogLevel {
+                level: "debug".into(),
+            },
+        ];
+        for r in &reads {
+            assert!(permitted(r, member, own), "{r:?}");
+        }
+        for r in &changes {
+            assert!(!permitted(r, member, own), "{r:?}");
+            assert!(permitted(r, root, own) && permitted(r, own, own), "{r:?}");
+        }
     }
 }

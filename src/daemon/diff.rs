@@ -7,18 +7,8 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
+use super::listeners::wanted;
 use crate::config::Config;
-
-/// Every (protocol, address) a config listens on.
-pub fn listeners(c: &Config) -> Vec<(&'static str, std::net::SocketAddr)> {
-    let mut w: Vec<(&'static str, std::net::SocketAddr)> = Vec::new();
-    w.extend(c.smtp.listen.iter().map(|a| ("smtp", *a)));
-    w.extend(c.smtp.submission.iter().map(|a| ("submission", *a)));
-    w.extend(c.smtp.submissions.iter().map(|a| ("submissions", *a)));
-    w.extend(c.pop3.listen.iter().map(|a| ("pop3", *a)));
-    w.extend(c.pop3.pop3s.iter().map(|a| ("pop3s", *a)));
-    w
-}
 
 /// `section.key: old → new` for each scalar that differs (arrays compared whole).
 fn settings<T: Serialize>(section: &str, old: &T, new: &T, skip: &[&str], out: &mut Vec<String>) {
@@ -49,7 +39,7 @@ pub fn describe(
 ) -> (Vec<String>, Vec<String>) {
     let mut changes = Vec::new();
     // Compared as multisets: two "127.0.0.1:0" listeners are two listeners.
-    let (mut before, mut after) = (listeners(old), listeners(new));
+    let (mut before, mut after) = (wanted(old), wanted(new));
     before.retain(|l| match after.iter().position(|a| a == l) {
         Some(i) => {
             after.remove(i);

@@ -10,7 +10,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::state::Shared;
+use super::shared::Shared;
 
 const MAX_HEAD: usize = 8 * 1024;
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -80,7 +80,7 @@ async fn answer(mut stream: TcpStream, shared: Arc<Shared>) {
             return;
         }
     }
-    let response = respond(&head, || shared.metrics());
+    let response = respond(&head, || super::metrics::text(&shared));
     let _ = stream.write_all(&response).await;
     let _ = stream.shutdown().await;
 }

@@ -46,7 +46,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl DirSync {
     pub fn new() -> Self {
         Self::with(|dir: &Path| {
-            super::maildir::fault_point("in_dir_fsync");
+            crate::testing::stall_point("in_dir_fsync");
             std::fs::File::open(dir).and_then(|d| d.sync_all())
         })
     }

@@ -1,7 +1,7 @@
 //! The trace headers prepended at delivery: `Return-Path:` (RFC 5321 §4.4) and `Received:`.
 //! The peer is named by its address: no DNS lookups.
 
-use std::net::IpAddr;
+use core::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// What the `Received:` header records.

@@ -292,7 +292,7 @@ impl Spool {
         })?;
         file.sync_all().map_err(io_err("fsync", &self.tmp_path))?;
         drop(file);
-        fault_point("after_fsync");
+        crate::testing::stall_point("after_fsync");
         let name = self.final_name();
         let mut done: Vec<PathBuf> = Vec::new();
         let result = self.place_all(maildirs, &name, &mut done);
@@ -321,7 +321,7 @@ impl Spool {
                 Err(_) => copy_into(&self.tmp_path, md, name)?,
             }
             done.push(target);
-            fault_point("between_copies");
+            crate::testing::stall_point("between_copies");
         }
         let target = first.join("new").join(name);
         fs::rename(&self.tmp_path, &target).map_err(io_err("rename into", &target))?;
@@ -340,19 +340,6 @@ impl Spool {
         Ok(())
     }
 }
-
-/// Debug builds only: `SMTPD_TEST_STALL=<point>` stops delivery at that point for a minute (after
-/// saying so on stderr), so the crash tests can kill smtpd exactly there. Release builds ignore it.
-#[cfg(debug_assertions)]
-pub(crate) fn fault_point(name: &str) {
-    if std::env::var("SMTPD_TEST_STALL").is_ok_and(|v| v == name) {
-        eprintln!("fault point {name} reached");
-        std::thread::sleep(std::time::Duration::from_secs(60));
-    }
-}
-
-#[cfg(not(debug_assertions))]
-pub(crate) fn fault_point(_name: &str) {}
 
 /// Removes files older than `max_age` from every `<root>/<domain>/<local>/tmp/` (the Maildir rule
 /// says 36 hours): what a crash left between create and rename. Returns how many were removed.

@@ -13,10 +13,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use super::Protocol;
+
 /// Runs until `stop` fires; admitted sessions run on `tracker`.
 pub async fn run<F, S, Fut>(
     listener: TcpListener,
-    protocol: &'static str,
+    protocol: Protocol,
     stop: CancellationToken,
     tracker: TaskTracker,
     admit: F,
@@ -38,7 +40,7 @@ pub async fn run<F, S, Fut>(
             }
             Err(e) => {
                 // EMFILE and friends: wait and retry rather than die.
-                warn!(protocol, error = %e, "accept failed; retrying in {} ms", backoff.as_millis());
+                warn!(%protocol, error = %e, "accept failed; retrying in {} ms", backoff.as_millis());
                 tokio::select! {
                     _ = stop.cancelled() => break,
                     _ = tokio::time::sleep(backoff) => {}
@@ -53,7 +55,7 @@ pub async fn run<F, S, Fut>(
                 tracker.spawn(session(stream));
             }
             Err(reply) => {
-                info!(protocol, peer = %peer, "connection refused: {}", String::from_utf8_lossy(&reply).trim_end());
+                info!(%protocol, peer = %peer, "connection refused: {}", String::from_utf8_lossy(&reply).trim_end());
                 tracker.spawn(async move {
                     let _ = tokio::time::timeout(Duration::from_secs(5), async {
                         let _ = stream.write_all(&reply).await;

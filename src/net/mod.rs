@@ -3,8 +3,11 @@
 pub mod limiter;
 pub mod listener;
 pub mod pop3_conn;
+pub mod protocol;
 pub mod smtp_conn;
 pub mod stats;
 pub mod tls;
 pub mod transcript;
 pub mod watch;
+
+pub use protocol::Protocol;

@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::Protocol;
 use super::pop3_conn::is_loopback;
 use super::stats::{self, ActiveGuard, Stats};
 use super::tls::Stream;
@@ -34,17 +35,6 @@ const READ_BUF: usize = 64 * 1024;
 const WRITE_CHUNK: usize = 256 * 1024;
 /// Submission: how much of the header section is held to look for Date/Message-ID.
 const HEADER_SCAN_LIMIT: usize = 64 * 1024;
-
-/// Which kind of listener accepted the connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Listener {
-    /// Port 25 role: STARTTLS offered, AUTH optional.
-    Smtp,
-    /// Port 587 role: STARTTLS offered, AUTH required.
-    Submission,
-    /// Port 465 role: implicit TLS, AUTH required.
-    Submissions,
-}
 
 /// What every SMTP session of one config generation shares.
 pub struct SmtpContext {
@@ -99,7 +89,7 @@ pub async fn serve(
     tcp: TcpStream,
     peer: SocketAddr,
     ctx: Arc<SmtpContext>,
-    listener: Listener,
+    listener: Protocol,
     shutdown: CancellationToken,
 ) {
     let sid = SESSION_IDS.fetch_add(1, Ordering::Relaxed);
@@ -109,12 +99,12 @@ pub async fn serve(
     let data_timeout = Duration::from_secs(ctx.limits.data_timeout_secs);
     let write_timeout = command_timeout;
     let policy = match listener {
-        Listener::Smtp => Arc::clone(&ctx.policy),
+        Protocol::Smtp => Arc::clone(&ctx.policy),
         _ => Arc::clone(&ctx.submission_policy),
     };
     let mut session = SmtpSession::new(policy).with_secure_peer(is_loopback(&peer));
     let mut stream = Stream::Plain(tcp);
-    if listener == Listener::Submissions {
+    if listener == Protocol::Submissions {
         let Some(cfg) = ctx.tls.clone() else {
             return;
         };
@@ -124,7 +114,7 @@ pub async fn serve(
         }
         session = session.with_tls();
     }
-    info!(session = sid, peer = %peer, listener = ?listener, "session start");
+    info!(session = sid, peer = %peer, listener = %listener, "session start");
     let event = |name: &str, result: String| WatchEvent {
         time: watch::now(),
         session: sid,
@@ -137,7 +127,7 @@ pub async fn serve(
     };
     ctx.stats
         .watch
-        .publish(|| event("session start", format!("{listener:?}").to_lowercase()));
+        .publish(|| event("session start", listener.to_string()));
     let mut conn = Conn {
         sid,
         peer,
@@ -145,16 +135,12 @@ pub async fn serve(
         message: None,
         messages: 0,
         auth_failures: 0,
-        transcript: ctx.transcripts.as_ref().map(|t| {
-            Transcript::new(
-                t,
-                sid,
-                &peer.to_string(),
-                &format!("{listener:?}").to_lowercase(),
-            )
-        }),
+        transcript: ctx
+            .transcripts
+            .as_ref()
+            .map(|t| Transcript::new(t, sid, &peer.to_string(), listener.as_str())),
     };
-    if listener == Listener::Submissions
+    if listener == Protocol::Submissions
         && let Some(t) = conn.transcript.as_mut()
     {
         t.note("TLS established (implicit)");

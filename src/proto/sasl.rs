@@ -1,4 +1,4 @@
-//! SASL PLAIN (RFC 4616) decoding, shared by POP3 AUTH (RFC 5034) and, later, SMTP AUTH.
+//! SASL PLAIN (RFC 4616) decoding, shared by POP3 AUTH (RFC 5034) and SMTP AUTH (RFC 4954), and LOGIN's base64 lines.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -48,6 +48,12 @@ pub fn decode_plain(b64: &str) -> Result<Plain, SaslError> {
         user: user.to_string(),
         password: password.to_string(),
     })
+}
+
+/// Decodes one base64 line of the LOGIN mechanism (user name or password) as UTF-8.
+pub fn decode_text(b64: &str) -> Option<String> {
+    let bytes = STANDARD.decode(b64.trim()).ok()?;
+    String::from_utf8(bytes).ok()
 }
 
 /// Encodes PLAIN credentials (for clients and tests).

@@ -207,9 +207,9 @@ pub fn is_address_literal(s: &str) -> bool {
         .or_else(|| inner.strip_prefix("IPV6:"))
         .or_else(|| inner.strip_prefix("ipv6:"))
     {
-        return v6.parse::<std::net::Ipv6Addr>().is_ok();
+        return v6.parse::<core::net::Ipv6Addr>().is_ok();
     }
-    if inner.parse::<std::net::Ipv4Addr>().is_ok() {
+    if inner.parse::<core::net::Ipv4Addr>().is_ok() {
         return true;
     }
     // General-address-literal: Standardized-tag ":" 1*dcontent.

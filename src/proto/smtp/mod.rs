@@ -2,8 +2,13 @@
 pub mod address;
 pub mod command;
 pub mod data;
+pub mod envelope;
+pub mod policy;
 pub mod reply;
+pub mod response;
 pub mod session;
 
+pub use envelope::{Envelope, Recipient};
+pub use policy::{Accept, Mailboxes, Policy};
 pub use reply::Reply;
-pub use session::{Envelope, Event, Policy, Recipient, SmtpSession};
+pub use session::{Delivery, Event, SmtpSession};

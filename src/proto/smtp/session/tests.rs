@@ -387,7 +387,9 @@ fn recipients() {
 #[test]
 fn accept_accounts_only() {
     let mut p = policy();
-    p.accept = Accept::Accounts(["alice@example.test".to_string()].into());
+    p.accept = Accept::Known(Arc::new(std::collections::BTreeSet::from([
+        "alice@example.test".to_string(),
+    ])));
     let run = transcript(
         &p,
         "MAIL FROM:<a@b.test>\r\nRCPT TO:<alice@example.test>\r\nRCPT TO:<ALICE@example.test>\r\nRCPT TO:<bob@example.test>\r\nRCPT TO:<postmaster@example.test>\r\n",

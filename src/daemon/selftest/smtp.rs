@@ -1,234 +1,12 @@
-//! `smtpctl selftest`: the daemon dials its own listeners over loopback and checks the RFC MUSTs a
-//! mail client or relay relies on. Everything goes to a probe mailbox (`smtpd-selftest@<first
-//! domain>`, removed afterwards) and POP3 logs in with a one-off secret (see
-//! [`crate::auth::accounts::set_probe`]); nothing reaches a real user's mailbox.
+//! The SMTP checks: greeting and EHLO keywords, pipelining order, relay refusal, dot
+//! transparency, postmaster, SIZE, long lines, the smuggling look-alikes, STARTTLS injection.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
-
-use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
-
-/// The probe mailbox's local part.
-pub const PROBE_LOCAL: &str = "smtpd-selftest";
-const STEP: Duration = Duration::from_secs(10);
-/// The SIZE check sends a message one octet over the limit only when the limit is at most this.
-const ACTUAL_SIZE_CAP: u64 = 64 << 20;
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    Pass,
-    Fail,
-    Skip,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Check {
-    pub name: String,
-    /// Where the rule is written.
-    pub rfc: String,
-    pub outcome: Outcome,
-    /// What was seen (or why the check was skipped).
-    pub seen: String,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Report {
-    pub smtp: String,
-    pub pop3: Option<String>,
-    pub checks: Vec<Check>,
-    pub passed: bool,
-}
-
-/// What the run needs from the running configuration.
-pub struct Target {
-    pub smtp: SocketAddr,
-    pub pop3: Option<SocketAddr>,
-    pub starttls: bool,
-    pub hostname: String,
-    pub domain: String,
-    pub root: PathBuf,
-    pub max_message_bytes: u64,
-    pub max_command_line: usize,
-    pub max_line_length: usize,
-}
-
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
-
-/// A line-oriented client over a plain or TLS stream.
-struct Peer {
-    io: Box<dyn Io>,
-    buf: Vec<u8>,
-}
-
-impl Peer {
-    async fn connect(addr: SocketAddr) -> Result<Peer, String> {
-        let tcp = tokio::time::timeout(STEP, TcpStream::connect(addr))
-            .await
-            .map_err(|_| format!("connect to {addr}: timed out"))?
-            .map_err(|e| format!("connect to {addr}: {e}"))?;
-        let _ = tcp.set_nodelay(true);
-        Ok(Peer {
-            io: Box::new(tcp),
-            buf: Vec::new(),
-        })
-    }
-
-    async fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
-        tokio::time::timeout(STEP, self.io.write_all(bytes))
-            .await
-            .map_err(|_| "write timed out".to_string())?
-            .map_err(|e| format!("write: {e}"))
-    }
-
-    /// One line without its CRLF; Err on timeout or close.
-    async fn line(&mut self) -> Result<String, String> {
-        loop {
-            if let Some(i) = self.buf.windows(2).position(|w| w == b"\r\n") {
-                let line: Vec<u8> = self.buf.drain(..i + 2).collect();
-                return Ok(String::from_utf8_lossy(&line[..i]).into_owned());
-            }
-            let mut chunk = [0u8; 16 * 1024];
-            let n = tokio::time::timeout(STEP, self.io.read(&mut chunk))
-                .await
-                .map_err(|_| "no answer within 10 s".to_string())?
-                .map_err(|e| format!("read: {e}"))?;
-            if n == 0 {
-                return Err("connection closed".into());
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-    }
-
-    /// An SMTP reply: every line, the code of the last.
-    async fn reply(&mut self) -> Result<(u16, Vec<String>), String> {
-        let mut lines = Vec::new();
-        loop {
-            let l = self.line().await?;
-            let last = l.as_bytes().get(3) != Some(&b'-');
-            lines.push(l);
-            if last {
-                let code = lines
-                    .last()
-                    .and_then(|l| l.get(..3))
-                    .and_then(|c| c.parse().ok())
-                    .unwrap_or(0);
-                return Ok((code, lines));
-            }
-        }
-    }
-
-    async fn cmd(&mut self, line: &str) -> Result<(u16, Vec<String>), String> {
-        self.send(format!("{line}\r\n").as_bytes()).await?;
-        self.reply().await
-    }
-
-    /// POP3 multi-line body (byte-stuffing removed, CRLF kept), after a +OK line.
-    async fn multiline(&mut self) -> Result<Vec<u8>, String> {
-        let mut out = Vec::new();
-        loop {
-            let l = self.line().await?;
-            if l == "." {
-                return Ok(out);
-            }
-            out.extend_from_slice(l.strip_prefix('.').unwrap_or(&l).as_bytes());
-            out.extend_from_slice(b"\r\n");
-        }
-    }
-
-    async fn starttls(self, hostname: &str) -> Result<Peer, String> {
-        let cfg = crate::net::tls::client_config(None, true)?;
-        let name = rustls::pki_types::ServerName::try_from(hostname.to_string())
-            .map_err(|e| e.to_string())?;
-        // The check is that nothing is left over from before the handshake.
-        let leftover = self.buf.len();
-        let tcp = self.io;
-        let tls = tokio::time::timeout(
-            STEP,
-            tokio_rustls::TlsConnector::from(cfg).connect(name, tcp),
-        )
-        .await
-        .map_err(|_| "TLS handshake timed out".to_string())?
-        .map_err(|e| format!("TLS handshake: {e}"))?;
-        if leftover > 0 {
-            return Err(format!("{leftover} octets arrived in plaintext after 220"));
-        }
-        Ok(Peer {
-            io: Box::new(tls),
-            buf: Vec::new(),
-        })
-    }
-}
-
-struct Run<'a> {
-    t: &'a Target,
-    probe: String,
-    token: String,
-    checks: Vec<Check>,
-}
+use super::peer::Peer;
+use super::{ACTUAL_SIZE_CAP, Run};
+use crate::control::proto::Outcome;
 
 impl Run<'_> {
-    fn record(&mut self, name: &str, rfc: &str, outcome: Outcome, seen: impl Into<String>) {
-        self.checks.push(Check {
-            name: name.into(),
-            rfc: rfc.into(),
-            outcome,
-            seen: seen.into(),
-        });
-    }
-
-    fn check(&mut self, name: &str, rfc: &str, pass: bool, seen: impl Into<String>) {
-        let o = if pass { Outcome::Pass } else { Outcome::Fail };
-        self.record(name, rfc, o, seen);
-    }
-
-    fn broken(&mut self, name: &str, rfc: &str, e: String) {
-        self.record(name, rfc, Outcome::Fail, e);
-    }
-
-    async fn session(&mut self) -> Result<Peer, String> {
-        let mut p = Peer::connect(self.t.smtp).await?;
-        let (code, _) = p.reply().await?;
-        if code != 220 {
-            return Err(format!("greeting {code}"));
-        }
-        let (code, _) = p.cmd("EHLO selftest.invalid").await?;
-        if code != 250 {
-            return Err(format!("EHLO {code}"));
-        }
-        Ok(p)
-    }
-
-    /// The stored copies (in the probe's new/) whose text contains `needle`.
-    async fn stored(&self, needle: &str) -> Vec<String> {
-        let dir = self
-            .t
-            .root
-            .join(&self.t.domain)
-            .join(PROBE_LOCAL)
-            .join("new");
-        let needle = needle.to_string();
-        tokio::task::spawn_blocking(move || {
-            let mut found = Vec::new();
-            for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-                if let Ok(text) = std::fs::read(e.path()) {
-                    let text = String::from_utf8_lossy(&text).into_owned();
-                    if text.contains(&needle) {
-                        found.push(text);
-                    }
-                }
-            }
-            found
-        })
-        .await
-        .unwrap_or_default()
-    }
-
-    async fn greeting_and_ehlo(&mut self) {
+    pub(super) async fn greeting_and_ehlo(&mut self) {
         const RFC: &str = "RFC 5321 4.1.1.1, 2920, 1870, 6152, 2034";
         let mut p = match Peer::connect(self.t.smtp).await {
             Ok(p) => p,
@@ -285,7 +63,7 @@ impl Run<'_> {
 
     /// One write holding MAIL, two RCPTs (one not local) and DATA: the replies come in order,
     /// the foreign recipient is refused, and the message then arrives with its dots intact.
-    async fn pipelining_relay_dots(&mut self) {
+    pub(super) async fn pipelining_relay_dots(&mut self) {
         const PIPE: &str = "RFC 2920 3.1";
         const RELAY: &str = "RFC 5321 3.6, 7.1";
         const DOTS: &str = "RFC 5321 4.5.2";
@@ -372,7 +150,7 @@ impl Run<'_> {
         let _ = p.cmd("QUIT").await;
     }
 
-    async fn postmaster(&mut self) {
+    pub(super) async fn postmaster(&mut self) {
         const RFC: &str = "RFC 5321 4.5.1";
         let mut p = match self.session().await {
             Ok(p) => p,
@@ -397,7 +175,7 @@ impl Run<'_> {
         self.check("postmaster", RFC, ok, seen.join(", "));
     }
 
-    async fn size(&mut self) {
+    pub(super) async fn size(&mut self) {
         const DECLARED: &str = "RFC 1870 6.1";
         const ACTUAL: &str = "RFC 1870 6.3";
         let max = self.t.max_message_bytes;
@@ -464,7 +242,7 @@ impl Run<'_> {
         let _ = p.cmd("QUIT").await;
     }
 
-    async fn long_lines(&mut self) {
+    pub(super) async fn long_lines(&mut self) {
         const CMD: &str = "RFC 5321 4.5.3.1.4";
         const TEXT: &str = "RFC 5321 4.5.3.1.6";
         let mut p = match self.session().await {
@@ -521,7 +299,7 @@ impl Run<'_> {
 
     /// The end-of-data look-alikes of SMTP smuggling: each must stay inside the message, so the
     /// commands after it are text, not a second transaction.
-    async fn smuggling(&mut self) {
+    pub(super) async fn smuggling(&mut self) {
         const RFC: &str = "RFC 5321 4.1.1.4, 2.3.8";
         let variants: [(&str, &[u8]); 5] = [
             ("<LF>.<LF>", b"\n.\n"),
@@ -588,7 +366,7 @@ impl Run<'_> {
 
     /// STARTTLS with a command pipelined behind it in plaintext: the command must be dropped,
     /// not answered inside TLS (CVE-2011-0411), and STARTTLS no longer offered.
-    async fn starttls_injection(&mut self) {
+    pub(super) async fn starttls_injection(&mut self) {
         const RFC: &str = "RFC 3207 4, 4.2";
         if !self.t.starttls {
             return self.record(
@@ -641,213 +419,5 @@ impl Run<'_> {
             }
             Err(e) => self.broken("STARTTLS injection", RFC, e),
         }
-    }
-
-    async fn pop3_login(&self, addr: SocketAddr, secret: &str) -> Result<Peer, String> {
-        let mut p = Peer::connect(addr).await?;
-        let greet = p.line().await?;
-        if !greet.starts_with("+OK") {
-            return Err(format!("greeting {greet}"));
-        }
-        for line in [format!("USER {}", self.probe), format!("PASS {secret}")] {
-            p.send(format!("{line}\r\n").as_bytes()).await?;
-            let r = p.line().await?;
-            if !r.starts_with("+OK") {
-                return Err(format!("{} -> {r}", line.split(' ').next().unwrap_or("")));
-            }
-        }
-        Ok(p)
-    }
-
-    async fn pop3_cmd(p: &mut Peer, line: &str) -> Result<String, String> {
-        p.send(format!("{line}\r\n").as_bytes()).await?;
-        let r = p.line().await?;
-        if r.starts_with("+OK") {
-            Ok(r)
-        } else {
-            Err(format!("{line} -> {r}"))
-        }
-    }
-
-    async fn pop3(&mut self, secret: &str) {
-        const LIST: &str = "RFC 1939 5 (LIST, RETR)";
-        const UIDL: &str = "RFC 1939 7";
-        const DELE: &str = "RFC 1939 6";
-        let Some(addr) = self.t.pop3 else {
-            for (n, r) in [
-                ("POP3 LIST size = RETR octets", LIST),
-                ("POP3 UIDL stable", UIDL),
-                ("POP3 DELE without QUIT", DELE),
-            ] {
-                self.record(n, r, Outcome::Skip, "no [pop3] listener");
-            }
-            return;
-        };
-        // Session 1: sizes and UIDs.
-        let first = async {
-            let mut p = self.pop3_login(addr, secret).await?;
-            Self::pop3_cmd(&mut p, "LIST").await?;
-            let list = String::from_utf8_lossy(&p.multiline().await?).into_owned();
-            let mut mismatches = Vec::new();
-            let mut count = 0;
-            for l in list.lines() {
-                let mut f = l.split(' ');
-                let (Some(n), Some(size)) = (f.next(), f.next()) else {
-                    continue;
-                };
-                count += 1;
-                Self::pop3_cmd(&mut p, &format!("RETR {n}")).await?;
-                let got = p.multiline().await?.len();
-                if size.parse::<usize>().ok() != Some(got) {
-                    mismatches.push(format!("message {n}: LIST {size}, RETR {got}"));
-                }
-            }
-            Self::pop3_cmd(&mut p, "UIDL").await?;
-            let uidl = p.multiline().await?;
-            Self::pop3_cmd(&mut p, "QUIT").await?;
-            Ok::<_, String>((count, mismatches, uidl))
-        }
-        .await;
-        let uidl1 = match first {
-            Ok((count, mismatches, uidl)) => {
-                let seen = if mismatches.is_empty() {
-                    format!("{count} messages, every size equal")
-                } else {
-                    mismatches.join("; ")
-                };
-                self.check(
-                    "POP3 LIST size = RETR octets",
-                    LIST,
-                    count > 0 && mismatches.is_empty(),
-                    seen,
-                );
-                uidl
-            }
-            Err(e) => {
-                self.broken("POP3 LIST size = RETR octets", LIST, e);
-                return;
-            }
-        };
-        // Session 2: the same UIDs (the messages moved to cur/ meanwhile); DELE, then drop the
-        // connection without QUIT.
-        let second = async {
-            let mut p = self.pop3_login(addr, secret).await?;
-            Self::pop3_cmd(&mut p, "UIDL").await?;
-            let uidl = p.multiline().await?;
-            let stat = Self::pop3_cmd(&mut p, "STAT").await?;
-            Self::pop3_cmd(&mut p, "DELE 1").await?;
-            drop(p);
-            Ok::<_, String>((uidl, stat))
-        }
-        .await;
-        let stat_before = match second {
-            Ok((uidl2, stat)) => {
-                self.check(
-                    "POP3 UIDL stable",
-                    UIDL,
-                    uidl2 == uidl1,
-                    format!(
-                        "{} UIDs, {} across two sessions",
-                        String::from_utf8_lossy(&uidl1).lines().count(),
-                        if uidl2 == uidl1 {
-                            "the same"
-                        } else {
-                            "different"
-                        }
-                    ),
-                );
-                stat
-            }
-            Err(e) => {
-                self.broken("POP3 UIDL stable", UIDL, e);
-                return;
-            }
-        };
-        // Session 3: still all there (the lock of session 2 is released when its socket closes,
-        // which may take a moment). Then empty the probe maildrop properly.
-        let mut third = Err(String::new());
-        for _ in 0..50 {
-            third = async {
-                let mut p = self.pop3_login(addr, secret).await?;
-                let stat = Self::pop3_cmd(&mut p, "STAT").await?;
-                let n: usize = stat
-                    .split(' ')
-                    .nth(1)
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or(0);
-                for i in 1..=n {
-                    Self::pop3_cmd(&mut p, &format!("DELE {i}")).await?;
-                }
-                Self::pop3_cmd(&mut p, "QUIT").await?;
-                Ok::<_, String>(stat)
-            }
-            .await;
-            match &third {
-                Err(e) if e.contains("IN-USE") => {
-                    tokio::time::sleep(Duration::from_millis(50)).await
-                }
-                _ => break,
-            }
-        }
-        match third {
-            Ok(stat) => self.check(
-                "POP3 DELE without QUIT",
-                DELE,
-                stat == stat_before,
-                format!("STAT before DELE: {stat_before:?}; after a close without QUIT: {stat:?}"),
-            ),
-            Err(e) => self.broken("POP3 DELE without QUIT", DELE, e),
-        }
-    }
-}
-
-/// Random hex from the kernel.
-fn random_hex(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    if std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut buf))
-        .is_err()
-    {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos();
-        buf = t.to_le_bytes().repeat(bytes / 16 + 1);
-        buf.truncate(bytes);
-    }
-    buf.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Runs every check against `t`; one run at a time per process.
-pub async fn run(t: Target) -> Report {
-    static ONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    let _one = ONE.lock().await;
-    let probe = format!("{PROBE_LOCAL}@{}", t.domain);
-    let secret = random_hex(24);
-    let started = Instant::now();
-    crate::auth::accounts::set_probe(&probe, &secret, started + Duration::from_secs(300));
-    let mut r = Run {
-        t: &t,
-        probe,
-        token: format!("st{}", random_hex(6)),
-        checks: Vec::new(),
-    };
-    r.greeting_and_ehlo().await;
-    r.pipelining_relay_dots().await;
-    r.postmaster().await;
-    r.size().await;
-    r.long_lines().await;
-    r.smuggling().await;
-    r.starttls_injection().await;
-    r.pop3(&secret).await;
-    crate::auth::accounts::clear_probe();
-    let checks = std::mem::take(&mut r.checks);
-    let dir = t.root.join(&t.domain).join(PROBE_LOCAL);
-    let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
-    Report {
-        smtp: t.smtp.to_string(),
-        pop3: t.pop3.map(|a| a.to_string()),
-        passed: checks.iter().all(|c| c.outcome != Outcome::Fail),
-        checks,
     }
 }

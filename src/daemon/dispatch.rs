@@ -1,0 +1,109 @@
+//! The control dispatcher: one function from a [`Request`] to its answer. The permission check
+//! is done before, for every request, by `control::server`.
+
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+use super::reload::{self, Mode};
+use super::shared::Shared;
+use super::{metrics, selftest, send_test};
+use crate::control::proto::{LogLevelResult, MailboxInfo, Request, ResponseLine};
+use crate::control::server::{Handler, Peer, Reply};
+use crate::net::watch::WatchEvent;
+
+impl Handler for Shared {
+    fn watch(&self) -> Option<tokio::sync::broadcast::Receiver<WatchEvent>> {
+        Some(self.stats.watch.subscribe())
+    }
+
+    fn handle(self: Arc<Self>, request: Request, peer: Peer) -> Reply {
+        Box::pin(async move {
+            tracing::debug!(uid = peer.uid, ?request, "control request");
+            match request {
+                Request::Status => ResponseLine::ok(self.status()),
+                Request::Mailboxes => mailboxes(&self).await,
+                Request::SendTest { to, from } => send_test::run(self, to, from).await,
+                Request::Reload => {
+                    let (tx, rx) = oneshot::channel();
+                    if self.reload_tx.send(tx).await.is_err() {
+                        return ResponseLine::err("smtpd is shutting down");
+                    }
+                    match rx.await {
+                        Ok(info) => ResponseLine::ok(info),
+                        Err(_) => ResponseLine::err("smtpd is shutting down"),
+                    }
+                }
+                Request::ReloadCheck { config } => {
+                    let path = config.map(Into::into);
+                    ResponseLine::ok(reload::run(&self, path, Mode::Check).await)
+                }
+                Request::Metrics => ResponseLine::ok(metrics::text(&self)),
+                Request::Selftest => selftest::start(self).await,
+                Request::Transcript { id } => transcript(&self, id).await,
+                Request::Watch { .. } => {
+                    ResponseLine::err("watch streams; it is not a one-shot request")
+                }
+                Request::LogLevel { level } => match (self.set_level)(&level) {
+                    Ok(()) => {
+                        let previous = self.record_log_level(&level);
+                        tracing::info!(%previous, %level, "log level changed by smtpctl");
+                        ResponseLine::ok(LogLevelResult { previous, level })
+                    }
+                    Err(e) => ResponseLine::err(e),
+                },
+                Request::Pause => {
+                    self.set_paused(true);
+                    tracing::info!("SMTP intake paused by smtpctl: new sessions get 421");
+                    ResponseLine::ok(serde_json::json!({"smtp_paused": true}))
+                }
+                Request::Resume => {
+                    self.set_paused(false);
+                    tracing::info!("SMTP intake resumed by smtpctl");
+                    ResponseLine::ok(serde_json::json!({"smtp_paused": false}))
+                }
+            }
+        })
+    }
+}
+
+async fn mailboxes(shared: &Shared) -> ResponseLine {
+    let root = shared.current().config.mailboxes.root.clone();
+    match tokio::task::spawn_blocking(move || crate::mailbox::summary::summarize(&root)).await {
+        Ok(Ok(list)) => ResponseLine::ok(
+            list.into_iter()
+                .map(|s| MailboxInfo {
+                    address: s.address,
+                    messages: s.new + s.cur,
+                    new: s.new,
+                    cur: s.cur,
+                    bytes: s.bytes,
+                    newest: s.newest,
+                })
+                .collect::<Vec<_>>(),
+        ),
+        Ok(Err(e)) => ResponseLine::err(format!("cannot list the mailboxes: {e}")),
+        Err(e) => ResponseLine::err(format!("cannot list the mailboxes: {e}")),
+    }
+}
+
+async fn transcript(shared: &Shared, id: String) -> ResponseLine {
+    let g = shared.current();
+    let dir = g.config.log.dir.join("transcripts");
+    let on = g.config.log.transcripts;
+    let shown = id.clone();
+    match tokio::task::spawn_blocking(move || crate::net::transcript::read(&dir, &id)).await {
+        Ok(Ok(text)) => ResponseLine::ok(text),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => ResponseLine::err(if on {
+            format!(
+                "no transcript for message {shown} (unknown id, or older than [log] transcript_keep_days)"
+            )
+        } else {
+            format!(
+                "no transcript for message {shown}: transcripts are off; set [log] transcripts = true and reload"
+            )
+        }),
+        Ok(Err(e)) => ResponseLine::err(format!("transcript {shown}: {e}")),
+        Err(e) => ResponseLine::err(format!("transcript {shown}: {e}")),
+    }
+}

@@ -1,0 +1,106 @@
+//! `smtpctl metrics` (and `[metrics] listen`): the counters in Prometheus text format.
+
+use super::shared::Shared;
+
+/// Prometheus text exposition of the counters (readable without root: OpenSMTPD#1313).
+pub fn text(shared: &Shared) -> String {
+    let s = shared.stats.snapshot();
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
+        out.push_str(&format!(
+            "# HELP smtpd_{name} {help}\n# TYPE smtpd_{name} {kind}\n"
+        ));
+        for (labels, v) in samples {
+            if labels.is_empty() {
+                out.push_str(&format!("smtpd_{name} {v}\n"));
+            } else {
+                out.push_str(&format!("smtpd_{name}{{{labels}}} {v}\n"));
+            }
+        }
+    };
+    metric(
+        "sessions_total",
+        "counter",
+        "Sessions since start.",
+        &[
+            ("protocol=\"smtp\"", s.smtp_total),
+            ("protocol=\"pop3\"", s.pop3_total),
+        ],
+    );
+    metric(
+        "sessions_active",
+        "gauge",
+        "Sessions open now.",
+        &[
+            ("protocol=\"smtp\"", s.smtp_active),
+            ("protocol=\"pop3\"", s.pop3_active),
+        ],
+    );
+    metric(
+        "messages_accepted_total",
+        "counter",
+        "Messages acknowledged with 250 after DATA.",
+        &[("", s.messages_accepted)],
+    );
+    metric(
+        "messages_rejected_total",
+        "counter",
+        "Messages refused after DATA.",
+        &[("", s.messages_rejected)],
+    );
+    metric(
+        "bytes_accepted_total",
+        "counter",
+        "Octets of accepted messages.",
+        &[("", s.bytes_accepted)],
+    );
+    metric(
+        "deliveries_total",
+        "counter",
+        "Copies written into new/.",
+        &[("", s.deliveries)],
+    );
+    metric(
+        "connections_refused_total",
+        "counter",
+        "Connections refused by limits or pause.",
+        &[("", s.refused)],
+    );
+    metric(
+        "pop3_logins_total",
+        "counter",
+        "Successful POP3 logins.",
+        &[("", s.pop3_logins)],
+    );
+    metric(
+        "pop3_failed_logins_total",
+        "counter",
+        "Failed POP3 logins.",
+        &[("", s.pop3_failed_logins)],
+    );
+    metric(
+        "pop3_retrieved_total",
+        "counter",
+        "Messages sent by RETR.",
+        &[("", s.pop3_retrieved)],
+    );
+    metric(
+        "pop3_deleted_total",
+        "counter",
+        "Messages deleted at QUIT.",
+        &[("", s.pop3_deleted)],
+    );
+    metric(
+        "uptime_seconds",
+        "gauge",
+        "Seconds since start.",
+        &[("", shared.started.elapsed().as_secs())],
+    );
+    metric(
+        "smtp_paused",
+        "gauge",
+        "1 while SMTP intake is paused.",
+        &[("", u64::from(shared.paused()))],
+    );
+    out
+}

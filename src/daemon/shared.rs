@@ -1,0 +1,165 @@
+//! The daemon's shared state: the current config generation (swapped whole on reload), counters,
+//! the pause flag, the bound listeners and the selftest's probe slot.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Instant;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::generation::Generation;
+use crate::auth::accounts::ProbeSlot;
+use crate::control::proto::{ListenerInfo, ReloadInfo, SessionCounts, Sessions, Status};
+use crate::log::LevelSetter;
+use crate::net::Protocol;
+use crate::net::limiter::ConnLimiter;
+use crate::net::stats::Stats;
+
+/// A reload asked through the control socket; answered when done.
+pub type ReloadAsk = oneshot::Sender<ReloadInfo>;
+
+pub struct Shared {
+    current: RwLock<Arc<Generation>>,
+    pub stats: Arc<Stats>,
+    pub limiter: Arc<ConnLimiter>,
+    pub smtp_paused: AtomicBool,
+    pub started: Instant,
+    /// The directory smtpd started in: relative paths of a reloaded config resolve against it.
+    pub base_dir: PathBuf,
+    pub last_reload: Mutex<Option<ReloadInfo>>,
+    pub set_level: LevelSetter,
+    pub log_level: Mutex<String>,
+    pub listeners: Mutex<Vec<ListenerInfo>>,
+    /// Reloads asked by `smtpctl reload`, run by the main loop (the one writer of state).
+    pub reload_tx: mpsc::Sender<ReloadAsk>,
+    pub shutdown: CancellationToken,
+    pub tracker: TaskTracker,
+    /// The selftest's one-off account, seen by the accounts of every generation.
+    pub probe: Arc<ProbeSlot>,
+}
+
+/// What [`Shared::new`] needs besides the first generation.
+pub struct Parts {
+    pub stats: Arc<Stats>,
+    pub probe: Arc<ProbeSlot>,
+    pub base_dir: PathBuf,
+    pub set_level: LevelSetter,
+    pub reload_tx: mpsc::Sender<ReloadAsk>,
+    pub shutdown: CancellationToken,
+    pub tracker: TaskTracker,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    pub fn new(generation: Generation, p: Parts) -> Shared {
+        let level = generation.config.log.level.clone();
+        Shared {
+            current: RwLock::new(Arc::new(generation)),
+            stats: p.stats,
+            limiter: ConnLimiter::new(),
+            smtp_paused: AtomicBool::new(false),
+            started: Instant::now(),
+            base_dir: p.base_dir,
+            last_reload: Mutex::new(None),
+            set_level: p.set_level,
+            log_level: Mutex::new(level),
+            listeners: Mutex::new(Vec::new()),
+            reload_tx: p.reload_tx,
+            shutdown: p.shutdown,
+            tracker: p.tracker,
+            probe: p.probe,
+        }
+    }
+
+    pub fn current(&self) -> Arc<Generation> {
+        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    pub fn swap(&self, g: Generation) {
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(g);
+    }
+
+    pub fn paused(&self) -> bool {
+        self.smtp_paused.load(Ordering::Relaxed)
+    }
+
+    pub fn set_paused(&self, paused: bool) {
+        self.smtp_paused.store(paused, Ordering::Relaxed);
+    }
+
+    pub fn log_level(&self) -> String {
+        lock(&self.log_level).clone()
+    }
+
+    /// Records the level in force; returns the one before.
+    pub fn record_log_level(&self, level: &str) -> String {
+        std::mem::replace(&mut *lock(&self.log_level), level.to_string())
+    }
+
+    pub fn record_reload(&self, info: &ReloadInfo) {
+        *lock(&self.last_reload) = Some(info.clone());
+    }
+
+    pub fn publish_listeners(&self, info: Vec<ListenerInfo>) {
+        *lock(&self.listeners) = info;
+    }
+
+    /// "3 sessions, 1200 messages delivered" for systemd's STATUS=.
+    pub fn status_line(&self) -> String {
+        let s = self.stats.snapshot();
+        format!(
+            "{} sessions, {} messages delivered{}",
+            s.smtp_active + s.pop3_active,
+            s.messages_accepted,
+            if self.paused() { ", SMTP paused" } else { "" }
+        )
+    }
+
+    pub fn status(&self) -> Status {
+        let g = self.current();
+        let s = self.stats.snapshot();
+        Status {
+            pid: std::process::id(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            uptime_secs: self.started.elapsed().as_secs(),
+            config: g.config.path.display().to_string(),
+            listeners: lock(&self.listeners).clone(),
+            sessions: Sessions {
+                smtp: SessionCounts {
+                    active: s.smtp_active,
+                    total: s.smtp_total,
+                },
+                pop3: SessionCounts {
+                    active: s.pop3_active,
+                    total: s.pop3_total,
+                },
+            },
+            counters: s,
+            smtp_paused: self.paused(),
+            log_level: self.log_level(),
+            last_reload: lock(&self.last_reload).clone(),
+        }
+    }
+
+    /// The first listener of `protocol`, as a client on this host reaches it.
+    pub fn listener_address(&self, protocol: Protocol) -> Option<SocketAddr> {
+        let listeners = lock(&self.listeners);
+        let l = listeners.iter().find(|l| l.protocol == protocol)?;
+        let mut addr: SocketAddr = l.address.parse().ok()?;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(if addr.is_ipv4() {
+                std::net::Ipv4Addr::LOCALHOST.into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            });
+        }
+        Some(addr)
+    }
+}

@@ -1,0 +1,230 @@
+//! One mail transaction: MAIL (sender rules of submission), RCPT (local domains, the mailbox
+//! lookup, fault-injection addresses) and DATA.
+
+use super::{Event, SmtpSession, State, Transaction};
+use crate::proto::smtp::address::{Path, is_safe_local};
+use crate::proto::smtp::command::{MailParams, printable};
+use crate::proto::smtp::data::DataReader;
+use crate::proto::smtp::policy::Accept;
+use crate::proto::smtp::reply::{Reply, canned};
+use crate::proto::smtp::{Envelope, Recipient};
+
+impl SmtpSession {
+    pub(super) fn mail(&mut self, from: Path, params: MailParams, events: &mut Vec<Event>) {
+        if self.tx.is_some() {
+            return self.reject(canned::nested_mail(), events);
+        }
+        if self.policy.submission && self.authenticated.is_none() {
+            return self.reject(Reply::new(530, "5.7.0", "Authentication required"), events);
+        }
+        if let (Some(user), Path::Mailbox(m)) = (&self.authenticated, &from)
+            && self.policy.sender_login_match
+            && self.policy.submission
+        {
+            let sender = format!("{}@{}", m.local, m.domain).to_ascii_lowercase();
+            if &sender != user {
+                let r = Reply::new(
+                    553,
+                    "5.7.1",
+                    format!(
+                        "<{}>: Sender address rejected: not owned by user {}",
+                        printable(&m.to_address()),
+                        printable(user)
+                    ),
+                );
+                return self.reject(r, events);
+            }
+        }
+        let from = match from {
+            Path::Null => String::new(),
+            Path::Mailbox(m) => {
+                if !m.is_ascii() && !params.smtputf8 {
+                    return self.reject(
+                        Reply::new(
+                            553,
+                            "5.6.7",
+                            "Error: non-ASCII sender address needs the SMTPUTF8 parameter",
+                        ),
+                        events,
+                    );
+                }
+                m.to_address()
+            }
+            Path::Postmaster => return self.reject(canned::need_mail(), events),
+        };
+        if params
+            .size
+            .is_some_and(|s| s > self.policy.max_message_bytes)
+        {
+            return self.reject(canned::message_too_big(), events);
+        }
+        self.tx = Some(Transaction {
+            from,
+            params,
+            recipients: Vec::new(),
+            rcpt_tried: false,
+        });
+        self.reply(Reply::new(250, "2.1.0", "Ok"), events);
+    }
+
+    pub(super) fn rcpt(&mut self, to: Path, events: &mut Vec<Event>) {
+        let Some(tx) = self.tx.as_mut() else {
+            return self.reject(canned::need_mail(), events);
+        };
+        tx.rcpt_tried = true;
+        let smtputf8 = tx.params.smtputf8;
+        if tx.recipients.len() >= self.policy.max_recipients {
+            return self.reply(canned::too_many_recipients(), events);
+        }
+        let recipient = match to {
+            Path::Null => return self.reject(canned::need_rcpt(), events),
+            Path::Postmaster => {
+                let domain = self.policy.domains.first().cloned().unwrap_or_default();
+                Recipient {
+                    address: "postmaster".into(),
+                    domain,
+                    local: "postmaster".into(),
+                }
+            }
+            Path::Mailbox(m) => {
+                let address = m.to_address();
+                if !m.is_ascii() && !smtputf8 {
+                    return self.reject(
+                        Reply::new(
+                            553,
+                            "5.6.7",
+                            "Error: non-ASCII recipient address needs SMTPUTF8 in MAIL FROM",
+                        ),
+                        events,
+                    );
+                }
+                let domain = m.domain.to_ascii_lowercase();
+                if !self.policy.domains.contains(&domain) {
+                    let why = if self.policy.submission {
+                        "relaying is not offered: this server delivers only to its own domains"
+                    } else {
+                        "Relay access denied: this server accepts mail only for its own domains"
+                    };
+                    return self.reject(
+                        Reply::new(550, "5.7.1", format!("<{}>: {why}", printable(&address))),
+                        events,
+                    );
+                }
+                if !is_safe_local(&m.local) {
+                    return self.reject(
+                        Reply::new(
+                            553,
+                            "5.1.3",
+                            format!(
+                                "<{}>: Recipient address rejected: local part not allowed",
+                                printable(&address)
+                            ),
+                        ),
+                        events,
+                    );
+                }
+                let local = m.local.to_ascii_lowercase();
+                if self.policy.fault_addresses
+                    && let Some(fault) = fault_of(&local)
+                {
+                    match fault {
+                        Fault::Reply(code) => {
+                            let class = code / 100;
+                            events.push(Event::Reply(Reply::new(
+                                code,
+                                if class == 4 { "4.0.0" } else { "5.0.0" },
+                                format!("Fault injected for <{}>", printable(&address)),
+                            )));
+                            if code == 421 {
+                                events.push(Event::Close);
+                                self.state = State::Closed;
+                            }
+                            return;
+                        }
+                        Fault::Delay(d) => events.push(Event::Pause(d)),
+                    }
+                }
+                if let Accept::Known(mailboxes) = &self.policy.accept
+                    && local != "postmaster"
+                    && !mailboxes.exists(&format!("{local}@{domain}"))
+                {
+                    return self.reject(
+                        Reply::new(
+                            550,
+                            "5.1.1",
+                            format!(
+                                "<{}>: Recipient address rejected: user unknown",
+                                printable(&address)
+                            ),
+                        ),
+                        events,
+                    );
+                }
+                Recipient {
+                    address,
+                    domain,
+                    local,
+                }
+            }
+        };
+        if let Some(tx) = self.tx.as_mut() {
+            tx.recipients.push(recipient);
+        }
+        self.reply(Reply::new(250, "2.1.5", "Ok"), events);
+    }
+
+    pub(super) fn data(&mut self, events: &mut Vec<Event>) {
+        let Some(tx) = self.tx.as_ref() else {
+            return self.reject(canned::need_mail(), events);
+        };
+        if tx.recipients.is_empty() {
+            let r = if tx.rcpt_tried {
+                canned::no_valid_recipients()
+            } else {
+                canned::need_rcpt()
+            };
+            return self.reject(r, events);
+        }
+        let envelope = Envelope {
+            helo: self.helo.clone(),
+            esmtp: self.esmtp,
+            from: tx.from.clone(),
+            recipients: tx.recipients.clone(),
+            smtputf8: tx.params.smtputf8,
+            body: tx.params.body,
+            declared_size: tx.params.size,
+            tls: self.tls_active,
+            authenticated: self.authenticated.clone(),
+            submission: self.policy.submission,
+        };
+        events.push(Event::Reply(canned::start_data()));
+        events.push(Event::MessageStart(envelope));
+        self.state = State::Data {
+            reader: DataReader::new(self.policy.max_line_length)
+                .keep_dot_stuffing(self.policy.test_keep_dot_stuffing),
+            accepting: true,
+        };
+    }
+}
+
+/// A fault-injection local part.
+enum Fault {
+    Reply(u16),
+    Delay(std::time::Duration),
+}
+
+/// `fail-452` → reply 452; `slow-5s` → wait 5 s (at most 600).
+fn fault_of(local: &str) -> Option<Fault> {
+    if let Some(code) = local.strip_prefix("fail-") {
+        let code: u16 = code.parse().ok()?;
+        return (400..600).contains(&code).then_some(Fault::Reply(code));
+    }
+    let secs: u64 = local
+        .strip_prefix("slow-")?
+        .strip_suffix('s')?
+        .parse()
+        .ok()?;
+    (1..=600)
+        .contains(&secs)
+        .then(|| Fault::Delay(std::time::Duration::from_secs(secs)))
+}
