@@ -3,6 +3,13 @@
 //! debug-only SMTPD_TEST_STALL switch); after a restart every acknowledged message is in new/,
 //! complete, and nothing truncated is in new/. Stale tmp/ files (older than 36 h) are removed at
 //! start.
+//!
+//! What this proves and what it does not: a `kill -9` ends the process, not the machine, so the
+//! kernel's page cache survives it, and a file that was written but never fsynced would still be
+//! found after the restart. These tests therefore show the order of events (no 250 before the
+//! message is fsynced, renamed into new/ and that directory fsynced), not that the message survives
+//! a power loss or a kernel crash. That would need a machine (or VM) that really loses its unwritten pages, e.g. by
+//! cutting its power or with a block device that drops unflushed writes.
 mod common;
 use common::*;
 use std::collections::BTreeSet;
@@ -98,6 +105,8 @@ fn sender(addr: SocketAddr, id: usize, acked: Arc<Mutex<Vec<String>>>, stop: Arc
 }
 
 /// 8 senders; smtpd is SIGKILLed under load; every acknowledged message is found complete.
+/// (A process kill keeps the page cache: this checks the order "rename and fsync, then 250", not
+/// power-loss durability; see the top of this file.)
 #[test]
 fn kill_under_load_loses_no_acknowledged_message() {
     let mut srv = Server::start();
