@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the Debian package: release binaries, man pages and completions from the clap
-# definitions, then cargo-deb. Prints the path of the .deb.
+# Builds the Debian package: release binaries, man pages and completions (from the clap
+# definitions; smtpd.toml(5) from the config reference), then cargo-deb. Prints the .deb path.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo-deb >/dev/null || cargo install --locked cargo-deb >&2

@@ -1,9 +1,11 @@
 //! The configuration: typed structs with defaults (every key but `hostname` has one), loaded from
-//! TOML by [`load`], which reports every problem as `PATH:LINE: message`.
+//! TOML by [`load`], which reports every problem as `PATH:LINE: message`. The `Default` impls
+//! below are the only place defaults are written; [`schema`] documents every key with them.
 //!
 //! Relative paths in the file are relative to the working directory smtpd starts in.
 
 mod load;
+pub mod schema;
 
 use std::fmt;
 use std::net::SocketAddr;

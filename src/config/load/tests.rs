@@ -1,0 +1,128 @@
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use super::parse;
+use crate::config::{Control, Limits, Log, Mailboxes, Pop3, Server, Smtp};
+
+fn problems(text: &str) -> Vec<(usize, String)> {
+    match parse(text, Path::new("t.toml")) {
+        Ok(_) => Vec::new(),
+        Err(e) => e
+            .problems
+            .into_iter()
+            .map(|p| (p.line, p.message))
+            .collect(),
+    }
+}
+
+#[test]
+fn minimal_config_gets_every_default() {
+    let c = parse("hostname = \"mx.test\"\n", Path::new("t.toml")).unwrap();
+    assert_eq!(c.hostname, "mx.test");
+    assert_eq!(c.smtp, Smtp::default());
+    assert_eq!(c.pop3, Pop3::default());
+    assert_eq!(c.mailboxes, Mailboxes::default());
+    assert_eq!(c.limits, Limits::default());
+    assert_eq!(c.log, Log::default());
+    assert_eq!(c.control, Control::default());
+    assert_eq!(c.server, Server::default());
+    assert!(c.tls.is_none());
+    assert!(c.accounts.is_empty());
+}
+
+#[test]
+fn bundled_config_is_valid() {
+    let text = include_str!("../../../config/smtpd.toml");
+    let c = parse(text, Path::new("config/smtpd.toml")).unwrap();
+    assert_eq!(
+        c.smtp.listen,
+        vec!["127.0.0.1:2525".parse::<SocketAddr>().unwrap()]
+    );
+    assert_eq!(c.mailboxes.root, PathBuf::from("mailboxes"));
+    assert_eq!(c.log.dir, PathBuf::from("logs"));
+}
+
+#[test]
+fn hostname_is_required() {
+    let p = problems("[smtp]\n");
+    assert_eq!(p.len(), 1);
+    assert!(p[0].1.contains("hostname"));
+}
+
+#[test]
+fn every_problem_reported_with_its_line() {
+    let text = "hostname = \"mx.test\"\n\
+                bogus = 1\n\
+                [smtp]\n\
+                listen = [\"127.0.0.1:2525\", \"localhost:25\"]\n\
+                [limits]\n\
+                max_recipients = \"many\"\n\
+                max_errors = -1\n\
+                max_command_line = 100\n\
+                [mailboxes]\n\
+                accept = \"some\"\n\
+                domains = [\"ok.test\", \"bad/domain\"]\n\
+                [log]\n\
+                rotation = \"weekly\"\n\
+                levle = \"info\"\n";
+    let p = problems(text);
+    let lines: Vec<usize> = p.iter().map(|(l, _)| *l).collect();
+    assert_eq!(lines, [2, 4, 6, 7, 8, 10, 11, 13, 14], "{p:#?}");
+    assert!(p[0].1.contains("unknown key `bogus`"));
+    assert!(p[1].1.contains("localhost:25"));
+    assert!(p[2].1.contains("max_recipients"));
+    assert!(p[8].1.contains("unknown key `levle` in [log]"));
+}
+
+#[test]
+fn syntax_errors_have_lines() {
+    let p = problems("hostname = \"mx.test\"\n[smtp]\nlisten = [\n");
+    assert!(!p.is_empty());
+    assert!(p[0].0 >= 3, "{p:?}");
+}
+
+#[test]
+fn accounts_are_checked() {
+    let text = "hostname = \"mx.test\"\n\
+                [mailboxes]\ndomains = [\"example.test\"]\naccept = \"accounts\"\n\
+                [[accounts]]\naddress = \"Alice@Example.test\"\npassword = \"$argon2id$x\"\n\
+                [[accounts]]\naddress = \"bob@other.test\"\npassword = \"$6$x$y\"\n\
+                [[accounts]]\naddress = \"carol@example.test\"\n";
+    let p = problems(text);
+    assert_eq!(p.len(), 2, "{p:#?}");
+    assert_eq!(p[0].0, 9);
+    assert!(p[0].1.contains("not in mailboxes.domains"));
+    assert_eq!(p[1].0, 12);
+    assert!(p[1].1.contains("password"));
+    let ok = "hostname = \"mx.test\"\n[mailboxes]\ndomains = [\"example.test\"]\naccept = \"accounts\"\n[[accounts]]\naddress = \"Alice@Example.test\"\npassword = \"$argon2id$h\"\n";
+    let c = parse(ok, Path::new("t.toml")).unwrap();
+    assert_eq!(c.accounts[0].address, "alice@example.test");
+}
+
+#[test]
+fn plaintext_password_is_refused() {
+    let p = problems(
+        "hostname = \"mx.test\"\n[mailboxes]\ndomains = [\"example.test\"]\n[[accounts]]\naddress = \"a@example.test\"\npassword = \"hunter2\"\n",
+    );
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].0, 6);
+    assert!(p[0].1.contains("never the password itself"));
+}
+
+#[test]
+fn duplicate_listener_is_an_error() {
+    let p = problems(
+        "hostname = \"mx.test\"\n[smtp]\nlisten = [\"127.0.0.1:2525\"]\n[pop3]\nlisten = [\"127.0.0.1:2525\"]\n",
+    );
+    assert_eq!(p.len(), 1);
+    assert_eq!(p[0].0, 5);
+}
+
+#[test]
+fn display_is_path_line_message() {
+    let e = parse("hostname = \"mx.test\"\nx = 1\n", Path::new("c/s.toml")).unwrap_err();
+    assert!(
+        e.to_string().starts_with("c/s.toml:2: unknown key `x`"),
+        "{e}"
+    );
+}

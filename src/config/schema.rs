@@ -1,0 +1,169 @@
+//! The reference of every config key: its section, its default and what it does.
+//!
+//! Defaults are not written here: they are the `Default` impls in `super`, which the loader uses
+//! too, rendered as TOML. The loader's unknown-key check takes its lists from [`known_keys`], the
+//! man page smtpd.toml(5) is made from [`reference`] by `examples/gen_docs.rs`, and the unit tests
+//! check the defaults stated in the bundled config files against it.
+//!
+//! Docs use two marks: `` `text` `` is a literal (bold in the man page), `*text*` a placeholder
+//! (italic). Pure: the config types, serde and toml only; nothing from the loader, no I/O.
+
+use serde::Serialize;
+
+use super::{Control, Limits, Log, Mailboxes, Metrics, Pop3, Server, Smtp, Testing, Tls};
+
+/// One key of the config file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyDoc {
+    /// `""` for the top level, `"accounts"` for each `[[accounts]]` entry.
+    pub section: &'static str,
+    pub key: &'static str,
+    /// The default as TOML; `None`: the key is required (when `required`) or unset means off.
+    pub default: Option<String>,
+    /// No default: the key must be given (the top level and `[[accounts]]` entries).
+    pub required: bool,
+    pub doc: &'static str,
+}
+
+/// One table of the config file, in the order the loader reads them.
+pub struct SectionDoc {
+    /// `""` for the top level.
+    pub name: &'static str,
+    /// How the man page heads it: `[name]`, `[[accounts]]`, or "TOP LEVEL".
+    pub heading: &'static str,
+    /// Said before the keys; may be empty.
+    pub doc: &'static str,
+}
+
+/// What the man page says before the sections.
+pub const DESCRIPTION: &str = "A TOML file. Every key but `hostname` has a default; unknown keys are errors. `smtpd --check-config --config FILE` reports every problem as FILE:LINE: message. Relative paths are relative to the directory smtpd starts in. A reload (SIGHUP, `systemctl reload smtpd` or `smtpctl reload`) applies listeners, limits, domains, accounts, TLS files and the log level to new sessions; the [log] dir/rotation/keep/format, [control] and [server] user/group need a restart.";
+
+pub const SECTIONS: &[SectionDoc] = &[
+    section("", "TOP LEVEL", ""),
+    section("server", "[server]", ""),
+    section("smtp", "[smtp]", ""),
+    section("pop3", "[pop3]", ""),
+    section(
+        "tls",
+        "[tls]",
+        "Present: TLS (1.2 and 1.3) is offered. Absent: no TLS.",
+    ),
+    section("mailboxes", "[mailboxes]", ""),
+    section("limits", "[limits]", ""),
+    section("log", "[log]", ""),
+    section("control", "[control]", ""),
+    section("testing", "[testing]", ""),
+    section("metrics", "[metrics]", ""),
+    section("accounts", "[[accounts]]", ""),
+];
+
+const fn section(name: &'static str, heading: &'static str, doc: &'static str) -> SectionDoc {
+    SectionDoc { name, heading, doc }
+}
+
+/// (section, key, doc), each section's keys in the order the loader reads them (the order of
+/// "known keys" in its messages).
+#[rustfmt::skip]
+const KEYS: &[(&str, &str, &str)] = &[
+    ("", "hostname", "Name in the greeting, the EHLO reply and Received: headers."),
+    ("server", "user", "When started as root: drop to this user after binding the ports; empty: stay root."),
+    ("server", "group", "When started as root: drop to this group after binding the ports; empty: the user's primary group."),
+    ("server", "shutdown_grace_secs", "On SIGTERM, a session inside DATA may finish within this many seconds."),
+    ("smtp", "listen", "Plain SMTP listeners (the port 25 role), as \"IP:PORT\". STARTTLS is offered when [tls] is set."),
+    ("smtp", "submission", "Submission listeners (587 role): STARTTLS offered, AUTH required before MAIL."),
+    ("smtp", "submissions", "Implicit-TLS submission listeners (465 role, RFC 8314); need [tls]."),
+    ("smtp", "sender_login_match", "Submission: MAIL FROM must be the authenticated account."),
+    ("smtp", "allow_insecure_auth", "Offer AUTH without TLS to non-loopback peers."),
+    ("pop3", "listen", "POP3 listeners (STLS offered when [tls] is set)."),
+    ("pop3", "pop3s", "Implicit-TLS POP3 listeners (995 role); need [tls]."),
+    ("pop3", "allow_insecure_auth", "USER/PASS and AUTH PLAIN without TLS from non-loopback peers."),
+    ("pop3", "idle_timeout_secs", "Autologout (at least 10 minutes per RFC 1939)."),
+    ("pop3", "max_command_line", "Longest command line with CRLF."),
+    ("pop3", "auth_failure_delay_ms", "Wait before answering a failed login (POP3 and SMTP AUTH), times the failures so far in the session."),
+    ("tls", "cert", "PEM certificate chain."),
+    ("tls", "key", "PEM private key."),
+    ("tls", "self_signed", "Make (once) and keep a self-signed certificate for hostname, localhost and 127.0.0.1 when the files are missing."),
+    ("mailboxes", "root", "Maildir tree: ROOT/DOMAIN/LOCAL/{tmp,new,cur}."),
+    ("mailboxes", "domains", "Local domains; mail for any other domain gets 550 5.7.1 (never relayed)."),
+    ("mailboxes", "accept", "\"any\": any safe local part, its Maildir made on first delivery; \"accounts\": only [[accounts]] addresses (postmaster is always accepted)."),
+    ("limits", "max_message_bytes", "Advertised as SIZE; larger messages get 552 5.3.4."),
+    ("limits", "max_recipients", "Per message; beyond: 452 4.5.3."),
+    ("limits", "max_connections", "Connections in all; beyond: 421 4.7.0 (POP3: -ERR [SYS/TEMP])."),
+    ("limits", "max_connections_per_ip", "Connections from one client address; beyond: 421 4.7.0 (POP3: -ERR [SYS/TEMP])."),
+    ("limits", "command_timeout_secs", "Waiting for a command; then 421 4.4.2."),
+    ("limits", "data_timeout_secs", "Waiting for message data; then 421 4.4.2."),
+    ("limits", "max_errors", "Bad commands and failed logins before 421 and close."),
+    ("limits", "max_command_line", "Longest SMTP command line, CRLF included (at least 512); beyond: 500 5.5.6."),
+    ("limits", "max_line_length", "Longest message text line, CRLF included (at least 1000); beyond: 500 5.5.6."),
+    ("log", "level", "error, warn, info, debug, trace, or a tracing filter."),
+    ("log", "dir", "Rotating files smtpd.log.YYYY-MM-DD."),
+    ("log", "rotation", "\"hourly\", \"daily\" or \"never\"."),
+    ("log", "keep", "Rotated files kept."),
+    ("log", "format", "\"text\" or \"json\"."),
+    ("log", "transcripts", "When true, each SMTP session's dialogue is kept in *dir*/transcripts/ (AUTH secrets redacted, message text reduced to its size), and `smtpctl transcript` *ID* shows the one behind a delivered message."),
+    ("log", "transcript_max_kib", "A session's transcript stops growing here."),
+    ("log", "transcript_keep_days", "Transcripts older than this are removed (at start and every 1,000 sessions)."),
+    ("control", "socket", "The Unix socket smtpctl uses (mode 0660)."),
+    ("control", "pid_file", "Locked while smtpd runs."),
+    ("testing", "fault_addresses", "When true, a recipient `fail-NNN@`*domain* gets reply NNN (400–599; 421 also closes), and `slow-Ns@`*domain* is accepted after N seconds (1–600), so tests of mail clients are reproducible."),
+    ("metrics", "listen", "\"IP:PORT\" where `GET /metrics` answers with the Prometheus text of `smtpctl metrics`. Only in builds with the cargo feature `metrics-http` (off by default; elsewhere the key is an error). A change needs a restart."),
+    ("accounts", "address", "The login name and mailbox, \"local@domain\" in one of the domains."),
+    ("accounts", "password", "An argon2id hash made by `smtpctl encrypt`, or a $6$ SHA512-crypt hash."),
+];
+
+/// Every key, with its default taken from the section's `Default` impl.
+pub fn reference() -> Vec<KeyDoc> {
+    KEYS.iter()
+        .map(|&(section, key, doc)| {
+            let defaults = defaults(section);
+            KeyDoc {
+                section,
+                key,
+                default: defaults
+                    .as_ref()
+                    .and_then(|t| t.get(key))
+                    .map(ToString::to_string),
+                required: defaults.is_none(),
+                doc,
+            }
+        })
+        .collect()
+}
+
+/// The keys `[section]` may hold, in reference order; the top level (`""`) also holds the
+/// sections.
+pub(crate) fn known_keys(section: &str) -> Vec<&'static str> {
+    let keys = KEYS
+        .iter()
+        .filter(|(s, ..)| *s == section)
+        .map(|(_, k, _)| *k);
+    if section.is_empty() {
+        let sections = SECTIONS.iter().map(|s| s.name).filter(|n| !n.is_empty());
+        keys.chain(sections).collect()
+    } else {
+        keys.collect()
+    }
+}
+
+/// A section's defaults as a TOML table; `None` for the sections without defaults.
+fn defaults(section: &str) -> Option<toml::Table> {
+    fn table(v: impl Serialize) -> Option<toml::Table> {
+        toml::Table::try_from(v).ok()
+    }
+    match section {
+        "server" => table(Server::default()),
+        "smtp" => table(Smtp::default()),
+        "pop3" => table(Pop3::default()),
+        "tls" => table(Tls::default()),
+        "mailboxes" => table(Mailboxes::default()),
+        "limits" => table(Limits::default()),
+        "log" => table(Log::default()),
+        "control" => table(Control::default()),
+        "testing" => table(Testing::default()),
+        "metrics" => table(Metrics::default()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests;
