@@ -256,20 +256,20 @@ fn socket_permissions_and_refused_peer() {
     for p in [srv.dir.path().to_path_buf(), srv.dir.path().join("run")] {
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    let as_nobody = |cmd: &str| {
-        Command::new("setpriv")
-            .args([
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                smtpctl_bin(),
-                "--socket",
-            ])
-            .arg(srv.socket())
-            .arg(cmd)
-            .output()
-            .unwrap()
+    let nobody = |cmd: &str| {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            smtpctl_bin(),
+            "--socket",
+        ])
+        .arg(srv.socket())
+        .arg(cmd);
+        c
     };
+    let as_nobody = |cmd: &str| nobody(cmd).output().unwrap();
     // A user outside the socket's group cannot even connect (mode 0660).
     let outsider = as_nobody("status");
     assert_eq!(outsider.status.code(), Some(1));
@@ -296,6 +296,16 @@ fn socket_permissions_and_refused_peer() {
         stderr(&reload)
     );
     srv.log.wait_for("control request refused");
+    // watch is reading (README: the group may use it): the same check lets it through.
+    let mut watch = nobody("watch")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = LogWatch::spawn(watch.stderr.take().unwrap());
+    err.wait_for("watching");
+    let _ = watch.kill();
+    let _ = watch.wait();
+    assert_eq!(err.count("permission denied"), 0, "{}", err.all());
 }
 
 fn nix_is_root() -> bool {

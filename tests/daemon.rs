@@ -371,3 +371,51 @@ fn privilege_drop_owns_mail_files() {
         "{uid_line}"
     );
 }
+
+/// A reload refused at its build step (here: a certificate file that is not PEM) changes
+/// nothing, the log level included: it used to be applied before the build and kept.
+#[test]
+fn refused_reload_keeps_the_log_level() {
+    let srv = Server::start();
+    assert_eq!(srv.ctl_json(&["status"])["log_level"], "info");
+    let bad = srv.dir.path().join("bad.pem");
+    std::fs::write(&bad, "not a certificate\n").unwrap();
+    let path = format!("\"{}\"", bad.display());
+    srv.rewrite_config(
+        &Overrides::new()
+            .set("log", "level", "\"debug\"")
+            .set("tls", "cert", &path)
+            .set("tls", "key", &path),
+    );
+    let v = refused_reload(&srv);
+    assert!(v["errors"][0].as_str().unwrap().contains("[tls]"), "{v}");
+    let st = srv.ctl_json(&["status"]);
+    assert_eq!(st["log_level"], "info", "{st}");
+    assert_eq!(st["last_reload"]["applied"], false);
+}
+
+/// A reload whose build fails inside its background task (a debug build told to panic there)
+/// is refused as an internal error, not reported as a TLS problem; the level and the service
+/// stay as they were.
+#[test]
+fn failed_reload_task_is_an_internal_error() {
+    let srv = Server::start_env(Overrides::new(), &[("SMTPD_TEST_BREAK", "reload_panic")]);
+    srv.rewrite_config(&Overrides::new().set("log", "level", "\"debug\""));
+    let v = refused_reload(&srv);
+    let error = v["errors"][0].as_str().unwrap();
+    assert!(error.contains("internal error"), "{error}");
+    assert!(!error.contains("[tls]"), "{error}");
+    assert_eq!(srv.ctl_json(&["status"])["log_level"], "info");
+    let mut c = srv.connect();
+    c.expect(220);
+    assert_eq!(c.cmd("NOOP").code, 250);
+}
+
+/// `smtpctl --json reload` that must be refused: exit 1, the outcome on stdout.
+fn refused_reload(srv: &Server) -> serde_json::Value {
+    let out = srv.ctl(&["--json", "reload"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON outcome");
+    assert_eq!(v["applied"], false, "{v}");
+    v
+}

@@ -44,7 +44,7 @@ impl Generation {
         let smtp = Arc::new(SmtpContext {
             policy: Arc::new(smtp_policy(&config, &accounts, false)),
             submission_policy: Arc::new(smtp_policy(&config, &accounts, true)),
-            store: Arc::clone(&store),
+            target: Arc::clone(&store) as _,
             limits: config.limits.clone(),
             stats: Arc::clone(stats),
             accounts: Arc::clone(&accounts),

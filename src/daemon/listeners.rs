@@ -125,51 +125,40 @@ pub fn start(shared: &Arc<Shared>, u: Unstarted) -> anyhow::Result<Bound> {
     let stop = shared.shutdown.child_token();
     let tracker = shared.tracker.clone();
     let sh = Arc::clone(shared);
-    if protocol.is_smtp() {
-        let admit = move |peer: SocketAddr| {
-            let g = sh.current();
-            let host = &g.config.hostname;
-            if sh.paused() {
-                stats::add(&sh.stats.refused, 1);
-                let why = format!("{host} Service paused, try again later");
-                return Err(Reply::new(421, "4.3.2", why).to_bytes());
-            }
-            let guard =
-                slot(&sh, &g, peer).ok_or_else(|| canned::too_many_connections(host).to_bytes())?;
-            let (stop, ctx) = (sh.shutdown.clone(), Arc::clone(&g.smtp));
-            Ok(move |stream| async move {
-                smtp_conn::serve(stream, peer, ctx, protocol, stop).await;
-                drop(guard);
-            })
-        };
-        tracker.spawn(listener::run(
-            l,
-            protocol,
-            stop.clone(),
-            tracker.clone(),
-            admit,
-        ));
-    } else {
-        let implicit = protocol.is_implicit_tls();
-        let admit = move |peer: SocketAddr| {
-            let g = sh.current();
-            let guard = slot(&sh, &g, peer).ok_or_else(|| {
+    let admit = move |peer: SocketAddr| {
+        let g = sh.current();
+        let host = &g.config.hostname;
+        if protocol.is_smtp() && sh.paused() {
+            stats::add(&sh.stats.refused, 1);
+            let why = format!("{host} Service paused, try again later");
+            return Err(Reply::new(421, "4.3.2", why).to_bytes());
+        }
+        let Some(guard) = slot(&sh, &g, peer) else {
+            return Err(if protocol.is_smtp() {
+                canned::too_many_connections(host).to_bytes()
+            } else {
                 b"-ERR [SYS/TEMP] Too many connections, try again later\r\n".to_vec()
-            })?;
-            let (stop, ctx) = (sh.shutdown.clone(), Arc::clone(&g.pop3));
-            Ok(move |stream| async move {
-                pop3_conn::serve(stream, peer, ctx, implicit, stop).await;
-                drop(guard);
-            })
+            });
         };
-        tracker.spawn(listener::run(
-            l,
-            protocol,
-            stop.clone(),
-            tracker.clone(),
-            admit,
-        ));
-    }
+        let stop = sh.shutdown.clone();
+        Ok(move |stream| async move {
+            if protocol.is_smtp() {
+                let ctx = Arc::clone(&g.smtp);
+                smtp_conn::serve(stream, peer, ctx, protocol, stop).await;
+            } else {
+                let ctx = Arc::clone(&g.pop3);
+                pop3_conn::serve(stream, peer, ctx, protocol, stop).await;
+            }
+            drop(guard);
+        })
+    };
+    tracker.spawn(listener::run(
+        l,
+        protocol,
+        stop.clone(),
+        tracker.clone(),
+        admit,
+    ));
     info!(protocol = %protocol, address = %local, "listening on {protocol} {local}");
     Ok(Bound {
         protocol,

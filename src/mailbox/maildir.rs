@@ -14,44 +14,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use thiserror::Error;
-
+use super::delivery::{DeliveryError, io_err};
 use super::group_commit::DirSync;
 use crate::wire::WireSize;
-
-#[derive(Debug, Error)]
-pub enum DeliveryError {
-    #[error("{op} {path}: {source}")]
-    Io {
-        op: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("unsafe mailbox name {0:?}")]
-    UnsafeName(String),
-}
-
-impl DeliveryError {
-    /// No space or quota left: the client should get 452 4.3.1 rather than 451 4.3.0.
-    pub fn is_disk_full(&self) -> bool {
-        match self {
-            DeliveryError::Io { source, .. } => {
-                let code = source.raw_os_error();
-                code == Some(nix::libc::ENOSPC) || code == Some(nix::libc::EDQUOT)
-            }
-            DeliveryError::UnsafeName(_) => false,
-        }
-    }
-}
-
-fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> DeliveryError + 'a {
-    move |source| DeliveryError::Io {
-        op,
-        path: path.to_path_buf(),
-        source,
-    }
-}
 
 /// The Maildir tree under one root.
 #[derive(Debug)]
@@ -218,17 +183,13 @@ impl MaildirStore {
     /// behind the store's back is made again.
     pub fn open(&self, maildirs: &[PathBuf], r: Reservation) -> Result<Spool, DeliveryError> {
         let Some(first) = maildirs.first() else {
-            return Err(DeliveryError::Io {
-                op: "deliver",
-                path: self.root.clone(),
-                source: io::Error::other("no recipient maildir"),
-            });
+            return Err(DeliveryError::NoRecipients);
         };
         for md in maildirs {
             self.ensure(md)?;
         }
         match self.begin_reserved(first, r.clone()) {
-            Err(DeliveryError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            Err(e) if e.is_io_kind(io::ErrorKind::NotFound) => {
                 for md in maildirs {
                     self.forget(md);
                     self.ensure(md)?;
@@ -240,10 +201,15 @@ impl MaildirStore {
     }
 }
 
+fn closed(op: &'static str, path: &Path) -> DeliveryError {
+    io_err(op, path)(io::Error::other("spool already closed")).into()
+}
+
 fn sync_dir(dir: &Path) -> Result<(), DeliveryError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(io_err("fsync directory", dir))
+        .map_err(io_err("fsync directory", dir))?;
+    Ok(())
 }
 
 /// A message being written in `tmp/`. Dropped without [`Spool::commit`], it is removed.
@@ -264,11 +230,10 @@ pub struct Spool {
 
 impl Spool {
     pub fn write(&mut self, data: &[u8]) -> Result<(), DeliveryError> {
-        let file = self.file.as_mut().ok_or_else(|| DeliveryError::Io {
-            op: "write",
-            path: self.tmp_path.clone(),
-            source: io::Error::other("spool already closed"),
-        })?;
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| closed("write", &self.tmp_path))?;
         file.write_all(data)
             .map_err(io_err("write", &self.tmp_path))?;
         self.size += data.len() as u64;
@@ -285,11 +250,10 @@ impl Spool {
     /// Makes the message durable in every maildir's `new/` (each must exist; the first is the
     /// one whose `tmp/` holds the spool). Returns the delivered paths.
     pub fn commit(mut self, maildirs: &[PathBuf]) -> Result<Vec<PathBuf>, DeliveryError> {
-        let file = self.file.take().ok_or_else(|| DeliveryError::Io {
-            op: "commit",
-            path: self.tmp_path.clone(),
-            source: io::Error::other("spool already closed"),
-        })?;
+        let file = self
+            .file
+            .take()
+            .ok_or_else(|| closed("commit", &self.tmp_path))?;
         file.sync_all().map_err(io_err("fsync", &self.tmp_path))?;
         drop(file);
         crate::testing::stall_point("after_fsync");
@@ -397,7 +361,7 @@ fn copy_into(src: &Path, maildir: &Path, name: &str) -> Result<(), DeliveryError
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
-    result
+    Ok(result?)
 }
 
 impl Drop for Spool {
@@ -410,117 +374,4 @@ impl Drop for Spool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn files(dir: &Path) -> Vec<PathBuf> {
-        let mut v: Vec<PathBuf> = fs::read_dir(dir)
-            .map(|it| it.filter_map(|e| e.ok().map(|e| e.path())).collect())
-            .unwrap_or_default();
-        v.sort();
-        v
-    }
-
-    #[test]
-    fn deliver_to_two_maildirs() {
-        let root = tempfile::tempdir().unwrap();
-        let store = MaildirStore::new(root.path(), "mx.test");
-        let a = store.maildir("example.test", "alice").unwrap();
-        let b = store.maildir("other.test", "bob").unwrap();
-        store.ensure(&a).unwrap();
-        store.ensure(&b).unwrap();
-        let mut spool = store.begin(&a).unwrap();
-        spool.write(b"Subject: hi\n\nbody\n").unwrap();
-        assert_eq!(files(&a.join("tmp")).len(), 1);
-        let name = spool.final_name();
-        assert!(name.ends_with(",S=18,W=21"), "{name}");
-        let paths = spool.commit(&[a.clone(), b.clone()]).unwrap();
-        assert_eq!(paths.len(), 2);
-        assert!(files(&a.join("tmp")).is_empty());
-        for md in [&a, &b] {
-            let f = files(&md.join("new"));
-            assert_eq!(f.len(), 1);
-            assert_eq!(fs::read(&f[0]).unwrap(), b"Subject: hi\n\nbody\n");
-            let fname = f[0].file_name().unwrap().to_string_lossy().into_owned();
-            assert!(
-                fname.contains(".M") && fname.contains("P") && fname.contains(".mx.test,S=18,W=21"),
-                "{fname}"
-            );
-        }
-    }
-
-    #[test]
-    fn dropped_spool_leaves_nothing() {
-        let root = tempfile::tempdir().unwrap();
-        let store = MaildirStore::new(root.path(), "mx.test");
-        let a = store.maildir("example.test", "alice").unwrap();
-        store.ensure(&a).unwrap();
-        let mut spool = store.begin(&a).unwrap();
-        spool.write(b"partial").unwrap();
-        drop(spool);
-        assert!(files(&a.join("tmp")).is_empty());
-        assert!(files(&a.join("new")).is_empty());
-    }
-
-    #[test]
-    fn failed_commit_leaves_nothing_in_new() {
-        let root = tempfile::tempdir().unwrap();
-        let store = MaildirStore::new(root.path(), "mx.test");
-        let a = store.maildir("example.test", "alice").unwrap();
-        let b = store.maildir("example.test", "bob").unwrap();
-        store.ensure(&a).unwrap();
-        store.ensure(&b).unwrap();
-        // bob's new/ is not a directory: placing his copy fails after alice's was linked.
-        fs::remove_dir(b.join("new")).unwrap();
-        fs::write(b.join("new"), b"").unwrap();
-        let mut spool = store.begin(&a).unwrap();
-        spool.write(b"x\n").unwrap();
-        let err = spool.commit(&[a.clone(), b.clone()]).unwrap_err();
-        assert!(!err.is_disk_full());
-        assert!(files(&a.join("new")).is_empty());
-        assert!(files(&a.join("tmp")).is_empty());
-    }
-
-    #[test]
-    fn stale_tmp_files_are_removed() {
-        let root = tempfile::tempdir().unwrap();
-        let store = MaildirStore::new(root.path(), "mx.test");
-        let md = store.maildir("example.test", "alice").unwrap();
-        store.ensure(&md).unwrap();
-        let old = md.join("tmp/old");
-        let fresh = md.join("tmp/fresh");
-        fs::write(&old, b"x").unwrap();
-        fs::write(&fresh, b"x").unwrap();
-        let long_ago = SystemTime::now() - std::time::Duration::from_secs(40 * 3600);
-        fs::File::options()
-            .write(true)
-            .open(&old)
-            .unwrap()
-            .set_modified(long_ago)
-            .unwrap();
-        let n = clean_stale_tmp(root.path(), std::time::Duration::from_secs(36 * 3600));
-        assert_eq!(n, 1);
-        assert!(!old.exists() && fresh.exists());
-    }
-
-    #[test]
-    fn unsafe_names_refused() {
-        let store = MaildirStore::new("/nonexistent", "mx");
-        for (d, l) in [
-            ("..", "x"),
-            ("a", ".."),
-            ("a", "b/c"),
-            ("a/b", "c"),
-            ("", "x"),
-            ("a", ".hidden"),
-        ] {
-            assert!(store.maildir(d, l).is_err(), "{d}/{l}");
-        }
-    }
-
-    #[test]
-    fn hostname_escaped_in_unique_names() {
-        let store = MaildirStore::new("/x", "a/b:c");
-        assert_eq!(store.host, "a\\057b\\072c");
-    }
-}
+mod tests;

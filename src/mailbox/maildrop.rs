@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+use super::delivery::{DeliveryError, FsError, io_err};
 use crate::wire::WireSize;
 
 /// The lock file kept in each maildir while a POP3 session holds it.
@@ -17,20 +18,21 @@ pub const LOCK_FILE: &str = "smtpd-pop3.lock";
 pub enum MaildropError {
     #[error("the maildrop is locked by another session")]
     InUse,
-    #[error("{op} {path}: {source}")]
-    Io {
-        op: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] FsError),
+    /// The maildir could not be found or made.
+    #[error(transparent)]
+    Mailbox(#[from] DeliveryError),
 }
 
-fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> MaildropError + 'a {
-    move |source| MaildropError::Io {
-        op,
-        path: path.to_path_buf(),
-        source,
+impl MaildropError {
+    /// Removed behind the store's back (the maildir is to be made again).
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            MaildropError::Io(e) => e.source.kind() == io::ErrorKind::NotFound,
+            MaildropError::Mailbox(e) => e.is_io_kind(io::ErrorKind::NotFound),
+            MaildropError::InUse => false,
+        }
     }
 }
 
@@ -64,7 +66,7 @@ pub fn open(dir: &Path) -> Result<Maildrop, MaildropError> {
     match lock.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => return Err(MaildropError::InUse),
-        Err(TryLockError::Error(e)) => return Err(io_err("lock", &lock_path)(e)),
+        Err(TryLockError::Error(e)) => return Err(io_err("lock", &lock_path)(e).into()),
     }
     let messages = scan(dir)?;
     Ok(Maildrop {
@@ -82,7 +84,7 @@ pub fn scan(dir: &Path) -> Result<Vec<Message>, MaildropError> {
         let entries = match fs::read_dir(&d) {
             Ok(e) => e,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(io_err("list", &d)(e)),
+            Err(e) => return Err(io_err("list", &d)(e).into()),
         };
         for entry in entries {
             let entry = entry.map_err(io_err("list", &d))?;
@@ -107,7 +109,7 @@ pub fn scan(dir: &Path) -> Result<Vec<Message>, MaildropError> {
                 Ok(w) => w,
                 // Gone since the listing (another reader): skip it.
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(io_err("read", &path)(e)),
+                Err(e) => return Err(io_err("read", &path)(e).into()),
             },
         };
         messages.push(Message {
@@ -284,7 +286,7 @@ impl Maildrop {
         }
         match first_err {
             None => Ok(()),
-            Some(e) => Err(e),
+            Some(e) => Err(e.into()),
         }
     }
 }

@@ -1,9 +1,20 @@
 //! Mail storage. Blocking `std::fs` code, called from the network drivers through
-//! `spawn_blocking`; it must not import `proto` or tokio.
+//! `spawn_blocking`; it knows no sockets or protocols (no tokio, no `proto`).
+//!
+//! - [`delivery`]: the interface every delivery goes through (begin / write / commit / abort).
+//! - [`maildir`]: the Maildir store (fsync + rename), [`maildir_delivery`] its delivery, and
+//!   [`group_commit`] the shared directory fsyncs.
+//! - [`maildrop`]: the POP3 view of a Maildir (listing, lock, UPDATE).
+//! - [`headers`], [`summary`]: header helpers and `smtpctl mailboxes`.
+pub mod delivery;
+#[cfg(test)]
+pub mod fake;
 pub mod group_commit;
 pub mod headers;
 pub mod maildir;
+pub mod maildir_delivery;
 pub mod maildrop;
 pub mod summary;
 
-pub use maildir::{DeliveryError, MaildirStore, Reservation, Spool};
+pub use delivery::{Committed, Delivery, DeliveryError, Mailbox, Target};
+pub use maildir::{MaildirStore, Reservation, Spool};

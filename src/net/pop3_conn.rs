@@ -4,7 +4,6 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -12,6 +11,8 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::Protocol;
+use super::session::{self, SessionEnd, Who};
 use super::stats::{self, ActiveGuard, Stats};
 use super::tls::Stream;
 use crate::auth::accounts::Accounts;
@@ -23,8 +24,6 @@ use crate::proto::pop3::{Entry, Event, LoginOutcome, Pop3Policy, Pop3Session};
 
 const READ_BUF: usize = 16 * 1024;
 const SEND_CHUNK: usize = 64 * 1024;
-
-static SESSION_IDS: AtomicU64 = AtomicU64::new(1);
 
 /// What every POP3 session of one config generation shares.
 pub struct Pop3Context {
@@ -74,8 +73,7 @@ pub fn is_loopback(peer: &SocketAddr) -> bool {
 }
 
 struct Conn {
-    sid: u64,
-    peer: SocketAddr,
+    who: Who,
     ctx: Arc<Pop3Context>,
     maildrop: Option<Maildrop>,
     retrieved: u64,
@@ -87,10 +85,13 @@ pub async fn serve(
     tcp: TcpStream,
     peer: SocketAddr,
     ctx: Arc<Pop3Context>,
-    implicit_tls: bool,
+    listener: Protocol,
     shutdown: CancellationToken,
 ) {
-    let sid = SESSION_IDS.fetch_add(1, Ordering::Relaxed);
+    let who = Who {
+        sid: session::next_id(),
+        peer,
+    };
     let started = Instant::now();
     let _active = ActiveGuard::new(&ctx.stats.pop3_active, &ctx.stats.pop3_total);
     let policy = Arc::new(Pop3Policy {
@@ -102,76 +103,50 @@ pub async fn serve(
     });
     let mut session = Pop3Session::new(policy);
     let mut stream = Stream::Plain(tcp);
-    if implicit_tls {
-        let Some(cfg) = ctx.tls.clone() else {
-            return;
-        };
-        if let Err(e) = stream.upgrade(cfg, ctx.idle_timeout).await {
-            info!(session = sid, peer = %peer, error = %e, "pop3s TLS handshake failed");
-            return;
-        }
-        session = session.with_tls();
-    }
-    info!(session = sid, peer = %peer, tls = implicit_tls, "pop3 session start");
+    info!(session = who.sid, peer = %peer, listener = %listener, "pop3 session start");
     let mut conn = Conn {
-        sid,
-        peer,
+        who,
         ctx: Arc::clone(&ctx),
         maildrop: None,
         retrieved: 0,
         bytes: 0,
         deleted: 0,
     };
-    let timeout = ctx.idle_timeout;
-    let end_reason;
-    if write_all(&mut stream, &session.greeting(), timeout)
+    let end = if listener.is_implicit_tls() {
+        match session::start_tls(
+            who,
+            &mut stream,
+            ctx.tls.clone(),
+            ctx.idle_timeout,
+            "implicit",
+        )
         .await
-        .is_err()
-    {
-        return;
-    }
-    let mut buf = vec![0u8; READ_BUF];
-    loop {
-        let events = if shutdown.is_cancelled() {
-            session.shutdown()
-        } else {
-            tokio::select! {
-                r = tokio::time::timeout(timeout, stream.read(&mut buf)) => match r {
-                    Err(_) => session.timeout(),
-                    Ok(Ok(0)) => { end_reason = "client closed the connection"; break; }
-                    Ok(Err(_)) => { end_reason = "read error"; break; }
-                    Ok(Ok(n)) => session.feed(&buf[..n]),
-                },
-                _ = shutdown.cancelled() => session.shutdown(),
+        {
+            Ok(()) => {
+                session = session.with_tls();
+                conn.dialogue(&mut session, &mut stream, &shutdown).await
             }
-        };
-        match conn.run(&mut session, &mut stream, events).await {
-            Ok(false) => {}
-            Ok(true) => {
-                end_reason = "closed";
-                let _ = stream.shutdown().await;
-                break;
-            }
-            Err(()) => {
-                end_reason = "write failed";
-                break;
-            }
+            Err(end) => end,
         }
-    }
+    } else {
+        conn.dialogue(&mut session, &mut stream, &shutdown).await
+    };
     // Dropping the maildrop releases its lock; nothing is deleted without QUIT.
     if let Some(md) = conn.maildrop.take() {
         let _ = tokio::task::spawn_blocking(move || drop(md)).await;
     }
     info!(
-        session = sid,
+        session = who.sid,
         peer = %peer,
+        listener = %listener,
+        tls = stream.is_tls(),
         user = session.user.as_deref().unwrap_or("-"),
         retrieved = conn.retrieved,
         bytes = conn.bytes,
         deleted = conn.deleted,
         failed_logins = session.failed_logins,
         elapsed_ms = started.elapsed().as_millis() as u64,
-        "pop3 session end: {end_reason}"
+        "pop3 session end: {end}"
     );
 }
 
@@ -192,18 +167,51 @@ fn read_chunk(file: &mut std::fs::File) -> std::io::Result<Vec<u8>> {
     Ok(buf)
 }
 
-async fn write_all(stream: &mut Stream, bytes: &[u8], limit: Duration) -> Result<(), ()> {
-    stream.write_timed(bytes, limit).await
-}
-
 impl Conn {
+    /// The greeting, then read → feed → carry out until the session ends.
+    async fn dialogue(
+        &mut self,
+        session: &mut Pop3Session,
+        stream: &mut Stream,
+        shutdown: &CancellationToken,
+    ) -> SessionEnd {
+        let timeout = self.ctx.idle_timeout;
+        if let Err(end) = session::write(stream, &session.greeting(), timeout).await {
+            return end;
+        }
+        let mut buf = vec![0u8; READ_BUF];
+        loop {
+            let events = if shutdown.is_cancelled() {
+                session.shutdown()
+            } else {
+                tokio::select! {
+                    r = tokio::time::timeout(timeout, stream.read(&mut buf)) => match r {
+                        Err(_) => session.timeout(),
+                        Ok(Ok(0)) => return SessionEnd::ClientClosed,
+                        Ok(Err(e)) => return SessionEnd::ReadFailed(e),
+                        Ok(Ok(n)) => session.feed(&buf[..n]),
+                    },
+                    _ = shutdown.cancelled() => session.shutdown(),
+                }
+            };
+            match self.run(session, stream, events).await {
+                Ok(false) => {}
+                Ok(true) => {
+                    let _ = stream.shutdown().await;
+                    return SessionEnd::Closed;
+                }
+                Err(end) => return end,
+            }
+        }
+    }
+
     /// Carries out events in order; Ok(true) when the session is to close.
     async fn run(
         &mut self,
         session: &mut Pop3Session,
         stream: &mut Stream,
         events: Vec<Event>,
-    ) -> Result<bool, ()> {
+    ) -> Result<bool, SessionEnd> {
         let limit = self.ctx.idle_timeout;
         let mut queue: VecDeque<Event> = events.into();
         let mut out: Vec<u8> = Vec::new();
@@ -216,7 +224,7 @@ impl Conn {
                     queue.extend(session.login(outcome, &user.to_ascii_lowercase()));
                 }
                 Event::Send { index, top, size } => {
-                    write_all(stream, &out, limit).await?;
+                    session::write(stream, &out, limit).await?;
                     out.clear();
                     self.send(stream, index, top, size).await?;
                 }
@@ -226,21 +234,16 @@ impl Conn {
                 }
                 Event::Close => closed = true,
                 Event::StartTls => {
-                    write_all(stream, &out, limit).await?;
+                    session::write(stream, &out, limit).await?;
                     out.clear();
-                    let Some(cfg) = self.ctx.tls.clone() else {
-                        return Err(());
-                    };
-                    if let Err(e) = stream.upgrade(cfg, limit).await {
-                        info!(session = self.sid, peer = %self.peer, error = %e, "STLS handshake failed");
-                        return Err(());
-                    }
+                    let tls = self.ctx.tls.clone();
+                    session::start_tls(self.who, stream, tls, limit, "STLS").await?;
                     session.tls_started();
                 }
             }
         }
         if !out.is_empty() {
-            write_all(stream, &out, limit).await?;
+            session::write(stream, &out, limit).await?;
         }
         Ok(closed)
     }
@@ -259,7 +262,7 @@ impl Conn {
             let n = (failures_before + 1).min(10);
             tokio::time::sleep(self.ctx.auth_failure_delay * n).await;
             stats::add(&self.ctx.stats.pop3_failed_logins, 1);
-            warn!(session = self.sid, peer = %self.peer, user = %address, known, "pop3 login failed");
+            warn!(session = self.who.sid, peer = %self.who.peer, user = %address, known, "pop3 login failed");
             return LoginOutcome::BadCredentials;
         }
         let Some((local, domain)) = address.rsplit_once('@') else {
@@ -268,28 +271,13 @@ impl Conn {
         let store = Arc::clone(&self.ctx.store);
         let (local, domain) = (local.to_string(), domain.to_string());
         let opened = tokio::task::spawn_blocking(move || {
-            let dir = store
-                .maildir(&domain, &local)
-                .map_err(|e| MaildropError::Io {
-                    op: "open maildrop",
-                    path: Default::default(),
-                    source: std::io::Error::other(e.to_string()),
-                })?;
-            let ensure = |store: &MaildirStore| {
-                store.ensure(&dir).map_err(|e| MaildropError::Io {
-                    op: "create maildrop",
-                    path: dir.clone(),
-                    source: std::io::Error::other(e.to_string()),
-                })
-            };
-            ensure(&store)?;
+            let dir = store.maildir(&domain, &local)?;
+            store.ensure(&dir)?;
             match maildrop::open(&dir) {
                 // Removed behind the store's back since it was made: make it again.
-                Err(MaildropError::Io { source, .. })
-                    if source.kind() == std::io::ErrorKind::NotFound =>
-                {
+                Err(e) if e.is_not_found() => {
                     store.forget(&dir);
-                    ensure(&store)?;
+                    store.ensure(&dir)?;
                     maildrop::open(&dir)
                 }
                 other => other,
@@ -306,21 +294,21 @@ impl Conn {
                         size: m.size,
                     })
                     .collect();
-                info!(session = self.sid, peer = %self.peer, user = %address, messages = md.messages.len(), "pop3 login");
+                info!(session = self.who.sid, peer = %self.who.peer, user = %address, messages = md.messages.len(), "pop3 login");
                 self.maildrop = Some(md);
                 stats::add(&self.ctx.stats.pop3_logins, 1);
                 LoginOutcome::Ok(entries)
             }
             Ok(Err(MaildropError::InUse)) => {
-                info!(session = self.sid, user = %address, "pop3 maildrop in use");
+                info!(session = self.who.sid, user = %address, "pop3 maildrop in use");
                 LoginOutcome::InUse
             }
             Ok(Err(e)) => {
-                warn!(session = self.sid, user = %address, error = %e, "pop3 maildrop unavailable");
+                warn!(session = self.who.sid, user = %address, error = %e, "pop3 maildrop unavailable");
                 LoginOutcome::TempFail
             }
             Err(e) => {
-                warn!(session = self.sid, error = %e, "pop3 login task failed");
+                warn!(session = self.who.sid, error = %e, "pop3 login task failed");
                 LoginOutcome::TempFail
             }
         }
@@ -333,7 +321,7 @@ impl Conn {
         index: usize,
         top: Option<u64>,
         size: u64,
-    ) -> Result<(), ()> {
+    ) -> Result<(), SessionEnd> {
         let limit = self.ctx.idle_timeout;
         let path = self
             .maildrop
@@ -356,7 +344,7 @@ impl Conn {
                 "-ERR [SYS/TEMP] Message {} is no longer available\r\n",
                 index + 1
             );
-            return write_all(stream, msg.as_bytes(), limit).await;
+            return session::write(stream, msg.as_bytes(), limit).await;
         };
         let mut out = Vec::with_capacity(SEND_CHUNK + SEND_CHUNK / 16);
         match top {
@@ -373,7 +361,7 @@ impl Conn {
             if encoder.is_done() || chunk.len() < SEND_CHUNK {
                 break;
             }
-            write_all(stream, &out, limit).await?;
+            session::write(stream, &out, limit).await?;
             self.bytes += out.len() as u64;
             out.clear();
             let next = tokio::task::spawn_blocking(move || {
@@ -388,18 +376,18 @@ impl Conn {
                 }
                 Ok((_, Err(e))) => {
                     // Mid-message: the client cannot be told cleanly; end the response and log.
-                    warn!(session = self.sid, error = %e, "pop3 read failed mid-message");
+                    warn!(session = self.who.sid, error = %e, "pop3 read failed mid-message");
                     break;
                 }
                 Err(e) => {
-                    warn!(session = self.sid, error = %e, "pop3 read task failed");
+                    warn!(session = self.who.sid, error = %e, "pop3 read task failed");
                     break;
                 }
             }
         }
         encoder.finish(&mut out);
         self.bytes += out.len() as u64;
-        write_all(stream, &out, limit).await?;
+        session::write(stream, &out, limit).await?;
         if top.is_none() {
             self.retrieved += 1;
             stats::add(&self.ctx.stats.pop3_retrieved, 1);
@@ -425,11 +413,11 @@ impl Conn {
                 true
             }
             Ok(Err(e)) => {
-                warn!(session = self.sid, error = %e, "pop3 update failed");
+                warn!(session = self.who.sid, error = %e, "pop3 update failed");
                 false
             }
             Err(e) => {
-                warn!(session = self.sid, error = %e, "pop3 update task failed");
+                warn!(session = self.who.sid, error = %e, "pop3 update task failed");
                 false
             }
         }

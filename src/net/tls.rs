@@ -214,12 +214,11 @@ impl Stream {
         &mut self,
         bytes: &[u8],
         limit: std::time::Duration,
-    ) -> Result<(), ()> {
+    ) -> io::Result<()> {
         use tokio::io::AsyncWriteExt;
-        match tokio::time::timeout(limit, self.write_all(bytes)).await {
-            Ok(Ok(())) => Ok(()),
-            _ => Err(()),
-        }
+        tokio::time::timeout(limit, self.write_all(bytes))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "write timed out"))?
     }
 
     /// STARTTLS/STLS on the server side: the handshake, within `limit`, in place.

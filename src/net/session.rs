@@ -1,0 +1,92 @@
+//! What every connection driver shares: one sequence of session ids, the typed reason a session
+//! ended, and the TLS step with its log lines, so every protocol logs the same shape: `… session
+//! start`, `TLS established` (or `TLS handshake failed`), the login, `… session end: REASON`
+//! with `tls=`.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tracing::info;
+
+use super::tls::Stream;
+
+static SESSION_IDS: AtomicU64 = AtomicU64::new(1);
+
+/// The next session id (SMTP and POP3 share one sequence, so an id names one session).
+pub fn next_id() -> u64 {
+    SESSION_IDS.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Why a session ended.
+#[derive(Debug)]
+pub enum SessionEnd {
+    /// The client closed the connection.
+    ClientClosed,
+    /// The protocol closed it: QUIT, or a 421 (timeout, too many errors, shutdown).
+    Closed,
+    /// Reading from the client failed.
+    ReadFailed(io::Error),
+    /// A reply could not be written within the limit (client gone or too slow).
+    WriteFailed(io::Error),
+    /// The TLS handshake failed (STARTTLS, STLS or an implicit-TLS port).
+    TlsFailed(io::Error),
+    /// TLS was asked for on a listener without a certificate (the engines never offer it then).
+    TlsUnavailable,
+}
+
+impl fmt::Display for SessionEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SessionEnd::ClientClosed => f.write_str("client closed the connection"),
+            SessionEnd::Closed => f.write_str("closed"),
+            SessionEnd::ReadFailed(e) => write!(f, "read error: {e}"),
+            SessionEnd::WriteFailed(e) => write!(f, "write failed: {e}"),
+            SessionEnd::TlsFailed(e) => write!(f, "TLS handshake failed: {e}"),
+            SessionEnd::TlsUnavailable => f.write_str("TLS not configured"),
+        }
+    }
+}
+
+/// Who a session is, for its log lines.
+#[derive(Clone, Copy, Debug)]
+pub struct Who {
+    pub sid: u64,
+    pub peer: SocketAddr,
+}
+
+/// The server side of TLS on `stream` (`how`: "implicit", "STARTTLS" or "STLS"), logged either
+/// way.
+pub async fn start_tls(
+    who: Who,
+    stream: &mut Stream,
+    config: Option<Arc<rustls::ServerConfig>>,
+    limit: Duration,
+    how: &'static str,
+) -> Result<(), SessionEnd> {
+    let Some(config) = config else {
+        info!(session = who.sid, peer = %who.peer, how, "TLS handshake failed: TLS not configured");
+        return Err(SessionEnd::TlsUnavailable);
+    };
+    match stream.upgrade(config, limit).await {
+        Ok(()) => {
+            info!(session = who.sid, peer = %who.peer, how, "TLS established");
+            Ok(())
+        }
+        Err(e) => {
+            info!(session = who.sid, peer = %who.peer, how, error = %e, "TLS handshake failed");
+            Err(SessionEnd::TlsFailed(e))
+        }
+    }
+}
+
+/// Writes `bytes` within `limit`.
+pub async fn write(stream: &mut Stream, bytes: &[u8], limit: Duration) -> Result<(), SessionEnd> {
+    stream
+        .write_timed(bytes, limit)
+        .await
+        .map_err(SessionEnd::WriteFailed)
+}
