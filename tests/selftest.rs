@@ -126,3 +126,76 @@ fn fails_on_a_broken_server() {
         "{text}"
     );
 }
+
+/// Message sizes in the session transcripts under `dir` ("C: [message text, N octets]").
+fn transcribed_message_sizes(dir: &std::path::Path) -> Vec<u64> {
+    files_under(dir)
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .flat_map(|text| {
+            text.lines()
+                .filter_map(|l| l.strip_prefix("C: [message text, "))
+                .filter_map(|l| l.strip_suffix(" octets]"))
+                .filter_map(|n| n.parse().ok())
+                .collect::<Vec<u64>>()
+        })
+        .collect()
+}
+
+/// Issue 14: `selftest --quick` reports "SIZE actual" as skipped, saying why, and never sends
+/// the max_message_bytes + 1 octets: the daemon's session transcripts show no message that big
+/// after it, and exactly one after a full run (so the measure does see that message).
+#[test]
+fn quick_skips_size_actual_and_sends_no_oversized_message() {
+    const MAX: u64 = 1 << 20;
+    let srv = Server::start_with(
+        Overrides::new()
+            .pop3(&[ALICE])
+            .set("limits", "max_message_bytes", &MAX.to_string())
+            .set("log", "transcripts", "true"),
+    );
+    let transcripts = srv.dir.path().join("logs/transcripts");
+    let out = srv.ctl(&["selftest", "--quick"]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    let size = text
+        .lines()
+        .find(|l| l.contains("  SIZE actual  "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(size.starts_with("skip  "), "{size}");
+    assert!(
+        size.contains(&format!("--quick: {} octets not sent", MAX + 1)),
+        "{size}"
+    );
+    assert!(
+        text.lines().any(|l| l.starts_with("PASS  SIZE declared")),
+        "{text}"
+    );
+    let v = srv.ctl_json(&["selftest", "--quick"]);
+    let actual = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "SIZE actual")
+        .unwrap();
+    assert_eq!(actual["outcome"], "skip", "{v}");
+    // A full run sends it (and it is refused); only then does a transcript show it.
+    let out = srv.ctl(&["selftest"]);
+    assert!(
+        stdout(&out).contains("PASS  SIZE actual"),
+        "{}",
+        stdout(&out)
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let big: Vec<u64> = transcribed_message_sizes(&transcripts)
+            .into_iter()
+            .filter(|&n| n > MAX)
+            .collect();
+        if !big.is_empty() || std::time::Instant::now() > deadline {
+            assert_eq!(big.len(), 1, "oversized messages sent: {big:?}");
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -302,7 +302,7 @@ fn overlong_lines() {
 /// second message is created.
 #[test]
 fn smuggling_is_not_a_second_message() {
-    for variant in ["\n.\n", "\n.\r\n", "\r.\r\n", "\r\n.\r"] {
+    for variant in ["\n.\n", "\n.\r\n", "\r.\r\n", "\r\n.\r", "\r.\r"] {
         let srv = Server::start();
         let mut c = srv.connect();
         c.expect(220);
@@ -389,4 +389,34 @@ fn fault_addresses() {
         .code,
         250
     );
+}
+
+/// Issue 14: a bare CR inside DATA ends a line as a bare LF does, so the stored copy holds LF
+/// only, and POP3 serves CRLF only, the LIST size being exactly the octets RETR sends.
+#[test]
+fn bare_cr_is_normalised_and_pop3_serves_it_consistently() {
+    let srv = Server::start_with(Overrides::new().pop3(&["bob@example.test"]));
+    srv.deliver(
+        "bob@example.test",
+        b"Subject: cr\r\n\r\nalpha\rbeta\r\ngamma\ndelta\r\r\n",
+    );
+    let mail = srv.new_mail("example.test", "bob");
+    assert_eq!(
+        stored_body(&mail[0]),
+        b"Subject: cr\n\nalpha\nbeta\ngamma\ndelta\n\n"
+    );
+    let mut p = srv.pop3();
+    assert!(p.login("bob@example.test", PASSWORD).starts_with("+OK"));
+    let list = p.cmd("LIST 1");
+    let (_, message) = p.retr(1);
+    assert!(message.ends_with(b"alpha\r\nbeta\r\ngamma\r\ndelta\r\n\r\n"));
+    let bare = message
+        .windows(2)
+        .any(|w| (w[0] == b'\r') != (w[1] == b'\n'));
+    assert!(
+        !bare,
+        "a bare CR or LF in RETR: {:?}",
+        String::from_utf8_lossy(&message)
+    );
+    assert_eq!(list, format!("+OK 1 {}", message.len()));
 }

@@ -457,3 +457,66 @@ fn smtp_send_tls_and_auth() {
         .unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
 }
+
+/// `openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=<cn>` in `dir`: the usual self-signed
+/// certificate (`CA:TRUE`, the name only in the CN). Returns (cert, key).
+fn openssl_req_x509(dir: &std::path::Path, stem: &str, cn: &str) -> (String, String) {
+    let cert = dir.join(format!("{stem}.pem")).display().to_string();
+    let key = dir.join(format!("{stem}.key")).display().to_string();
+    let out = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args([
+            "-subj",
+            &format!("/CN={cn}"),
+            "-keyout",
+            &key,
+            "-out",
+            &cert,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "openssl: {}", stderr(&out));
+    (cert, key)
+}
+
+/// Issue 14: `smtp-send --starttls --cafile cert.pem` accepts a server whose certificate is the
+/// one `openssl req -x509` makes (webpki alone says CaUsedAsEndEntity): the file's certificate
+/// is pinned, and the host name is still checked (connecting by 127.0.0.1 is refused); another
+/// self-signed certificate in --cafile is refused too (exit 3).
+#[test]
+fn smtp_send_cafile_pins_an_openssl_req_x509_certificate() {
+    if !have("openssl") {
+        return;
+    }
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = openssl_req_x509(certs.path(), "server", "localhost");
+    let (other, _) = openssl_req_x509(certs.path(), "other", "localhost");
+    let srv = Server::start_with(
+        Overrides::new()
+            .set("tls", "cert", &format!("\"{cert}\""))
+            .set("tls", "key", &format!("\"{key}\"")),
+    );
+    let port = srv.addr("smtp").port().to_string();
+    let send = |cafile: &str, host: &str| {
+        Command::new(env!("CARGO_BIN_EXE_smtp-send"))
+            .args(["--starttls", "--cafile", cafile, "--from", ALICE])
+            .args(["--to", "bob@example.test", "--body", "pinned", host, &port])
+            .output()
+            .unwrap()
+    };
+    let out = send(&cert, "localhost");
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(srv.new_mail("example.test", "bob").len(), 1);
+    let out = send(&cert, "127.0.0.1");
+    assert_eq!(out.status.code(), Some(3), "wrong name: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not valid for name"),
+        "{}",
+        stderr(&out)
+    );
+    let out = send(&other, "localhost");
+    assert_eq!(out.status.code(), Some(3), "other cert: {}", stderr(&out));
+    assert_eq!(srv.new_mail("example.test", "bob").len(), 1);
+}

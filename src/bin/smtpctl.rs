@@ -296,8 +296,8 @@ fn transcript(args: &Args, id: &str) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-fn selftest(args: &Args) -> anyhow::Result<bool> {
-    let v = call(args, Request::Selftest, Duration::from_secs(300))?;
+fn selftest(args: &Args, quick: bool) -> anyhow::Result<bool> {
+    let v = call(args, Request::Selftest { quick }, Duration::from_secs(300))?;
     let r: Report = serde_json::from_value(v.clone())?;
     if args.json {
         print_json(&v);
@@ -425,7 +425,7 @@ fn main() -> ExitCode {
         Cmd::Reload { check: false } => reload(&args),
         Cmd::Reload { check: true } => reload_check(&args),
         Cmd::Metrics => metrics(&args),
-        Cmd::Selftest => selftest(&args),
+        Cmd::Selftest { quick } => selftest(&args, *quick),
         Cmd::Transcript { id } => transcript(&args, id),
         Cmd::Watch { address } => watch(&args, address.clone()),
         Cmd::LogLevel { level } => log_level(&args, level.clone()),

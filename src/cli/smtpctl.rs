@@ -56,7 +56,12 @@ pub enum Cmd {
     Transcript { id: String },
     /// Check the running daemon against the RFC rules clients rely on, over its own listeners
     /// (a probe mailbox, removed after). One line per check; exit 1 when any fails.
-    Selftest,
+    Selftest {
+        /// Skip "SIZE actual", which sends max_message_bytes + 1 octets (25 MiB by default)
+        /// through the daemon; it is reported as skipped.
+        #[arg(long)]
+        quick: bool,
+    },
     /// A live tail of sessions and deliveries (optionally only those to or from ADDRESS), until
     /// Ctrl-C.
     Watch { address: Option<String> },

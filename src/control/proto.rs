@@ -30,8 +30,13 @@ pub enum Request {
     },
     /// Counters in Prometheus text format.
     Metrics,
-    /// Run the RFC checks against the daemon's own listeners.
-    Selftest,
+    /// Run the RFC checks against the daemon's own listeners. `quick`: skip "SIZE actual" (it
+    /// sends max_message_bytes + 1 octets). Absent means false and false is not sent, so this
+    /// request's shape is what it was before the field (no [`PROTOCOL_VERSION`] bump).
+    Selftest {
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        quick: bool,
+    },
     /// The session transcript behind a delivered message (its queue id).
     Transcript {
         id: String,
@@ -223,6 +228,21 @@ mod tests {
             }
         );
         assert!(serde_json::from_str::<RequestLine>(r#"{"v":1,"cmd":"nope"}"#).is_err());
+        // selftest's optional `quick`: an old client's request still parses, and without
+        // --quick the request is the same bytes as before the field.
+        let old: RequestLine = serde_json::from_str(r#"{"v":1,"cmd":"selftest"}"#).unwrap();
+        assert_eq!(old.request, Request::Selftest { quick: false });
+        let plain = RequestLine {
+            v: PROTOCOL_VERSION,
+            request: Request::Selftest { quick: false },
+        };
+        assert_eq!(
+            serde_json::to_string(&plain).unwrap(),
+            r#"{"v":1,"cmd":"selftest"}"#
+        );
+        let quick: RequestLine =
+            serde_json::from_str(r#"{"v":1,"cmd":"selftest","quick":true}"#).unwrap();
+        assert_eq!(quick.request, Request::Selftest { quick: true });
         assert!(Request::Reload.is_privileged() && !Request::Status.is_privileged());
         // README: group members may use watch.
         assert!(!Request::Watch { address: None }.is_privileged());

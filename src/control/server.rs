@@ -240,7 +240,7 @@ mod tests {
             Request::Reload,
             Request::Pause,
             Request::Resume,
-            Request::Selftest,
+            Request::Selftest { quick: false },
             Request::LogLevel {
                 level: "debug".into(),
             },

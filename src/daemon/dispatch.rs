@@ -39,7 +39,7 @@ impl Handler for Shared {
                     ResponseLine::ok(reload::run(&self, path, Mode::Check).await)
                 }
                 Request::Metrics => ResponseLine::ok(metrics::text(&self)),
-                Request::Selftest => selftest::start(self).await,
+                Request::Selftest { quick } => selftest::start(self, quick).await,
                 Request::Transcript { id } => transcript(&self, id).await,
                 Request::Watch { .. } => {
                     ResponseLine::err("watch streams; it is not a one-shot request")

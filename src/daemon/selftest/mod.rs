@@ -36,11 +36,13 @@ pub struct Target {
     pub max_message_bytes: u64,
     pub max_command_line: usize,
     pub max_line_length: usize,
+    /// `--quick`: skip the checks that push a lot of data ("SIZE actual").
+    pub quick: bool,
 }
 
-/// `smtpctl selftest`: checks that the run can go ahead (an SMTP listener, a domain, a probe
-/// mailbox nobody uses), then runs it.
-pub async fn start(shared: Arc<Shared>) -> ResponseLine {
+/// `smtpctl selftest [--quick]`: checks that the run can go ahead (an SMTP listener, a domain, a
+/// probe mailbox nobody uses), then runs it.
+pub async fn start(shared: Arc<Shared>, quick: bool) -> ResponseLine {
     let g = shared.current();
     let cfg = &g.config;
     let Some(smtp) = shared.listener_address(Protocol::Smtp) else {
@@ -75,6 +77,7 @@ pub async fn start(shared: Arc<Shared>) -> ResponseLine {
         max_message_bytes: cfg.limits.max_message_bytes,
         max_command_line: cfg.limits.max_command_line,
         max_line_length: cfg.limits.max_line_length,
+        quick,
     };
     ResponseLine::ok(run(target, &shared.probe).await)
 }

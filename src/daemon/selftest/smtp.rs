@@ -200,13 +200,17 @@ impl Run<'_> {
             Err(e) => self.broken("SIZE declared", DECLARED, e),
         }
         let _ = p.cmd("RSET").await;
-        if max > ACTUAL_SIZE_CAP {
-            self.record(
-                "SIZE actual",
-                ACTUAL,
-                Outcome::Skip,
-                format!("limit {max} octets is over {ACTUAL_SIZE_CAP}: not sent"),
-            );
+        let skip = if self.t.quick {
+            Some(format!("--quick: {} octets not sent", max + 1))
+        } else if max > ACTUAL_SIZE_CAP {
+            Some(format!(
+                "limit {max} octets is over {ACTUAL_SIZE_CAP}: not sent"
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = skip {
+            self.record("SIZE actual", ACTUAL, Outcome::Skip, why);
             let _ = p.cmd("QUIT").await;
             return;
         }

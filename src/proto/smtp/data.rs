@@ -2,10 +2,12 @@
 //! (§4.5.2), converts each CRLF to LF (the Unix Maildir convention), and notes what the session
 //! must judge at the end: bare CR/LF, over-long lines, size.
 //!
-//! Bare line ends are normalised, as Postfix's `smtpd_forbid_bare_newline = normalize`:
-//! a bare LF ends a line (stored as LF) and a bare CR is an ordinary byte. Neither can ever end
-//! DATA, and a line that follows a bare LF is never a terminator, so the SMTP-smuggling
-//! sequences (`\n.\n`, `\n.\r\n`, `\r.\r\n`, `\r\n.\r`) stay inside the body.
+//! Bare line ends are normalised, as Postfix's `smtpd_forbid_bare_newline = normalize` does for
+//! a bare LF and Exim (since 4.21) does for both: a bare LF and a bare CR each end a line,
+//! stored as LF, so a stored message holds no CR at all and POP3 (and IMAP) serve it with CRLF
+//! only. Neither can ever end DATA, and a line that follows a bare line end is never a
+//! terminator, so the SMTP-smuggling sequences (`\n.\n`, `\n.\r\n`, `\r.\r\n`, `\r\n.\r`,
+//! `\r.\r`) stay inside the body.
 
 /// Where the reader is within the current line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,19 +130,13 @@ impl DataReader {
                     }
                 }
                 State::Cr => {
-                    self.count(1);
-                    match b {
-                        b'\n' => self.end_line(out, true),
-                        b'\r' => {
-                            // The previous CR was bare; this one is pending.
-                            self.bare_line_end = true;
-                            self.emit(out, b"\r");
-                        }
-                        _ => {
-                            self.bare_line_end = true;
-                            self.emit(out, &[b'\r', b]);
-                            self.state = State::Mid;
-                        }
+                    if b == b'\n' {
+                        self.count(1);
+                        self.end_line(out, true);
+                    } else {
+                        // The CR was bare: it ended its line, and this octet starts the next.
+                        self.end_line(out, false);
+                        continue;
                     }
                 }
                 State::Dot { crlf } => {
@@ -163,30 +159,22 @@ impl DataReader {
                     }
                 }
                 State::DotCr { crlf } => {
-                    self.count(1);
-                    match b {
-                        b'\n' if crlf => {
-                            self.state = State::Start { crlf: true };
-                            self.line_len = 0;
-                            return DataStatus::End { consumed: i + 1 };
-                        }
-                        b'\n' => {
-                            // After a bare LF, ".\r\n" is a line holding a dot.
-                            self.emit(out, b".");
-                            self.end_line(out, true);
-                        }
-                        b'\r' => {
-                            // ".\r\r": the dot was stuffing, the first CR is bare.
-                            self.bare_line_end = true;
-                            self.emit(out, b"\r");
-                            self.state = State::Cr;
-                        }
-                        _ => {
-                            self.bare_line_end = true;
-                            self.emit(out, &[b'\r', b]);
-                            self.state = State::Mid;
-                        }
+                    if b != b'\n' {
+                        // "." then a bare CR: a line holding a dot, never the end; this octet
+                        // starts the next line.
+                        self.emit(out, b".");
+                        self.end_line(out, false);
+                        continue;
                     }
+                    self.count(1);
+                    if crlf {
+                        self.state = State::Start { crlf: true };
+                        self.line_len = 0;
+                        return DataStatus::End { consumed: i + 1 };
+                    }
+                    // After a bare line end, ".\r\n" is a line holding a dot.
+                    self.emit(out, b".");
+                    self.end_line(out, true);
                 }
             }
             i += 1;
@@ -255,7 +243,16 @@ mod tests {
     #[test]
     fn smuggling_stays_in_body() {
         let smuggle = b"MAIL FROM:<evil@x.test>\r\n";
-        for variant in [&b"\n.\n"[..], b"\n.\r\n", b"\r.\r\n", b"\r\n.\r"] {
+        for variant in [
+            &b"\n.\n"[..],
+            b"\n.\r\n",
+            b"\r.\r\n",
+            b"\r\n.\r",
+            b"\r.\r",
+            b"\r.\n",
+            b"\n.\r",
+            b"\r\n.\n",
+        ] {
             let mut input = b"hello".to_vec();
             input.extend_from_slice(variant);
             input.extend_from_slice(smuggle);
@@ -273,17 +270,39 @@ mod tests {
         }
     }
 
+    /// A bare LF and a bare CR each end a line, stored as LF (so nothing stored holds a CR);
+    /// a line after either is dot-unstuffed but never ends DATA.
     #[test]
     fn bare_line_ends_normalised() {
-        check(b"a\nb\r\n.\r\n", b"a\nb\n", Some(8));
-        check(b"a\rb\r\n.\r\n", b"a\rb\n", Some(8));
-        check(b"a\r\r\n.\r\n", b"a\r\n", Some(7));
-        check(b"a\n.\nb\r\n.\r\n", b"a\n.\nb\n", Some(10));
-        check(b"a\n.\r\nb\r\n.\r\n", b"a\n.\nb\n", Some(11));
-        check(b"a\r\n.\rb\r\n.\r\n", b"a\n\rb\n", Some(11));
-        check(b"a\r\n.\r\r\n.\r\n", b"a\n\r\n", Some(10));
+        let table: &[(&[u8], &[u8], usize)] = &[
+            (b"a\nb\r\n.\r\n", b"a\nb\n", 8),
+            (b"alpha\rbeta\r\n.\r\n", b"alpha\nbeta\n", 15),
+            (b"a\r\r\n.\r\n", b"a\n\n", 7),
+            (b"a\r\rb\r\n.\r\n", b"a\n\nb\n", 9),
+            (b"\rb\r\n.\r\n", b"\nb\n", 7),
+            (b"a\n.\nb\r\n.\r\n", b"a\n.\nb\n", 10),
+            (b"a\r.\rb\r\n.\r\n", b"a\n.\nb\n", 10),
+            (b"a\n.\r\nb\r\n.\r\n", b"a\n.\nb\n", 11),
+            (b"a\r.\r\nb\r\n.\r\n", b"a\n.\nb\n", 11),
+            (b"a\r\n.\rb\r\n.\r\n", b"a\n.\nb\n", 11),
+            (b"a\r\n.\r\r\n.\r\n", b"a\n.\n\n", 10),
+            (b"a\n..b\r\n.\r\n", b"a\n.b\n", 10),
+            (b"a\r..b\r\n.\r\n", b"a\n.b\n", 10),
+        ];
+        for (input, body, end) in table {
+            check(input, body, (*end > 0).then_some(*end));
+            let (_, _, r) = run(input, 1);
+            assert!(r.bare_line_end, "{input:?}");
+        }
         let (_, _, r) = run(b"a\r\nb\r\n.\r\n", 1);
         assert!(!r.bare_line_end);
+    }
+
+    /// The size counts each bare line end as the one octet it took on the wire.
+    #[test]
+    fn size_counts_a_bare_cr_as_one_octet() {
+        let (_, _, r) = run(b"a\rb\r\n.\r\n", 1);
+        assert_eq!(r.size, 2 + 3);
     }
 
     #[test]

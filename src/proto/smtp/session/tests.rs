@@ -287,7 +287,9 @@ fn input_after_final_dot_waits_for_delivery() {
 
 #[test]
 fn smuggling_variants_stay_inside_the_body() {
-    for variant in ["\n.\n", "\n.\r\n", "\r.\r\n", "\r\n.\r"] {
+    for variant in [
+        "\n.\n", "\n.\r\n", "\r.\r\n", "\r\n.\r", "\r.\r", "\r.\n", "\n.\r", "\r\n.\n",
+    ] {
         let script = format!(
             "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<x@example.test>\r\nDATA\r\nbody{variant}MAIL FROM:<evil@b.test>\r\nRCPT TO:<victim@example.test>\r\nDATA\r\nsmuggled\r\n.\r\nQUIT\r\n"
         );
@@ -300,6 +302,32 @@ fn smuggling_variants_stay_inside_the_body() {
             "{variant:?}: {body:?}"
         );
         assert!(body.contains("smuggled"));
+    }
+}
+
+/// A bare CR ends a line as a bare LF does (issue 14): both are stored as LF, so a stored copy
+/// holds no CR, and neither ever ends DATA.
+#[test]
+fn bare_cr_and_bare_lf_are_stored_as_line_ends() {
+    let table: &[(&str, &[u8])] = &[
+        ("alpha\rbeta\r\n", b"alpha\nbeta\n"),
+        ("alpha\nbeta\r\n", b"alpha\nbeta\n"),
+        ("a\r\r\nb\r\n", b"a\n\nb\n"),
+        ("a\r..b\r\n", b"a\n.b\n"),
+        ("a\r.\rQUIT\r\n", b"a\n.\nQUIT\n"),
+        ("a\n.\nQUIT\r\n", b"a\n.\nQUIT\n"),
+    ];
+    for (data, stored) in table {
+        let script = format!(
+            "MAIL FROM:<a@b.test>\r\nRCPT TO:<x@example.test>\r\nDATA\r\n{data}.\r\nNOOP\r\n"
+        );
+        let run = transcript(&policy(), &script);
+        assert_eq!(run.codes(), [250, 250, 354, 250, 250], "{data:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&run.messages[0].1),
+            String::from_utf8_lossy(stored),
+            "{data:?}"
+        );
     }
 }
 
