@@ -6,13 +6,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::Protocol;
-use super::session::{self, SessionEnd, Who};
+use super::session::{self, Input, SessionEnd, Who};
 use super::stats::{self, ActiveGuard, Stats};
 use super::tls::Stream;
 use crate::auth::accounts::Accounts;
@@ -181,26 +180,15 @@ impl Conn {
         }
         let mut buf = vec![0u8; READ_BUF];
         loop {
-            let events = if shutdown.is_cancelled() {
-                session.shutdown()
-            } else {
-                tokio::select! {
-                    r = tokio::time::timeout(timeout, stream.read(&mut buf)) => match r {
-                        Err(_) => session.timeout(),
-                        Ok(Ok(0)) => return SessionEnd::ClientClosed,
-                        Ok(Err(e)) => return SessionEnd::ReadFailed(e),
-                        Ok(Ok(n)) => session.feed(&buf[..n]),
-                    },
-                    _ = shutdown.cancelled() => session.shutdown(),
-                }
-            };
-            match self.run(session, stream, events).await {
-                Ok(false) => {}
-                Ok(true) => {
-                    let _ = stream.shutdown().await;
-                    return SessionEnd::Closed;
-                }
+            let events = match session::read(stream, &mut buf, timeout, shutdown, true).await {
+                Ok(Input::Bytes(n)) => session.feed(&buf[..n]),
+                Ok(Input::TimedOut) => session.timeout(),
+                Ok(Input::Stopping) => session.shutdown(),
                 Err(end) => return end,
+            };
+            let result = self.run(session, stream, events).await;
+            if let Err(end) = session::carried_out(result, stream).await {
+                return end;
             }
         }
     }

@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use super::tls::Stream;
@@ -89,4 +91,53 @@ pub async fn write(stream: &mut Stream, bytes: &[u8], limit: Duration) -> Result
         .write_timed(bytes, limit)
         .await
         .map_err(SessionEnd::WriteFailed)
+}
+
+/// What one read brought.
+pub enum Input {
+    /// This many octets are in the buffer.
+    Bytes(usize),
+    /// Nothing within the limit (the engine answers 421 / -ERR and closes).
+    TimedOut,
+    /// The server is stopping (the engine answers and closes).
+    Stopping,
+}
+
+/// One read within `limit`. When `stoppable` (not inside DATA), a shutdown cuts it short.
+pub async fn read(
+    stream: &mut Stream,
+    buf: &mut [u8],
+    limit: Duration,
+    shutdown: &CancellationToken,
+    stoppable: bool,
+) -> Result<Input, SessionEnd> {
+    if stoppable && shutdown.is_cancelled() {
+        return Ok(Input::Stopping);
+    }
+    let read = tokio::select! {
+        r = tokio::time::timeout(limit, stream.read(buf)) => r,
+        _ = shutdown.cancelled(), if stoppable => return Ok(Input::Stopping),
+    };
+    match read {
+        Err(_elapsed) => Ok(Input::TimedOut),
+        Ok(Ok(0)) => Err(SessionEnd::ClientClosed),
+        Ok(Ok(n)) => Ok(Input::Bytes(n)),
+        Ok(Err(e)) => Err(SessionEnd::ReadFailed(e)),
+    }
+}
+
+/// After the events of one read were carried out: `Ok(true)` (the engine closed) shuts the
+/// stream down and ends the session, an error ends it, `Ok(false)` goes on.
+pub async fn carried_out(
+    result: Result<bool, SessionEnd>,
+    stream: &mut Stream,
+) -> Result<(), SessionEnd> {
+    match result {
+        Ok(false) => Ok(()),
+        Ok(true) => {
+            let _ = stream.shutdown().await;
+            Err(SessionEnd::Closed)
+        }
+        Err(end) => Err(end),
+    }
 }

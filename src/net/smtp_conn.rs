@@ -7,14 +7,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::Protocol;
 use super::pop3_conn::is_loopback;
-use super::session::{self, SessionEnd, Who};
+use super::session::{self, Input, SessionEnd, Who};
 use super::smtp_message::Message;
 use super::stats::{self, ActiveGuard, Stats};
 use super::tls::Stream;
@@ -177,41 +176,28 @@ impl Conn<'_> {
             if in_data && buf.len() < READ_BUF {
                 buf.resize(READ_BUF, 0);
             }
-            let events = if !in_data && shutdown.is_cancelled() {
-                session.shutdown()
+            let limit = if in_data {
+                data_timeout
             } else {
-                let limit = if in_data {
-                    data_timeout
-                } else {
-                    command_timeout
-                };
-                let read = tokio::select! {
-                    r = tokio::time::timeout(limit, stream.read(&mut buf)) => Some(r),
-                    _ = shutdown.cancelled(), if !in_data => None,
-                };
-                match read {
-                    None => session.shutdown(),
-                    Some(Err(_elapsed)) => {
-                        info!(session = self.who.sid, peer = %self.who.peer, in_data, "timeout");
-                        session.timeout()
-                    }
-                    Some(Ok(Ok(0))) => return SessionEnd::ClientClosed,
-                    Some(Ok(Err(e))) => return SessionEnd::ReadFailed(e),
-                    Some(Ok(Ok(n))) => {
-                        if let Some(t) = self.transcript.as_mut() {
-                            t.client(&buf[..n], in_data);
-                        }
-                        session.feed(&buf[..n])
-                    }
-                }
+                command_timeout
             };
-            match self.run(session, stream, events).await {
-                Ok(false) => {}
-                Ok(true) => {
-                    let _ = stream.shutdown().await;
-                    return SessionEnd::Closed;
+            let events = match session::read(stream, &mut buf, limit, shutdown, !in_data).await {
+                Ok(Input::Bytes(n)) => {
+                    if let Some(t) = self.transcript.as_mut() {
+                        t.client(&buf[..n], in_data);
+                    }
+                    session.feed(&buf[..n])
                 }
+                Ok(Input::TimedOut) => {
+                    info!(session = self.who.sid, peer = %self.who.peer, in_data, "timeout");
+                    session.timeout()
+                }
+                Ok(Input::Stopping) => session.shutdown(),
                 Err(end) => return end,
+            };
+            let result = self.run(session, stream, events).await;
+            if let Err(end) = session::carried_out(result, stream).await {
+                return end;
             }
         }
     }
