@@ -420,3 +420,59 @@ fn bare_cr_is_normalised_and_pop3_serves_it_consistently() {
     );
     assert_eq!(list, format!("+OK 1 {}", message.len()));
 }
+
+/// Refused MAIL, RCPT and DATA are logged at info with session, peer, user, address, reason and
+/// the reply, and counted in `smtpctl status` and the metrics by reason (issue 14: they were
+/// invisible, and status said 0).
+#[test]
+fn refusals_are_logged_and_counted() {
+    let srv = Server::start_with(Overrides::new().tls(&["alice@example.test"]).set(
+        "mailboxes",
+        "accept",
+        "\"accounts\"",
+    ));
+    let mut c = srv.connect();
+    c.expect(220);
+    assert_eq!(c.cmd("MAIL FROM:<a@b.test>").code, 250);
+    assert_eq!(c.cmd("RCPT TO:<x@elsewhere.test>").code, 550);
+    assert_eq!(c.cmd("RCPT TO:<bob@example.test>").code, 550);
+    let mut s = Client::connect(srv.addr("submission"));
+    s.expect(220);
+    assert_eq!(s.cmd("EHLO c").code, 250);
+    let plain = smtpd::proto::sasl::encode_plain("alice@example.test", PASSWORD);
+    assert_eq!(s.cmd(&format!("AUTH PLAIN {plain}")).code, 235);
+    assert_eq!(s.cmd("MAIL FROM:<eve@example.test>").code, 553);
+    let relay = srv.log.wait_for("reason=relay");
+    assert!(
+        relay.contains("refused")
+            && relay.contains("x@elsewhere.test")
+            && relay.contains("550 5.7.1"),
+        "{relay}"
+    );
+    assert!(
+        relay.contains("INFO") && relay.contains("peer=127.0.0.1"),
+        "{relay}"
+    );
+    let owned = srv.log.wait_for("reason=sender_not_owned");
+    assert!(
+        owned.contains("alice@example.test") && owned.contains("eve@example.test"),
+        "{owned}"
+    );
+    srv.log.wait_for("reason=unknown_user");
+    let st = srv.ctl_json(&["status"]);
+    let counters = &st["counters"];
+    assert_eq!(counters["refused_commands"], 3, "{st}");
+    assert_eq!(counters["refusals"]["rcpt/relay"], 1, "{st}");
+    assert_eq!(counters["refusals"]["rcpt/unknown_user"], 1, "{st}");
+    assert_eq!(counters["refusals"]["mail/sender_not_owned"], 1, "{st}");
+    let human = stdout(&srv.ctl(&["status"]));
+    assert!(
+        human.contains("refused:      3 MAIL/RCPT/DATA (mail sender_not_owned 1, rcpt relay 1, rcpt unknown_user 1)"),
+        "{human}"
+    );
+    let metrics = stdout(&srv.ctl(&["metrics"]));
+    assert!(
+        metrics.contains("smtpd_refusals_total{stage=\"rcpt\",reason=\"relay\"} 1"),
+        "{metrics}"
+    );
+}

@@ -520,3 +520,64 @@ fn smtp_send_cafile_pins_an_openssl_req_x509_certificate() {
     assert_eq!(out.status.code(), Some(3), "other cert: {}", stderr(&out));
     assert_eq!(srv.new_mail("example.test", "bob").len(), 1);
 }
+
+/// One shape of log lines for every protocol (issue 14): `... session start` with the listener,
+/// `TLS established` or `TLS handshake failed` with how (implicit, STARTTLS, STLS), and
+/// `... session end: REASON` with `tls=`. A failed handshake is a session with a start and an
+/// end, not one bare line; a failed STLS ends as a TLS failure, not "write failed".
+#[test]
+fn session_log_lines_have_one_shape_for_tls() {
+    use std::io::{Read, Write};
+    if !have("python3") {
+        return;
+    }
+    let srv = server();
+    // STLS that works: established, and the end says tls=true.
+    srv.deliver(ALICE, b"Subject: x\r\n\r\ny\r\n");
+    flow(&srv, "thunderbird-pop3", "pop3", &[ALICE, PASSWORD]);
+    let established = srv.log.wait_for("TLS established");
+    assert!(established.contains("how=\"STLS\""), "{established}");
+    let end = srv.log.wait_for("pop3 session end: closed");
+    assert!(
+        end.contains("tls=true") && end.contains("listener=pop3"),
+        "{end}"
+    );
+    // Garbage where a TLS ClientHello belongs, on both implicit-TLS listeners and after STLS.
+    let garbage = |protocol: &str, first: Option<&str>| {
+        let mut c = std::net::TcpStream::connect(srv.addr(protocol)).unwrap();
+        c.set_read_timeout(Some(WAIT)).unwrap();
+        if let Some(cmd) = first {
+            let mut buf = [0u8; 512];
+            let _ = c.read(&mut buf).unwrap(); // greeting
+            c.write_all(cmd.as_bytes()).unwrap();
+            let n = c.read(&mut buf).unwrap();
+            assert!(buf[..n].starts_with(b"+OK"), "{:?}", &buf[..n]);
+        }
+        c.write_all(b"this is not a TLS ClientHello\r\n\r\n")
+            .unwrap();
+        let mut rest = Vec::new();
+        let _ = c.read_to_end(&mut rest);
+    };
+    garbage("pop3s", None);
+    srv.log.wait_for("pop3 session end: TLS handshake failed");
+    garbage("submissions", None);
+    let smtp_end = srv.log.wait_for("smtp session end: TLS handshake failed");
+    assert!(
+        smtp_end.contains("listener=submissions") && smtp_end.contains("tls=false"),
+        "{smtp_end}"
+    );
+    garbage("pop3", Some("STLS\r\n"));
+    srv.log
+        .wait_count("pop3 session end: TLS handshake failed", 2);
+    let all = srv.log.all();
+    for how in ["implicit", "STLS"] {
+        assert!(
+            all.lines().any(
+                |l| l.contains("TLS handshake failed") && l.contains(&format!("how=\"{how}\""))
+            ),
+            "no failed {how} handshake logged:\n{all}"
+        );
+    }
+    assert!(all.contains("listener=pop3s") && all.contains("pop3 session start"));
+    assert_eq!(all.matches("write failed").count(), 0, "{all}");
+}

@@ -123,6 +123,20 @@ fn status(args: &Args) -> anyhow::Result<bool> {
         c.messages_rejected,
         c.deliveries
     );
+    let why: Vec<String> = c
+        .refusals
+        .iter()
+        .map(|(k, n)| format!("{} {n}", k.replace('/', " ")))
+        .collect();
+    outln!(
+        "refused:      {} MAIL/RCPT/DATA{}",
+        c.refused_commands,
+        if why.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", why.join(", "))
+        }
+    );
     outln!(
         "pop3:         {} logins ({} failed), {} retrieved, {} deleted",
         c.pop3_logins,

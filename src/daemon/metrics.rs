@@ -90,6 +90,19 @@ pub fn text(shared: &Shared) -> String {
         "Messages deleted at QUIT.",
         &[("", s.pop3_deleted)],
     );
+    let refusals: Vec<(String, u64)> = shared
+        .stats
+        .refusals()
+        .into_iter()
+        .map(|(stage, reason, n)| (format!("stage=\"{stage}\",reason=\"{reason}\""), n))
+        .collect();
+    let refusals: Vec<(&str, u64)> = refusals.iter().map(|(l, n)| (l.as_str(), *n)).collect();
+    metric(
+        "refusals_total",
+        "counter",
+        "MAIL, RCPT and DATA commands refused, by stage and reason.",
+        &refusals,
+    );
     metric(
         "uptime_seconds",
         "gauge",

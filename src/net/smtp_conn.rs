@@ -22,9 +22,10 @@ use super::watch::{self, WatchEvent};
 use crate::auth::accounts::Accounts;
 use crate::config::Limits;
 use crate::mailbox::{DeliveryError, Target};
+use crate::proto::smtp::command::printable;
 use crate::proto::smtp::reply::canned;
 use crate::proto::smtp::session::Delivery;
-use crate::proto::smtp::{Envelope, Event, Policy, Reply, SmtpSession};
+use crate::proto::smtp::{Envelope, Event, Policy, Refusal, Reply, SmtpSession};
 
 /// Read buffer while commands flow (idle sessions stay small), and once DATA starts.
 const COMMAND_READ_BUF: usize = 4 * 1024;
@@ -276,6 +277,7 @@ impl Conn<'_> {
                     let ok = self.authenticate(&user, password).await;
                     queue.extend(session.auth_result(ok, &user));
                 }
+                Event::Refused(r) => self.refused(&r, session.authenticated()),
             }
         }
         self.send_out(stream, &mut out, limit).await?;
@@ -299,6 +301,32 @@ impl Conn<'_> {
             warn!(session = sid, peer = %peer, user = %user, "smtp auth failed");
         }
         ok
+    }
+
+    /// A refused MAIL, RCPT or DATA: logged with who and what, counted, shown to `watch`.
+    fn refused(&self, r: &Refusal, user: Option<&str>) {
+        self.ctx.stats.refused(r.stage, r.reason);
+        let address = r.address.as_deref().map(printable);
+        info!(
+            session = self.who.sid,
+            peer = %self.who.peer,
+            user = user.unwrap_or("-"),
+            stage = %r.stage,
+            reason = %r.reason,
+            address = address.as_deref().unwrap_or("-"),
+            reply = %r.reply,
+            "refused"
+        );
+        self.ctx.stats.watch.publish(|| WatchEvent {
+            time: watch::now(),
+            session: self.who.sid,
+            peer: self.who.peer.to_string(),
+            event: format!("{} refused", r.stage),
+            from: None,
+            to: r.address.iter().cloned().collect(),
+            size: None,
+            result: r.reply.to_string(),
+        });
     }
 
     fn publish_event(&self, name: &str, result: String) {

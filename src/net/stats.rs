@@ -1,9 +1,13 @@
 //! Counters shared by every session of the daemon (all config generations): read by
 //! `smtpctl status` and the systemd STATUS= line.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use serde::Serialize;
+
+use crate::proto::smtp::{Reason, Stage};
 
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -25,6 +29,8 @@ pub struct Stats {
     pub pop3_failed_logins: AtomicU64,
     pub pop3_retrieved: AtomicU64,
     pub pop3_deleted: AtomicU64,
+    /// Refused MAIL, RCPT and DATA commands, by stage and reason.
+    refusals: Mutex<BTreeMap<(Stage, Reason), u64>>,
     /// Live events for `smtpctl watch`.
     pub watch: super::watch::Watch,
 }
@@ -45,6 +51,12 @@ pub struct Snapshot {
     pub pop3_failed_logins: u64,
     pub pop3_retrieved: u64,
     pub pop3_deleted: u64,
+    /// Refused MAIL, RCPT and DATA commands.
+    #[serde(default)]
+    pub refused_commands: u64,
+    /// The same by `stage/reason` (`rcpt/relay`, `mail/sender_not_owned`, ...).
+    #[serde(default)]
+    pub refusals: BTreeMap<String, u64>,
 }
 
 pub fn add(counter: &AtomicU64, n: u64) {
@@ -56,7 +68,20 @@ pub fn sub(counter: &AtomicU64, n: u64) {
 }
 
 impl Stats {
+    /// Counts one refused MAIL, RCPT or DATA.
+    pub fn refused(&self, stage: Stage, reason: Reason) {
+        let mut map = self.refusals.lock().unwrap_or_else(PoisonError::into_inner);
+        *map.entry((stage, reason)).or_default() += 1;
+    }
+
+    /// (stage, reason, count) of every refusal so far.
+    pub fn refusals(&self) -> Vec<(Stage, Reason, u64)> {
+        let map = self.refusals.lock().unwrap_or_else(PoisonError::into_inner);
+        map.iter().map(|(&(s, r), &n)| (s, r, n)).collect()
+    }
+
     pub fn snapshot(&self) -> Snapshot {
+        let refusals = self.refusals();
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
         Snapshot {
             smtp_active: g(&self.smtp_active),
@@ -72,6 +97,11 @@ impl Stats {
             pop3_failed_logins: g(&self.pop3_failed_logins),
             pop3_retrieved: g(&self.pop3_retrieved),
             pop3_deleted: g(&self.pop3_deleted),
+            refused_commands: refusals.iter().map(|r| r.2).sum(),
+            refusals: refusals
+                .into_iter()
+                .map(|(s, r, n)| (format!("{s}/{r}"), n))
+                .collect(),
         }
     }
 }

@@ -5,18 +5,10 @@ use std::net::{SocketAddr, TcpStream};
 
 use super::WAIT;
 
-/// One reply: code and lines (text after the code and separator).
-#[derive(Debug)]
-pub struct Reply {
-    pub code: u16,
-    pub lines: Vec<String>,
-}
-
-impl Reply {
-    pub fn text(&self) -> String {
-        self.lines.join("\n")
-    }
-}
+/// One reply: code and lines (text after the code and separator), parsed by the library's
+/// reply parser, the one every client of ours uses.
+pub use smtpd::proto::smtp::response::Response as Reply;
+use smtpd::proto::smtp::response::ResponseParser;
 
 pub struct Client {
     pub reader: BufReader<TcpStream>,
@@ -39,21 +31,19 @@ impl Client {
             .expect("connection closed while waiting for a reply")
     }
 
+    /// The next reply; `None` at EOF. A line that is not a reply line fails the test.
     pub fn try_reply(&mut self) -> Option<Reply> {
-        let mut lines = Vec::new();
+        let mut parser = ResponseParser::new();
         loop {
             let mut line = Vec::new();
             let n = self.reader.read_until(b'\n', &mut line).ok()?;
             if n == 0 {
                 return None;
             }
-            let line = String::from_utf8_lossy(&line).trim_end().to_string();
-            assert!(line.len() >= 3, "short reply line {line:?}");
-            let code: u16 = line[..3].parse().expect("reply code");
-            let more = line.as_bytes().get(3) == Some(&b'-');
-            lines.push(line.get(4..).unwrap_or("").to_string());
-            if !more {
-                return Some(Reply { code, lines });
+            match parser.line(&String::from_utf8_lossy(&line)) {
+                Ok(Some(reply)) => return Some(reply),
+                Ok(None) => {}
+                Err(e) => panic!("{e}"),
             }
         }
     }

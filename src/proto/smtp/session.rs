@@ -13,6 +13,7 @@ use super::command::{self, Command, MailParams};
 use super::data::{DataReader, DataStatus};
 pub use super::envelope::{Envelope, Recipient};
 pub use super::policy::{Accept, Mailboxes, Policy};
+use super::refusal::{Reason, Refusal, Stage};
 use super::reply::{Reply, canned};
 use crate::proto::line::{Line, LineBuffer};
 
@@ -38,6 +39,8 @@ pub enum Event {
     Authenticate { user: String, password: String },
     /// Send the replies so far, then wait this long before the rest (fault injection).
     Pause(std::time::Duration),
+    /// A MAIL, RCPT or DATA was refused (for the log and the counters); its reply follows.
+    Refused(Refusal),
 }
 
 /// The driver's report on a [`Event::MessageEnd`].
@@ -271,18 +274,22 @@ impl SmtpSession {
         };
         if !accepting {
             self.tx = None;
-            events.push(Event::Reply(canned::message_too_big()));
+            let r = canned::message_too_big();
+            self.note_refusal(Stage::Data, Reason::TooBig, None, &r, events);
+            events.push(Event::Reply(r));
         } else if reader.long_line {
             self.tx = None;
             events.push(Event::MessageAbort);
-            events.push(Event::Reply(Reply::new(
+            let r = Reply::new(
                 500,
                 "5.5.6",
                 format!(
                     "Error: message has a line longer than {} octets",
                     self.policy.max_line_length
                 ),
-            )));
+            );
+            self.note_refusal(Stage::Data, Reason::LineTooLong, None, &r, events);
+            events.push(Event::Reply(r));
         } else {
             self.state = State::Delivering;
             events.push(Event::MessageEnd);

@@ -6,16 +6,26 @@ use crate::proto::smtp::address::{Path, is_safe_local};
 use crate::proto::smtp::command::{MailParams, printable};
 use crate::proto::smtp::data::DataReader;
 use crate::proto::smtp::policy::Accept;
+use crate::proto::smtp::refusal::{Reason, Refusal, Stage};
 use crate::proto::smtp::reply::{Reply, canned};
 use crate::proto::smtp::{Envelope, Recipient};
 
 impl SmtpSession {
     pub(super) fn mail(&mut self, from: Path, params: MailParams, events: &mut Vec<Event>) {
+        let sender = match &from {
+            Path::Mailbox(m) => Some(m.to_address()),
+            Path::Null => Some(String::new()),
+            Path::Postmaster => Some("postmaster".into()),
+        };
+        let refuse = |s: &mut Self, reason, reply, events: &mut Vec<Event>| {
+            s.refuse(Stage::Mail, reason, sender.clone(), reply, events)
+        };
         if self.tx.is_some() {
-            return self.reject(canned::nested_mail(), events);
+            return refuse(self, Reason::Sequence, canned::nested_mail(), events);
         }
         if self.policy.submission && self.authenticated.is_none() {
-            return self.reject(Reply::new(530, "5.7.0", "Authentication required"), events);
+            let r = Reply::new(530, "5.7.0", "Authentication required");
+            return refuse(self, Reason::AuthRequired, r, events);
         }
         if let (Some(user), Path::Mailbox(m)) = (&self.authenticated, &from)
             && self.policy.sender_login_match
@@ -32,31 +42,31 @@ impl SmtpSession {
                         printable(user)
                     ),
                 );
-                return self.reject(r, events);
+                return refuse(self, Reason::SenderNotOwned, r, events);
             }
         }
         let from = match from {
             Path::Null => String::new(),
             Path::Mailbox(m) => {
                 if !m.is_ascii() && !params.smtputf8 {
-                    return self.reject(
-                        Reply::new(
-                            553,
-                            "5.6.7",
-                            "Error: non-ASCII sender address needs the SMTPUTF8 parameter",
-                        ),
-                        events,
+                    let r = Reply::new(
+                        553,
+                        "5.6.7",
+                        "Error: non-ASCII sender address needs the SMTPUTF8 parameter",
                     );
+                    return refuse(self, Reason::NeedsSmtputf8, r, events);
                 }
                 m.to_address()
             }
-            Path::Postmaster => return self.reject(canned::need_mail(), events),
+            Path::Postmaster => {
+                return refuse(self, Reason::BadAddress, canned::need_mail(), events);
+            }
         };
         if params
             .size
             .is_some_and(|s| s > self.policy.max_message_bytes)
         {
-            return self.reject(canned::message_too_big(), events);
+            return refuse(self, Reason::TooBig, canned::message_too_big(), events);
         }
         self.tx = Some(Transaction {
             from,
@@ -68,16 +78,33 @@ impl SmtpSession {
     }
 
     pub(super) fn rcpt(&mut self, to: Path, events: &mut Vec<Event>) {
+        let given = match &to {
+            Path::Mailbox(m) => m.to_address(),
+            Path::Null => String::new(),
+            Path::Postmaster => "postmaster".into(),
+        };
+        let refuse = |s: &mut Self, reason, reply, events: &mut Vec<Event>| {
+            s.refuse(Stage::Rcpt, reason, Some(given.clone()), reply, events)
+        };
         let Some(tx) = self.tx.as_mut() else {
-            return self.reject(canned::need_mail(), events);
+            return refuse(self, Reason::Sequence, canned::need_mail(), events);
         };
         tx.rcpt_tried = true;
         let smtputf8 = tx.params.smtputf8;
         if tx.recipients.len() >= self.policy.max_recipients {
-            return self.reply(canned::too_many_recipients(), events);
+            // A 452 the client is meant to follow (RFC 5321 4.5.3.1.10): not an error.
+            let r = canned::too_many_recipients();
+            self.note_refusal(
+                Stage::Rcpt,
+                Reason::TooManyRecipients,
+                Some(given),
+                &r,
+                events,
+            );
+            return self.reply(r, events);
         }
         let recipient = match to {
-            Path::Null => return self.reject(canned::need_rcpt(), events),
+            Path::Null => return refuse(self, Reason::BadAddress, canned::need_rcpt(), events),
             Path::Postmaster => {
                 let domain = self.policy.domains.first().cloned().unwrap_or_default();
                 Recipient {
@@ -88,15 +115,14 @@ impl SmtpSession {
             }
             Path::Mailbox(m) => {
                 let address = m.to_address();
+                let shown = printable(&address);
                 if !m.is_ascii() && !smtputf8 {
-                    return self.reject(
-                        Reply::new(
-                            553,
-                            "5.6.7",
-                            "Error: non-ASCII recipient address needs SMTPUTF8 in MAIL FROM",
-                        ),
-                        events,
+                    let r = Reply::new(
+                        553,
+                        "5.6.7",
+                        "Error: non-ASCII recipient address needs SMTPUTF8 in MAIL FROM",
                     );
+                    return refuse(self, Reason::NeedsSmtputf8, r, events);
                 }
                 let domain = m.domain.to_ascii_lowercase();
                 if !self.policy.domains.contains(&domain) {
@@ -105,23 +131,16 @@ impl SmtpSession {
                     } else {
                         "Relay access denied: this server accepts mail only for its own domains"
                     };
-                    return self.reject(
-                        Reply::new(550, "5.7.1", format!("<{}>: {why}", printable(&address))),
-                        events,
-                    );
+                    let r = Reply::new(550, "5.7.1", format!("<{shown}>: {why}"));
+                    return refuse(self, Reason::Relay, r, events);
                 }
                 if !is_safe_local(&m.local) {
-                    return self.reject(
-                        Reply::new(
-                            553,
-                            "5.1.3",
-                            format!(
-                                "<{}>: Recipient address rejected: local part not allowed",
-                                printable(&address)
-                            ),
-                        ),
-                        events,
+                    let r = Reply::new(
+                        553,
+                        "5.1.3",
+                        format!("<{shown}>: Recipient address rejected: local part not allowed"),
                     );
+                    return refuse(self, Reason::BadAddress, r, events);
                 }
                 let local = m.local.to_ascii_lowercase();
                 if self.policy.fault_addresses
@@ -130,11 +149,19 @@ impl SmtpSession {
                     match fault {
                         Fault::Reply(code) => {
                             let class = code / 100;
-                            events.push(Event::Reply(Reply::new(
+                            let r = Reply::new(
                                 code,
                                 if class == 4 { "4.0.0" } else { "5.0.0" },
-                                format!("Fault injected for <{}>", printable(&address)),
-                            )));
+                                format!("Fault injected for <{shown}>"),
+                            );
+                            self.note_refusal(
+                                Stage::Rcpt,
+                                Reason::Fault,
+                                Some(address),
+                                &r,
+                                events,
+                            );
+                            events.push(Event::Reply(r));
                             if code == 421 {
                                 events.push(Event::Close);
                                 self.state = State::Closed;
@@ -148,17 +175,12 @@ impl SmtpSession {
                     && local != "postmaster"
                     && !mailboxes.exists(&format!("{local}@{domain}"))
                 {
-                    return self.reject(
-                        Reply::new(
-                            550,
-                            "5.1.1",
-                            format!(
-                                "<{}>: Recipient address rejected: user unknown",
-                                printable(&address)
-                            ),
-                        ),
-                        events,
+                    let r = Reply::new(
+                        550,
+                        "5.1.1",
+                        format!("<{shown}>: Recipient address rejected: user unknown"),
                     );
+                    return refuse(self, Reason::UnknownUser, r, events);
                 }
                 Recipient {
                     address,
@@ -173,17 +195,53 @@ impl SmtpSession {
         self.reply(Reply::new(250, "2.1.5", "Ok"), events);
     }
 
+    /// Reports a refusal to the driver, then sends its reply as an error.
+    pub(super) fn refuse(
+        &mut self,
+        stage: Stage,
+        reason: Reason,
+        address: Option<String>,
+        reply: Reply,
+        events: &mut Vec<Event>,
+    ) {
+        self.note_refusal(stage, reason, address, &reply, events);
+        self.reject(reply, events);
+    }
+
+    /// Reports a refusal to the driver (the reply is sent by the caller).
+    pub(super) fn note_refusal(
+        &self,
+        stage: Stage,
+        reason: Reason,
+        address: Option<String>,
+        reply: &Reply,
+        events: &mut Vec<Event>,
+    ) {
+        events.push(Event::Refused(Refusal {
+            stage,
+            reason,
+            address,
+            reply: reply.clone(),
+        }));
+    }
+
     pub(super) fn data(&mut self, events: &mut Vec<Event>) {
         let Some(tx) = self.tx.as_ref() else {
-            return self.reject(canned::need_mail(), events);
+            return self.refuse(
+                Stage::Data,
+                Reason::Sequence,
+                None,
+                canned::need_mail(),
+                events,
+            );
         };
         if tx.recipients.is_empty() {
-            let r = if tx.rcpt_tried {
-                canned::no_valid_recipients()
+            let (reason, r) = if tx.rcpt_tried {
+                (Reason::NoRecipients, canned::no_valid_recipients())
             } else {
-                canned::need_rcpt()
+                (Reason::Sequence, canned::need_rcpt())
             };
-            return self.reject(r, events);
+            return self.refuse(Stage::Data, reason, None, r, events);
         }
         let envelope = Envelope {
             helo: self.helo.clone(),

@@ -10,7 +10,7 @@ fn tls_policy() -> Policy {
     p
 }
 
-fn submission_policy() -> Policy {
+pub(super) fn submission_policy() -> Policy {
     let mut p = tls_policy();
     p.submission = true;
     p
