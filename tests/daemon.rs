@@ -372,8 +372,10 @@ fn privilege_drop_owns_mail_files() {
     );
 }
 
-/// A reload refused at its build step (here: a certificate file that is not PEM) changes
-/// nothing, the log level included: it used to be applied before the build and kept.
+/// A reload refused for its TLS files (a certificate that is not PEM: refused at validation,
+/// before bind and build) changes nothing, the log level included; the old reload applied the
+/// level before building and kept it. (The ordering of the later steps is proved by
+/// `failed_reload_task_is_an_internal_error`.)
 #[test]
 fn refused_reload_keeps_the_log_level() {
     let srv = Server::start();

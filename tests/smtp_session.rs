@@ -436,6 +436,7 @@ fn refusals_are_logged_and_counted() {
     assert_eq!(c.cmd("MAIL FROM:<a@b.test>").code, 250);
     assert_eq!(c.cmd("RCPT TO:<x@elsewhere.test>").code, 550);
     assert_eq!(c.cmd("RCPT TO:<bob@example.test>").code, 550);
+    assert_eq!(c.cmd("RCPT TO:<a b@example.test>").code, 501);
     let mut s = Client::connect(srv.addr("submission"));
     s.expect(220);
     assert_eq!(s.cmd("EHLO c").code, 250);
@@ -461,13 +462,14 @@ fn refusals_are_logged_and_counted() {
     srv.log.wait_for("reason=unknown_user");
     let st = srv.ctl_json(&["status"]);
     let counters = &st["counters"];
-    assert_eq!(counters["refused_commands"], 3, "{st}");
+    assert_eq!(counters["refused_commands"], 4, "{st}");
+    assert_eq!(counters["refusals"]["rcpt/syntax"], 1, "{st}");
     assert_eq!(counters["refusals"]["rcpt/relay"], 1, "{st}");
     assert_eq!(counters["refusals"]["rcpt/unknown_user"], 1, "{st}");
     assert_eq!(counters["refusals"]["mail/sender_not_owned"], 1, "{st}");
     let human = stdout(&srv.ctl(&["status"]));
     assert!(
-        human.contains("refused:      3 MAIL/RCPT/DATA (mail sender_not_owned 1, rcpt relay 1, rcpt unknown_user 1)"),
+        human.contains("refused:      4 MAIL/RCPT/DATA (mail sender_not_owned 1, rcpt relay 1, rcpt syntax 1, rcpt unknown_user 1)"),
         "{human}"
     );
     let metrics = stdout(&srv.ctl(&["metrics"]));

@@ -10,7 +10,6 @@ use std::time::Instant;
 use subtle::ConstantTimeEq;
 
 use super::password;
-use crate::config::Account;
 use crate::proto::smtp::Mailboxes;
 
 pub struct Accounts {
@@ -31,12 +30,16 @@ impl std::fmt::Debug for Accounts {
 }
 
 impl Accounts {
-    /// The configured accounts, and the daemon's probe slot (`ProbeSlot::default()` when none).
-    pub fn new(accounts: &[Account], probe: Arc<ProbeSlot>) -> Self {
+    /// The configured accounts as (lower-cased address, password hash), and the daemon's probe
+    /// slot (`ProbeSlot::default()` when none).
+    pub fn new<'a>(
+        accounts: impl IntoIterator<Item = (&'a str, &'a str)>,
+        probe: Arc<ProbeSlot>,
+    ) -> Self {
         Accounts {
             by_address: accounts
-                .iter()
-                .map(|a| (a.address.clone(), a.password.clone()))
+                .into_iter()
+                .map(|(address, hash)| (address.to_string(), hash.to_string()))
                 .collect(),
             dummy_hash: password::hash("no such user").unwrap_or_default(),
             probe,
@@ -67,8 +70,7 @@ impl Accounts {
 }
 
 impl Mailboxes for Accounts {
-    /// An account's address, or the selftest's probe mailbox while a run lasts. No clock: the run
-    /// always clears the probe.
+    /// An account's address, or the selftest's probe mailbox while a run lasts.
     fn exists(&self, address: &str) -> bool {
         self.by_address.contains_key(address) || self.probe.is_address(address)
     }
@@ -105,9 +107,19 @@ impl ProbeSlot {
         *self.lock() = None;
     }
 
-    /// True while a run lasts and `address` (lower-cased) is its probe mailbox.
+    /// True while a run lasts (and has not outlived its expiry) and `address` (lower-cased) is
+    /// its probe mailbox.
     fn is_address(&self, address: &str) -> bool {
-        self.lock().as_ref().is_some_and(|p| p.address == address)
+        self.lock()
+            .as_ref()
+            .is_some_and(|p| p.address == address && Instant::now() <= p.expires)
+    }
+
+    /// Installs the probe until the returned guard is dropped (or `expires`), so a run that is
+    /// cancelled midway leaves no probe behind.
+    pub fn install(&self, address: &str, secret: &str, expires: Instant) -> ProbeGuard<'_> {
+        self.set(address, secret, expires);
+        ProbeGuard(self)
     }
 
     /// `user` is the unexpired probe and (when given) `pass` its secret, compared in constant time.
@@ -123,6 +135,15 @@ impl ProbeSlot {
     }
 }
 
+/// Clears the probe when dropped.
+pub struct ProbeGuard<'a>(&'a ProbeSlot);
+
+impl Drop for ProbeGuard<'_> {
+    fn drop(&mut self) {
+        self.0.clear();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -130,13 +151,8 @@ mod tests {
     use super::*;
 
     fn alice(probe: Arc<ProbeSlot>) -> Accounts {
-        Accounts::new(
-            &[Account {
-                address: "alice@example.test".into(),
-                password: password::hash("pw").unwrap(),
-            }],
-            probe,
-        )
+        let hash = password::hash("pw").unwrap();
+        Accounts::new([("alice@example.test", hash.as_str())], probe)
     }
 
     #[test]
@@ -167,5 +183,11 @@ mod tests {
         assert!(!a.verify(probe, "s3cret") && !Mailboxes::exists(&a, probe));
         slot.set(probe, "s3cret", Instant::now() - Duration::from_secs(1));
         assert!(!a.verify(probe, "s3cret"), "an expired probe cannot log in");
+        assert!(!Mailboxes::exists(&a, probe), "nor receive mail");
+        {
+            let _guard = slot.install(probe, "s3cret", Instant::now() + Duration::from_secs(60));
+            assert!(Mailboxes::exists(&a, probe));
+        }
+        assert!(!Mailboxes::exists(&a, probe), "the guard clears it");
     }
 }

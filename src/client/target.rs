@@ -9,13 +9,14 @@ use std::time::Duration;
 use super::smtp::{self, Client, ClientError, LineHook, Outcome};
 use crate::cli::smtp_send::MessageArgs;
 
-/// The port when none is given: the bundled config's first SMTP listener, else 2525.
+/// The port when none is given: the bundled config's first SMTP listener, else the default one's.
 pub fn default_port() -> u16 {
+    let first = |listen: &[SocketAddr]| listen.first().map(|a| a.port()).filter(|&p| p != 0);
     crate::config::load(std::path::Path::new("config/smtpd.toml"))
         .ok()
-        .and_then(|c| c.smtp.listen.first().map(|a| a.port()))
-        .filter(|&p| p != 0)
-        .unwrap_or(2525)
+        .and_then(|c| first(&c.smtp.listen))
+        .or_else(|| first(&crate::config::Smtp::default().listen))
+        .unwrap_or(25)
 }
 
 pub fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {

@@ -90,6 +90,28 @@ pub fn permitted(request: &Request, peer_uid: u32, own_uid: u32) -> bool {
     !request.is_privileged() || peer_uid == 0 || peer_uid == own_uid
 }
 
+/// What is done with a request.
+#[derive(Debug, PartialEq, Eq)]
+enum Route {
+    /// The peer may not make it.
+    Refused(Request),
+    /// `watch`: events stream until the client leaves.
+    Stream { address: Option<String> },
+    /// One answer from the handler.
+    Answer(Request),
+}
+
+/// The permission check first, for every request (streaming ones too), then how to serve it.
+fn route(request: Request, peer_uid: u32, own_uid: u32) -> Route {
+    if !permitted(&request, peer_uid, own_uid) {
+        return Route::Refused(request);
+    }
+    match request {
+        Request::Watch { address } => Route::Stream { address },
+        other => Route::Answer(other),
+    }
+}
+
 async fn send_line(
     write: &mut tokio::net::unix::OwnedWriteHalf,
     r: &ResponseLine,
@@ -201,19 +223,19 @@ async fn connection<H: Handler>(
                 }
                 Ok(v) => match serde_json::from_value::<RequestLine>(v) {
                     Err(e) => ResponseLine::err(format!("bad request: {e}")),
-                    Ok(req) if !permitted(&req.request, peer.uid, own_uid) => {
-                        warn!(uid = peer.uid, pid = ?peer.pid, request = ?req.request, "control request refused: not root or the smtpd user");
-                        ResponseLine::err(
-                            "permission denied: this command needs root or smtpd's own user",
-                        )
-                    }
-                    Ok(RequestLine {
-                        request: Request::Watch { address },
-                        ..
-                    }) => {
-                        return stream_events(handler.as_ref(), address, &mut write, &stop).await;
-                    }
-                    Ok(req) => Arc::clone(&handler).handle(req.request, peer).await,
+                    Ok(req) => match route(req.request, peer.uid, own_uid) {
+                        Route::Refused(request) => {
+                            warn!(uid = peer.uid, pid = ?peer.pid, ?request, "control request refused: not root or the smtpd user");
+                            ResponseLine::err(
+                                "permission denied: this command needs root or smtpd's own user",
+                            )
+                        }
+                        Route::Stream { address } => {
+                            return stream_events(handler.as_ref(), address, &mut write, &stop)
+                                .await;
+                        }
+                        Route::Answer(request) => Arc::clone(&handler).handle(request, peer).await,
+                    },
                 },
             }
         };
@@ -252,5 +274,19 @@ mod tests {
             assert!(!permitted(r, member, own), "{r:?}");
             assert!(permitted(r, root, own) && permitted(r, own, own), "{r:?}");
         }
+        // The route checks first, whatever the request: a member is refused exactly the
+        // privileged ones, and watch streams.
+        for r in reads.iter().chain(&changes) {
+            let routed = route(r.clone(), member, own);
+            assert_eq!(
+                matches!(routed, Route::Refused(_)),
+                r.is_privileged(),
+                "{r:?}"
+            );
+        }
+        assert_eq!(
+            route(Request::Watch { address: None }, member, own),
+            Route::Stream { address: None }
+        );
     }
 }

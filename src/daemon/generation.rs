@@ -40,7 +40,9 @@ impl Generation {
             config.mailboxes.root.clone(),
             &config.hostname,
         ));
-        let accounts = Arc::new(Accounts::new(&config.accounts, Arc::clone(probe)));
+        let pairs = config.accounts.iter();
+        let pairs = pairs.map(|a| (a.address.as_str(), a.password.as_str()));
+        let accounts = Arc::new(Accounts::new(pairs, Arc::clone(probe)));
         let smtp = Arc::new(SmtpContext {
             policy: Arc::new(smtp_policy(&config, &accounts, false)),
             submission_policy: Arc::new(smtp_policy(&config, &accounts, true)),
@@ -117,7 +119,11 @@ mod tests {
         let ok = "hostname = \"mx.test\"\n[mailboxes]\ndomains = [\"example.test\"]\naccept = \"accounts\"\n[[accounts]]\naddress = \"Alice@Example.test\"\npassword = \"$argon2id$h\"\n";
         let c = crate::config::parse(ok, Path::new("t.toml")).unwrap();
         let probe = Arc::new(ProbeSlot::default());
-        let accounts = Arc::new(Accounts::new(&c.accounts, Arc::clone(&probe)));
+        let pairs = c
+            .accounts
+            .iter()
+            .map(|a| (a.address.as_str(), a.password.as_str()));
+        let accounts = Arc::new(Accounts::new(pairs, Arc::clone(&probe)));
         let policy = smtp_policy(&c, &accounts, false);
         let Accept::Known(known) = &policy.accept else {
             panic!("accept = accounts gives a lookup");

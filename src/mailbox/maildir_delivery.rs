@@ -18,7 +18,7 @@ impl Target for MaildirStore {
             match self.maildir(&r.domain, &r.local) {
                 Ok(md) if !maildirs.contains(&md) => maildirs.push(md),
                 Ok(_) => {}
-                Err(e) => failed = Some(e),
+                Err(_) => failed = Some(format!("{}@{}", r.local, r.domain)),
             }
         }
         Box::new(MaildirDelivery {
@@ -38,14 +38,15 @@ struct MaildirDelivery {
     maildirs: Vec<PathBuf>,
     /// Made at the first write. Dropped uncommitted, it removes its file.
     spool: Option<Spool>,
-    /// A recipient that cannot be delivered, found at `begin`.
-    failed: Option<DeliveryError>,
+    /// A recipient whose name would leave the root, found at `begin`: every write and the
+    /// commit fail, so no other recipient gets the message either.
+    failed: Option<String>,
 }
 
 impl MaildirDelivery {
     fn spool(&mut self) -> Result<&mut Spool, DeliveryError> {
-        if let Some(e) = self.failed.take() {
-            return Err(e);
+        if let Some(name) = &self.failed {
+            return Err(DeliveryError::UnsafeName(name.clone()));
         }
         let spool = match self.spool.take() {
             Some(s) => s,
@@ -134,7 +135,13 @@ mod tests {
         for sub in ["tmp", "new"] {
             assert_eq!(std::fs::read_dir(md.join(sub)).unwrap().count(), 0, "{sub}");
         }
-        let mut bad = store.begin(&[mailbox("../escape")]);
+        // One bad name: nobody gets the message, not even the good recipient, however often
+        // the caller tries.
+        let mut bad = store.begin(&[mailbox("b"), mailbox("../escape")]);
         assert!(matches!(bad.write(b"x"), Err(DeliveryError::UnsafeName(_))));
+        assert!(matches!(bad.write(b"x"), Err(DeliveryError::UnsafeName(_))));
+        assert!(matches!(bad.commit(), Err(DeliveryError::UnsafeName(_))));
+        let b_new = dir.path().join("example.test").join("b").join("new");
+        assert!(!b_new.exists() || std::fs::read_dir(&b_new).unwrap().count() == 0);
     }
 }

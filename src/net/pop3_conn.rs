@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::Protocol;
-use super::session::{self, Input, SessionEnd, Who};
+use super::session::{self, SessionEnd, Who};
 use super::stats::{self, ActiveGuard, Stats};
 use super::tls::Stream;
 use crate::auth::accounts::Accounts;
@@ -180,10 +180,10 @@ impl Conn {
         }
         let mut buf = vec![0u8; READ_BUF];
         loop {
-            let events = match session::read(stream, &mut buf, timeout, shutdown, true).await {
-                Ok(Input::Bytes(n)) => session.feed(&buf[..n]),
-                Ok(Input::TimedOut) => session.timeout(),
-                Ok(Input::Stopping) => session.shutdown(),
+            let read =
+                session::next_events(session, stream, &mut buf, timeout, shutdown, true, |_| {});
+            let events = match read.await {
+                Ok(events) => events,
                 Err(end) => return end,
             };
             let result = self.run(session, stream, events).await;

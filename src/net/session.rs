@@ -93,35 +93,71 @@ pub async fn write(stream: &mut Stream, bytes: &[u8], limit: Duration) -> Result
         .map_err(SessionEnd::WriteFailed)
 }
 
-/// What one read brought.
-pub enum Input {
-    /// This many octets are in the buffer.
-    Bytes(usize),
-    /// Nothing within the limit (the engine answers 421 / -ERR and closes).
-    TimedOut,
-    /// The server is stopping (the engine answers and closes).
-    Stopping,
+/// A protocol engine as the read step drives it.
+pub trait Engine {
+    type Event;
+    fn feed(&mut self, input: &[u8]) -> Vec<Self::Event>;
+    /// The client went quiet too long.
+    fn timeout(&mut self) -> Vec<Self::Event>;
+    /// The server is stopping.
+    fn shutdown(&mut self) -> Vec<Self::Event>;
 }
 
-/// One read within `limit`. When `stoppable` (not inside DATA), a shutdown cuts it short.
-pub async fn read(
+impl Engine for crate::proto::smtp::SmtpSession {
+    type Event = crate::proto::smtp::Event;
+    fn feed(&mut self, input: &[u8]) -> Vec<Self::Event> {
+        self.feed(input)
+    }
+    fn timeout(&mut self) -> Vec<Self::Event> {
+        self.timeout()
+    }
+    fn shutdown(&mut self) -> Vec<Self::Event> {
+        self.shutdown()
+    }
+}
+
+impl Engine for crate::proto::pop3::Pop3Session {
+    type Event = crate::proto::pop3::Event;
+    fn feed(&mut self, input: &[u8]) -> Vec<Self::Event> {
+        self.feed(input)
+    }
+    fn timeout(&mut self) -> Vec<Self::Event> {
+        self.timeout()
+    }
+    fn shutdown(&mut self) -> Vec<Self::Event> {
+        self.shutdown()
+    }
+}
+
+/// One read within `limit` fed to `engine`: its events for what arrived (`seen` is shown the
+/// bytes first), for a timeout, or for a shutdown (which cuts the read short only when
+/// `stoppable`, i.e. not inside DATA). `Err` when the client is gone.
+pub async fn next_events<E: Engine>(
+    engine: &mut E,
     stream: &mut Stream,
     buf: &mut [u8],
     limit: Duration,
     shutdown: &CancellationToken,
     stoppable: bool,
-) -> Result<Input, SessionEnd> {
+    seen: impl FnOnce(Option<&[u8]>),
+) -> Result<Vec<E::Event>, SessionEnd> {
     if stoppable && shutdown.is_cancelled() {
-        return Ok(Input::Stopping);
+        return Ok(engine.shutdown());
     }
     let read = tokio::select! {
         r = tokio::time::timeout(limit, stream.read(buf)) => r,
-        _ = shutdown.cancelled(), if stoppable => return Ok(Input::Stopping),
+        _ = shutdown.cancelled(), if stoppable => return Ok(engine.shutdown()),
     };
     match read {
-        Err(_elapsed) => Ok(Input::TimedOut),
+        Err(_elapsed) => {
+            seen(None);
+            Ok(engine.timeout())
+        }
         Ok(Ok(0)) => Err(SessionEnd::ClientClosed),
-        Ok(Ok(n)) => Ok(Input::Bytes(n)),
+        Ok(Ok(n)) => {
+            seen(Some(&buf[..n]));
+            Ok(engine.feed(&buf[..n]))
+        }
         Ok(Err(e)) => Err(SessionEnd::ReadFailed(e)),
     }
 }

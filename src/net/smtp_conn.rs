@@ -13,7 +13,7 @@ use tracing::{info, warn};
 
 use super::Protocol;
 use super::pop3_conn::is_loopback;
-use super::session::{self, Input, SessionEnd, Who};
+use super::session::{self, SessionEnd, Who};
 use super::smtp_message::Message;
 use super::stats::{self, ActiveGuard, Stats};
 use super::tls::Stream;
@@ -25,7 +25,7 @@ use crate::mailbox::{DeliveryError, Target};
 use crate::proto::smtp::command::printable;
 use crate::proto::smtp::reply::canned;
 use crate::proto::smtp::session::Delivery;
-use crate::proto::smtp::{Envelope, Event, Policy, Refusal, Reply, SmtpSession};
+use crate::proto::smtp::{Envelope, Event, Policy, Refusal, Reply, SmtpSession, Stage};
 
 /// Read buffer while commands flow (idle sessions stay small), and once DATA starts.
 const COMMAND_READ_BUF: usize = 4 * 1024;
@@ -182,18 +182,16 @@ impl Conn<'_> {
             } else {
                 command_timeout
             };
-            let events = match session::read(stream, &mut buf, limit, shutdown, !in_data).await {
-                Ok(Input::Bytes(n)) => {
-                    if let Some(t) = self.transcript.as_mut() {
-                        t.client(&buf[..n], in_data);
-                    }
-                    session.feed(&buf[..n])
-                }
-                Ok(Input::TimedOut) => {
-                    info!(session = self.who.sid, peer = %self.who.peer, in_data, "timeout");
-                    session.timeout()
-                }
-                Ok(Input::Stopping) => session.shutdown(),
+            let (who, transcript) = (self.who, &mut self.transcript);
+            let seen = |bytes: Option<&[u8]>| match (bytes, transcript.as_mut()) {
+                (Some(b), Some(t)) => t.client(b, in_data),
+                (Some(_), None) => {}
+                (None, _) => info!(session = who.sid, peer = %who.peer, in_data, "timeout"),
+            };
+            let read =
+                session::next_events(session, stream, &mut buf, limit, shutdown, !in_data, seen);
+            let events = match read.await {
+                Ok(events) => events,
                 Err(end) => return end,
             };
             let result = self.run(session, stream, events).await;
@@ -322,8 +320,13 @@ impl Conn<'_> {
             session: self.who.sid,
             peer: self.who.peer.to_string(),
             event: format!("{} refused", r.stage),
-            from: None,
-            to: r.address.iter().cloned().collect(),
+            from: r.address.clone().filter(|_| r.stage == Stage::Mail),
+            to: r
+                .address
+                .iter()
+                .filter(|_| r.stage != Stage::Mail)
+                .cloned()
+                .collect(),
             size: None,
             result: r.reply.to_string(),
         });

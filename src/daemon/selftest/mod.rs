@@ -156,7 +156,7 @@ async fn run(t: Target, slot: &ProbeSlot) -> Report {
         return failed(&t, "the kernel gave no random bytes for the probe's secret");
     };
     let started = Instant::now();
-    slot.set(&probe, &secret, started + Duration::from_secs(300));
+    let guard = slot.install(&probe, &secret, started + Duration::from_secs(300));
     let mut r = Run {
         t: &t,
         probe,
@@ -171,7 +171,7 @@ async fn run(t: Target, slot: &ProbeSlot) -> Report {
     r.smuggling().await;
     r.starttls_injection().await;
     r.pop3(&secret).await;
-    slot.clear();
+    drop(guard);
     let checks = std::mem::take(&mut r.checks);
     let dir = t.root.join(&t.domain).join(PROBE_LOCAL);
     let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;

@@ -19,7 +19,7 @@ async fn session(fake: &Arc<FakeTarget>) -> Client {
         target: Arc::clone(fake) as _,
         limits: Limits::default(),
         stats: Arc::new(Stats::default()),
-        accounts: Arc::new(Accounts::new(&[], Arc::new(ProbeSlot::default()))),
+        accounts: Arc::new(Accounts::new([], Arc::new(ProbeSlot::default()))),
         tls: None,
         auth_failure_delay: Duration::from_millis(1),
         transcripts: None,
@@ -129,5 +129,29 @@ async fn too_big_is_aborted() {
     let (code, reply) = send(&mut c, &text).await;
     assert_eq!(code, 552, "{reply}");
     assert_eq!(fake.aborted.load(Ordering::Relaxed), 1);
+    assert!(fake.messages().is_empty());
+}
+
+/// The client leaves in the middle of DATA: the delivery is aborted, nothing is committed.
+#[tokio::test]
+async fn client_gone_mid_data_aborts() {
+    let fake = FakeTarget::new(Fail::Never);
+    let mut c = session(&fake).await;
+    for (cmd, code) in [
+        ("MAIL FROM:<a@b.test>", 250),
+        ("RCPT TO:<bob@example.test>", 250),
+        ("DATA", 354),
+    ] {
+        assert_eq!(c.command(cmd).await.unwrap().code, code, "{cmd}");
+    }
+    c.write(b"Subject: half\r\n\r\nthe first half of the text\r\n")
+        .await
+        .unwrap();
+    drop(c);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while fake.aborted.load(Ordering::Relaxed) == 0 {
+        assert!(std::time::Instant::now() < deadline, "never aborted");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     assert!(fake.messages().is_empty());
 }

@@ -113,7 +113,7 @@ impl rustls::client::danger::ServerCertVerifier for Verifier {
             Trust::Pinned { pinned, .. }
                 if pinned.iter().any(|c| c.as_ref() == end_entity.as_ref()) =>
             {
-                pinned_name_check(end_entity, server_name)?;
+                pinned_check(end_entity, server_name, now)?;
                 Ok(rustls::client::danger::ServerCertVerified::assertion())
             }
             Trust::Pinned { webpki, .. } => webpki.verify_server_cert(
@@ -161,9 +161,12 @@ impl rustls::client::danger::ServerCertVerifier for Verifier {
 /// The host name check for a pinned certificate: its subjectAltName, as webpki checks it; and,
 /// only when it names no DNS name at all, its subject's CN (RFC 6125 6.4.4, what OpenSSL's
 /// `X509_check_host` and Python do, and what `openssl req -x509 -subj /CN=...` alone gives).
-fn pinned_name_check(
+/// Its validity dates are checked as for any certificate: pinning lifts only the basic
+/// constraints.
+fn pinned_check(
     cert: &CertificateDer<'_>,
     server_name: &ServerName<'_>,
+    now: rustls_pki_types::UnixTime,
 ) -> Result<(), rustls::Error> {
     let by_san = rustls::client::verify_server_name(
         &rustls::server::ParsedCertificate::try_from(cert)?,
@@ -172,6 +175,23 @@ fn pinned_name_check(
     // Parsed once more for the subject and the names (rustls parsed it above, so this succeeds).
     let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref())
         .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))?;
+    let at = i64::try_from(now.as_secs())
+        .ok()
+        .and_then(|t| x509_parser::time::ASN1Time::from_timestamp(t).ok())
+        .ok_or(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::BadEncoding,
+        ))?;
+    let validity = parsed.validity();
+    if at < validity.not_before {
+        return Err(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::NotValidYet,
+        ));
+    }
+    if at > validity.not_after {
+        return Err(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::Expired,
+        ));
+    }
     let names_dns = parsed
         .subject_alternative_name()
         .ok()
@@ -273,6 +293,21 @@ mod tests {
         // A certificate not in the file is not pinned: the normal verification refuses it.
         let stranger = ca_true_cert("mail.example.test", None);
         assert!(verify(&v, &stranger, "mail.example.test").is_err());
+    }
+
+    /// Pinning lifts the basic constraints only: an expired pinned certificate is refused.
+    #[test]
+    fn expired_pinned_certificate_is_refused() {
+        let mut params = rcgen::CertificateParams::new(vec!["mail.example.test".into()]).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2001, 1, 1);
+        let cert = params
+            .self_signed(&rcgen::KeyPair::generate().unwrap())
+            .unwrap();
+        let v = verifier(&[&cert]);
+        let e = verify(&v, &cert, "mail.example.test").unwrap_err();
+        assert!(e.to_lowercase().contains("expired"), "{e}");
     }
 
     /// With a subjectAltName, the CN is not a name (RFC 6125 6.4.4).

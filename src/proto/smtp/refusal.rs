@@ -16,6 +16,8 @@ pub enum Stage {
 /// Why, in a word an operator (and a metrics label) can use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Reason {
+    /// The command does not parse (a bad path or parameter).
+    Syntax,
     /// Out of order: MAIL inside a transaction, RCPT or DATA before MAIL, DATA before RCPT.
     Sequence,
     /// Submission without AUTH.
@@ -54,6 +56,7 @@ impl Stage {
 impl Reason {
     pub fn as_str(self) -> &'static str {
         match self {
+            Reason::Syntax => "syntax",
             Reason::Sequence => "sequence",
             Reason::AuthRequired => "auth_required",
             Reason::SenderNotOwned => "sender_not_owned",

@@ -314,7 +314,13 @@ impl SmtpSession {
     fn command(&mut self, line: &[u8], events: &mut Vec<Event>) {
         let cmd = match command::parse(line) {
             Ok(cmd) => cmd,
-            Err(e) => return self.reject(e.reply(), events),
+            Err(e) => {
+                let reply = e.reply();
+                return match transaction_stage(line) {
+                    Some(stage) => self.refuse(stage, Reason::Syntax, None, reply, events),
+                    None => self.reject(reply, events),
+                };
+            }
         };
         match cmd {
             Command::Helo(name) => {
@@ -395,6 +401,21 @@ impl SmtpSession {
             "SMTPUTF8".into(),
         ]);
         Reply::plain(250, lines)
+    }
+}
+
+/// MAIL, RCPT or DATA, by the line's first word (for refusals of lines that do not parse).
+fn transaction_stage(line: &[u8]) -> Option<Stage> {
+    let verb = line.split(|&b| b == b' ').next().unwrap_or(line);
+    let is = |v: &[u8]| verb.eq_ignore_ascii_case(v);
+    if is(b"MAIL") {
+        Some(Stage::Mail)
+    } else if is(b"RCPT") {
+        Some(Stage::Rcpt)
+    } else if is(b"DATA") {
+        Some(Stage::Data)
+    } else {
+        None
     }
 }
 

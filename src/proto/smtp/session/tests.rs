@@ -439,6 +439,7 @@ fn refusals_are_reported_with_their_reason() {
     let mut p = policy();
     p.max_recipients = 2;
     p.max_message_bytes = 100;
+    p.max_errors = 100;
     p.accept = Accept::Known(Arc::new(std::collections::BTreeSet::from([
         "alice@example.test".to_string(),
     ])));
@@ -448,7 +449,7 @@ fn refusals_are_reported_with_their_reason() {
          MAIL FROM:<a@b.test>\r\nMAIL FROM:<x@b.test>\r\nRCPT TO:<x@elsewhere.test>\r\n\
          RCPT TO:<bob@example.test>\r\nRCPT TO:<a/b@example.test>\r\nDATA\r\n\
          RCPT TO:<alice@example.test>\r\nRCPT TO:<postmaster>\r\nRCPT TO:<alice@example.test>\r\n\
-         NOOP\r\nFOO\r\n",
+         NOOP\r\nFOO\r\nRCPT TO:<a b@example.test>\r\nMAIL FROM:<a@b.test> FOO=1\r\nDATA x\r\n",
     );
     let a = |s: &str| Some(s.to_string());
     assert_eq!(
@@ -463,6 +464,9 @@ fn refusals_are_reported_with_their_reason() {
             (Stage::Rcpt, BadAddress, a("a/b@example.test")),
             (Stage::Data, NoRecipients, None),
             (Stage::Rcpt, TooManyRecipients, a("alice@example.test")),
+            (Stage::Rcpt, Syntax, None),
+            (Stage::Mail, Syntax, None),
+            (Stage::Data, Syntax, None),
         ]
     );
     let mut p = tls_auth::submission_policy();
