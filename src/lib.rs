@@ -2,7 +2,7 @@
 //!
 //! # Layers
 //! Dependencies point one way, from the binaries down to the engines; `tests/layers.rs` fails
-//! when a `use` in `src/proto/` breaks the first rule.
+//! when a path anywhere in `src/` (a `use`, or one written in the code) breaks one of these rules.
 //!
 //! - [`proto`]: sans-IO protocol engines (SMTP server and reply parser, POP3, SASL). Every layer
 //!   may use them; they use nothing of the crate but [`wire`] and [`testing`], and no tokio,
