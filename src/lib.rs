@@ -12,10 +12,12 @@
 //! - [`config`]: the configuration as data, loaded from TOML. Knows no daemon or net.
 //! - [`mailbox`]: Maildir storage (delivery, POP3 maildrops). Blocking `std::fs`; knows no
 //!   sockets or protocols.
+//! - [`queue`]: the durable outbound queue (storage, like `mailbox`).
 //! - [`auth`]: accounts and password hashes.
 //! - [`net`]: the tokio drivers around the engines (listeners, SMTP and POP3 connections, TLS,
 //!   transcripts, watch events).
-//! - [`client`]: our SMTP client (smtp-send, send-test, selftest).
+//! - [`client`]: our SMTP client (smtp-send, send-test, selftest, outbound delivery).
+//! - [`outbound`]: the runner that delivers the queue (client + queue + mailbox).
 //! - [`control`]: the control socket protocol, its server and client.
 //! - [`daemon`]: the composition root: builds everything from a config and runs it. Only
 //!   `bin/smtpd.rs` imports it.
@@ -29,6 +31,8 @@ pub mod daemon;
 pub mod log;
 pub mod mailbox;
 pub mod net;
+pub mod outbound;
 pub mod proto;
+pub mod queue;
 pub mod testing;
 pub mod wire;

@@ -1,16 +1,15 @@
 //! Rules that depend on the peer's address, seen from a non-loopback peer in a private network
-//! namespace: plaintext POP3 login is refused there unless allow_insecure_auth is set.
+//! namespace: plaintext POP3 login is refused there unless allow_insecure_auth is set; relaying
+//! needs `[relay] networks` or AUTH.
 mod common;
 use common::*;
 
-fn transcript(ns: &NetNs, port: u16, commands: &[&str]) -> String {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/clients/pop3_transcript.py"
-    );
-    let host = ns.addr.to_string();
-    let port = port.to_string();
-    let mut args = vec![script, host.as_str(), port.as_str()];
+/// Runs tests/clients/`script` inside `ns` against `ns.addr`:`port` with `commands`; its
+/// output (every reply line).
+fn run_client(ns: &NetNs, script: &str, port: u16, commands: &[&str]) -> String {
+    let script = format!("{}/tests/clients/{script}", env!("CARGO_MANIFEST_DIR"));
+    let (host, port) = (ns.addr.to_string(), port.to_string());
+    let mut args = vec![script.as_str(), host.as_str(), port.as_str()];
     args.extend_from_slice(commands);
     let out = ns.run("python3", &args);
     assert!(
@@ -19,6 +18,10 @@ fn transcript(ns: &NetNs, port: u16, commands: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn transcript(ns: &NetNs, port: u16, commands: &[&str]) -> String {
+    run_client(ns, "pop3_transcript.py", port, commands)
 }
 
 fn start(ns: &NetNs, insecure: bool) -> Server {
@@ -84,4 +87,70 @@ fn allow_insecure_auth_permits_it() {
     );
     assert!(out.contains("+OK Logged in: 0 messages"), "{out}");
     assert!(out.contains("+OK 0 0"), "{out}");
+}
+
+fn smtp_transcript(ns: &NetNs, port: u16, commands: &[&str]) -> String {
+    run_client(ns, "smtp_transcript.py", port, commands)
+}
+
+/// Never an open relay (issue 15): with a route for far.test configured, a non-loopback peer
+/// outside `[relay] networks` gets 550 5.7.1 for it on the plain listener, and on submission
+/// without AUTH gets 530; once in `networks` (or after AUTH on submission) it may relay.
+#[test]
+fn relaying_needs_networks_or_auth_from_a_non_loopback_peer() {
+    if !have("python3") {
+        return;
+    }
+    let Some(ns) = NetNs::new("relay", "10.254.77.3") else {
+        return;
+    };
+    let o = |networks: &str| {
+        Overrides::new()
+            .pop3(&["alice@example.test"])
+            .set("smtp", "listen", &format!("[\"{}:0\"]", ns.addr))
+            .set("smtp", "submission", &format!("[\"{}:0\"]", ns.addr))
+            .set("smtp", "allow_insecure_auth", "true")
+            .set("pop3", "listen", "[]")
+            .set("relay", "routes", "{ \"far.test\" = \"127.0.0.1:9\" }")
+            .set("relay", "networks", networks)
+    };
+    let relay = [
+        "EHLO c",
+        "MAIL FROM:<a@example.test>",
+        "RCPT TO:<bob@far.test>",
+        "QUIT",
+    ];
+    // Outside networks (the default: loopback only).
+    let srv = Server::start_wrapped(o("[\"127.0.0.0/8\", \"::1/128\"]"), &ns.wrapper());
+    let plain = smtp_transcript(&ns, srv.addr("smtp").port(), &relay);
+    assert!(
+        plain.contains("550 5.7.1 <bob@far.test>: Relay access denied"),
+        "{plain}"
+    );
+    assert!(!plain.contains("250 2.1.5"), "{plain}");
+    let submission = srv.addr("submission").port();
+    let no_auth = smtp_transcript(&ns, submission, &relay);
+    assert!(no_auth.contains("530 5.7.0"), "{no_auth}");
+    let ir = smtpd::proto::sasl::encode_plain("alice@example.test", PASSWORD);
+    let auth = format!("AUTH PLAIN {ir}");
+    let with_auth = smtp_transcript(
+        &ns,
+        submission,
+        &[
+            "EHLO c",
+            &auth,
+            "MAIL FROM:<alice@example.test>",
+            "RCPT TO:<bob@far.test>",
+            "QUIT",
+        ],
+    );
+    assert!(
+        with_auth.contains("235 ") && with_auth.contains("250 2.1.5"),
+        "{with_auth}"
+    );
+    drop(srv);
+    // The same peer, once its network is listed, may relay on the plain listener.
+    let srv = Server::start_wrapped(o("[\"10.254.77.0/24\"]"), &ns.wrapper());
+    let listed = smtp_transcript(&ns, srv.addr("smtp").port(), &relay);
+    assert!(listed.contains("250 2.1.5"), "{listed}");
 }

@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use smtpd::cli::smtpctl::{Args, Cmd, Intake};
+use smtpd::cli::smtpctl::{Args, Cmd, Intake, QueueCmd};
 use smtpd::control::client;
 use smtpd::control::proto::{
-    LogLevelResult, MailboxInfo, Outcome, ReloadInfo, Report, Request, SendTestResult, Status,
+    LogLevelResult, MailboxInfo, Outcome, QueueAction, QueuedMessage, ReloadInfo, Report, Request,
+    SendTestResult, Status,
 };
 use smtpd::mailbox::headers::iso_utc;
 use smtpd::{out, outln};
@@ -136,6 +137,13 @@ fn status(args: &Args) -> anyhow::Result<bool> {
         } else {
             format!(" ({})", why.join(", "))
         }
+    );
+    outln!(
+        "outbound:     {} queued ({} deferred), {} relayed, {} failed",
+        s.queue.messages,
+        s.queue.deferred,
+        c.remote_delivered,
+        c.remote_failed
     );
     outln!(
         "pop3:         {} logins ({} failed), {} retrieved, {} deleted",
@@ -400,6 +408,33 @@ fn intake(args: &Args, pause: bool) -> anyhow::Result<bool> {
     Ok(true)
 }
 
+fn queue(args: &Args, action: Option<&QueueCmd>) -> anyhow::Result<bool> {
+    let action = match action {
+        None => QueueAction::List,
+        Some(QueueCmd::Show { id }) => QueueAction::Show { id: id.clone() },
+        Some(QueueCmd::Flush { id }) => QueueAction::Flush { id: id.clone() },
+        Some(QueueCmd::Remove { id }) => QueueAction::Remove { id: id.clone() },
+        Some(QueueCmd::Hold { id }) => QueueAction::Hold { id: id.clone() },
+        Some(QueueCmd::Release { id }) => QueueAction::Release { id: id.clone() },
+    };
+    let listing = matches!(action, QueueAction::List | QueueAction::Show { .. });
+    let one = matches!(action, QueueAction::Show { .. });
+    let v = call(args, Request::Queue { action }, Duration::from_secs(10))?;
+    if args.json {
+        print_json(&v);
+    } else if listing {
+        let list: Vec<QueuedMessage> = if one {
+            vec![serde_json::from_value(v)?]
+        } else {
+            serde_json::from_value(v)?
+        };
+        out!("{}", smtpd::control::render::queue(&list));
+    } else {
+        outln!("{v}");
+    }
+    Ok(true)
+}
+
 fn encrypt(arg: Option<String>) -> anyhow::Result<bool> {
     let password = match arg {
         Some(p) => {
@@ -445,6 +480,7 @@ fn main() -> ExitCode {
         Cmd::LogLevel { level } => log_level(&args, level.clone()),
         Cmd::Pause { what: Intake::Smtp } => intake(&args, true),
         Cmd::Resume { what: Intake::Smtp } => intake(&args, false),
+        Cmd::Queue { action } => queue(&args, action.as_ref()),
         Cmd::Encrypt { password } => encrypt(password.clone()),
     };
     match result {

@@ -71,10 +71,30 @@ pub enum Cmd {
     Pause { what: Intake },
     /// Take new SMTP sessions again.
     Resume { what: Intake },
+    /// The outbound queue: every message with each recipient's state and last error (no
+    /// subcommand), or one action on it.
+    Queue {
+        #[command(subcommand)]
+        action: Option<QueueCmd>,
+    },
     /// Print an argon2id hash of PASSWORD for `[[accounts]] password` (reads a line from stdin when
     /// no argument is given). Needs no running daemon.
     Encrypt {
         /// The password; visible to other users in `ps` while this runs, so prefer stdin.
         password: Option<String>,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum QueueCmd {
+    /// One message in full.
+    Show { id: String },
+    /// Try now: message ID, or every deferred message.
+    Flush { id: Option<String> },
+    /// Remove message ID from the queue, without a try or a bounce.
+    Remove { id: String },
+    /// Do not try message ID until it is released.
+    Hold { id: String },
+    /// Try message ID again on its schedule.
+    Release { id: String },
 }

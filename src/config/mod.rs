@@ -7,6 +7,7 @@
 mod load;
 pub mod schema;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -31,6 +32,80 @@ pub struct Config {
     pub accounts: Vec<Account>,
     pub testing: Testing,
     pub metrics: Metrics,
+    pub relay: Relay,
+    pub queue: Queue,
+}
+
+/// `[relay]`: who may send mail off the host, and where it goes.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Relay {
+    /// Peers on `[smtp] listen` that may send to any domain without AUTH (Postfix's mynetworks).
+    pub networks: Vec<ipnet::IpNet>,
+    /// `host:port` every remote delivery goes to; empty: none.
+    pub smarthost: String,
+    pub smarthost_tls: SmarthostTls,
+    /// A file holding `user:password` for the smarthost; empty: no AUTH.
+    pub smarthost_auth_file: String,
+    /// Per-domain next hop (`"example.net" = "127.0.0.1:2626"`), before the smarthost.
+    pub routes: BTreeMap<String, String>,
+    /// Direct delivery: STARTTLS when offered, or required (with the certificate verified).
+    pub tls: RelayTls,
+    /// PEM certificates trusted besides the system's roots when a next hop's certificate is
+    /// verified (one that is exactly the peer's is pinned); empty: the system's roots only.
+    pub cafile: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmarthostTls {
+    Starttls,
+    Tls,
+    None,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RelayTls {
+    Opportunistic,
+    Required,
+}
+
+/// `[queue]`: the durable outbound queue and its retry schedule (Postfix's defaults).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Queue {
+    pub dir: PathBuf,
+    pub minimal_backoff_secs: u64,
+    pub maximal_backoff_secs: u64,
+    /// Then the message bounces.
+    pub max_lifetime_secs: u64,
+}
+
+impl Default for Relay {
+    fn default() -> Self {
+        Relay {
+            networks: ["127.0.0.0/8", "::1/128"]
+                .iter()
+                .filter_map(|n| n.parse().ok())
+                .collect(),
+            smarthost: String::new(),
+            smarthost_tls: SmarthostTls::Starttls,
+            smarthost_auth_file: String::new(),
+            routes: BTreeMap::new(),
+            tls: RelayTls::Opportunistic,
+            cafile: String::new(),
+        }
+    }
+}
+
+impl Default for Queue {
+    fn default() -> Self {
+        Queue {
+            dir: "queue".into(),
+            minimal_backoff_secs: 300,
+            maximal_backoff_secs: 4000,
+            max_lifetime_secs: 432_000,
+        }
+    }
 }
 
 /// `[metrics]`: the Prometheus HTTP endpoint (cargo feature `metrics-http`; off by default).
@@ -265,6 +340,12 @@ impl Config {
         abs(&mut self.log.dir);
         abs(&mut self.control.socket);
         abs(&mut self.control.pid_file);
+        abs(&mut self.queue.dir);
+        for file in [&mut self.relay.cafile, &mut self.relay.smarthost_auth_file] {
+            if !file.is_empty() && std::path::Path::new(file.as_str()).is_relative() {
+                *file = base.join(&*file).to_string_lossy().into_owned();
+            }
+        }
         if let Some(tls) = self.tls.as_mut() {
             abs(&mut tls.cert);
             abs(&mut tls.key);

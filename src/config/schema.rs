@@ -10,7 +10,9 @@
 
 use serde::Serialize;
 
-use super::{Control, Limits, Log, Mailboxes, Metrics, Pop3, Server, Smtp, Testing, Tls};
+use super::{
+    Control, Limits, Log, Mailboxes, Metrics, Pop3, Queue, Relay, Server, Smtp, Testing, Tls,
+};
 
 /// One key of the config file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,6 +56,12 @@ pub const SECTIONS: &[SectionDoc] = &[
     section("control", "[control]", ""),
     section("testing", "[testing]", ""),
     section("metrics", "[metrics]", ""),
+    section(
+        "relay",
+        "[relay]",
+        "Mail for domains outside [mailboxes] domains is accepted only from authenticated submission sessions and from `networks` on the plain SMTP listeners, and only when it has a next hop (a route or the smarthost); everyone else gets 550 5.7.1. It is queued (fsync'ed) before the 250 and delivered from the queue.",
+    ),
+    section("queue", "[queue]", ""),
     section("accounts", "[[accounts]]", ""),
 ];
 
@@ -107,6 +115,17 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("control", "pid_file", "Locked while smtpd runs."),
     ("testing", "fault_addresses", "When true, a recipient `fail-NNN@`*domain* gets reply NNN (400–599; 421 also closes), and `slow-Ns@`*domain* is accepted after N seconds (1–600), so tests of mail clients are reproducible."),
     ("metrics", "listen", "\"IP:PORT\" where `GET /metrics` answers with the Prometheus text of `smtpctl metrics`. Only in builds with the cargo feature `metrics-http` (off by default; elsewhere the key is an error). A change needs a restart."),
+    ("relay", "networks", "Client networks (CIDR) that may send to any domain on [smtp] listen without AUTH."),
+    ("relay", "smarthost", "\"host:port\" every remote delivery goes to; empty: none."),
+    ("relay", "smarthost_tls", "\"starttls\" (required), \"tls\" (implicit TLS) or \"none\"; the smarthost's certificate is verified against the system's roots and `cafile`."),
+    ("relay", "smarthost_auth_file", "A file holding *user*`:`*password* for AUTH at the smarthost, readable by smtpd's user only; empty: no AUTH."),
+    ("relay", "routes", "Per-domain next hop, e.g. { \"example.net\" = \"127.0.0.1:2626\" }, tried before the smarthost."),
+    ("relay", "tls", "Routes: \"opportunistic\" (STARTTLS when offered, certificate not checked) or \"required\" (STARTTLS with the certificate verified)."),
+    ("relay", "cafile", "PEM certificates trusted besides the system's roots when a next hop's certificate is verified (the smarthost's, or a route's with tls = \"required\"); one that is exactly the peer's certificate is pinned, so a lab's self-signed smarthost works. Empty: the system's roots only."),
+    ("queue", "dir", "The durable outbound queue (messages and their envelopes, each fsync'ed before the 250)."),
+    ("queue", "minimal_backoff_secs", "First retry after a deferral; doubled each time."),
+    ("queue", "maximal_backoff_secs", "Longest wait between two tries."),
+    ("queue", "max_lifetime_secs", "A message still undelivered after this long fails."),
     ("accounts", "address", "The login name and mailbox, \"local@domain\" in one of the domains."),
     ("accounts", "password", "An argon2id hash made by `smtpctl encrypt`, or a $6$ SHA512-crypt hash."),
 ];
@@ -161,6 +180,8 @@ fn defaults(section: &str) -> Option<toml::Table> {
         "control" => table(Control::default()),
         "testing" => table(Testing::default()),
         "metrics" => table(Metrics::default()),
+        "relay" => table(Relay::default()),
+        "queue" => table(Queue::default()),
         _ => None,
     }
 }

@@ -50,6 +50,32 @@ pub enum Request {
     },
     Pause,
     Resume,
+    /// The outbound queue: list, show, flush, remove, hold, release.
+    Queue {
+        action: QueueAction,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum QueueAction {
+    List,
+    Show {
+        id: String,
+    },
+    /// Try now: one message, or every one.
+    Flush {
+        id: Option<String>,
+    },
+    Remove {
+        id: String,
+    },
+    Hold {
+        id: String,
+    },
+    Release {
+        id: String,
+    },
 }
 
 impl Request {
@@ -59,7 +85,13 @@ impl Request {
     pub fn is_privileged(&self) -> bool {
         !matches!(
             self,
-            Request::Status | Request::Mailboxes | Request::Metrics | Request::Watch { .. }
+            Request::Status
+                | Request::Mailboxes
+                | Request::Metrics
+                | Request::Watch { .. }
+                | Request::Queue {
+                    action: QueueAction::List | QueueAction::Show { .. }
+                }
         )
     }
 }
@@ -141,6 +173,15 @@ pub struct Status {
     pub smtp_paused: bool,
     pub log_level: String,
     pub last_reload: Option<ReloadInfo>,
+    /// Messages in the outbound queue, and those with a deferred recipient.
+    #[serde(default)]
+    pub queue: QueueCounts,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueCounts {
+    pub messages: u64,
+    pub deferred: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -173,6 +214,29 @@ pub struct SendTestResult {
 pub struct LogLevelResult {
     pub previous: String,
     pub level: String,
+}
+
+/// `smtpctl queue`: one queued message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuedMessage {
+    pub id: String,
+    /// Reverse-path; empty for `<>`.
+    pub sender: String,
+    pub age_secs: u64,
+    pub size: u64,
+    pub held: bool,
+    pub recipients: Vec<QueuedRecipient>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuedRecipient {
+    pub address: String,
+    /// "queued" | "deferred" | "delivered" | "failed" | "held".
+    pub state: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    /// Unix time of the next try, while pending.
+    pub next_try: Option<u64>,
 }
 
 /// `smtpctl selftest`: one check's outcome.

@@ -52,6 +52,7 @@ impl Handler for Shared {
                     }
                     Err(e) => ResponseLine::err(e),
                 },
+                Request::Queue { action } => super::queue::answer(&self, action),
                 Request::Pause => {
                     self.set_paused(true);
                     tracing::info!("SMTP intake paused by smtpctl: new sessions get 421");

@@ -13,7 +13,9 @@ use crate::net::smtp_conn::SmtpContext;
 use crate::net::stats::Stats;
 use crate::net::tls::TlsError;
 use crate::net::transcript::TranscriptConfig;
-use crate::proto::smtp::{Accept, Policy};
+use crate::outbound::OutboundConfig;
+use crate::proto::smtp::{Accept, Policy, RelayTo};
+use crate::queue::{QueueStore, Router};
 use crate::testing::Break;
 
 pub struct Generation {
@@ -31,6 +33,7 @@ impl Generation {
         config: Config,
         stats: &Arc<Stats>,
         probe: &Arc<ProbeSlot>,
+        queue: &Arc<QueueStore>,
     ) -> Result<Generation, TlsError> {
         let tls = match &config.tls {
             Some(t) => Some(crate::net::tls::server_config(t, &config.hostname)?),
@@ -46,7 +49,11 @@ impl Generation {
         let smtp = Arc::new(SmtpContext {
             policy: Arc::new(smtp_policy(&config, &accounts, false)),
             submission_policy: Arc::new(smtp_policy(&config, &accounts, true)),
-            target: Arc::clone(&store) as _,
+            target: Arc::new(Router {
+                local: Arc::clone(&store) as _,
+                queue: Some(Arc::clone(queue)),
+            }),
+            relay_networks: config.relay.networks.clone(),
             limits: config.limits.clone(),
             stats: Arc::clone(stats),
             accounts: Arc::clone(&accounts),
@@ -67,6 +74,30 @@ impl Generation {
             smtp,
             pop3,
         })
+    }
+}
+
+impl Generation {
+    /// What the outbound runner takes from this generation.
+    pub fn outbound(&self) -> OutboundConfig {
+        OutboundConfig {
+            hostname: self.config.hostname.clone(),
+            relay: self.config.relay.clone(),
+            queue: self.config.queue.clone(),
+            local: Arc::clone(&self.pop3.store),
+        }
+    }
+}
+
+/// Where relayed mail can go under `config`: anywhere through a smarthost, else the routed
+/// domains.
+fn relay_to(config: &Config) -> RelayTo {
+    if !config.relay.smarthost.is_empty() {
+        RelayTo::Anywhere
+    } else if !config.relay.routes.is_empty() {
+        RelayTo::Domains(config.relay.routes.keys().cloned().collect())
+    } else {
+        RelayTo::Nowhere
     }
 }
 
@@ -101,6 +132,7 @@ pub fn smtp_policy(config: &Config, accounts: &Arc<Accounts>, submission: bool) 
         allow_insecure_auth: config.smtp.allow_insecure_auth,
         submission,
         sender_login_match: config.smtp.sender_login_match,
+        relay_to: relay_to(config),
         fault_addresses: config.testing.fault_addresses,
         test_keep_dot_stuffing: Break::DotUnstuff.is_on(),
     }

@@ -103,6 +103,23 @@ pub fn text(shared: &Shared) -> String {
         "MAIL, RCPT and DATA commands refused, by stage and reason.",
         &refusals,
     );
+    let (queued, deferred) = shared.outbound.counts();
+    metric(
+        "queue_messages",
+        "gauge",
+        "Messages in the outbound queue, and those with a deferred recipient.",
+        &[("state=\"all\"", queued), ("state=\"deferred\"", deferred)],
+    );
+    metric(
+        "remote_recipients_total",
+        "counter",
+        "Outbound recipients by outcome: accepted by the next hop, deferred tries, failed.",
+        &[
+            ("outcome=\"delivered\"", s.remote_delivered),
+            ("outcome=\"deferred\"", s.remote_deferred),
+            ("outcome=\"failed\"", s.remote_failed),
+        ],
+    );
     metric(
         "uptime_seconds",
         "gauge",

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod metrics_http;
 pub mod notify;
 pub mod privileges;
+pub mod queue;
 pub mod reload;
 pub mod run;
 pub mod selftest;

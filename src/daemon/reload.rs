@@ -158,11 +158,12 @@ async fn apply(shared: &Arc<Shared>, path: Option<PathBuf>, set: &mut Vec<Bound>
     // threads. A failure here drops `fresh`, which closes the sockets bound for it.
     let level = new.log.level.clone();
     let (stats, probe) = (Arc::clone(&shared.stats), Arc::clone(&shared.probe));
+    let queue = Arc::clone(shared.outbound.store());
     let built = tokio::task::spawn_blocking(move || {
         if Break::ReloadPanic.is_on() {
             panic!("SMTPD_TEST_BREAK=reload_panic");
         }
-        Generation::build(new, &stats, &probe)
+        Generation::build(new, &stats, &probe, &queue)
     })
     .await;
     let generation = match built {
@@ -181,6 +182,7 @@ async fn apply(shared: &Arc<Shared>, path: Option<PathBuf>, set: &mut Vec<Bound>
         }
         shared.record_log_level(&level);
     }
+    shared.outbound.set_config(generation.outbound());
     shared.swap(generation);
     let mut next = Vec::new();
     for (b, k) in set.drain(..).zip(keep) {

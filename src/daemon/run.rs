@@ -23,6 +23,8 @@ use super::shared::{Parts, ReloadAsk, Shared};
 use crate::auth::accounts::ProbeSlot;
 use crate::config::Config;
 use crate::net::stats::Stats;
+use crate::outbound::Outbound;
+use crate::queue::QueueStore;
 
 /// Runs smtpd: detached unless `foreground`. Returns when it has stopped.
 pub fn run(mut config: Config, foreground: bool) -> anyhow::Result<()> {
@@ -55,12 +57,13 @@ fn start(
         Some(a) => Some(listeners::bind("metrics", a)?),
         None => None,
     };
-    for dir in [&config.mailboxes.root, &config.log.dir] {
+    for dir in [&config.mailboxes.root, &config.log.dir, &config.queue.dir] {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let handed = [
         config.mailboxes.root.as_path(),
         config.log.dir.as_path(),
+        config.queue.dir.as_path(),
         config.control.socket.as_path(),
         config.control.pid_file.as_path(),
     ];
@@ -110,11 +113,17 @@ async fn serve(
     let tracker = TaskTracker::new();
     let probe = Arc::new(ProbeSlot::default());
     let transcripts = generation::transcripts(&config);
+    let queue = QueueStore::open(&config.queue.dir)
+        .with_context(|| format!("cannot open the queue in {}", config.queue.dir.display()))?;
+    let first = Generation::build(config, &stats, &probe, &queue)?;
+    let outbound = Outbound::new(queue, first.outbound(), Arc::clone(&stats))
+        .context("cannot load the queue")?;
     let shared = Arc::new(Shared::new(
-        Generation::build(config, &stats, &probe)?,
+        first,
         Parts {
             stats: Arc::clone(&stats),
             probe,
+            outbound: Arc::clone(&outbound),
             base_dir,
             set_level,
             reload_tx,
@@ -139,6 +148,7 @@ async fn serve(
     }
     #[cfg(not(feature = "metrics-http"))]
     drop(metrics);
+    tracker.spawn(outbound.run(shutdown.clone(), tracker.clone()));
     tracker.spawn(crate::control::server::serve(
         control,
         Arc::clone(&shared),

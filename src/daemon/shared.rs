@@ -13,11 +13,14 @@ use tokio_util::task::TaskTracker;
 
 use super::generation::Generation;
 use crate::auth::accounts::ProbeSlot;
-use crate::control::proto::{ListenerInfo, ReloadInfo, SessionCounts, Sessions, Status};
+use crate::control::proto::{
+    ListenerInfo, QueueCounts, ReloadInfo, SessionCounts, Sessions, Status,
+};
 use crate::log::LevelSetter;
 use crate::net::Protocol;
 use crate::net::limiter::ConnLimiter;
 use crate::net::stats::Stats;
+use crate::outbound::Outbound;
 
 /// A reload asked through the control socket; answered when done.
 pub type ReloadAsk = oneshot::Sender<ReloadInfo>;
@@ -40,12 +43,15 @@ pub struct Shared {
     pub tracker: TaskTracker,
     /// The selftest's one-off account, seen by the accounts of every generation.
     pub probe: Arc<ProbeSlot>,
+    /// The outbound queue's runner (one for the daemon's life; `[queue] dir` needs a restart).
+    pub outbound: Arc<Outbound>,
 }
 
 /// What [`Shared::new`] needs besides the first generation.
 pub struct Parts {
     pub stats: Arc<Stats>,
     pub probe: Arc<ProbeSlot>,
+    pub outbound: Arc<Outbound>,
     pub base_dir: PathBuf,
     pub set_level: LevelSetter,
     pub reload_tx: mpsc::Sender<ReloadAsk>,
@@ -75,6 +81,7 @@ impl Shared {
             shutdown: p.shutdown,
             tracker: p.tracker,
             probe: p.probe,
+            outbound: p.outbound,
         }
     }
 
@@ -145,6 +152,10 @@ impl Shared {
             smtp_paused: self.paused(),
             log_level: self.log_level(),
             last_reload: lock(&self.last_reload).clone(),
+            queue: {
+                let (messages, deferred) = self.outbound.counts();
+                QueueCounts { messages, deferred }
+            },
         }
     }
 

@@ -17,7 +17,7 @@ pub trait Target: Send + Sync + 'static {
     /// `Received:` header) and where it will go; makes no file yet, and fails only later (a
     /// recipient that cannot be delivered makes [`Delivery::write`] or
     /// [`Delivery::commit`] fail).
-    fn begin(self: Arc<Self>, recipients: &[Mailbox]) -> Box<dyn Delivery>;
+    fn begin(self: Arc<Self>, sender: &str, recipients: &[Recipient]) -> Box<dyn Delivery>;
 }
 
 /// One message on its way. Dropped without [`Delivery::commit`], it leaves nothing behind.
@@ -33,11 +33,16 @@ pub trait Delivery: Send {
     fn abort(self: Box<Self>);
 }
 
-/// A recipient's mailbox: ASCII-lower-cased domain and local part.
+/// One recipient of a message.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Mailbox {
+pub struct Recipient {
+    /// As the client gave it (`local@domain`).
+    pub address: String,
+    /// Mailbox directory names: ASCII-lower-cased domain and local part.
     pub domain: String,
     pub local: String,
+    /// Outside the local domains: it goes through the outbound queue.
+    pub remote: bool,
 }
 
 /// A committed message.
@@ -80,6 +85,8 @@ pub enum DeliveryError {
     UnsafeName(String),
     #[error("no recipient to deliver to")]
     NoRecipients,
+    #[error("<{0}> is not in a local domain and there is no outbound queue")]
+    Remote(String),
     /// The blocking task that did the work failed.
     #[error("delivery task failed: {0}")]
     Task(String),

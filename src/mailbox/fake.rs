@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::delivery::{Committed, Delivery, DeliveryError, FsError, Mailbox, Target};
+use super::delivery::{Committed, Delivery, DeliveryError, FsError, Recipient, Target};
 
 /// Where the fake fails.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,7 +22,7 @@ pub enum Fail {
 pub struct FakeTarget {
     fail: Fail,
     /// (recipients, text) of each committed message.
-    pub committed: Mutex<Vec<(Vec<Mailbox>, Vec<u8>)>>,
+    pub committed: Mutex<Vec<(Vec<Recipient>, Vec<u8>)>>,
     pub aborted: AtomicUsize,
     next_id: AtomicUsize,
 }
@@ -37,7 +37,7 @@ impl FakeTarget {
         })
     }
 
-    pub fn messages(&self) -> Vec<(Vec<Mailbox>, Vec<u8>)> {
+    pub fn messages(&self) -> Vec<(Vec<Recipient>, Vec<u8>)> {
         self.committed
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -54,7 +54,7 @@ fn os_error(op: &'static str, errno: i32) -> DeliveryError {
 }
 
 impl Target for FakeTarget {
-    fn begin(self: Arc<Self>, recipients: &[Mailbox]) -> Box<dyn Delivery> {
+    fn begin(self: Arc<Self>, _sender: &str, recipients: &[Recipient]) -> Box<dyn Delivery> {
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
         Box::new(FakeDelivery {
             id: format!("FAKE{n}"),
@@ -68,7 +68,7 @@ impl Target for FakeTarget {
 struct FakeDelivery {
     target: Arc<FakeTarget>,
     id: String,
-    recipients: Vec<Mailbox>,
+    recipients: Vec<Recipient>,
     text: Vec<u8>,
 }
 

@@ -32,15 +32,26 @@ fn clean_addr(s: &str) -> String {
         .collect()
 }
 
+/// `Return-Path: <sender>` (LF), added at final delivery.
+pub fn return_path(sender: &str) -> String {
+    format!("Return-Path: <{}>\n", clean_addr(sender))
+}
+
 impl Trace<'_> {
     /// `Return-Path:` and `Received:`, LF line ends, ready to be written before the body.
     pub fn render(&self) -> String {
+        format!("{}{}", return_path(self.from), self.received())
+    }
+
+    /// `Received:` alone: a message that is relayed gets its `Return-Path:` only at its final
+    /// delivery (RFC 5321 4.4).
+    pub fn received(&self) -> String {
         let peer = match self.peer {
             IpAddr::V4(a) => format!("[{a}]"),
             IpAddr::V6(a) => format!("[IPv6:{a}]"),
         };
         let helo = self.helo.map(clean).unwrap_or_else(|| peer.clone());
-        let mut out = format!("Return-Path: <{}>\n", clean_addr(self.from));
+        let mut out = String::new();
         out.push_str(&format!(
             "Received: from {helo} ({peer})\n\tby {} (smtpd) with {} id {}",
             clean(self.hostname),

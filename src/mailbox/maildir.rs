@@ -138,10 +138,7 @@ impl MaildirStore {
     }
 
     fn unique(&self) -> (String, String) {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+        let (now, seq) = stamp();
         let name = format!(
             "{}.M{}P{}Q{}.{}",
             now.as_secs(),
@@ -150,8 +147,7 @@ impl MaildirStore {
             seq,
             self.host
         );
-        let id = format!("{:X}{:X}", now.as_micros() & 0xFFFF_FFFF_FFFF, seq & 0xFFFF);
-        (name, id)
+        (name, short_id(now, seq))
     }
 
     /// Opens a spool file in `first`'s `tmp/` (the maildir must exist: see [`Self::ensure`]).
@@ -199,6 +195,25 @@ impl MaildirStore {
             other => other,
         }
     }
+}
+
+/// The time and the next number of the process-wide sequence.
+fn stamp() -> (std::time::Duration, u64) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    (now, SEQ.fetch_add(1, Ordering::Relaxed))
+}
+
+fn short_id(now: std::time::Duration, seq: u64) -> String {
+    format!("{:X}{:X}", now.as_micros() & 0xFFFF_FFFF_FFFF, seq & 0xFFFF)
+}
+
+/// A new short id (the time in µs and a process-wide sequence, in hex): names a message in the
+/// logs, its `Received:` header and the outbound queue.
+pub fn new_id() -> String {
+    let (now, seq) = stamp();
+    short_id(now, seq)
 }
 
 fn closed(op: &'static str, path: &Path) -> DeliveryError {

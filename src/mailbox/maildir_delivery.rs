@@ -6,19 +6,24 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::delivery::{Committed, Delivery, DeliveryError, Mailbox, Target};
+use super::delivery::{Committed, Delivery, DeliveryError, Recipient, Target};
 use super::maildir::{MaildirStore, Reservation, Spool};
 
 impl Target for MaildirStore {
-    fn begin(self: Arc<Self>, recipients: &[Mailbox]) -> Box<dyn Delivery> {
+    fn begin(self: Arc<Self>, _sender: &str, recipients: &[Recipient]) -> Box<dyn Delivery> {
         let reservation = self.reserve();
         let mut maildirs: Vec<PathBuf> = Vec::new();
         let mut failed = None;
         for r in recipients {
+            if r.remote {
+                // Never a Maildir for a remote domain: such mail goes through the queue.
+                failed = Some(Unusable::Remote(r.address.clone()));
+                continue;
+            }
             match self.maildir(&r.domain, &r.local) {
                 Ok(md) if !maildirs.contains(&md) => maildirs.push(md),
                 Ok(_) => {}
-                Err(_) => failed = Some(format!("{}@{}", r.local, r.domain)),
+                Err(_) => failed = Some(Unusable::Name(format!("{}@{}", r.local, r.domain))),
             }
         }
         Box::new(MaildirDelivery {
@@ -38,15 +43,32 @@ struct MaildirDelivery {
     maildirs: Vec<PathBuf>,
     /// Made at the first write. Dropped uncommitted, it removes its file.
     spool: Option<Spool>,
-    /// A recipient whose name would leave the root, found at `begin`: every write and the
+    /// A recipient that cannot have a Maildir copy, found at `begin`: every write and the
     /// commit fail, so no other recipient gets the message either.
-    failed: Option<String>,
+    failed: Option<Unusable>,
+}
+
+/// Why a recipient cannot have a Maildir copy.
+enum Unusable {
+    /// A name that would leave the root.
+    Name(String),
+    /// Not in a local domain (such mail goes through the queue).
+    Remote(String),
+}
+
+impl Unusable {
+    fn error(&self) -> DeliveryError {
+        match self {
+            Unusable::Name(n) => DeliveryError::UnsafeName(n.clone()),
+            Unusable::Remote(a) => DeliveryError::Remote(a.clone()),
+        }
+    }
 }
 
 impl MaildirDelivery {
     fn spool(&mut self) -> Result<&mut Spool, DeliveryError> {
-        if let Some(name) = &self.failed {
-            return Err(DeliveryError::UnsafeName(name.clone()));
+        if let Some(u) = &self.failed {
+            return Err(u.error());
         }
         let spool = match self.spool.take() {
             Some(s) => s,
@@ -94,10 +116,12 @@ impl Delivery for MaildirDelivery {
 mod tests {
     use super::*;
 
-    fn mailbox(local: &str) -> Mailbox {
-        Mailbox {
+    fn mailbox(local: &str) -> Recipient {
+        Recipient {
+            address: format!("{local}@example.test"),
             domain: "example.test".into(),
             local: local.into(),
+            remote: false,
         }
     }
 
@@ -106,7 +130,7 @@ mod tests {
     fn begin_write_commit() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(MaildirStore::new(dir.path(), "mx.test"));
-        let mut d = Arc::clone(&store).begin(&[mailbox("a"), mailbox("b"), mailbox("a")]);
+        let mut d = Arc::clone(&store).begin("", &[mailbox("a"), mailbox("b"), mailbox("a")]);
         let id = d.id().to_string();
         d.write(b"Subject: x\n\n").unwrap();
         d.write(b"body\n").unwrap();
@@ -128,7 +152,7 @@ mod tests {
     fn abort_and_bad_names() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(MaildirStore::new(dir.path(), "mx.test"));
-        let mut d = Arc::clone(&store).begin(&[mailbox("a")]);
+        let mut d = Arc::clone(&store).begin("", &[mailbox("a")]);
         d.write(b"x\n").unwrap();
         d.abort();
         let md = dir.path().join("example.test").join("a");
@@ -137,11 +161,17 @@ mod tests {
         }
         // One bad name: nobody gets the message, not even the good recipient, however often
         // the caller tries.
-        let mut bad = store.begin(&[mailbox("b"), mailbox("../escape")]);
+        let mut bad = Arc::clone(&store).begin("", &[mailbox("b"), mailbox("../escape")]);
         assert!(matches!(bad.write(b"x"), Err(DeliveryError::UnsafeName(_))));
         assert!(matches!(bad.write(b"x"), Err(DeliveryError::UnsafeName(_))));
         assert!(matches!(bad.commit(), Err(DeliveryError::UnsafeName(_))));
         let b_new = dir.path().join("example.test").join("b").join("new");
         assert!(!b_new.exists() || std::fs::read_dir(&b_new).unwrap().count() == 0);
+        let remote = Recipient {
+            remote: true,
+            ..mailbox("c")
+        };
+        let mut r = store.begin("", &[remote]);
+        assert!(matches!(r.write(b"x"), Err(DeliveryError::Remote(_))));
     }
 }

@@ -37,6 +37,8 @@ pub struct SmtpContext {
     pub submission_policy: Arc<Policy>,
     /// Where accepted messages go.
     pub target: Arc<dyn Target>,
+    /// `[relay] networks`: peers on the plain SMTP listeners that may relay without AUTH.
+    pub relay_networks: Vec<ipnet::IpNet>,
     pub limits: Limits,
     pub stats: Arc<Stats>,
     pub accounts: Arc<Accounts>,
@@ -73,7 +75,12 @@ pub async fn serve(
         Protocol::Smtp => Arc::clone(&ctx.policy),
         _ => Arc::clone(&ctx.submission_policy),
     };
-    let mut session = SmtpSession::new(policy).with_secure_peer(is_loopback(&peer));
+    let ip = peer.ip().to_canonical();
+    let relay_peer =
+        listener == Protocol::Smtp && ctx.relay_networks.iter().any(|n| n.contains(&ip));
+    let mut session = SmtpSession::new(policy)
+        .with_secure_peer(is_loopback(&peer))
+        .with_relay_peer(relay_peer);
     let mut stream = Stream::Plain(tcp);
     info!(session = who.sid, peer = %peer, listener = %listener, "smtp session start");
     let mut conn = Conn {

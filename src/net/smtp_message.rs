@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use crate::mailbox::headers::{self, Trace};
-use crate::mailbox::{Committed, Delivery, DeliveryError, Mailbox, Target};
+use crate::mailbox::{Committed, Delivery, DeliveryError, Recipient, Target};
 use crate::proto::smtp::Envelope;
 
 /// Text buffered before it is written to the delivery.
@@ -42,15 +42,17 @@ impl Message {
         peer: IpAddr,
         hostname: &str,
     ) -> Self {
-        let mailboxes: Vec<Mailbox> = envelope
+        let recipients: Vec<Recipient> = envelope
             .recipients
             .iter()
-            .map(|r| Mailbox {
+            .map(|r| Recipient {
+                address: r.address.clone(),
                 domain: r.domain.clone(),
                 local: r.local.clone(),
+                remote: r.remote,
             })
             .collect();
-        let delivery = Arc::clone(target).begin(&mailboxes);
+        let delivery = Arc::clone(target).begin(&envelope.from, &recipients);
         let id = delivery.id().to_string();
         let rcpts: Vec<String> = envelope
             .recipients
@@ -68,8 +70,15 @@ impl Message {
             from: &envelope.from,
             time: SystemTime::now(),
         };
+        // Mail that leaves through the queue gets its Return-Path at its final delivery.
+        let relayed = envelope.recipients.iter().any(|r| r.remote);
+        let head = if relayed {
+            trace.received()
+        } else {
+            trace.render()
+        };
         Message {
-            buf: trace.render().into_bytes(),
+            buf: head.into_bytes(),
             head: envelope.submission.then(Vec::new),
             envelope,
             id,

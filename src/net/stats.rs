@@ -29,6 +29,10 @@ pub struct Stats {
     pub pop3_failed_logins: AtomicU64,
     pub pop3_retrieved: AtomicU64,
     pub pop3_deleted: AtomicU64,
+    /// Outbound: recipients accepted by their next hop, deferred tries, recipients failed.
+    pub remote_delivered: AtomicU64,
+    pub remote_deferred: AtomicU64,
+    pub remote_failed: AtomicU64,
     /// Refused MAIL, RCPT and DATA commands, by stage and reason.
     refusals: Mutex<BTreeMap<(Stage, Reason), u64>>,
     /// Live events for `smtpctl watch`.
@@ -51,6 +55,12 @@ pub struct Snapshot {
     pub pop3_failed_logins: u64,
     pub pop3_retrieved: u64,
     pub pop3_deleted: u64,
+    #[serde(default)]
+    pub remote_delivered: u64,
+    #[serde(default)]
+    pub remote_deferred: u64,
+    #[serde(default)]
+    pub remote_failed: u64,
     /// Refused MAIL, RCPT and DATA commands.
     #[serde(default)]
     pub refused_commands: u64,
@@ -97,6 +107,9 @@ impl Stats {
             pop3_failed_logins: g(&self.pop3_failed_logins),
             pop3_retrieved: g(&self.pop3_retrieved),
             pop3_deleted: g(&self.pop3_deleted),
+            remote_delivered: g(&self.remote_delivered),
+            remote_deferred: g(&self.remote_deferred),
+            remote_failed: g(&self.remote_failed),
             refused_commands: refusals.iter().map(|r| r.2).sum(),
             refusals: refusals
                 .into_iter()

@@ -69,6 +69,7 @@ pub fn config_text(dir: &Path, o: &Overrides) -> String {
         .set("mailboxes", "root", &format!("\"{d}/mailboxes\""))
         .set("mailboxes", "domains", "[\"example.test\", \"localhost\"]")
         .set("log", "dir", &format!("\"{d}/logs\""))
+        .set("queue", "dir", &format!("\"{d}/queue\""))
         .set("control", "socket", &format!("\"{d}/run/smtpd.sock\""))
         .set("control", "pid_file", &format!("\"{d}/run/smtpd.pid\""));
     let mut merged = base.0;

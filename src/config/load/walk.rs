@@ -29,6 +29,8 @@ impl Loader<'_> {
         let control = self.control(&top);
         let testing = self.testing(&top);
         let metrics = self.metrics(&top);
+        let relay = self.relay(&top);
+        let queue = self.queue(&top);
         let accounts = self.accounts(&top, &mailboxes.domains);
         self.finish(top);
         if tls.is_none() {
@@ -62,11 +64,13 @@ impl Loader<'_> {
             accounts,
             testing,
             metrics,
+            relay,
+            queue,
         }
     }
 
     /// Reads `[name]` with `f`, then reports the keys in it that the schema does not know.
-    fn read<T>(
+    pub(super) fn read<T>(
         &mut self,
         top: &Section,
         name: &'static str,

@@ -17,6 +17,7 @@ async fn session(fake: &Arc<FakeTarget>) -> Client {
         policy: Arc::clone(&policy),
         submission_policy: policy,
         target: Arc::clone(fake) as _,
+        relay_networks: Vec::new(),
         limits: Limits::default(),
         stats: Arc::new(Stats::default()),
         accounts: Arc::new(Accounts::new([], Arc::new(ProbeSlot::default()))),

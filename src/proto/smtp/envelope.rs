@@ -10,6 +10,8 @@ pub struct Recipient {
     /// Mailbox directory names: ASCII-lower-cased domain and local part.
     pub domain: String,
     pub local: String,
+    /// Outside the local domains, accepted for relaying (it goes through the outbound queue).
+    pub remote: bool,
 }
 
 /// The transaction handed to the driver when DATA starts.

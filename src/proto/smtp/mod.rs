@@ -10,7 +10,7 @@ pub mod response;
 pub mod session;
 
 pub use envelope::{Envelope, Recipient};
-pub use policy::{Accept, Mailboxes, Policy};
+pub use policy::{Accept, Mailboxes, Policy, RelayTo};
 pub use refusal::{Reason, Refusal, Stage};
 pub use reply::Reply;
 pub use session::{Delivery, Event, SmtpSession};

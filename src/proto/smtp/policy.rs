@@ -28,6 +28,29 @@ pub enum Accept {
     Known(Arc<dyn Mailboxes>),
 }
 
+/// Which remote domains relayed mail can be sent on to (a session must also be allowed to relay:
+/// a peer in `[relay] networks`, or an authenticated submission session).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum RelayTo {
+    /// No outbound delivery: every non-local recipient is refused.
+    #[default]
+    Nowhere,
+    /// These domains have a route (lower-cased).
+    Domains(BTreeSet<String>),
+    /// Every domain (a smarthost, or direct delivery).
+    Anywhere,
+}
+
+impl RelayTo {
+    pub fn reaches(&self, domain: &str) -> bool {
+        match self {
+            RelayTo::Nowhere => false,
+            RelayTo::Domains(d) => d.contains(domain),
+            RelayTo::Anywhere => true,
+        }
+    }
+}
+
 /// The settings a session needs, taken from the config when the session starts.
 #[derive(Clone, Debug)]
 pub struct Policy {
@@ -52,6 +75,8 @@ pub struct Policy {
     pub submission: bool,
     /// Submission: MAIL FROM must be the authenticated address.
     pub sender_login_match: bool,
+    /// Where relayed mail can go.
+    pub relay_to: RelayTo,
     /// `[testing] fault_addresses`: `fail-NNN@` and `slow-Ns@` local parts inject faults.
     pub fault_addresses: bool,
     /// A deliberately broken build for the selftest's own test: DATA keeps stuffing dots. Set
@@ -76,6 +101,7 @@ impl Policy {
             allow_insecure_auth: false,
             submission: false,
             sender_login_match: true,
+            relay_to: RelayTo::Nowhere,
             fault_addresses: false,
             test_keep_dot_stuffing: false,
         }

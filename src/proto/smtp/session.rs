@@ -12,7 +12,7 @@ use std::sync::Arc;
 use super::command::{self, Command, MailParams};
 use super::data::{DataReader, DataStatus};
 pub use super::envelope::{Envelope, Recipient};
-pub use super::policy::{Accept, Mailboxes, Policy};
+pub use super::policy::{Accept, Mailboxes, Policy, RelayTo};
 use super::refusal::{Reason, Refusal, Stage};
 use super::reply::{Reply, canned};
 use crate::proto::line::{Line, LineBuffer};
@@ -101,6 +101,8 @@ pub struct SmtpSession {
     tls_active: bool,
     /// Loopback peer: treated as secure for plaintext AUTH (as Dovecot treats localhost).
     secure_peer: bool,
+    /// The peer is in `[relay] networks` (plain SMTP listeners only): it may relay without AUTH.
+    relay_peer: bool,
     authenticated: Option<String>,
 }
 
@@ -118,6 +120,7 @@ impl SmtpSession {
             pending: Vec::new(),
             tls_active: false,
             secure_peer: false,
+            relay_peer: false,
             authenticated: None,
         }
     }
@@ -132,6 +135,17 @@ impl SmtpSession {
     pub fn with_secure_peer(mut self, secure: bool) -> Self {
         self.secure_peer = secure;
         self
+    }
+
+    /// The peer is in `[relay] networks`.
+    pub fn with_relay_peer(mut self, relay: bool) -> Self {
+        self.relay_peer = relay;
+        self
+    }
+
+    /// This session may send to remote domains: a relay peer, or a logged-in submission user.
+    fn may_relay(&self) -> bool {
+        self.relay_peer || (self.policy.submission && self.authenticated.is_some())
     }
 
     pub fn authenticated(&self) -> Option<&str> {

@@ -111,6 +111,7 @@ impl SmtpSession {
                     address: "postmaster".into(),
                     domain,
                     local: "postmaster".into(),
+                    remote: false,
                 }
             }
             Path::Mailbox(m) => {
@@ -125,6 +126,20 @@ impl SmtpSession {
                     return refuse(self, Reason::NeedsSmtputf8, r, events);
                 }
                 let domain = m.domain.to_ascii_lowercase();
+                if !self.policy.domains.contains(&domain)
+                    && self.may_relay()
+                    && self.policy.relay_to.reaches(&domain)
+                {
+                    if let Some(tx) = self.tx.as_mut() {
+                        tx.recipients.push(Recipient {
+                            address,
+                            local: m.local.to_ascii_lowercase(),
+                            domain,
+                            remote: true,
+                        });
+                    }
+                    return self.reply(Reply::new(250, "2.1.5", "Ok"), events);
+                }
                 if !self.policy.domains.contains(&domain) {
                     let why = if self.policy.submission {
                         "relaying is not offered: this server delivers only to its own domains"
@@ -186,6 +201,7 @@ impl SmtpSession {
                     address,
                     domain,
                     local,
+                    remote: false,
                 }
             }
         };

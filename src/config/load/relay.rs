@@ -1,0 +1,214 @@
+//! `[relay]` and `[queue]`: who may send out, the next hops, and the retry schedule.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use toml::Spanned;
+use toml::de::DeValue;
+
+use super::{Loader, Section, qualified};
+use crate::config::*;
+use crate::proto::smtp::address::{is_address_literal, is_domain};
+
+/// `host:port` with a host name or an IP address (IPv6 in brackets) and a port above 0.
+fn is_next_hop(text: &str) -> bool {
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return false;
+    };
+    let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
+        None => host.parse::<std::net::Ipv4Addr>().is_ok() || is_domain(host),
+    };
+    host_ok && port.parse::<u16>().is_ok_and(|p| p > 0)
+}
+
+impl Loader<'_> {
+    pub(super) fn relay(&mut self, top: &Section) -> Relay {
+        self.read(top, "relay", |l, s| {
+            let d = Relay::default();
+            let defaults: Vec<String> = d.networks.iter().map(ToString::to_string).collect();
+            let mut networks = Vec::new();
+            for n in l.strings(s, "networks", &defaults) {
+                let text = n.get_ref();
+                let parsed = text.parse::<ipnet::IpNet>().ok().or_else(|| {
+                    text.parse::<std::net::IpAddr>()
+                        .ok()
+                        .map(ipnet::IpNet::from)
+                });
+                match parsed {
+                    Some(net) => networks.push(net.trunc()),
+                    None => l.problem(
+                        n.span(),
+                        format!(
+                            "`relay.networks`: \"{text}\" is not a network (e.g. \"192.168.1.0/24\" or \"::1/128\")"
+                        ),
+                    ),
+                }
+            }
+            let smarthost = l.string(s, "smarthost", &d.smarthost);
+            if !smarthost.get_ref().is_empty() && !is_next_hop(smarthost.get_ref()) {
+                let msg = format!(
+                    "`relay.smarthost`: \"{}\" is not host:port (e.g. \"smtp.example.net:587\")",
+                    smarthost.get_ref()
+                );
+                l.problem(smarthost.span(), msg);
+            }
+            let smarthost_tls = l.choice(
+                s,
+                "smarthost_tls",
+                d.smarthost_tls,
+                &[
+                    ("starttls", SmarthostTls::Starttls),
+                    ("tls", SmarthostTls::Tls),
+                    ("none", SmarthostTls::None),
+                ],
+            );
+            let smarthost_auth_file = l
+                .string(s, "smarthost_auth_file", &d.smarthost_auth_file)
+                .into_inner();
+            let routes = l.routes(s);
+            let tls = l.choice(
+                s,
+                "tls",
+                d.tls,
+                &[
+                    ("opportunistic", RelayTls::Opportunistic),
+                    ("required", RelayTls::Required),
+                ],
+            );
+            let cafile = l.string(s, "cafile", &d.cafile).into_inner();
+            Relay {
+                networks,
+                smarthost: smarthost.into_inner(),
+                smarthost_tls,
+                smarthost_auth_file,
+                routes,
+                tls,
+                cafile,
+            }
+        })
+    }
+
+    /// `routes = { "domain" = "host:port", ... }`, domains lower-cased.
+    fn routes(&mut self, s: &Section) -> BTreeMap<String, String> {
+        let mut routes = BTreeMap::new();
+        let Some(v) = self.value(s, "routes") else {
+            return routes;
+        };
+        let DeValue::Table(t) = v.get_ref() else {
+            self.type_error(s, "routes", v, "a table of \"domain\" = \"host:port\"");
+            return routes;
+        };
+        let name = qualified(s, "routes");
+        for (k, hop) in t.iter() {
+            let domain = k.get_ref().to_ascii_lowercase();
+            if !is_domain(&domain) && !is_address_literal(&domain) {
+                self.problem(
+                    k.span(),
+                    format!("`{name}`: \"{domain}\" is not a domain name"),
+                );
+                continue;
+            }
+            match hop.get_ref() {
+                DeValue::String(h) if is_next_hop(h) => {
+                    routes.insert(domain, h.to_string());
+                }
+                DeValue::String(h) => self.problem(
+                    hop.span(),
+                    format!("`{name}`: \"{h}\" is not host:port (e.g. \"127.0.0.1:2626\")"),
+                ),
+                other => self.problem(
+                    hop.span(),
+                    format!(
+                        "`{name}` must map domains to strings, not {}",
+                        other.type_str()
+                    ),
+                ),
+            }
+        }
+        routes
+    }
+
+    pub(super) fn queue(&mut self, top: &Section) -> Queue {
+        self.read(top, "queue", |l, s| {
+            let d = Queue::default();
+            let dir = l.string(s, "dir", &d.dir.to_string_lossy());
+            if dir.get_ref().is_empty() {
+                l.problem(dir.span(), "`queue.dir` must not be empty");
+            }
+            let minimal = l.uint(s, "minimal_backoff_secs", d.minimal_backoff_secs, 1);
+            let maximal: Spanned<u64> = match l.value(s, "maximal_backoff_secs") {
+                Some(v) => Spanned::new(v.span(), 0),
+                None => Spanned::new(0..0, 0),
+            };
+            let maximal_value = l.uint(s, "maximal_backoff_secs", d.maximal_backoff_secs, 1);
+            if maximal_value < minimal {
+                let span = maximal.span();
+                l.problem(
+                    span,
+                    format!(
+                        "`queue.maximal_backoff_secs` ({maximal_value}) must be at least `minimal_backoff_secs` ({minimal})"
+                    ),
+                );
+            }
+            Queue {
+                dir: PathBuf::from(dir.into_inner()),
+                minimal_backoff_secs: minimal,
+                maximal_backoff_secs: maximal_value.max(minimal),
+                max_lifetime_secs: l.uint(s, "max_lifetime_secs", d.max_lifetime_secs, 1),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn parse(extra: &str) -> Result<Config, ConfigError> {
+        crate::config::parse(
+            &format!("hostname = \"mx.test\"\n{extra}"),
+            Path::new("t.toml"),
+        )
+    }
+
+    #[test]
+    fn defaults_and_values() {
+        let c = parse("").unwrap();
+        assert_eq!(c.relay, Relay::default());
+        assert_eq!(c.queue, Queue::default());
+        let c = parse(
+            "[relay]\nnetworks = [\"10.1.2.3/8\", \"192.0.2.7\"]\nsmarthost = \"smtp.example.net:587\"\nsmarthost_tls = \"tls\"\nroutes = { \"Example.NET\" = \"127.0.0.1:2626\", \"v6.test\" = \"[::1]:25\" }\ntls = \"required\"\n[queue]\ndir = \"q\"\nminimal_backoff_secs = 1\nmaximal_backoff_secs = 4\n",
+        )
+        .unwrap();
+        let nets: Vec<String> = c.relay.networks.iter().map(ToString::to_string).collect();
+        assert_eq!(nets, ["10.0.0.0/8", "192.0.2.7/32"]);
+        assert_eq!(c.relay.smarthost_tls, SmarthostTls::Tls);
+        assert_eq!(c.relay.routes["example.net"], "127.0.0.1:2626");
+        assert_eq!(c.relay.routes["v6.test"], "[::1]:25");
+        assert_eq!(c.relay.tls, RelayTls::Required);
+        assert_eq!(
+            (c.queue.minimal_backoff_secs, c.queue.maximal_backoff_secs),
+            (1, 4)
+        );
+    }
+
+    #[test]
+    fn bad_values_are_reported_where_they_stand() {
+        let e = parse(
+            "[relay]\nnetworks = [\"10.0.0.0/33\"]\nsmarthost = \"nohost\"\nroutes = { \"a..b\" = \"x:1\", \"ok.test\" = \"127.0.0.1\" }\n[queue]\nminimal_backoff_secs = 10\nmaximal_backoff_secs = 5\n",
+        )
+        .unwrap_err();
+        let lines: Vec<usize> = e.problems.iter().map(|p| p.line).collect();
+        assert_eq!(lines, [3, 4, 5, 5, 8], "{e}");
+        let text = e.to_string();
+        assert!(text.contains("\"10.0.0.0/33\" is not a network"), "{text}");
+        assert!(text.contains("\"nohost\" is not host:port"), "{text}");
+        assert!(text.contains("\"a..b\" is not a domain name"), "{text}");
+        assert!(
+            text.contains("must be at least `minimal_backoff_secs`"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,405 @@
+//! One attempt at one queued message: its local recipients into their Maildirs, its remote ones
+//! grouped by next hop (a route for their domain, else the smarthost) and sent with our SMTP
+//! client. Each recipient ends the attempt delivered, deferred (with its next try) or failed.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tracing::{info, warn};
+
+use super::{OutboundConfig, unix_now};
+use crate::client::smtp::{Client, ClientError, Outcome, Reply};
+use crate::config::{RelayTls, SmarthostTls};
+use crate::mailbox::Target;
+use crate::mailbox::delivery::Recipient;
+use crate::net::stats::{self, Stats};
+use crate::queue::envelope::backoff;
+use crate::queue::{Envelope, QueueStore, State};
+
+/// How long one step of a remote dialogue may take.
+const STEP: Duration = Duration::from_secs(60);
+
+/// Where a group of recipients is sent.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Hop {
+    /// `[relay] routes`: `host:port`.
+    Route(String),
+    /// `[relay] smarthost`.
+    Smarthost(String),
+}
+
+impl Hop {
+    fn for_domain(cfg: &OutboundConfig, domain: &str) -> Option<Hop> {
+        if let Some(r) = cfg.relay.routes.get(domain) {
+            return Some(Hop::Route(r.clone()));
+        }
+        (!cfg.relay.smarthost.is_empty()).then(|| Hop::Smarthost(cfg.relay.smarthost.clone()))
+    }
+
+    fn address(&self) -> &str {
+        match self {
+            Hop::Route(a) | Hop::Smarthost(a) => a,
+        }
+    }
+}
+
+/// What happened to one recipient in this attempt.
+enum Result1 {
+    Delivered,
+    /// Try again later.
+    Deferred(String),
+    Failed(String),
+}
+
+/// Tries `env` once; returns it with every recipient's new state.
+pub async fn run(
+    cfg: &OutboundConfig,
+    store: &Arc<QueueStore>,
+    stats: &Stats,
+    mut env: Envelope,
+) -> Envelope {
+    let started = Instant::now();
+    let now = unix_now();
+    let mut outcomes: BTreeMap<usize, Result1> = BTreeMap::new();
+    let message = {
+        let path = store.message_path(&env.id);
+        tokio::task::spawn_blocking(move || std::fs::read(path)).await
+    };
+    let message = match message {
+        Ok(Ok(m)) => m,
+        Ok(Err(e)) => {
+            return defer_all(
+                cfg,
+                env,
+                now,
+                &format!("cannot read the queued message: {e}"),
+            );
+        }
+        Err(e) => return defer_all(cfg, env, now, &format!("read task failed: {e}")),
+    };
+    let pending: Vec<usize> = (0..env.recipients.len())
+        .filter(|&i| env.recipients[i].state.is_pending())
+        .collect();
+    // Local recipients: one Maildir delivery for all of them.
+    let local: Vec<usize> = pending
+        .iter()
+        .copied()
+        .filter(|&i| env.recipients[i].local_delivery)
+        .collect();
+    if !local.is_empty() {
+        let r = deliver_local(cfg, &env, &local, message.clone()).await;
+        for &i in &local {
+            outcomes.insert(
+                i,
+                match &r {
+                    Ok(()) => Result1::Delivered,
+                    Err(e) => Result1::Deferred(e.clone()),
+                },
+            );
+        }
+    }
+    // Remote recipients, by next hop.
+    let mut hops: BTreeMap<Hop, Vec<usize>> = BTreeMap::new();
+    for &i in pending
+        .iter()
+        .filter(|&&i| !env.recipients[i].local_delivery)
+    {
+        match Hop::for_domain(cfg, &env.recipients[i].domain) {
+            Some(h) => hops.entry(h).or_default().push(i),
+            None => {
+                outcomes.insert(
+                    i,
+                    Result1::Failed(format!(
+                        "no route to {} (set [relay] routes or smarthost)",
+                        env.recipients[i].domain
+                    )),
+                );
+            }
+        }
+    }
+    for (hop, idx) in hops {
+        let to: Vec<String> = idx
+            .iter()
+            .map(|&i| env.recipients[i].address.clone())
+            .collect();
+        let sent = send(cfg, &hop, &env.sender, &to, &message).await;
+        for (&i, r) in idx.iter().zip(per_recipient(&to, sent)) {
+            outcomes.insert(i, r);
+        }
+    }
+    let expired = now >= env.created.saturating_add(cfg.queue.max_lifetime_secs);
+    for (i, outcome) in outcomes {
+        let r = &mut env.recipients[i];
+        r.attempts += 1;
+        let (kind, detail) = match outcome {
+            Result1::Delivered => {
+                r.state = State::Delivered;
+                r.last_error = None;
+                stats::add(&stats.remote_delivered, u64::from(!r.local_delivery));
+                ("delivered", String::new())
+            }
+            Result1::Deferred(e) if expired => {
+                r.state = State::Failed;
+                r.last_error = Some(format!("queue lifetime expired; last error: {e}"));
+                stats::add(&stats.remote_failed, 1);
+                ("failed", e)
+            }
+            Result1::Deferred(e) => {
+                r.state = State::Deferred;
+                let wait = backoff(
+                    r.attempts,
+                    cfg.queue.minimal_backoff_secs,
+                    cfg.queue.maximal_backoff_secs,
+                );
+                r.next_try = now.saturating_add(wait);
+                r.last_error = Some(e.clone());
+                stats::add(&stats.remote_deferred, 1);
+                ("deferred", e)
+            }
+            Result1::Failed(e) => {
+                r.state = State::Failed;
+                r.last_error = Some(e.clone());
+                stats::add(&stats.remote_failed, 1);
+                ("failed", e)
+            }
+        };
+        let line = format!(
+            "{} <{}>: {kind}{}",
+            env.id,
+            r.address,
+            if detail.is_empty() {
+                String::new()
+            } else {
+                format!(" ({detail})")
+            }
+        );
+        if kind == "delivered" {
+            info!(
+                id = %env.id,
+                to = %r.address,
+                local = r.local_delivery,
+                attempt = r.attempts,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "{line}"
+            );
+        } else {
+            warn!(id = %env.id, to = %r.address, attempt = r.attempts, next_try = r.next_try, "{line}");
+        }
+    }
+    env
+}
+
+/// Every pending recipient deferred with `why` (the message could not even be read).
+fn defer_all(cfg: &OutboundConfig, mut env: Envelope, now: u64, why: &str) -> Envelope {
+    warn!(id = %env.id, "{why}");
+    for r in env.recipients.iter_mut().filter(|r| r.state.is_pending()) {
+        r.attempts += 1;
+        r.state = State::Deferred;
+        r.last_error = Some(why.to_string());
+        r.next_try = now.saturating_add(backoff(
+            r.attempts,
+            cfg.queue.minimal_backoff_secs,
+            cfg.queue.maximal_backoff_secs,
+        ));
+    }
+    env
+}
+
+/// The local recipients `idx` of `env` into their Maildirs (one commit), off the async threads.
+async fn deliver_local(
+    cfg: &OutboundConfig,
+    env: &Envelope,
+    idx: &[usize],
+    message: Vec<u8>,
+) -> Result<(), String> {
+    let recipients: Vec<Recipient> = idx
+        .iter()
+        .map(|&i| {
+            let r = &env.recipients[i];
+            Recipient {
+                address: r.address.clone(),
+                domain: r.domain.clone(),
+                local: r.local.clone(),
+                remote: false,
+            }
+        })
+        .collect();
+    let target = Arc::clone(&cfg.local);
+    let sender = env.sender.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut d = target.begin(&sender, &recipients);
+        // The final delivery: Return-Path here, as for mail that never left the host.
+        d.write(crate::mailbox::headers::return_path(&sender).as_bytes())?;
+        d.write(&message)?;
+        d.commit().map(|_| ())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())
+}
+
+/// One SMTP dialogue with `hop` for `to`.
+async fn send(
+    cfg: &OutboundConfig,
+    hop: &Hop,
+    from: &str,
+    to: &[String],
+    message: &[u8],
+) -> Result<Outcome, String> {
+    let addr = resolve(hop.address()).await?;
+    let host = hop
+        .address()
+        .rsplit_once(':')
+        .map(|(h, _)| h.trim_start_matches('[').trim_end_matches(']'))
+        .unwrap_or("");
+    let name = rustls_pki_types::ServerName::try_from(host.to_string())
+        .map_err(|e| format!("{host}: {e}"))?;
+    let (tls, verify) = match hop {
+        Hop::Route(_) => (Tls::Starttls, cfg.relay.tls == RelayTls::Required),
+        Hop::Smarthost(_) => match cfg.relay.smarthost_tls {
+            SmarthostTls::Starttls => (Tls::StarttlsRequired, true),
+            SmarthostTls::Tls => (Tls::Implicit, true),
+            SmarthostTls::None => (Tls::No, false),
+        },
+    };
+    let cafile = (!cfg.relay.cafile.is_empty()).then(|| std::path::Path::new(&cfg.relay.cafile));
+    let tls_config = || crate::net::tls::client_config(cafile.filter(|_| verify), !verify);
+    let failed = |e: ClientError| format!("{}: {e}", hop.address());
+    let (mut c, greeting) = match tls {
+        Tls::Implicit => {
+            let tc = tls_config()?;
+            Client::connect_tls(addr, STEP, None, tc, name.clone())
+                .await
+                .map_err(failed)?
+        }
+        _ => Client::connect(addr, STEP).await.map_err(failed)?,
+    };
+    if greeting.code != 220 {
+        return Ok(stopped(greeting));
+    }
+    let hello = c.hello(&cfg.hostname).await.map_err(failed)?;
+    if !hello.is_positive() {
+        return Ok(stopped(hello));
+    }
+    let wants_starttls = match tls {
+        Tls::Starttls => c.has("STARTTLS") || verify,
+        Tls::StarttlsRequired => true,
+        Tls::Implicit | Tls::No => false,
+    };
+    if wants_starttls {
+        if !c.has("STARTTLS") {
+            return Err(format!(
+                "{}: STARTTLS is required but not offered",
+                hop.address()
+            ));
+        }
+        let r = c.command("STARTTLS").await.map_err(failed)?;
+        if r.code != 220 {
+            return Ok(stopped(r));
+        }
+        c.start_tls(tls_config()?, name).await.map_err(failed)?;
+        let hello = c.hello(&cfg.hostname).await.map_err(failed)?;
+        if !hello.is_positive() {
+            return Ok(stopped(hello));
+        }
+    }
+    if let Hop::Smarthost(_) = hop
+        && !cfg.relay.smarthost_auth_file.is_empty()
+    {
+        let (user, password) = credentials(&cfg.relay.smarthost_auth_file).await?;
+        let r = c.auth_plain(&user, &password).await.map_err(failed)?;
+        if !r.is_positive() {
+            return Ok(stopped(r));
+        }
+    }
+    let outcome = crate::client::smtp::transaction(&mut c, from, to, message).await;
+    let _ = c.command("QUIT").await;
+    match outcome {
+        Ok(o) => Ok(o),
+        Err(ClientError::TooBig { size, max }) => Ok(stopped(Reply {
+            code: 552,
+            lines: vec![format!(
+                "5.3.4 the message ({size} octets) is over {}'s SIZE limit ({max})",
+                hop.address()
+            )],
+        })),
+        Err(e) => Err(failed(e)),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Tls {
+    /// STARTTLS when offered (required when the certificate is to be verified).
+    Starttls,
+    StarttlsRequired,
+    Implicit,
+    No,
+}
+
+/// A refusal before any recipient: the same for all.
+fn stopped(reply: Reply) -> Outcome {
+    Outcome {
+        accepted: Vec::new(),
+        rejected: Vec::new(),
+        reply,
+        delivered: false,
+    }
+}
+
+/// `host:port` to the first address it resolves to (the system's resolver for names).
+async fn resolve(hop: &str) -> Result<SocketAddr, String> {
+    if let Ok(a) = hop.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    tokio::net::lookup_host(hop)
+        .await
+        .map_err(|e| format!("{hop}: cannot resolve: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{hop}: no address"))
+}
+
+/// `user:password` from the smarthost's credentials file (read at each connection, so a change
+/// needs no reload).
+async fn credentials(path: &str) -> Result<(String, String), String> {
+    let p = path.to_string();
+    let text = tokio::task::spawn_blocking(move || std::fs::read_to_string(p))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("[relay] smarthost_auth_file {path}: {e}"))?;
+    let line = text.lines().next().unwrap_or("").trim_end();
+    line.split_once(':')
+        .map(|(u, p)| (u.to_string(), p.to_string()))
+        .ok_or_else(|| format!("[relay] smarthost_auth_file {path}: expected user:password"))
+}
+
+/// Each recipient's fate from the dialogue: refused at RCPT (5xx failed, 4xx deferred), or
+/// after the final dot as the reply to it says; a connection failure defers all.
+fn per_recipient(to: &[String], sent: Result<Outcome, String>) -> Vec<Result1> {
+    let o = match sent {
+        Ok(o) => o,
+        Err(e) => return to.iter().map(|_| Result1::Deferred(e.clone())).collect(),
+    };
+    let of = |r: &Reply| {
+        let text = r.to_string().replace('\n', " ");
+        if r.is_transient() || !(200..600).contains(&r.code) {
+            Result1::Deferred(text)
+        } else if r.is_positive() {
+            Result1::Delivered
+        } else {
+            Result1::Failed(text)
+        }
+    };
+    to.iter()
+        .map(|t| {
+            if let Some((_, r)) = o.rejected.iter().find(|(a, _)| a == t) {
+                of(r)
+            } else if o.accepted.contains(t) && o.delivered {
+                Result1::Delivered
+            } else {
+                of(&o.reply)
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,299 @@
+//! Delivering the queue: a runner that tries every due message (local recipients into their
+//! Maildirs, remote ones to their next hop with our SMTP client), records each recipient's
+//! outcome durably before going on, and retries deferred ones with exponential backoff. A
+//! recipient recorded as delivered is never sent again; one in flight when smtpd dies is sent
+//! again after the restart (at-least-once, as Postfix).
+//!
+//! The runner lives as long as the daemon; the routes and the retry schedule come from the
+//! current configuration ([`Outbound::set_config`] on every reload).
+
+mod attempt;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use crate::config::{Queue, Relay};
+use crate::mailbox::MaildirStore;
+use crate::net::stats::Stats;
+use crate::queue::{Envelope, QueueStore, State};
+
+/// Messages tried at once.
+const CONCURRENCY: usize = 8;
+
+/// What the runner needs from the configuration in force.
+pub struct OutboundConfig {
+    /// Our name in EHLO.
+    pub hostname: String,
+    pub relay: Relay,
+    pub queue: Queue,
+    /// Where local recipients of queued messages go.
+    pub local: Arc<MaildirStore>,
+}
+
+struct Entry {
+    envelope: Envelope,
+    in_flight: bool,
+}
+
+pub struct Outbound {
+    store: Arc<QueueStore>,
+    config: RwLock<Arc<OutboundConfig>>,
+    entries: Mutex<BTreeMap<String, Entry>>,
+    wake: Notify,
+    stats: Arc<Stats>,
+}
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Outbound {
+    /// Loads the queue (what a crash left is cleaned, problems logged) and hooks the store so
+    /// every newly queued message wakes the runner.
+    pub fn new(
+        store: Arc<QueueStore>,
+        config: OutboundConfig,
+        stats: Arc<Stats>,
+    ) -> Result<Arc<Outbound>, crate::mailbox::DeliveryError> {
+        let (envelopes, problems) = store.load()?;
+        for p in problems {
+            warn!("queue: {p}");
+        }
+        let entries = envelopes
+            .into_iter()
+            .map(|envelope| {
+                (
+                    envelope.id.clone(),
+                    Entry {
+                        envelope,
+                        in_flight: false,
+                    },
+                )
+            })
+            .collect();
+        let o = Arc::new(Outbound {
+            store: Arc::clone(&store),
+            config: RwLock::new(Arc::new(config)),
+            entries: Mutex::new(entries),
+            wake: Notify::new(),
+            stats,
+        });
+        let weak = Arc::downgrade(&o);
+        store.on_queued(Arc::new(move |e: &Envelope| {
+            if let Some(o) = weak.upgrade() {
+                o.queued(e);
+            }
+        }));
+        let n = o.entries().len();
+        if n > 0 {
+            info!(messages = n, "queue loaded");
+        }
+        Ok(o)
+    }
+
+    fn entries(&self) -> MutexGuard<'_, BTreeMap<String, Entry>> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn store(&self) -> &Arc<QueueStore> {
+        &self.store
+    }
+
+    pub fn config(&self) -> Arc<OutboundConfig> {
+        Arc::clone(&self.config.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// The configuration of a reload: used from the next attempt on.
+    pub fn set_config(&self, c: OutboundConfig) {
+        *self.config.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(c);
+        self.wake.notify_one();
+    }
+
+    /// A message was just queued (its files are durable).
+    fn queued(&self, e: &Envelope) {
+        self.entries().insert(
+            e.id.clone(),
+            Entry {
+                envelope: e.clone(),
+                in_flight: false,
+            },
+        );
+        self.wake.notify_one();
+    }
+
+    /// Every message in the queue, oldest first.
+    pub fn list(&self) -> Vec<Envelope> {
+        let mut v: Vec<Envelope> = self
+            .entries()
+            .values()
+            .map(|e| e.envelope.clone())
+            .collect();
+        v.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+        v
+    }
+
+    /// Makes the pending recipients of `id` (or of every message) due now; held messages stay
+    /// held. Returns how many messages that touched.
+    pub fn flush(&self, id: Option<&str>) -> Result<usize, String> {
+        let mut n = 0;
+        {
+            let mut entries = self.entries();
+            if let Some(id) = id
+                && !entries.contains_key(id)
+            {
+                return Err(format!("no message {id} in the queue"));
+            }
+            for (k, e) in entries.iter_mut() {
+                if id.is_some_and(|id| id != k) || !e.envelope.is_pending() || e.envelope.held {
+                    continue;
+                }
+                for r in &mut e.envelope.recipients {
+                    if r.state.is_pending() {
+                        r.next_try = 0;
+                    }
+                }
+                n += 1;
+            }
+        }
+        self.wake.notify_one();
+        Ok(n)
+    }
+
+    /// `queue hold ID` / `queue release ID`, recorded durably.
+    pub fn hold(&self, id: &str, held: bool) -> Result<(), String> {
+        let env = {
+            let mut entries = self.entries();
+            let e = entries
+                .get_mut(id)
+                .ok_or_else(|| format!("no message {id} in the queue"))?;
+            e.envelope.held = held;
+            e.envelope.clone()
+        };
+        self.store.save(&env).map_err(|e| e.to_string())?;
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// `queue remove ID`: gone without a try or a bounce. Refused while it is being tried.
+    pub fn remove(&self, id: &str) -> Result<(), String> {
+        let mut entries = self.entries();
+        match entries.get(id) {
+            None => return Err(format!("no message {id} in the queue")),
+            Some(e) if e.in_flight => {
+                return Err(format!(
+                    "message {id} is being delivered now; try again in a moment"
+                ));
+            }
+            Some(_) => {}
+        }
+        self.store.remove(id).map_err(|e| e.to_string())?;
+        entries.remove(id);
+        info!(id, "removed from the queue by smtpctl");
+        Ok(())
+    }
+
+    /// (messages, messages with a deferred recipient) in the queue.
+    pub fn counts(&self) -> (u64, u64) {
+        let entries = self.entries();
+        let deferred = entries
+            .values()
+            .filter(|e| {
+                e.envelope
+                    .recipients
+                    .iter()
+                    .any(|r| r.state == State::Deferred)
+            })
+            .count();
+        (entries.len() as u64, deferred as u64)
+    }
+
+    /// Due messages (marked in flight), at most `room` of them, and when the next one is due.
+    fn take_due(&self, now: u64, room: usize) -> (Vec<Envelope>, Option<u64>) {
+        let mut due = Vec::new();
+        let mut next: Option<u64> = None;
+        for e in self.entries().values_mut() {
+            if e.in_flight || e.envelope.held {
+                continue;
+            }
+            let Some(t) = e.envelope.next_try() else {
+                continue;
+            };
+            if t <= now && due.len() < room {
+                e.in_flight = true;
+                due.push(e.envelope.clone());
+            } else {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        }
+        (due, next)
+    }
+
+    /// Records the outcome of an attempt: durably first, then in memory. A message with nothing
+    /// left to do is removed when every recipient was delivered; one with failed recipients is
+    /// kept, shown by `smtpctl queue`, until removed (bounces are not sent yet).
+    fn finished(&self, env: Envelope) {
+        let done = !env.is_pending();
+        let all_delivered = env.recipients.iter().all(|r| r.state == State::Delivered);
+        let saved = if done && all_delivered {
+            self.store.remove(&env.id)
+        } else {
+            self.store.save(&env)
+        };
+        let mut entries = self.entries();
+        if let Err(e) = saved {
+            warn!(id = %env.id, error = %e, "cannot record the delivery outcome; it will be tried again");
+            if let Some(entry) = entries.get_mut(&env.id) {
+                entry.in_flight = false;
+            }
+            return;
+        }
+        if done && all_delivered {
+            entries.remove(&env.id);
+        } else if let Some(entry) = entries.get_mut(&env.id) {
+            entry.envelope = env;
+            entry.in_flight = false;
+        }
+    }
+
+    /// Tries due messages until `shutdown`; attempts run on `tracker`, so a shutdown lets the
+    /// ones in flight finish within the grace period.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken, tracker: TaskTracker) {
+        let in_flight = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
+        loop {
+            let now = unix_now();
+            let room = in_flight.available_permits();
+            let (due, next) = self.take_due(now, room);
+            for env in due {
+                let Ok(permit) = Arc::clone(&in_flight).try_acquire_owned() else {
+                    break;
+                };
+                let me = Arc::clone(&self);
+                tracker.spawn(async move {
+                    let cfg = me.config();
+                    let env = attempt::run(&cfg, &me.store, &me.stats, env).await;
+                    me.finished(env);
+                    drop(permit);
+                    me.wake.notify_one();
+                });
+            }
+            let wait = next
+                .map(|t| t.saturating_sub(now).max(1))
+                .unwrap_or(3600)
+                .min(3600);
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(wait)) => {}
+            }
+        }
+    }
+}

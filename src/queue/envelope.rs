@@ -1,0 +1,136 @@
+//! What the queue keeps beside each message: the sender, each recipient's state, attempts and
+//! next try. Stored as JSON in `env/<id>.json`, replaced whole (write, fsync, rename, fsync the
+//! directory) after every attempt, so a restart resumes exactly where the last write left it.
+
+use serde::{Deserialize, Serialize};
+
+/// A recipient's state in the queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// Not tried yet.
+    Queued,
+    /// Tried; failed for now (4xx, no connection); tried again at `next_try`.
+    Deferred,
+    /// Accepted by the next hop (or written to its Maildir).
+    Delivered,
+    /// Refused for good (5xx), or still deferred at the end of the queue lifetime.
+    Failed,
+}
+
+impl State {
+    /// Still to be delivered.
+    pub fn is_pending(self) -> bool {
+        matches!(self, State::Queued | State::Deferred)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecipientState {
+    /// As the client gave it.
+    pub address: String,
+    /// Lower-cased domain (the route key) and local part (the Maildir of a local recipient).
+    pub domain: String,
+    pub local: String,
+    /// A local recipient of a message that also had remote ones: delivered to its Maildir.
+    #[serde(default)]
+    pub local_delivery: bool,
+    pub state: State,
+    #[serde(default)]
+    pub attempts: u32,
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// Unix time of the next try.
+    #[serde(default)]
+    pub next_try: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub id: String,
+    /// Reverse-path; empty for `<>`.
+    pub sender: String,
+    /// Unix time it was queued.
+    pub created: u64,
+    /// Octets of the stored message (LF line ends).
+    pub size: u64,
+    /// `smtpctl queue hold`: not tried until released.
+    #[serde(default)]
+    pub held: bool,
+    pub recipients: Vec<RecipientState>,
+}
+
+impl Envelope {
+    /// Some recipient is still to be delivered.
+    pub fn is_pending(&self) -> bool {
+        self.recipients.iter().any(|r| r.state.is_pending())
+    }
+
+    /// The earliest next try of a pending recipient.
+    pub fn next_try(&self) -> Option<u64> {
+        self.recipients
+            .iter()
+            .filter(|r| r.state.is_pending())
+            .map(|r| r.next_try)
+            .min()
+    }
+
+    /// Pending recipients due at `now`.
+    pub fn due(&self, now: u64) -> bool {
+        !self.held && self.next_try().is_some_and(|t| t <= now)
+    }
+}
+
+/// The wait before try `attempts + 1`: `minimal` doubled after each failed try, at most
+/// `maximal` (Postfix's exponential backoff).
+pub fn backoff(attempts: u32, minimal: u64, maximal: u64) -> u64 {
+    let doublings = attempts.saturating_sub(1).min(32);
+    minimal.saturating_mul(1u64 << doublings).min(maximal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_maximum() {
+        let waits: Vec<u64> = (1..=7).map(|a| backoff(a, 300, 4000)).collect();
+        assert_eq!(waits, [300, 600, 1200, 2400, 4000, 4000, 4000]);
+        assert_eq!(backoff(u32::MAX, 300, 4000), 4000);
+    }
+
+    #[test]
+    fn due_and_pending() {
+        let r = |state, next_try| RecipientState {
+            address: "a@x.test".into(),
+            domain: "x.test".into(),
+            local: "a".into(),
+            local_delivery: false,
+            state,
+            attempts: 0,
+            last_error: None,
+            next_try,
+        };
+        let mut e = Envelope {
+            id: "1".into(),
+            sender: String::new(),
+            created: 0,
+            size: 1,
+            held: false,
+            recipients: vec![
+                r(State::Delivered, 0),
+                r(State::Deferred, 50),
+                r(State::Queued, 80),
+            ],
+        };
+        assert!(e.is_pending() && !e.due(49) && e.due(50));
+        assert_eq!(e.next_try(), Some(50));
+        e.held = true;
+        assert!(!e.due(100));
+        e.held = false;
+        for r in &mut e.recipients {
+            r.state = State::Failed;
+        }
+        assert!(!e.is_pending() && !e.due(100));
+    }
+}

@@ -1,0 +1,107 @@
+//! The queue on a temporary directory.
+
+use super::*;
+
+fn rcpt(address: &str, remote: bool) -> Recipient {
+    let (local, domain) = address.split_once('@').unwrap();
+    Recipient {
+        address: address.into(),
+        domain: domain.into(),
+        local: local.into(),
+        remote,
+    }
+}
+
+fn queue_one(store: &Arc<QueueStore>, text: &[u8]) -> String {
+    let mut d = Arc::clone(store).begin(
+        "a@b.test",
+        &[rcpt("x@far.test", true), rcpt("me@example.test", false)],
+    );
+    d.write(text).unwrap();
+    d.commit().unwrap().id
+}
+
+#[test]
+fn commit_makes_message_and_envelope_durable_and_loadable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = QueueStore::open(dir.path()).unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s2 = Arc::clone(&seen);
+    store.on_queued(Arc::new(move |e: &Envelope| {
+        s2.lock().unwrap().push(e.id.clone())
+    }));
+    let id = queue_one(&store, b"Subject: q\n\nbody\n");
+    assert_eq!(seen.lock().unwrap().as_slice(), std::slice::from_ref(&id));
+    assert_eq!(
+        fs::read(store.message_path(&id)).unwrap(),
+        b"Subject: q\n\nbody\n"
+    );
+    let (envs, problems) = store.load().unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(envs.len(), 1);
+    let e = &envs[0];
+    assert_eq!(
+        (e.id.as_str(), e.sender.as_str(), e.size),
+        (id.as_str(), "a@b.test", 17)
+    );
+    assert_eq!(e.recipients.len(), 2);
+    assert!(!e.recipients[0].local_delivery && e.recipients[1].local_delivery);
+    assert!(e.recipients.iter().all(|r| r.state == State::Queued));
+    assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+}
+
+#[test]
+fn aborted_and_dropped_leave_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = QueueStore::open(dir.path()).unwrap();
+    let mut d = Arc::clone(&store).begin("", &[rcpt("x@far.test", true)]);
+    d.write(b"x\n").unwrap();
+    d.abort();
+    let mut d = Arc::clone(&store).begin("", &[rcpt("x@far.test", true)]);
+    d.write(b"y\n").unwrap();
+    drop(d);
+    for sub in ["tmp", "msg", "env"] {
+        assert_eq!(
+            fs::read_dir(dir.path().join(sub)).unwrap().count(),
+            0,
+            "{sub}"
+        );
+    }
+}
+
+/// What a crash leaves: a file in tmp/ and a message whose envelope was never written are
+/// removed; an unreadable envelope is set aside and reported; the good one loads.
+#[test]
+fn load_cleans_what_a_crash_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = QueueStore::open(dir.path()).unwrap();
+    let good = queue_one(&store, b"ok\n");
+    fs::write(dir.path().join("tmp/half"), b"x").unwrap();
+    fs::write(dir.path().join("msg/orphan"), b"x").unwrap();
+    fs::write(dir.path().join("env/bad.json"), b"{not json").unwrap();
+    let (envs, problems) = store.load().unwrap();
+    assert_eq!(
+        envs.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
+        [good]
+    );
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("bad.json"), "{problems:?}");
+    assert!(dir.path().join("corrupt/bad.json").is_file());
+    assert!(!dir.path().join("msg/orphan").exists() && !dir.path().join("tmp/half").exists());
+}
+
+#[test]
+fn save_replaces_and_remove_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = QueueStore::open(dir.path()).unwrap();
+    let id = queue_one(&store, b"m\n");
+    let (mut envs, _) = store.load().unwrap();
+    envs[0].recipients[0].state = State::Delivered;
+    envs[0].recipients[1].attempts = 3;
+    store.save(&envs[0]).unwrap();
+    let (again, _) = store.load().unwrap();
+    assert_eq!(again, envs);
+    store.remove(&id).unwrap();
+    assert!(store.load().unwrap().0.is_empty());
+    assert!(!store.message_path(&id).exists());
+}

@@ -1,0 +1,294 @@
+//! Mail that leaves the host (issue 15, first part): accepted for a remote domain only from a
+//! relay peer (or an AUTH'd submission user) and only with a next hop, queued durably before the
+//! 250, delivered by the runner to a real receiver (a second smtpd on loopback) through
+//! `[relay] routes`, deferred and retried, failed on 5xx, held and released, and resumed after a
+//! kill -9 without a recipient sent twice.
+mod common;
+use common::*;
+use std::time::{Duration, Instant};
+
+/// A second smtpd that receives for far.test (fault addresses on).
+fn receiver() -> Server {
+    Server::start_with(
+        Overrides::new()
+            .set("mailboxes", "domains", "[\"far.test\"]")
+            .set("testing", "fault_addresses", "true"),
+    )
+}
+
+/// The smtpd under test, routing far.test to `receiver`, retrying after 1-2 s.
+fn sender(receiver: &Server) -> Server {
+    sender_with_backoff(receiver, 1)
+}
+
+/// The same, retrying after `secs` (then twice that).
+fn sender_with_backoff(receiver: &Server, secs: u64) -> Server {
+    let route = format!("{{ \"far.test\" = \"{}\" }}", receiver.addr("smtp"));
+    Server::start_with(
+        Overrides::new()
+            .set("relay", "routes", &route)
+            .set("queue", "minimal_backoff_secs", &secs.to_string())
+            .set("queue", "maximal_backoff_secs", &(2 * secs).to_string()),
+    )
+}
+
+/// Waits until `f` is true (polling; at most WAIT).
+fn until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn queue(srv: &Server) -> serde_json::Value {
+    srv.ctl_json(&["queue"])
+}
+
+/// One message from alice@example.test to `to` over `srv`'s SMTP listener; must get 250.
+fn send(srv: &Server, to: &[&str]) {
+    let mut c = srv.connect();
+    c.expect(220);
+    let r = c.send_mail("alice@example.test", to, TEXT);
+    assert_eq!(r.code, 250, "{r:?}");
+}
+
+const TEXT: &[u8] =
+    b"Subject: out\r\nMessage-ID: <out.1@example.test>\r\n\r\nfirst line\r\n..dotted\r\nlast\r\n";
+
+/// One message for a remote and a local recipient: one 250; the local copy lands in its
+/// Maildir, the remote one at the receiver with the text unchanged (our Received: on top), and
+/// the queue ends empty.
+#[test]
+fn relayed_through_a_route_and_delivered_locally() {
+    let far = receiver();
+    let srv = sender(&far);
+    send(&srv, &["bob@far.test", "carol@example.test"]);
+    until("the remote copy", || {
+        far.new_mail("far.test", "bob").len() == 1
+    });
+    until("the local copy", || {
+        srv.new_mail("example.test", "carol").len() == 1
+    });
+    until("an empty queue", || {
+        queue(&srv).as_array().unwrap().is_empty()
+    });
+    let body = b"Subject: out\nMessage-ID: <out.1@example.test>\n\nfirst line\n.dotted\nlast\n";
+    // Each copy: its final hop's Return-Path and Received, then (remote) our Received, then the
+    // text exactly as sent.
+    let local = std::fs::read_to_string(&srv.new_mail("example.test", "carol")[0]).unwrap();
+    assert!(
+        local.starts_with("Return-Path: <alice@example.test>\nReceived: from "),
+        "{local}"
+    );
+    assert!(
+        local.ends_with(std::str::from_utf8(body).unwrap()),
+        "{local}"
+    );
+    assert_eq!(local.matches("Return-Path:").count(), 1, "{local}");
+    let remote = std::fs::read_to_string(&far.new_mail("far.test", "bob")[0]).unwrap();
+    assert_eq!(remote.matches("Return-Path:").count(), 1, "{remote}");
+    assert_eq!(remote.matches("Received: from ").count(), 2, "{remote}");
+    let after_first_hop = stored_body(&far.new_mail("far.test", "bob")[0]);
+    let ours = String::from_utf8(after_first_hop).unwrap();
+    assert!(ours.starts_with("Received: from [127.0.0.1]"), "{ours}");
+    assert!(ours.ends_with(std::str::from_utf8(body).unwrap()), "{ours}");
+    let st = srv.ctl_json(&["status"]);
+    assert_eq!(st["counters"]["remote_delivered"], 1, "{st}");
+    let log = srv.log.wait_for("bob@far.test>: delivered");
+    assert!(log.contains("INFO"), "{log}");
+}
+
+/// The receiver refuses for now (paused: 421): deferred with the reply as last error; once it
+/// takes mail again, `queue flush` delivers at once (the next try would be a minute away).
+#[test]
+fn deferred_then_flushed() {
+    let far = receiver();
+    let srv = sender_with_backoff(&far, 60);
+    far.ctl(&["pause", "smtp"]);
+    srv.deliver("bob@far.test", TEXT);
+    until("a deferral", || {
+        let q = queue(&srv);
+        q[0]["recipients"][0]["state"] == "deferred"
+    });
+    let q = queue(&srv);
+    let error = q[0]["recipients"][0]["last_error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("421"), "{q}");
+    let text = stdout(&srv.ctl(&["queue"]));
+    assert!(
+        text.contains("deferred  bob@far.test") && text.contains("421"),
+        "{text}"
+    );
+    far.ctl(&["resume", "smtp"]);
+    let out = srv.ctl_json(&["queue", "flush"]);
+    assert_eq!(out["flushed"], 1, "{out}");
+    until("delivery after the flush", || {
+        far.new_mail("far.test", "bob").len() == 1
+    });
+    until("an empty queue", || {
+        queue(&srv).as_array().unwrap().is_empty()
+    });
+}
+
+/// A 5xx for one recipient fails it (kept in the queue, shown with the reply) while the other
+/// is delivered; remove takes the message away.
+#[test]
+fn permanent_refusal_fails_the_recipient() {
+    let far = receiver();
+    let srv = sender(&far);
+    send(&srv, &["fail-550@far.test", "bob@far.test"]);
+    until("bob's copy", || far.new_mail("far.test", "bob").len() == 1);
+    until("the failure", || {
+        queue(&srv)[0]["recipients"][0]["state"] == "failed"
+    });
+    let q = queue(&srv);
+    assert_eq!(q[0]["recipients"][1]["state"], "delivered", "{q}");
+    assert!(
+        q[0]["recipients"][0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("550"),
+        "{q}"
+    );
+    let id = q[0]["id"].as_str().unwrap().to_string();
+    srv.ctl_json(&["queue", "remove", &id]);
+    assert!(queue(&srv).as_array().unwrap().is_empty());
+    assert!(!srv.dir.path().join("queue/msg").join(&id).exists());
+}
+
+/// Held messages are not tried (a flush passes them by); released, they are.
+#[test]
+fn hold_and_release() {
+    let far = receiver();
+    let srv = sender(&far);
+    far.ctl(&["pause", "smtp"]);
+    srv.deliver("bob@far.test", TEXT);
+    until("a deferral", || {
+        queue(&srv)[0]["recipients"][0]["state"] == "deferred"
+    });
+    let id = queue(&srv)[0]["id"].as_str().unwrap().to_string();
+    srv.ctl_json(&["queue", "hold", &id]);
+    assert_eq!(queue(&srv)[0]["recipients"][0]["state"], "held");
+    assert_eq!(queue(&srv)[0]["held"], true);
+    far.ctl(&["resume", "smtp"]);
+    let out = srv.ctl_json(&["queue", "flush"]);
+    assert_eq!(out["flushed"], 0, "a held message is not flushed: {out}");
+    srv.ctl_json(&["queue", "release", &id]);
+    srv.ctl_json(&["queue", "flush"]);
+    until("delivery after release", || {
+        far.new_mail("far.test", "bob").len() == 1
+    });
+}
+
+/// 20 messages queued while the receiver refuses, then smtpd is killed with SIGKILL and
+/// restarted: every message is delivered once, none twice.
+#[test]
+fn kill_9_with_a_full_queue_resumes_exactly() {
+    let far = receiver();
+    let mut srv = sender(&far);
+    far.ctl(&["pause", "smtp"]);
+    for i in 0..20 {
+        srv.deliver(&format!("r{i}@far.test"), TEXT);
+    }
+    assert_eq!(queue(&srv).as_array().unwrap().len(), 20);
+    srv.kill_and_restart(&[]);
+    srv.log.wait_for("queue loaded");
+    assert_eq!(queue(&srv).as_array().unwrap().len(), 20);
+    far.ctl(&["resume", "smtp"]);
+    srv.ctl_json(&["queue", "flush"]);
+    until("20 deliveries", || {
+        (0..20).all(|i| far.new_mail("far.test", &format!("r{i}")).len() == 1)
+    });
+    until("an empty queue", || {
+        queue(&srv).as_array().unwrap().is_empty()
+    });
+    for i in 0..20 {
+        assert_eq!(
+            far.new_mail("far.test", &format!("r{i}")).len(),
+            1,
+            "r{i} twice"
+        );
+    }
+}
+
+/// No route, no relay: a remote domain without a next hop is refused at RCPT even from a relay
+/// peer, and a local domain still works.
+#[test]
+fn no_next_hop_is_refused() {
+    let far = receiver();
+    let srv = sender(&far);
+    let mut c = srv.connect();
+    c.expect(220);
+    assert_eq!(c.cmd("MAIL FROM:<a@example.test>").code, 250);
+    assert_eq!(c.cmd("RCPT TO:<x@elsewhere.test>").code, 550);
+    assert_eq!(c.cmd("RCPT TO:<bob@far.test>").code, 250);
+}
+
+/// The smarthost: every remote domain goes there, over STARTTLS with its certificate verified
+/// (a lab's self-signed one, trusted through `[relay] cafile`) and AUTH PLAIN with the
+/// credentials file; the receiver sees an authenticated session (ESMTPSA).
+#[test]
+fn smarthost_with_starttls_and_auth() {
+    let hub = Server::start_with(Overrides::new().tls(&["relay@example.test"]).set(
+        "mailboxes",
+        "domains",
+        "[\"example.test\", \"far.test\"]",
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let auth = dir.path().join("smarthost.auth");
+    std::fs::write(&auth, format!("relay@example.test:{PASSWORD}\n")).unwrap();
+    let cafile = hub.dir.path().join("tls/cert.pem");
+    let srv = Server::start_with(
+        Overrides::new()
+            .set("mailboxes", "domains", "[\"local.test\"]")
+            .set(
+                "relay",
+                "smarthost",
+                &format!("\"{}\"", hub.addr("submission")),
+            )
+            .set("relay", "smarthost_tls", "\"starttls\"")
+            .set(
+                "relay",
+                "smarthost_auth_file",
+                &format!("\"{}\"", auth.display()),
+            )
+            .set("relay", "cafile", &format!("\"{}\"", cafile.display()))
+            .set("queue", "minimal_backoff_secs", "1")
+            .set("queue", "maximal_backoff_secs", "2"),
+    );
+    let mut c = srv.connect();
+    c.expect(220);
+    let r = c.send_mail("relay@example.test", &["bob@far.test"], TEXT);
+    assert_eq!(r.code, 250, "{r:?}");
+    until("delivery through the smarthost", || {
+        hub.new_mail("far.test", "bob").len() == 1
+    });
+    let text = std::fs::read_to_string(&hub.new_mail("far.test", "bob")[0]).unwrap();
+    assert!(text.contains(" with ESMTPSA id "), "{text}");
+    // A smarthost whose certificate cannot be verified is not sent to (nor the password).
+    let untrusted = Server::start_with(
+        Overrides::new()
+            .set("mailboxes", "domains", "[\"local.test\"]")
+            .set(
+                "relay",
+                "smarthost",
+                &format!("\"{}\"", hub.addr("submission")),
+            )
+            .set(
+                "relay",
+                "smarthost_auth_file",
+                &format!("\"{}\"", auth.display()),
+            ),
+    );
+    untrusted.deliver("bob@far.test", TEXT);
+    until("a deferral for the certificate", || {
+        let q = queue(&untrusted);
+        q[0]["recipients"][0]["state"] == "deferred"
+    });
+    let q = queue(&untrusted);
+    let error = q[0]["recipients"][0]["last_error"].as_str().unwrap();
+    assert!(error.to_lowercase().contains("certificate"), "{error}");
+}
