@@ -133,19 +133,65 @@ fn deferred_then_flushed() {
     });
 }
 
-/// A 5xx for one recipient fails it (kept in the queue, shown with the reply) while the other
-/// is delivered; remove takes the message away.
+/// A 5xx for one recipient fails it while the other is delivered; the sender (local here) gets
+/// an RFC 3464 report from `<>` in its Maildir, and the message leaves the queue.
 #[test]
-fn permanent_refusal_fails_the_recipient() {
+fn permanent_refusal_bounces_to_the_sender() {
     let far = receiver();
     let srv = sender(&far);
     send(&srv, &["fail-550@far.test", "bob@far.test"]);
     until("bob's copy", || far.new_mail("far.test", "bob").len() == 1);
+    until("the bounce", || {
+        srv.new_mail("example.test", "alice").len() == 1
+    });
+    until("an empty queue", || {
+        queue(&srv).as_array().unwrap().is_empty()
+    });
+    let raw = std::fs::read(&srv.new_mail("example.test", "alice")[0]).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    assert!(text.starts_with("Return-Path: <>\n"), "{text}");
+    let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    use mail_parser::MimeHeaders;
+    let ct = m.content_type().unwrap();
+    assert_eq!(
+        (ct.ctype(), ct.subtype()),
+        ("multipart", Some("report")),
+        "{text}"
+    );
+    assert_eq!(ct.attribute("report-type"), Some("delivery-status"));
+    assert!(text.contains("Final-Recipient: rfc822; fail-550@far.test\nAction: failed\nStatus: 5.0.0\nRemote-MTA: dns; 127.0.0.1"), "{text}");
+    assert!(
+        text.contains("Diagnostic-Code: smtp; 550 5.0.0 Fault injected"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("Final-Recipient: rfc822; bob@far.test"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Content-Type: text/rfc822-headers\n\nReceived: from "),
+        "{text}"
+    );
+    assert!(
+        text.contains("Subject: out\n") && !text.contains("first line"),
+        "{text}"
+    );
+}
+
+/// A bounce is never bounced: a message from `<>` that fails stays in the queue, failed, for
+/// the operator (remove takes it away), and nobody gets a report.
+#[test]
+fn a_bounce_is_never_bounced() {
+    let far = receiver();
+    let srv = sender(&far);
+    let mut c = srv.connect();
+    c.expect(220);
+    let r = c.send_mail("", &["fail-550@far.test"], TEXT);
+    assert_eq!(r.code, 250, "{r:?}");
     until("the failure", || {
         queue(&srv)[0]["recipients"][0]["state"] == "failed"
     });
     let q = queue(&srv);
-    assert_eq!(q[0]["recipients"][1]["state"], "delivered", "{q}");
     assert!(
         q[0]["recipients"][0]["last_error"]
             .as_str()
@@ -153,10 +199,36 @@ fn permanent_refusal_fails_the_recipient() {
             .contains("550"),
         "{q}"
     );
+    assert_eq!(q.as_array().unwrap().len(), 1, "no report was queued: {q}");
     let id = q[0]["id"].as_str().unwrap().to_string();
     srv.ctl_json(&["queue", "remove", &id]);
     assert!(queue(&srv).as_array().unwrap().is_empty());
     assert!(!srv.dir.path().join("queue/msg").join(&id).exists());
+}
+
+/// Still deferred at the end of its lifetime: failed, and bounced with the last error.
+#[test]
+fn lifetime_expiry_bounces() {
+    let far = receiver();
+    let route = format!("{{ \"far.test\" = \"{}\" }}", far.addr("smtp"));
+    let srv = Server::start_with(
+        Overrides::new()
+            .set("relay", "routes", &route)
+            .set("queue", "minimal_backoff_secs", "1")
+            .set("queue", "maximal_backoff_secs", "1")
+            .set("queue", "max_lifetime_secs", "1"),
+    );
+    far.ctl(&["pause", "smtp"]);
+    send(&srv, &["bob@far.test"]);
+    until("the bounce", || {
+        srv.new_mail("example.test", "alice").len() == 1
+    });
+    let text = std::fs::read_to_string(&srv.new_mail("example.test", "alice")[0]).unwrap();
+    assert!(text.contains("Action: failed\nStatus: 4.3.2"), "{text}");
+    assert!(text.contains("queue lifetime expired"), "{text}");
+    until("an empty queue", || {
+        queue(&srv).as_array().unwrap().is_empty()
+    });
 }
 
 /// Held messages are not tried (a flush passes them by); released, they are.
@@ -291,4 +363,24 @@ fn smarthost_with_starttls_and_auth() {
     let q = queue(&untrusted);
     let error = q[0]["recipients"][0]["last_error"].as_str().unwrap();
     assert!(error.to_lowercase().contains("certificate"), "{error}");
+}
+
+/// A message that has gone round too often (more than 50 Received: headers) fails as a loop
+/// and is bounced, instead of being sent on.
+#[test]
+fn mail_loop_fails_and_bounces() {
+    let far = receiver();
+    let srv = sender(&far);
+    let mut text = "Received: from somewhere\r\n".repeat(51).into_bytes();
+    text.extend_from_slice(TEXT);
+    let mut c = srv.connect();
+    c.expect(220);
+    let r = c.send_mail("alice@example.test", &["bob@far.test"], &text);
+    assert_eq!(r.code, 250, "{r:?}");
+    until("the bounce", || {
+        srv.new_mail("example.test", "alice").len() == 1
+    });
+    let report = std::fs::read_to_string(&srv.new_mail("example.test", "alice")[0]).unwrap();
+    assert!(report.contains("Status: 5.4.6"), "{report}");
+    assert!(far.new_mail("far.test", "bob").is_empty(), "not sent on");
 }

@@ -85,6 +85,7 @@ impl Generation {
             relay: self.config.relay.clone(),
             queue: self.config.queue.clone(),
             local: Arc::clone(&self.pop3.store),
+            domains: self.config.mailboxes.domains.clone(),
         }
     }
 }

@@ -18,6 +18,18 @@ use crate::net::stats::{self, Stats};
 use crate::queue::envelope::backoff;
 use crate::queue::{Envelope, QueueStore, State};
 
+/// More `Received:` headers than this: a mail loop (RFC 5321 6.3; Postfix's hopcount_limit).
+const MAX_RECEIVED: usize = 50;
+
+/// The `Received:` fields of the message's header section.
+fn received_count(message: &[u8]) -> usize {
+    let end = crate::mailbox::headers::header_end(message).unwrap_or(message.len());
+    message[..end]
+        .split(|&b| b == b'\n')
+        .filter(|l| l.len() > 9 && l[..9].eq_ignore_ascii_case(b"received:"))
+        .count()
+}
+
 /// How long one step of a remote dialogue may take.
 const STEP: Duration = Duration::from_secs(60);
 
@@ -82,6 +94,21 @@ pub async fn run(
     let pending: Vec<usize> = (0..env.recipients.len())
         .filter(|&i| env.recipients[i].state.is_pending())
         .collect();
+    let hops = received_count(&message);
+    if hops > MAX_RECEIVED {
+        // RFC 5321 6.3: a message that went round too many times is a loop; it fails (and is
+        // bounced) instead of circling forever.
+        let why = format!(
+            "554 5.4.6 routing loop detected: {hops} Received: headers (at most {MAX_RECEIVED})"
+        );
+        for &i in &pending {
+            outcomes.insert(i, Result1::Failed(why.clone()));
+        }
+    }
+    let pending: Vec<usize> = pending
+        .into_iter()
+        .filter(|i| !outcomes.contains_key(i))
+        .collect();
     // Local recipients: one Maildir delivery for all of them.
     let local: Vec<usize> = pending
         .iter()
@@ -125,7 +152,11 @@ pub async fn run(
             .map(|&i| env.recipients[i].address.clone())
             .collect();
         let sent = send(cfg, &hop, &env.sender, &to, &message).await;
+        let answered = sent.is_ok();
         for (&i, r) in idx.iter().zip(per_recipient(&to, sent)) {
+            if answered {
+                env.recipients[i].remote_mta = Some(hop.address().to_string());
+            }
             outcomes.insert(i, r);
         }
     }
@@ -188,7 +219,71 @@ pub async fn run(
             warn!(id = %env.id, to = %r.address, attempt = r.attempts, next_try = r.next_try, "{line}");
         }
     }
+    bounce(cfg, store, &mut env, &message).await;
     env
+}
+
+/// Failed recipients not bounced yet get one report to the sender, queued like any message
+/// (from `<>`, so a bounce is never bounced). When it cannot be queued they stay unbounced, and
+/// the message stays in the queue for the operator.
+async fn bounce(cfg: &OutboundConfig, store: &Arc<QueueStore>, env: &mut Envelope, message: &[u8]) {
+    if env.sender.is_empty() {
+        return;
+    }
+    let todo: Vec<usize> = (0..env.recipients.len())
+        .filter(|&i| env.recipients[i].state == State::Failed && !env.recipients[i].bounced)
+        .collect();
+    if todo.is_empty() {
+        return;
+    }
+    let failures: Vec<super::bounce::Failure> = todo
+        .iter()
+        .map(|&i| {
+            let r = &env.recipients[i];
+            super::bounce::Failure {
+                address: &r.address,
+                error: r.last_error.as_deref().unwrap_or("failed"),
+                remote_mta: r.remote_mta.as_deref(),
+            }
+        })
+        .collect();
+    let report = super::bounce::report(
+        &cfg.hostname,
+        &env.id,
+        &env.sender,
+        env.created,
+        &failures,
+        message,
+    );
+    let (local, domain) = env.sender.rsplit_once('@').unwrap_or((&env.sender, ""));
+    let domain = domain.to_ascii_lowercase();
+    let to = Recipient {
+        address: env.sender.clone(),
+        remote: !cfg.domains.contains(&domain),
+        local: local.to_ascii_lowercase(),
+        domain,
+    };
+    let store = Arc::clone(store);
+    let queued = tokio::task::spawn_blocking(move || {
+        let mut d = store.begin("", std::slice::from_ref(&to));
+        d.write(&report)?;
+        d.commit()
+    })
+    .await;
+    match queued {
+        Ok(Ok(c)) => {
+            info!(id = %env.id, bounce = %c.id, to = %env.sender, recipients = todo.len(), "bounce queued");
+            for i in todo {
+                env.recipients[i].bounced = true;
+            }
+        }
+        Ok(Err(e)) => {
+            warn!(id = %env.id, error = %e, "cannot queue the bounce; the message stays in the queue")
+        }
+        Err(e) => {
+            warn!(id = %env.id, error = %e, "bounce task failed; the message stays in the queue")
+        }
+    }
 }
 
 /// Every pending recipient deferred with `why` (the message could not even be read).
@@ -402,4 +497,17 @@ fn per_recipient(to: &[String], sent: Result<Outcome, String>) -> Vec<Result1> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn received_headers_of_the_header_section_only() {
+        let m = b"Received: a\nreceived: b\nSubject: x\nX-Received: no\n\nReceived: in the body\n";
+        assert_eq!(received_count(m), 2);
+        let looped = "Received: x\n".repeat(MAX_RECEIVED + 1) + "\nbody\n";
+        assert!(received_count(looped.as_bytes()) > MAX_RECEIVED);
+    }
 }

@@ -8,6 +8,7 @@
 //! current configuration ([`Outbound::set_config`] on every reload).
 
 mod attempt;
+pub mod bounce;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
@@ -34,6 +35,8 @@ pub struct OutboundConfig {
     pub queue: Queue,
     /// Where local recipients of queued messages go.
     pub local: Arc<MaildirStore>,
+    /// The local domains (a bounce to a sender there is delivered to its Maildir).
+    pub domains: Vec<String>,
 }
 
 struct Entry {
@@ -238,12 +241,12 @@ impl Outbound {
     }
 
     /// Records the outcome of an attempt: durably first, then in memory. A message with nothing
-    /// left to do is removed when every recipient was delivered; one with failed recipients is
-    /// kept, shown by `smtpctl queue`, until removed (bounces are not sent yet).
+    /// left to do (every recipient delivered, or failed and bounced) is removed; a failure that
+    /// could not be bounced (a bounce itself, or the bounce could not be queued) stays, shown by
+    /// `smtpctl queue`, until removed.
     fn finished(&self, env: Envelope) {
-        let done = !env.is_pending();
-        let all_delivered = env.recipients.iter().all(|r| r.state == State::Delivered);
-        let saved = if done && all_delivered {
+        let done = env.is_done();
+        let saved = if done {
             self.store.remove(&env.id)
         } else {
             self.store.save(&env)
@@ -256,7 +259,7 @@ impl Outbound {
             }
             return;
         }
-        if done && all_delivered {
+        if done {
             entries.remove(&env.id);
         } else if let Some(entry) = entries.get_mut(&env.id) {
             entry.envelope = env;

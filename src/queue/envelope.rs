@@ -43,6 +43,12 @@ pub struct RecipientState {
     /// Unix time of the next try.
     #[serde(default)]
     pub next_try: u64,
+    /// The next hop that last answered for it (`host:port`).
+    #[serde(default)]
+    pub remote_mta: Option<String>,
+    /// Failed, and the sender was sent a bounce for it.
+    #[serde(default)]
+    pub bounced: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +79,16 @@ impl Envelope {
             .filter(|r| r.state.is_pending())
             .map(|r| r.next_try)
             .min()
+    }
+
+    /// Nothing is left to do: no recipient pending, and every failed one bounced. (A failed
+    /// bounce, from `<>`, is never bounced: it stays for the operator to see and remove.)
+    pub fn is_done(&self) -> bool {
+        !self.is_pending()
+            && self
+                .recipients
+                .iter()
+                .all(|r| r.state != State::Failed || r.bounced)
     }
 
     /// Pending recipients due at `now`.
@@ -110,6 +126,8 @@ mod tests {
             attempts: 0,
             last_error: None,
             next_try,
+            remote_mta: None,
+            bounced: false,
         };
         let mut e = Envelope {
             id: "1".into(),
@@ -132,5 +150,10 @@ mod tests {
             r.state = State::Failed;
         }
         assert!(!e.is_pending() && !e.due(100));
+        assert!(!e.is_done(), "failed and not bounced: kept");
+        for r in &mut e.recipients {
+            r.bounced = true;
+        }
+        assert!(e.is_done());
     }
 }

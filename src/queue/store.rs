@@ -195,6 +195,8 @@ impl Target for QueueStore {
                     attempts: 0,
                     last_error: None,
                     next_try: now,
+                    remote_mta: None,
+                    bounced: false,
                 })
                 .collect(),
         };
