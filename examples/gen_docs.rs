@@ -97,6 +97,7 @@ fn main() -> std::io::Result<()> {
     man(smtpd::cli::smtpd::Args::command(), "8", &man_dir)?;
     man(smtpd::cli::smtpctl::Args::command(), "8", &man_dir)?;
     man(smtpd::cli::smtp_send::Args::command(), "1", &man_dir)?;
+    man(smtpd::cli::sendmail::Args::command(), "8", &man_dir)?;
     config_man(&man_dir)?;
     for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
         for mut cmd in [

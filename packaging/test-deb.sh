@@ -9,15 +9,16 @@ deb=$(packaging/build-deb.sh)
 echo "package: $deb, $(stat -c %s "$deb") bytes"
 
 contents=$(dpkg-deb -c "$deb")
-for p in ./usr/sbin/smtpd ./usr/bin/smtpctl ./usr/bin/smtp-send ./etc/smtpd/smtpd.toml \
+for p in ./usr/sbin/smtpd ./usr/bin/smtpctl ./usr/bin/smtp-send ./usr/sbin/sendmail ./etc/smtpd/smtpd.toml \
     ./usr/lib/systemd/system/smtpd.service ./usr/share/man/man8/smtpd.8.gz \
-    ./usr/share/man/man8/smtpctl.8.gz ./usr/share/man/man1/smtp-send.1.gz \
+    ./usr/share/man/man8/smtpctl.8.gz ./usr/share/man/man1/smtp-send.1.gz ./usr/share/man/man8/sendmail.8.gz \
     ./usr/share/man/man5/smtpd.toml.5.gz ./usr/share/bash-completion/completions/smtpctl \
     ./usr/share/zsh/vendor-completions/_smtpctl ./usr/share/fish/vendor_completions.d/smtpctl.fish \
     ./usr/share/doc/smtpd/copyright ./usr/share/doc/smtpd/changelog.Debian.gz; do
     grep -q " $p\$" <<<"$contents" || { echo "FAIL: $p is not in the package"; exit 1; }
 done
 grep -q '^ Conflicts: opensmtpd' <(dpkg-deb -I "$deb") || { echo "FAIL: no Conflicts: opensmtpd"; exit 1; }
+grep -q '^ Provides: mail-transport-agent' <(dpkg-deb -I "$deb") || { echo "FAIL: no Provides: mail-transport-agent"; exit 1; }
 echo "contents: every expected path is there"
 
 echo "lintian:"
@@ -32,9 +33,10 @@ getent passwd smtpd >/dev/null || { echo "FAIL: no smtpd user"; exit 1; }
 # The installed smtpd, as user smtpd, in the foreground, on free loopback ports.
 work=$(mktemp -d)
 chmod 755 "$work"
-install -d -o smtpd -g smtpd "$work/mailboxes" "$work/logs" "$work/run" "$work/tls"
+install -d -o smtpd -g smtpd "$work/mailboxes" "$work/logs" "$work/run" "$work/tls" "$work/queue"
 sed -e 's/0\.0\.0\.0:[0-9]*/127.0.0.1:0/g' \
     -e "s|/var/lib/smtpd/mailboxes|$work/mailboxes|" -e "s|/var/lib/smtpd/tls|$work/tls|g" \
+    -e "s|/var/lib/smtpd/queue|$work/queue|" \
     -e "s|/var/log/smtpd|$work/logs|" -e "s|/run/smtpd|$work/run|g" \
     /etc/smtpd/smtpd.toml >"$work/smtpd.toml"
 chmod 644 "$work/smtpd.toml"
@@ -54,10 +56,15 @@ files=$(find "$work/mailboxes/localhost/postmaster/new" -type f | wc -l)
 [ "$files" = 1 ] || { echo "FAIL: $files messages delivered"; exit 1; }
 [ "$(stat -c %U "$(find "$work/mailboxes/localhost/postmaster/new" -type f)")" = smtpd ] \
     || { echo "FAIL: mail not owned by smtpd"; exit 1; }
+# What cron does: /usr/sbin/sendmail with the message on stdin.
+printf 'Subject: from cron\n\nhello\n' | /usr/sbin/sendmail -C "$work/smtpd.toml" -i postmaster@localhost
+files=$(find "$work/mailboxes/localhost/postmaster/new" -type f | wc -l)
+[ "$files" = 2 ] || { echo "FAIL: sendmail: $files messages delivered"; exit 1; }
+echo "sendmail: delivered"
 kill "$pid"
 wait "$pid" || true
 
-for m in man8/smtpd.8 man8/smtpctl.8 man1/smtp-send.1 man5/smtpd.toml.5; do
+for m in man8/smtpd.8 man8/smtpctl.8 man1/smtp-send.1 man8/sendmail.8 man5/smtpd.toml.5; do
     out=$(MANWIDTH=80 man -l "/usr/share/man/$m.gz" 2>&1)
     [ "$(wc -l <<<"$out")" -gt 10 ] || { echo "FAIL: man page $m: $out"; exit 1; }
 done

@@ -21,8 +21,16 @@ fn per_ip_connection_limit() {
     assert_eq!(b.cmd("NOOP").code, 250);
     assert_eq!(a.cmd("QUIT").code, 221);
     srv.log.wait_for("session end");
-    let mut d = srv.connect();
-    d.expect(220);
+    // The slot is released just after the session's end line: retry until it is.
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut d = loop {
+        let mut d = srv.connect();
+        if d.reply().code == 220 {
+            break d;
+        }
+        assert!(std::time::Instant::now() < deadline, "the slot was never released");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
     assert_eq!(d.cmd("NOOP").code, 250);
 }
 

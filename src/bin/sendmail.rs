@@ -1,0 +1,118 @@
+//! `sendmail`: what cron, unattended-upgrades and mailx call to send mail. Reads the message on
+//! stdin and submits it to the local smtpd (its first SMTP listener, where loopback clients may
+//! send to any domain); exit status as sysexits.h. The work is in `smtpd::client::sendmail`.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use smtpd::cli::sendmail::Args;
+use smtpd::client::sendmail::{self as sm, sysexits};
+
+fn fail(code: u8, why: &str) -> ExitCode {
+    eprintln!("sendmail: {why}");
+    ExitCode::from(code)
+}
+
+/// The user's login name (for the default sender).
+fn login() -> String {
+    nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "root".into())
+}
+
+fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { sysexits::USAGE } else { 0 });
+        }
+    };
+    if args.mode.as_deref().is_some_and(|m| m != "m") {
+        return fail(sysexits::USAGE, "only -bm (deliver a message) is supported");
+    }
+    let path = args.config.clone().unwrap_or_else(|| {
+        let local = Path::new("config/smtpd.toml");
+        if local.exists() {
+            local
+        } else {
+            Path::new("/etc/smtpd/smtpd.toml")
+        }
+        .to_path_buf()
+    });
+    let config = match smtpd::config::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            return fail(
+                sysexits::TEMPFAIL,
+                &format!("cannot read smtpd's configuration: {e}"),
+            );
+        }
+    };
+    let Some((addr, hostname)) = sm::local_smtpd(&config) else {
+        return fail(
+            sysexits::UNAVAILABLE,
+            &format!("{} has no [smtp] listen address", path.display()),
+        );
+    };
+    let mut input = Vec::new();
+    if let Err(e) = std::io::stdin().read_to_end(&mut input) {
+        return fail(sysexits::DATAERR, &format!("cannot read the message: {e}"));
+    }
+    let ignore_dots = args.ignore_dots || args.options.iter().any(|o| o == "i");
+    let mut message = sm::read_message(&input, ignore_dots);
+    let mut recipients = args.recipients.clone();
+    if args.headers {
+        let (from_headers, without_bcc) = sm::header_recipients(&message);
+        message = without_bcc;
+        recipients.extend(from_headers);
+    }
+    if recipients.is_empty() {
+        return fail(
+            sysexits::USAGE,
+            "no recipients: give them as arguments, or use -t",
+        );
+    }
+    let sender = args
+        .from
+        .clone()
+        .unwrap_or_else(|| format!("{}@{hostname}", login()));
+    let message = sm::complete_headers(&message, &sender, args.full_name.as_deref(), &hostname);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(sysexits::TEMPFAIL, &e.to_string()),
+    };
+    let sent = runtime.block_on(smtpd::client::smtp::send(
+        addr,
+        &hostname,
+        &sender,
+        &recipients,
+        &message,
+        Duration::from_secs(60),
+    ));
+    match sent {
+        Err(e) => fail(
+            sysexits::TEMPFAIL,
+            &format!("cannot submit to smtpd at {addr}: {e}"),
+        ),
+        Ok(outcome) => {
+            let (code, said) = sm::status_of(&outcome);
+            for line in &said {
+                eprintln!("sendmail: {line}");
+            }
+            if args.verbose {
+                eprintln!("sendmail: {}", outcome.reply.last_line());
+            }
+            ExitCode::from(code)
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! The `sendmail` command line: the options Debian programs (cron, unattended-upgrades, mailx,
+//! logwatch) pass to `/usr/sbin/sendmail`, as Postfix's and OpenSMTPD's accept them.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Submit a message from standard input to the local smtpd
+///
+/// For the programs that call sendmail (cron, unattended-upgrades, mailx): the message is read
+/// from standard input and submitted to the local smtpd's SMTP listener, where loopback clients
+/// may send to any domain with a next hop. Exit status as sysexits.h: 0 accepted, 64 usage,
+/// 65 bad message, 67 recipient refused, 69 refused, 75 try again later (smtpd not running or a
+/// temporary refusal).
+#[derive(Parser, Debug)]
+#[command(name = "sendmail", version, disable_help_flag = true)]
+pub struct Args {
+    /// Take the recipients from the To:, Cc: and Bcc: headers too (Bcc: is then removed).
+    #[arg(short = 't')]
+    pub headers: bool,
+    /// A line with a single "." does not end the message (only the end of input does).
+    #[arg(short = 'i')]
+    pub ignore_dots: bool,
+    /// The envelope sender (default: the user's login name at smtpd's hostname).
+    #[arg(short = 'f', value_name = "SENDER")]
+    pub from: Option<String>,
+    /// The sender's full name, for a From: header that has to be added.
+    #[arg(short = 'F', value_name = "NAME")]
+    pub full_name: Option<String>,
+    /// Sendmail options; `-oi` is `-i`, the others (`-oem`, `-odi`, ...) are accepted and ignored.
+    #[arg(short = 'o', value_name = "OPTION")]
+    pub options: Vec<String>,
+    /// The body type (`-B8BITMIME`, as cron passes it): accepted; the client says 8BITMIME by
+    /// itself when the text needs it.
+    #[arg(short = 'B', value_name = "TYPE")]
+    pub body: Option<String>,
+    /// Mode: only `-bm` (deliver a message, the default) is supported.
+    #[arg(short = 'b', value_name = "MODE")]
+    pub mode: Option<String>,
+    /// Show the SMTP dialogue on stderr.
+    #[arg(short = 'v')]
+    pub verbose: bool,
+    /// smtpd's configuration, where its SMTP listener and hostname are (default:
+    /// config/smtpd.toml, else /etc/smtpd/smtpd.toml).
+    #[arg(long, short = 'C', value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+    /// Recipients.
+    pub recipients: Vec<String>,
+}
