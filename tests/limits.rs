@@ -28,7 +28,10 @@ fn per_ip_connection_limit() {
         if d.reply().code == 220 {
             break d;
         }
-        assert!(std::time::Instant::now() < deadline, "the slot was never released");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slot was never released"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
     assert_eq!(d.cmd("NOOP").code, 250);

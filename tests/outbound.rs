@@ -384,3 +384,35 @@ fn mail_loop_fails_and_bounces() {
     assert!(report.contains("Status: 5.4.6"), "{report}");
     assert!(far.new_mail("far.test", "bob").is_empty(), "not sent on");
 }
+
+/// `[aliases]` (a list with a remote address, reloadable) and `recipient_delimiter`.
+#[test]
+fn aliases_and_recipient_delimiter() {
+    let far = receiver();
+    let route = format!("{{ \"far.test\" = \"{}\" }}", far.addr("smtp"));
+    let o = |team: &str| {
+        Overrides::new()
+            .set("relay", "routes", &route)
+            .set("mailboxes", "recipient_delimiter", "\"+\"")
+            .set("aliases", "\"team@example.test\"", team)
+    };
+    let srv = Server::start_with(o("[\"carol@example.test\", \"bob@far.test\"]"));
+    send(&srv, &["team@example.test"]);
+    send(&srv, &["carol+lists@example.test"]);
+    until("bob's copy", || far.new_mail("far.test", "bob").len() == 1);
+    until("carol's two copies", || {
+        srv.new_mail("example.test", "carol").len() == 2
+    });
+    assert!(
+        !srv.root().join("example.test/carol+lists").exists(),
+        "the tag names no Maildir"
+    );
+    // A reload changes where the alias goes.
+    srv.rewrite_config(&o("\"dave@example.test\""));
+    assert_eq!(srv.ctl_json(&["reload"])["applied"], true);
+    send(&srv, &["team@example.test"]);
+    until("dave's copy", || {
+        srv.new_mail("example.test", "dave").len() == 1
+    });
+    assert_eq!(far.new_mail("far.test", "bob").len(), 1);
+}

@@ -34,6 +34,9 @@ pub struct Config {
     pub metrics: Metrics,
     pub relay: Relay,
     pub queue: Queue,
+    /// `[aliases]`: lower-cased `local@domain` (or `@domain`, the domain's catch-all) → the
+    /// addresses it delivers to instead.
+    pub aliases: BTreeMap<String, Vec<String>>,
 }
 
 /// `[relay]`: who may send mail off the host, and where it goes.
@@ -171,6 +174,8 @@ pub struct Mailboxes {
     /// Lower-cased.
     pub domains: Vec<String>,
     pub accept: AcceptMode,
+    /// `"+"`: `alice+tag@` is delivered to alice's Maildir; empty: no delimiter.
+    pub recipient_delimiter: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -282,6 +287,7 @@ impl Default for Mailboxes {
             root: "mailboxes".into(),
             domains: vec!["example.test".into(), "localhost".into()],
             accept: AcceptMode::Any,
+            recipient_delimiter: String::new(),
         }
     }
 }

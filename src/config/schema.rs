@@ -62,6 +62,11 @@ pub const SECTIONS: &[SectionDoc] = &[
         "Mail for domains outside [mailboxes] domains is accepted only from authenticated submission sessions and from `networks` on the plain SMTP listeners, and only when it has a next hop (a route or the smarthost); everyone else gets 550 5.7.1. It is queued (fsync'ed) before the 250 and delivered from the queue.",
     ),
     section("queue", "[queue]", ""),
+    section(
+        "aliases",
+        "[aliases]",
+        "Each key is an address in a local domain (`\"postmaster@example.test\"`), or `\"@example.test\"` for the domain's catch-all (used for local parts with no alias and no account); each value is one address or a list of them (`[\"alice@example.test\", \"bob@example.net\"]`). Mail to the key is delivered to the values instead (remote ones through the queue, which needs their next hop). One level: a value is not looked up again. Reloadable.",
+    ),
     section("accounts", "[[accounts]]", ""),
 ];
 
@@ -93,6 +98,7 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("tls", "self_signed", "Make (once) and keep a self-signed certificate for hostname, localhost and 127.0.0.1 when the files are missing."),
     ("mailboxes", "root", "Maildir tree: ROOT/DOMAIN/LOCAL/{tmp,new,cur}."),
     ("mailboxes", "domains", "Local domains; mail for any other domain gets 550 5.7.1 (never relayed)."),
+    ("mailboxes", "recipient_delimiter", "One character, e.g. \"+\": `alice+tag@`*domain* is delivered to alice's Maildir (the tag is kept in the address). Empty: none."),
     ("mailboxes", "accept", "\"any\": any safe local part, its Maildir made on first delivery; \"accounts\": only [[accounts]] addresses (postmaster is always accepted)."),
     ("limits", "max_message_bytes", "Advertised as SIZE; larger messages get 552 5.3.4."),
     ("limits", "max_recipients", "Per message; beyond: 452 4.5.3."),

@@ -134,6 +134,8 @@ pub fn smtp_policy(config: &Config, accounts: &Arc<Accounts>, submission: bool) 
         submission,
         sender_login_match: config.smtp.sender_login_match,
         relay_to: relay_to(config),
+        aliases: Arc::new(config.aliases.clone()),
+        recipient_delimiter: config.mailboxes.recipient_delimiter.chars().next(),
         fault_addresses: config.testing.fault_addresses,
         test_keep_dot_stuffing: Break::DotUnstuff.is_on(),
     }

@@ -8,7 +8,7 @@ use toml::de::DeValue;
 
 use super::{Loader, Section, qualified};
 use crate::config::*;
-use crate::proto::smtp::address::{is_address_literal, is_domain};
+use crate::proto::smtp::address::{is_address_literal, is_domain, parse_mailbox};
 
 /// `host:port` with a host name or an IP address (IPv6 in brackets) and a port above 0.
 fn is_next_hop(text: &str) -> bool {
@@ -129,6 +129,83 @@ impl Loader<'_> {
         routes
     }
 
+    /// `[aliases]`: keys in the local domains (`local@domain` or `@domain`), values one address
+    /// or a list; lower-cased.
+    pub(super) fn aliases(
+        &mut self,
+        top: &Section,
+        domains: &[String],
+    ) -> BTreeMap<String, Vec<String>> {
+        let mut out = BTreeMap::new();
+        let Some(v) = self.value(top, "aliases") else {
+            return out;
+        };
+        let DeValue::Table(t) = v.get_ref() else {
+            self.type_error(
+                top,
+                "aliases",
+                v,
+                "a table of \"address\" = \"address\" or [list]",
+            );
+            return out;
+        };
+        for (k, value) in t.iter() {
+            let key = k.get_ref().to_ascii_lowercase();
+            let (local, domain) = key.rsplit_once('@').unwrap_or(("", ""));
+            if !domains.iter().any(|d| d == domain) {
+                self.problem(
+                    k.span(),
+                    format!("`aliases`: \"{key}\" is not an address in mailboxes.domains (e.g. \"postmaster@{}\" or \"@{}\" for a catch-all)", domains.first().map(String::as_str).unwrap_or("example.test"), domains.first().map(String::as_str).unwrap_or("example.test")),
+                );
+                continue;
+            }
+            if !local.is_empty() && parse_mailbox(&key).is_err() {
+                self.problem(k.span(), format!("`aliases`: \"{key}\" is not an address"));
+                continue;
+            }
+            let items: Vec<(std::ops::Range<usize>, String)> = match value.get_ref() {
+                DeValue::String(a) => vec![(value.span(), a.to_string())],
+                DeValue::Array(list) => list
+                    .iter()
+                    .filter_map(|i| match i.get_ref() {
+                        DeValue::String(a) => Some((i.span(), a.to_string())),
+                        _ => None,
+                    })
+                    .collect(),
+                other => {
+                    self.problem(
+                        value.span(),
+                        format!(
+                            "`aliases` values must be an address or a list of addresses, not {}",
+                            other.type_str()
+                        ),
+                    );
+                    continue;
+                }
+            };
+            let mut targets = Vec::new();
+            for (span, a) in items {
+                let lower = a.to_ascii_lowercase();
+                match parse_mailbox(&lower) {
+                    Ok(_) if lower.contains('@') => targets.push(lower),
+                    _ => self.problem(
+                        span,
+                        format!("`aliases`: \"{a}\" (for \"{key}\") is not an address"),
+                    ),
+                }
+            }
+            if targets.is_empty() {
+                self.problem(
+                    value.span(),
+                    format!("`aliases`: \"{key}\" has no address to deliver to"),
+                );
+                continue;
+            }
+            out.insert(key, targets);
+        }
+        out
+    }
+
     pub(super) fn queue(&mut self, top: &Section) -> Queue {
         self.read(top, "queue", |l, s| {
             let d = Queue::default();
@@ -192,6 +269,33 @@ mod tests {
             (c.queue.minimal_backoff_secs, c.queue.maximal_backoff_secs),
             (1, 4)
         );
+    }
+
+    #[test]
+    fn aliases_are_checked() {
+        let c = parse(
+            "[mailboxes]\ndomains = [\"example.test\"]\nrecipient_delimiter = \"+\"\n[aliases]\n\"Postmaster@example.test\" = \"Alice@example.test\"\n\"team@example.test\" = [\"a@example.test\", \"b@far.test\"]\n\"@example.test\" = \"catch@example.test\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.aliases["postmaster@example.test"], ["alice@example.test"]);
+        assert_eq!(
+            c.aliases["team@example.test"],
+            ["a@example.test", "b@far.test"]
+        );
+        assert_eq!(c.aliases["@example.test"], ["catch@example.test"]);
+        assert_eq!(c.mailboxes.recipient_delimiter, "+");
+        let e = parse(
+            "[mailboxes]\ndomains = [\"example.test\"]\nrecipient_delimiter = \"ab\"\n[aliases]\n\"x@elsewhere.test\" = \"a@example.test\"\n\"y@example.test\" = \"not an address\"\n\"z@example.test\" = 3\n",
+        )
+        .unwrap_err();
+        let lines: Vec<usize> = e.problems.iter().map(|p| p.line).collect();
+        assert_eq!(lines, [4, 6, 7, 7, 8], "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains("\"x@elsewhere.test\" is not an address in mailboxes.domains"),
+            "{text}"
+        );
+        assert!(text.contains("must be one character"), "{text}");
     }
 
     #[test]

@@ -31,6 +31,7 @@ impl Loader<'_> {
         let metrics = self.metrics(&top);
         let relay = self.relay(&top);
         let queue = self.queue(&top);
+        let aliases = self.aliases(&top, &mailboxes.domains);
         let accounts = self.accounts(&top, &mailboxes.domains);
         self.finish(top);
         if tls.is_none() {
@@ -66,6 +67,7 @@ impl Loader<'_> {
             metrics,
             relay,
             queue,
+            aliases,
         }
     }
 
@@ -212,10 +214,22 @@ impl Loader<'_> {
                 d.accept,
                 &[("any", AcceptMode::Any), ("accounts", AcceptMode::Accounts)],
             );
+            let delimiter = l.string(s, "recipient_delimiter", &d.recipient_delimiter);
+            let text = delimiter.get_ref();
+            if !text.is_empty()
+                && (text.chars().count() != 1
+                    || text.chars().any(|c| c.is_alphanumeric() || c == '@' || c == '.' || c.is_whitespace()))
+            {
+                l.problem(
+                    delimiter.span(),
+                    format!("`mailboxes.recipient_delimiter` must be one character like \"+\" or \"-\", not \"{text}\""),
+                );
+            }
             Mailboxes {
                 root: PathBuf::from(root.into_inner()),
                 domains,
                 accept,
+                recipient_delimiter: delimiter.into_inner(),
             }
         })
     }

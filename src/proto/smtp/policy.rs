@@ -1,7 +1,7 @@
 //! What an SMTP session is allowed to do: the [`Policy`] snapshot the composition root builds from
 //! the config when a session starts, and the mailbox lookup it carries.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -77,6 +77,10 @@ pub struct Policy {
     pub sender_login_match: bool,
     /// Where relayed mail can go.
     pub relay_to: RelayTo,
+    /// `[aliases]`: lower-cased `local@domain` or `@domain` (catch-all) → addresses.
+    pub aliases: Arc<BTreeMap<String, Vec<String>>>,
+    /// `[mailboxes] recipient_delimiter`: `alice+tag` is alice's mailbox.
+    pub recipient_delimiter: Option<char>,
     /// `[testing] fault_addresses`: `fail-NNN@` and `slow-Ns@` local parts inject faults.
     pub fault_addresses: bool,
     /// A deliberately broken build for the selftest's own test: DATA keeps stuffing dots. Set
@@ -85,6 +89,28 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// The mailbox part of a local part: before the delimiter, if there is one and something
+    /// stands before it.
+    pub fn base_local<'a>(&self, local: &'a str) -> &'a str {
+        match self.recipient_delimiter.and_then(|d| local.split_once(d)) {
+            Some((base, _)) if !base.is_empty() => base,
+            _ => local,
+        }
+    }
+
+    /// The addresses `address` (lower-cased `local@domain`) is an alias for: its own entry, else
+    /// its domain's catch-all when `address` is not a known mailbox.
+    pub fn alias(&self, address: &str, known: bool) -> Option<Vec<String>> {
+        if let Some(t) = self.aliases.get(address) {
+            return Some(t.clone());
+        }
+        let domain = address.rsplit_once('@').map(|(_, d)| d)?;
+        if known {
+            return None;
+        }
+        self.aliases.get(&format!("@{domain}")).cloned()
+    }
+
     /// A policy with RFC minimum limits, for tests and examples.
     pub fn example(hostname: &str, domains: &[&str]) -> Self {
         Policy {
@@ -102,6 +128,8 @@ impl Policy {
             submission: false,
             sender_login_match: true,
             relay_to: RelayTo::Nowhere,
+            aliases: Arc::default(),
+            recipient_delimiter: None,
             fault_addresses: false,
             test_keep_dot_stuffing: false,
         }

@@ -431,6 +431,7 @@ proptest! {
     }
 }
 
+mod aliases;
 mod data;
 mod refusals;
 mod tls_auth;

@@ -107,6 +107,9 @@ impl SmtpSession {
             Path::Null => return refuse(self, Reason::BadAddress, canned::need_rcpt(), events),
             Path::Postmaster => {
                 let domain = self.policy.domains.first().cloned().unwrap_or_default();
+                if let Some(targets) = self.policy.alias(&format!("postmaster@{domain}"), false) {
+                    return self.accept_alias(targets, events);
+                }
                 Recipient {
                     address: "postmaster".into(),
                     domain,
@@ -186,9 +189,23 @@ impl SmtpSession {
                         Fault::Delay(d) => events.push(Event::Pause(d)),
                     }
                 }
-                if let Accept::Known(mailboxes) = &self.policy.accept
+                // alice+tag@ is alice's mailbox (the address keeps its tag).
+                let local = self.policy.base_local(&local).to_string();
+                let known = match &self.policy.accept {
+                    Accept::Known(mailboxes) => mailboxes.exists(&format!("{local}@{domain}")),
+                    Accept::Any => false,
+                };
+                let full = format!("{}@{domain}", m.local.to_ascii_lowercase());
+                if let Some(targets) = self
+                    .policy
+                    .alias(&full, known)
+                    .or_else(|| self.policy.alias(&format!("{local}@{domain}"), known))
+                {
+                    return self.accept_alias(targets, events);
+                }
+                if let Accept::Known(_) = &self.policy.accept
                     && local != "postmaster"
-                    && !mailboxes.exists(&format!("{local}@{domain}"))
+                    && !known
                 {
                     let r = Reply::new(
                         550,
@@ -207,6 +224,37 @@ impl SmtpSession {
         };
         if let Some(tx) = self.tx.as_mut() {
             tx.recipients.push(recipient);
+        }
+        self.reply(Reply::new(250, "2.1.5", "Ok"), events);
+    }
+
+    /// RCPT of an alias: each of its addresses becomes a recipient (in a local domain: its
+    /// Maildir; elsewhere: through the queue).
+    fn accept_alias(&mut self, targets: Vec<String>, events: &mut Vec<Event>) {
+        let recipients: Vec<Recipient> = targets
+            .into_iter()
+            .map(|t| {
+                let (local, domain) = t.rsplit_once('@').unwrap_or((t.as_str(), ""));
+                let remote = !self.policy.domains.iter().any(|d| d == domain);
+                let local = if remote {
+                    local.to_string()
+                } else {
+                    self.policy.base_local(local).to_string()
+                };
+                Recipient {
+                    domain: domain.to_string(),
+                    local,
+                    remote,
+                    address: t.clone(),
+                }
+            })
+            .collect();
+        if let Some(tx) = self.tx.as_mut() {
+            for r in recipients {
+                if !tx.recipients.contains(&r) {
+                    tx.recipients.push(r);
+                }
+            }
         }
         self.reply(Reply::new(250, "2.1.5", "Ok"), events);
     }
