@@ -55,7 +55,7 @@ fn escape(text: &str) -> String {
 
 /// smtpd.toml(5): one section of the man page per config section, one entry per key.
 fn config_man(dir: &Path) -> std::io::Result<()> {
-    use smtpd::config::schema::{DESCRIPTION, SECTIONS, reference};
+    use smtpd::config::schema::{DESCRIPTION, reference, sections};
     let version = env!("CARGO_PKG_VERSION");
     let mut out = format!(
         ".TH SMTPD.TOML 5 \"\" \"smtpd {version}\" \"File Formats\"\n\
@@ -66,7 +66,7 @@ fn config_man(dir: &Path) -> std::io::Result<()> {
         roff(DESCRIPTION)
     );
     let keys = reference();
-    for section in SECTIONS {
+    for section in sections() {
         out += &format!(".SH {}\n", section.heading);
         if !section.doc.is_empty() {
             out += &format!("{}\n", roff(section.doc));

@@ -26,11 +26,12 @@ fn as_cron_calls_it() {
     let srv = Server::start();
     let out = sendmail(
         &srv,
-        &["-FCron Daemon", "-i", "-B8BITMIME", "-oem", "-odi", "root@localhost"],
+        &["-FCron Daemon", "-i", "-B8BITMIME", "-oem", "-odi", "root"],
         b"Subject: Cron <root@host> run-parts /etc/cron.daily\nContent-Type: text/plain\n\nall done\n.\nstill the body\n",
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let files = srv.new_mail("localhost", "root");
+    // A bare name is in the first local domain (as Postfix's append_at_myorigin).
+    let files = srv.new_mail("example.test", "root");
     assert_eq!(files.len(), 1);
     let text = std::fs::read_to_string(&files[0]).unwrap();
     assert!(text.contains("\nFrom: \"Cron Daemon\" <"), "{text}");

@@ -46,20 +46,24 @@ fn main() -> ExitCode {
         }
         .to_path_buf()
     });
-    let config = match smtpd::config::load(&path) {
-        Ok(c) => c,
+    // The configuration is for root and smtpd's group; anyone else submits to the standard port.
+    let (addr, hostname, origin) = match smtpd::config::load(&path) {
+        Ok(config) => match sm::local_smtpd(&config) {
+            Some((addr, hostname)) => {
+                let origin = config.mailboxes.domains.first().cloned();
+                (addr, hostname.clone(), origin.unwrap_or(hostname))
+            }
+            None => {
+                let why = format!("{} has no [smtp] listen address", path.display());
+                return fail(sysexits::UNAVAILABLE, &why);
+            }
+        },
         Err(e) => {
-            return fail(
-                sysexits::TEMPFAIL,
-                &format!("cannot read smtpd's configuration: {e}"),
-            );
+            if args.verbose {
+                eprintln!("sendmail: {e}; submitting to 127.0.0.1:25");
+            }
+            sm::fallback()
         }
-    };
-    let Some((addr, hostname)) = sm::local_smtpd(&config) else {
-        return fail(
-            sysexits::UNAVAILABLE,
-            &format!("{} has no [smtp] listen address", path.display()),
-        );
     };
     let mut input = Vec::new();
     if let Err(e) = std::io::stdin().read_to_end(&mut input) {
@@ -73,6 +77,9 @@ fn main() -> ExitCode {
         message = without_bcc;
         recipients.extend(from_headers);
     }
+    let mut recipients: Vec<String> = recipients.iter().map(|r| sm::qualify(r, &origin)).collect();
+    recipients.retain(|r| !r.is_empty());
+    recipients.dedup();
     if recipients.is_empty() {
         return fail(
             sysexits::USAGE,

@@ -35,53 +35,27 @@ pub fn read_message(input: &[u8], ignore_dots: bool) -> Vec<u8> {
     out
 }
 
-/// The header section's fields, unfolded: (name, value).
-fn fields(head: &[u8]) -> Vec<(String, String)> {
-    let text = String::from_utf8_lossy(head);
-    let mut out: Vec<(String, String)> = Vec::new();
-    for line in text.lines() {
-        if line.starts_with([' ', '\t']) {
-            if let Some(last) = out.last_mut() {
-                last.1.push(' ');
-                last.1.push_str(line.trim());
-            }
-        } else if let Some((name, value)) = line.split_once(':') {
-            out.push((name.trim().to_string(), value.trim().to_string()));
-        }
-    }
-    out
-}
-
-/// The addresses of an address-list header value: `<a@b>` forms, or bare `a@b` words.
-fn addresses(value: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for part in value.split(',') {
-        let part = part.trim();
-        let addr = match (part.rfind('<'), part.rfind('>')) {
-            (Some(a), Some(b)) if a < b => &part[a + 1..b],
-            _ => part
-                .split_whitespace()
-                .find(|w| w.contains('@'))
-                .unwrap_or(""),
-        };
-        let addr = addr.trim().trim_matches(['"', '\'']);
-        if !addr.is_empty() && !out.iter().any(|o: &String| o.eq_ignore_ascii_case(addr)) {
-            out.push(addr.to_string());
-        }
-    }
-    out
-}
-
 /// With `-t`: the To:, Cc: and Bcc: recipients, and the message without its Bcc: fields.
 pub fn header_recipients(message: &[u8]) -> (Vec<String>, Vec<u8>) {
     let end = header_end(message).unwrap_or(message.len());
     let (head, body) = message.split_at(end);
-    let mut rcpts = Vec::new();
-    for (name, value) in fields(head) {
-        if ["to", "cc", "bcc"].contains(&name.to_ascii_lowercase().as_str()) {
-            for a in addresses(&value) {
-                if !rcpts.iter().any(|r: &String| r.eq_ignore_ascii_case(&a)) {
-                    rcpts.push(a);
+    let mut rcpts: Vec<String> = Vec::new();
+    let mut section = head.to_vec();
+    section.extend_from_slice(b"\n");
+    if let Some(parsed) = mail_parser::MessageParser::default().parse_headers(&section) {
+        for list in [parsed.to(), parsed.cc(), parsed.bcc()]
+            .into_iter()
+            .flatten()
+        {
+            for a in list.iter() {
+                // A bare name ("To: root") is read as a display name with no address.
+                let bare = a.name().filter(|n| !n.trim().contains(' '));
+                let Some(addr) = a.address().or(bare) else {
+                    continue;
+                };
+                let addr = addr.trim();
+                if !addr.is_empty() && !rcpts.iter().any(|r| r.eq_ignore_ascii_case(addr)) {
+                    rcpts.push(addr.to_string());
                 }
             }
         }
@@ -151,6 +125,27 @@ fn looks_like_headers(message: &[u8]) -> bool {
         .iter()
         .position(|&b| b == b':')
         .is_some_and(|i| i > 0 && first[..i].iter().all(|b| b.is_ascii_graphic()))
+}
+
+/// A bare name (`root`, as cron and unattended-upgrades give it) in `origin`, the first local
+/// domain (Postfix's append_at_myorigin); an address is kept as it is.
+pub fn qualify(address: &str, origin: &str) -> String {
+    let a = address.trim().trim_start_matches('<').trim_end_matches('>');
+    if a.contains('@') || a.is_empty() {
+        a.to_string()
+    } else {
+        format!("{a}@{origin}")
+    }
+}
+
+/// Where to submit when smtpd's configuration cannot be read (it is for root and smtpd's group
+/// only): the standard port on loopback, in the packaged config's domain.
+pub fn fallback() -> (std::net::SocketAddr, String, String) {
+    (
+        std::net::SocketAddr::from(([127, 0, 0, 1], 25)),
+        "localhost".into(),
+        "localhost".into(),
+    )
 }
 
 /// The address to submit to, and smtpd's hostname: the running daemon's first SMTP listener as
@@ -244,6 +239,20 @@ mod tests {
         assert!(
             kept.ends_with("Subject: s\n\nTo: not@header.test\n"),
             "{kept}"
+        );
+    }
+
+    #[test]
+    fn bare_names_are_qualified() {
+        assert_eq!(qualify("root", "example.test"), "root@example.test");
+        assert_eq!(qualify("<root>", "example.test"), "root@example.test");
+        assert_eq!(qualify("a@b.test", "example.test"), "a@b.test");
+        assert_eq!(qualify("", "example.test"), "");
+        let (rcpts, _) = header_recipients(b"To: root\nCc: Ops <ops>\n\nx\n");
+        assert_eq!(
+            rcpts,
+            ["root", "ops"],
+            "bare names are found, then qualified"
         );
     }
 

@@ -32,7 +32,7 @@ pub struct SectionDoc {
     /// `""` for the top level.
     pub name: &'static str,
     /// How the man page heads it: `[name]`, `[[accounts]]`, or "TOP LEVEL".
-    pub heading: &'static str,
+    pub heading: String,
     /// Said before the keys; may be empty.
     pub doc: &'static str,
 }
@@ -40,38 +40,33 @@ pub struct SectionDoc {
 /// What the man page says before the sections.
 pub const DESCRIPTION: &str = "A TOML file. Every key but `hostname` has a default; unknown keys are errors. `smtpd --check-config --config FILE` reports every problem as FILE:LINE: message. Relative paths are relative to the directory smtpd starts in. A reload (SIGHUP, `systemctl reload smtpd` or `smtpctl reload`) applies listeners, limits, domains, accounts, TLS files and the log level to new sessions; the [log] dir/rotation/keep/format, [control] and [server] user/group need a restart.";
 
-pub const SECTIONS: &[SectionDoc] = &[
-    section("", "TOP LEVEL", ""),
-    section("server", "[server]", ""),
-    section("smtp", "[smtp]", ""),
-    section("pop3", "[pop3]", ""),
-    section(
-        "tls",
-        "[tls]",
-        "Present: TLS (1.2 and 1.3) is offered. Absent: no TLS.",
-    ),
-    section("mailboxes", "[mailboxes]", ""),
-    section("limits", "[limits]", ""),
-    section("log", "[log]", ""),
-    section("control", "[control]", ""),
-    section("testing", "[testing]", ""),
-    section("metrics", "[metrics]", ""),
-    section(
-        "relay",
-        "[relay]",
-        "Mail for domains outside [mailboxes] domains is accepted only from authenticated submission sessions and from `networks` on the plain SMTP listeners, and only when it has a next hop (a route or the smarthost); everyone else gets 550 5.7.1. It is queued (fsync'ed) before the 250 and delivered from the queue.",
-    ),
-    section("queue", "[queue]", ""),
-    section(
-        "aliases",
-        "[aliases]",
-        "Each key is an address in a local domain (`\"postmaster@example.test\"`), or `\"@example.test\"` for the domain's catch-all (used for local parts with no alias and no account); each value is one address or a list of them (`[\"alice@example.test\", \"bob@example.net\"]`). Mail to the key is delivered to the values instead (remote ones through the queue, which needs their next hop). One level: a value is not looked up again. Reloadable.",
-    ),
-    section("accounts", "[[accounts]]", ""),
+/// (name, what is said before its keys), in the order the loader reads them; `""` is the top
+/// level.
+#[rustfmt::skip]
+const SECTION_DOCS: &[(&str, &str)] = &[
+    ("", ""), ("server", ""), ("smtp", ""), ("pop3", ""),
+    ("tls", "Present: TLS (1.2 and 1.3) is offered. Absent: no TLS."),
+    ("mailboxes", ""), ("limits", ""), ("log", ""), ("control", ""), ("testing", ""), ("metrics", ""),
+    ("relay", "Mail for domains outside [mailboxes] domains is accepted only from authenticated submission sessions and from `networks` on the plain SMTP listeners, and only when it has a next hop (a route or the smarthost); everyone else gets 550 5.7.1. It is queued (fsync'ed) before the 250 and delivered from the queue."),
+    ("queue", ""),
+    ("aliases", "Each key is an address in a local domain (`\"postmaster@example.test\"`), or `\"@example.test\"` for the domain's catch-all (used for local parts with no alias and no account); each value is one address or a list of them (`[\"alice@example.test\", \"bob@example.net\"]`). Mail to the key is delivered to the values instead (remote ones through the queue, which needs their next hop). One level: a value is not looked up again. Reloadable."),
+    ("accounts", ""),
 ];
 
-const fn section(name: &'static str, heading: &'static str, doc: &'static str) -> SectionDoc {
-    SectionDoc { name, heading, doc }
+/// Every section, with its man-page heading: `[name]`, `[[accounts]]`, or "TOP LEVEL".
+pub fn sections() -> Vec<SectionDoc> {
+    SECTION_DOCS
+        .iter()
+        .map(|&(name, doc)| SectionDoc {
+            name,
+            heading: match name {
+                "" => "TOP LEVEL".into(),
+                "accounts" => "[[accounts]]".into(),
+                n => format!("[{n}]"),
+            },
+            doc,
+        })
+        .collect()
 }
 
 /// (section, key, doc), each section's keys in the order the loader reads them (the order of
@@ -163,7 +158,7 @@ pub(crate) fn known_keys(section: &str) -> Vec<&'static str> {
         .filter(|(s, ..)| *s == section)
         .map(|(_, k, _)| *k);
     if section.is_empty() {
-        let sections = SECTIONS.iter().map(|s| s.name).filter(|n| !n.is_empty());
+        let sections = SECTION_DOCS.iter().map(|s| s.0).filter(|n| !n.is_empty());
         keys.chain(sections).collect()
     } else {
         keys.collect()

@@ -86,6 +86,7 @@ impl Generation {
             queue: self.config.queue.clone(),
             local: Arc::clone(&self.pop3.store),
             domains: self.config.mailboxes.domains.clone(),
+            delimiter: self.config.mailboxes.recipient_delimiter.chars().next(),
         }
     }
 }

@@ -180,13 +180,12 @@ impl Conn {
         }
         let mut buf = vec![0u8; READ_BUF];
         loop {
-            let read =
+            let events =
                 session::next_events(session, stream, &mut buf, timeout, shutdown, true, |_| {});
-            let events = match read.await {
-                Ok(events) => events,
-                Err(end) => return end,
+            let result = match events.await {
+                Ok(events) => self.run(session, stream, events).await,
+                Err(end) => Err(end),
             };
-            let result = self.run(session, stream, events).await;
             if let Err(end) = session::carried_out(result, stream).await {
                 return end;
             }

@@ -103,31 +103,26 @@ pub trait Engine {
     fn shutdown(&mut self) -> Vec<Self::Event>;
 }
 
-impl Engine for crate::proto::smtp::SmtpSession {
-    type Event = crate::proto::smtp::Event;
-    fn feed(&mut self, input: &[u8]) -> Vec<Self::Event> {
-        self.feed(input)
-    }
-    fn timeout(&mut self) -> Vec<Self::Event> {
-        self.timeout()
-    }
-    fn shutdown(&mut self) -> Vec<Self::Event> {
-        self.shutdown()
-    }
+/// Both engines have these three as inherent methods of the same shape.
+macro_rules! engine {
+    ($session:ty, $event:ty) => {
+        impl Engine for $session {
+            type Event = $event;
+            fn feed(&mut self, input: &[u8]) -> Vec<Self::Event> {
+                self.feed(input)
+            }
+            fn timeout(&mut self) -> Vec<Self::Event> {
+                self.timeout()
+            }
+            fn shutdown(&mut self) -> Vec<Self::Event> {
+                self.shutdown()
+            }
+        }
+    };
 }
 
-impl Engine for crate::proto::pop3::Pop3Session {
-    type Event = crate::proto::pop3::Event;
-    fn feed(&mut self, input: &[u8]) -> Vec<Self::Event> {
-        self.feed(input)
-    }
-    fn timeout(&mut self) -> Vec<Self::Event> {
-        self.timeout()
-    }
-    fn shutdown(&mut self) -> Vec<Self::Event> {
-        self.shutdown()
-    }
-}
+engine!(crate::proto::smtp::SmtpSession, crate::proto::smtp::Event);
+engine!(crate::proto::pop3::Pop3Session, crate::proto::pop3::Event);
 
 /// One read within `limit` fed to `engine`: its events for what arrived (`seen` is shown the
 /// bytes first), for a timeout, or for a shutdown (which cuts the read short only when

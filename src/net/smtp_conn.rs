@@ -195,13 +195,12 @@ impl Conn<'_> {
                 (Some(_), None) => {}
                 (None, _) => info!(session = who.sid, peer = %who.peer, in_data, "timeout"),
             };
-            let read =
+            let events =
                 session::next_events(session, stream, &mut buf, limit, shutdown, !in_data, seen);
-            let events = match read.await {
-                Ok(events) => events,
-                Err(end) => return end,
+            let result = match events.await {
+                Ok(events) => self.run(session, stream, events).await,
+                Err(end) => Err(end),
             };
-            let result = self.run(session, stream, events).await;
             if let Err(end) = session::carried_out(result, stream).await {
                 return end;
             }

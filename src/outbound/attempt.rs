@@ -3,15 +3,14 @@
 //! client. Each recipient ends the attempt delivered, deferred (with its next try) or failed.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tracing::{info, warn};
 
+use super::hop::{Hop, send};
 use super::{OutboundConfig, unix_now};
-use crate::client::smtp::{Client, ClientError, Outcome, Reply};
-use crate::config::{RelayTls, SmarthostTls};
+use crate::client::smtp::{Outcome, Reply};
 use crate::mailbox::Target;
 use crate::mailbox::delivery::Recipient;
 use crate::net::stats::{self, Stats};
@@ -28,33 +27,6 @@ fn received_count(message: &[u8]) -> usize {
         .split(|&b| b == b'\n')
         .filter(|l| l.len() > 9 && l[..9].eq_ignore_ascii_case(b"received:"))
         .count()
-}
-
-/// How long one step of a remote dialogue may take.
-const STEP: Duration = Duration::from_secs(60);
-
-/// Where a group of recipients is sent.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Hop {
-    /// `[relay] routes`: `host:port`.
-    Route(String),
-    /// `[relay] smarthost`.
-    Smarthost(String),
-}
-
-impl Hop {
-    fn for_domain(cfg: &OutboundConfig, domain: &str) -> Option<Hop> {
-        if let Some(r) = cfg.relay.routes.get(domain) {
-            return Some(Hop::Route(r.clone()));
-        }
-        (!cfg.relay.smarthost.is_empty()).then(|| Hop::Smarthost(cfg.relay.smarthost.clone()))
-    }
-
-    fn address(&self) -> &str {
-        match self {
-            Hop::Route(a) | Hop::Smarthost(a) => a,
-        }
-    }
 }
 
 /// What happened to one recipient in this attempt.
@@ -115,6 +87,15 @@ pub async fn run(
         .copied()
         .filter(|&i| env.recipients[i].local_delivery)
         .collect();
+    // What is known so far (a loop) is recorded before anything is sent.
+    record(
+        cfg,
+        stats,
+        &mut env,
+        std::mem::take(&mut outcomes),
+        now,
+        started,
+    );
     if !local.is_empty() {
         let r = deliver_local(cfg, &env, &local, message.clone()).await;
         for &i in &local {
@@ -126,6 +107,16 @@ pub async fn run(
                 },
             );
         }
+        // Recorded before the next step: after a crash these are not delivered again.
+        record(
+            cfg,
+            stats,
+            &mut env,
+            std::mem::take(&mut outcomes),
+            now,
+            started,
+        );
+        save(store, &env).await;
     }
     // Remote recipients, by next hop.
     let mut hops: BTreeMap<Hop, Vec<usize>> = BTreeMap::new();
@@ -139,7 +130,7 @@ pub async fn run(
                 outcomes.insert(
                     i,
                     Result1::Failed(format!(
-                        "no route to {} (set [relay] routes or smarthost)",
+                        "5.4.4 no route to {} (set [relay] routes or smarthost)",
                         env.recipients[i].domain
                     )),
                 );
@@ -159,7 +150,32 @@ pub async fn run(
             }
             outcomes.insert(i, r);
         }
+        record(
+            cfg,
+            stats,
+            &mut env,
+            std::mem::take(&mut outcomes),
+            now,
+            started,
+        );
+        save(store, &env).await;
+        crate::testing::stall_point("between_hops");
     }
+    record(cfg, stats, &mut env, outcomes, now, started);
+    bounce(cfg, store, &mut env, &message).await;
+    env
+}
+
+/// Applies this attempt's `outcomes` to `env` (state, attempts, next try, last error),
+/// counts and logs each.
+fn record(
+    cfg: &OutboundConfig,
+    stats: &Stats,
+    env: &mut Envelope,
+    outcomes: BTreeMap<usize, Result1>,
+    now: u64,
+    started: Instant,
+) {
     let expired = now >= env.created.saturating_add(cfg.queue.max_lifetime_secs);
     for (i, outcome) in outcomes {
         let r = &mut env.recipients[i];
@@ -219,21 +235,38 @@ pub async fn run(
             warn!(id = %env.id, to = %r.address, attempt = r.attempts, next_try = r.next_try, "{line}");
         }
     }
-    bounce(cfg, store, &mut env, &message).await;
-    env
+}
+
+/// Writes `env` as it stands, off the async threads; a failure is logged (the final save of
+/// the attempt tries again).
+async fn save(store: &Arc<QueueStore>, env: &Envelope) {
+    let (store, env) = (Arc::clone(store), env.clone());
+    let id = env.id.clone();
+    match tokio::task::spawn_blocking(move || store.save(&env)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => warn!(id = %id, error = %e, "cannot record a delivery outcome yet"),
+        Err(e) => warn!(id = %id, error = %e, "outcome task failed"),
+    }
 }
 
 /// Failed recipients not bounced yet get one report to the sender, queued like any message
 /// (from `<>`, so a bounce is never bounced). When it cannot be queued they stay unbounced, and
 /// the message stays in the queue for the operator.
 async fn bounce(cfg: &OutboundConfig, store: &Arc<QueueStore>, env: &mut Envelope, message: &[u8]) {
-    if env.sender.is_empty() {
-        return;
-    }
     let todo: Vec<usize> = (0..env.recipients.len())
         .filter(|&i| env.recipients[i].state == State::Failed && !env.recipients[i].bounced)
         .collect();
     if todo.is_empty() {
+        return;
+    }
+    if env.sender.is_empty() {
+        // A bounce is never bounced: an undeliverable one is logged and dropped (Postfix sends
+        // it to postmaster once more, then drops it), so the queue cannot fill with them.
+        for i in todo {
+            let r = &mut env.recipients[i];
+            warn!(id = %env.id, to = %r.address, error = r.last_error.as_deref().unwrap_or("-"), "undeliverable bounce dropped");
+            r.bounced = true;
+        }
         return;
     }
     let failures: Vec<super::bounce::Failure> = todo
@@ -256,11 +289,26 @@ async fn bounce(cfg: &OutboundConfig, store: &Arc<QueueStore>, env: &mut Envelop
         message,
     );
     let (local, domain) = env.sender.rsplit_once('@').unwrap_or((&env.sender, ""));
-    let domain = domain.to_ascii_lowercase();
+    let mut domain = domain.to_ascii_lowercase();
+    let remote = !cfg.domains.contains(&domain);
+    let mut local = local.to_ascii_lowercase();
+    if !remote {
+        // As RCPT would: alice+tag is alice's Maildir; a name no Maildir may have goes to the
+        // postmaster instead.
+        if let Some((base, _)) = cfg.delimiter.and_then(|d| local.split_once(d))
+            && !base.is_empty()
+        {
+            local = base.to_string();
+        }
+        if !crate::proto::smtp::address::is_safe_local(&local) {
+            local = "postmaster".into();
+            domain = cfg.domains.first().cloned().unwrap_or(domain);
+        }
+    }
     let to = Recipient {
         address: env.sender.clone(),
-        remote: !cfg.domains.contains(&domain),
-        local: local.to_ascii_lowercase(),
+        remote,
+        local,
         domain,
     };
     let store = Arc::clone(store);
@@ -333,140 +381,6 @@ async fn deliver_local(
     .await
     .map_err(|e| e.to_string())?
     .map_err(|e| e.to_string())
-}
-
-/// One SMTP dialogue with `hop` for `to`.
-async fn send(
-    cfg: &OutboundConfig,
-    hop: &Hop,
-    from: &str,
-    to: &[String],
-    message: &[u8],
-) -> Result<Outcome, String> {
-    let addr = resolve(hop.address()).await?;
-    let host = hop
-        .address()
-        .rsplit_once(':')
-        .map(|(h, _)| h.trim_start_matches('[').trim_end_matches(']'))
-        .unwrap_or("");
-    let name = rustls_pki_types::ServerName::try_from(host.to_string())
-        .map_err(|e| format!("{host}: {e}"))?;
-    let (tls, verify) = match hop {
-        Hop::Route(_) => (Tls::Starttls, cfg.relay.tls == RelayTls::Required),
-        Hop::Smarthost(_) => match cfg.relay.smarthost_tls {
-            SmarthostTls::Starttls => (Tls::StarttlsRequired, true),
-            SmarthostTls::Tls => (Tls::Implicit, true),
-            SmarthostTls::None => (Tls::No, false),
-        },
-    };
-    let cafile = (!cfg.relay.cafile.is_empty()).then(|| std::path::Path::new(&cfg.relay.cafile));
-    let tls_config = || crate::net::tls::client_config(cafile.filter(|_| verify), !verify);
-    let failed = |e: ClientError| format!("{}: {e}", hop.address());
-    let (mut c, greeting) = match tls {
-        Tls::Implicit => {
-            let tc = tls_config()?;
-            Client::connect_tls(addr, STEP, None, tc, name.clone())
-                .await
-                .map_err(failed)?
-        }
-        _ => Client::connect(addr, STEP).await.map_err(failed)?,
-    };
-    if greeting.code != 220 {
-        return Ok(stopped(greeting));
-    }
-    let hello = c.hello(&cfg.hostname).await.map_err(failed)?;
-    if !hello.is_positive() {
-        return Ok(stopped(hello));
-    }
-    let wants_starttls = match tls {
-        Tls::Starttls => c.has("STARTTLS") || verify,
-        Tls::StarttlsRequired => true,
-        Tls::Implicit | Tls::No => false,
-    };
-    if wants_starttls {
-        if !c.has("STARTTLS") {
-            return Err(format!(
-                "{}: STARTTLS is required but not offered",
-                hop.address()
-            ));
-        }
-        let r = c.command("STARTTLS").await.map_err(failed)?;
-        if r.code != 220 {
-            return Ok(stopped(r));
-        }
-        c.start_tls(tls_config()?, name).await.map_err(failed)?;
-        let hello = c.hello(&cfg.hostname).await.map_err(failed)?;
-        if !hello.is_positive() {
-            return Ok(stopped(hello));
-        }
-    }
-    if let Hop::Smarthost(_) = hop
-        && !cfg.relay.smarthost_auth_file.is_empty()
-    {
-        let (user, password) = credentials(&cfg.relay.smarthost_auth_file).await?;
-        let r = c.auth_plain(&user, &password).await.map_err(failed)?;
-        if !r.is_positive() {
-            return Ok(stopped(r));
-        }
-    }
-    let outcome = crate::client::smtp::transaction(&mut c, from, to, message).await;
-    let _ = c.command("QUIT").await;
-    match outcome {
-        Ok(o) => Ok(o),
-        Err(ClientError::TooBig { size, max }) => Ok(stopped(Reply {
-            code: 552,
-            lines: vec![format!(
-                "5.3.4 the message ({size} octets) is over {}'s SIZE limit ({max})",
-                hop.address()
-            )],
-        })),
-        Err(e) => Err(failed(e)),
-    }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Tls {
-    /// STARTTLS when offered (required when the certificate is to be verified).
-    Starttls,
-    StarttlsRequired,
-    Implicit,
-    No,
-}
-
-/// A refusal before any recipient: the same for all.
-fn stopped(reply: Reply) -> Outcome {
-    Outcome {
-        accepted: Vec::new(),
-        rejected: Vec::new(),
-        reply,
-        delivered: false,
-    }
-}
-
-/// `host:port` to the first address it resolves to (the system's resolver for names).
-async fn resolve(hop: &str) -> Result<SocketAddr, String> {
-    if let Ok(a) = hop.parse::<SocketAddr>() {
-        return Ok(a);
-    }
-    tokio::net::lookup_host(hop)
-        .await
-        .map_err(|e| format!("{hop}: cannot resolve: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{hop}: no address"))
-}
-
-/// `user:password` from the smarthost's credentials file (read at each connection, so a change
-/// needs no reload).
-async fn credentials(path: &str) -> Result<(String, String), String> {
-    let p = path.to_string();
-    let text = tokio::task::spawn_blocking(move || std::fs::read_to_string(p))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("[relay] smarthost_auth_file {path}: {e}"))?;
-    let line = text.lines().next().unwrap_or("").trim_end();
-    line.split_once(':')
-        .map(|(u, p)| (u.to_string(), p.to_string()))
-        .ok_or_else(|| format!("[relay] smarthost_auth_file {path}: expected user:password"))
 }
 
 /// Each recipient's fate from the dialogue: refused at RCPT (5xx failed, 4xx deferred), or

@@ -9,6 +9,7 @@
 
 mod attempt;
 pub mod bounce;
+mod hop;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
@@ -37,6 +38,8 @@ pub struct OutboundConfig {
     pub local: Arc<MaildirStore>,
     /// The local domains (a bounce to a sender there is delivered to its Maildir).
     pub domains: Vec<String>,
+    /// `[mailboxes] recipient_delimiter` (a bounce to alice+tag@ goes to alice's Maildir).
+    pub delimiter: Option<char>,
 }
 
 struct Entry {
@@ -67,10 +70,20 @@ impl Outbound {
         config: OutboundConfig,
         stats: Arc<Stats>,
     ) -> Result<Arc<Outbound>, crate::mailbox::DeliveryError> {
-        let (envelopes, problems) = store.load()?;
+        let (mut envelopes, problems) = store.load()?;
         for p in problems {
             warn!("queue: {p}");
         }
+        // Finished before a crash could remove them (every recipient recorded as done).
+        envelopes.retain(|e| {
+            if e.is_done() {
+                if let Err(err) = store.remove(&e.id) {
+                    warn!(id = %e.id, error = %err, "cannot remove a finished message");
+                }
+                return false;
+            }
+            true
+        });
         let entries = envelopes
             .into_iter()
             .map(|envelope| {
@@ -241,10 +254,13 @@ impl Outbound {
     }
 
     /// Records the outcome of an attempt: durably first, then in memory. A message with nothing
-    /// left to do (every recipient delivered, or failed and bounced) is removed; a failure that
-    /// could not be bounced (a bounce itself, or the bounce could not be queued) stays, shown by
-    /// `smtpctl queue`, until removed.
-    fn finished(&self, env: Envelope) {
+    /// left to do (every recipient delivered, or failed and bounced) is removed; one whose bounce
+    /// could not be queued yet stays and is tried again.
+    fn finished(&self, mut env: Envelope) {
+        // A hold or release made while it was in flight stands, on disk too.
+        if let Some(e) = self.entries().get(&env.id) {
+            env.held = e.envelope.held;
+        }
         let done = env.is_done();
         let saved = if done {
             self.store.remove(&env.id)
@@ -283,7 +299,9 @@ impl Outbound {
                 tracker.spawn(async move {
                     let cfg = me.config();
                     let env = attempt::run(&cfg, &me.store, &me.stats, env).await;
-                    me.finished(env);
+                    let done = Arc::clone(&me);
+                    // The final save (fsyncs) off the async threads.
+                    let _ = tokio::task::spawn_blocking(move || done.finished(env)).await;
                     drop(permit);
                     me.wake.notify_one();
                 });

@@ -72,17 +72,18 @@ impl Envelope {
         self.recipients.iter().any(|r| r.state.is_pending())
     }
 
-    /// The earliest next try of a pending recipient.
+    /// The earliest next try of a recipient with something left to do: pending, or failed and
+    /// not bounced yet (its bounce could not be queued).
     pub fn next_try(&self) -> Option<u64> {
         self.recipients
             .iter()
-            .filter(|r| r.state.is_pending())
+            .filter(|r| r.state.is_pending() || (r.state == State::Failed && !r.bounced))
             .map(|r| r.next_try)
             .min()
     }
 
-    /// Nothing is left to do: no recipient pending, and every failed one bounced. (A failed
-    /// bounce, from `<>`, is never bounced: it stays for the operator to see and remove.)
+    /// Nothing is left to do: no recipient pending, and every failed one bounced (or, for a
+    /// bounce that failed, dropped).
     pub fn is_done(&self) -> bool {
         !self.is_pending()
             && self
@@ -149,11 +150,14 @@ mod tests {
         for r in &mut e.recipients {
             r.state = State::Failed;
         }
-        assert!(!e.is_pending() && !e.due(100));
+        assert!(
+            !e.is_pending() && e.due(100),
+            "failed, not bounced yet: due for its bounce"
+        );
         assert!(!e.is_done(), "failed and not bounced: kept");
         for r in &mut e.recipients {
             r.bounced = true;
         }
-        assert!(e.is_done());
+        assert!(e.is_done() && !e.due(100));
     }
 }

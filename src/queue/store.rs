@@ -91,6 +91,7 @@ impl QueueStore {
         }
         let env_dir = self.dir.join("env");
         let mut envelopes = Vec::new();
+        let mut keep: Vec<String> = Vec::new();
         for e in fs::read_dir(&env_dir)
             .map_err(io_err("list", &env_dir))?
             .flatten()
@@ -99,25 +100,35 @@ impl QueueStore {
             let parsed = fs::read(&path)
                 .map_err(|e| e.to_string())
                 .and_then(|b| serde_json::from_slice::<Envelope>(&b).map_err(|e| e.to_string()));
+            let stem = e
+                .file_name()
+                .to_string_lossy()
+                .trim_end_matches(".json")
+                .to_string();
             match parsed {
-                Ok(env) if self.message_path(&env.id).is_file() => envelopes.push(env),
-                Ok(env) => {
-                    problems.push(format!(
-                        "{}: its message file is missing; removed",
-                        path.display()
-                    ));
-                    let _ = fs::remove_file(&path);
-                    let _ = env;
-                }
+                Ok(env) => match fs::metadata(self.message_path(&env.id)) {
+                    Ok(_) => envelopes.push(env),
+                    Err(m) if m.kind() == io::ErrorKind::NotFound => {
+                        problems.push(format!(
+                            "{}: its message file is missing; removed",
+                            path.display()
+                        ));
+                        let _ = fs::remove_file(&path);
+                    }
+                    // Unreadable (permissions, I/O): never a reason to delete anything.
+                    Err(m) => return Err(io_err("stat", &self.message_path(&env.id))(m).into()),
+                },
                 Err(why) => {
+                    // Set aside with its message, which is kept (nothing acknowledged is lost).
                     let corrupt = self.dir.join("corrupt");
                     let _ = fs::create_dir_all(&corrupt);
-                    let to = corrupt.join(e.file_name());
-                    let _ = fs::rename(&path, &to);
+                    let _ = fs::rename(&path, corrupt.join(e.file_name()));
+                    let _ = fs::rename(self.message_path(&stem), corrupt.join(&stem));
+                    keep.push(stem);
                     problems.push(format!(
-                        "{}: {why}; moved to {}",
+                        "{}: {why}; it and its message moved to {}",
                         path.display(),
-                        to.display()
+                        corrupt.display()
                     ));
                 }
             }
@@ -128,7 +139,7 @@ impl QueueStore {
             .flatten()
         {
             let id = e.file_name().to_string_lossy().into_owned();
-            if !envelopes.iter().any(|env| env.id == id) {
+            if !envelopes.iter().any(|env| env.id == id) && !keep.contains(&id) {
                 let _ = fs::remove_file(e.path());
             }
         }
@@ -136,9 +147,12 @@ impl QueueStore {
         Ok((envelopes, problems))
     }
 
-    /// Replaces `env`'s file durably (write, fsync, rename, fsync the directory).
+    /// Replaces `env`'s file durably (write, fsync, rename, fsync the directory). The temporary
+    /// file's name is unique, so two saves of one message never write the same inode.
     pub fn save(&self, env: &Envelope) -> Result<(), DeliveryError> {
-        let tmp = self.dir.join("tmp").join(format!("{}.json", env.id));
+        static SAVES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = self.dir.join("tmp").join(format!("{}.{n}.json", env.id));
         let text = serde_json::to_vec_pretty(env).map_err(|e| FsError {
             op: "encode",
             path: tmp.clone(),

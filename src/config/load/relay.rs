@@ -274,7 +274,7 @@ mod tests {
     #[test]
     fn aliases_are_checked() {
         let c = parse(
-            "[mailboxes]\ndomains = [\"example.test\"]\nrecipient_delimiter = \"+\"\n[aliases]\n\"Postmaster@example.test\" = \"Alice@example.test\"\n\"team@example.test\" = [\"a@example.test\", \"b@far.test\"]\n\"@example.test\" = \"catch@example.test\"\n",
+            "[relay]\nroutes = { \"far.test\" = \"127.0.0.1:2626\" }\n[mailboxes]\ndomains = [\"example.test\"]\nrecipient_delimiter = \"+\"\n[aliases]\n\"Postmaster@example.test\" = \"Alice@example.test\"\n\"team@example.test\" = [\"a@example.test\", \"b@far.test\"]\n\"@example.test\" = \"catch@example.test\"\n",
         )
         .unwrap();
         assert_eq!(c.aliases["postmaster@example.test"], ["alice@example.test"]);
@@ -284,6 +284,15 @@ mod tests {
         );
         assert_eq!(c.aliases["@example.test"], ["catch@example.test"]);
         assert_eq!(c.mailboxes.recipient_delimiter, "+");
+        let e = parse(
+            "[mailboxes]\ndomains = [\"example.test\"]\n[aliases]\n\"team@example.test\" = [\"a@example.test\", \"b@far.test\"]\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.problems.len(), 1, "{e}");
+        assert!(
+            e.to_string().contains("b@far.test, which has no next hop"),
+            "{e}"
+        );
         let e = parse(
             "[mailboxes]\ndomains = [\"example.test\"]\nrecipient_delimiter = \"ab\"\n[aliases]\n\"x@elsewhere.test\" = \"a@example.test\"\n\"y@example.test\" = \"not an address\"\n\"z@example.test\" = 3\n",
         )

@@ -79,6 +79,7 @@ fn load_cleans_what_a_crash_left() {
     fs::write(dir.path().join("tmp/half"), b"x").unwrap();
     fs::write(dir.path().join("msg/orphan"), b"x").unwrap();
     fs::write(dir.path().join("env/bad.json"), b"{not json").unwrap();
+    fs::write(dir.path().join("msg/bad"), b"acknowledged text").unwrap();
     let (envs, problems) = store.load().unwrap();
     assert_eq!(
         envs.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
@@ -87,6 +88,11 @@ fn load_cleans_what_a_crash_left() {
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(problems[0].contains("bad.json"), "{problems:?}");
     assert!(dir.path().join("corrupt/bad.json").is_file());
+    assert_eq!(
+        fs::read(dir.path().join("corrupt/bad")).unwrap(),
+        b"acknowledged text",
+        "the message of a corrupt envelope is kept"
+    );
     assert!(!dir.path().join("msg/orphan").exists() && !dir.path().join("tmp/half").exists());
 }
 
