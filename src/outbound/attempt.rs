@@ -87,6 +87,13 @@ pub async fn run(
         .copied()
         .filter(|&i| env.recipients[i].local_delivery)
         .collect();
+    let step = Step {
+        cfg,
+        stats,
+        store,
+        now,
+        started,
+    };
     // What is known so far (a loop) is recorded before anything is sent.
     record(
         cfg,
@@ -108,15 +115,7 @@ pub async fn run(
             );
         }
         // Recorded before the next step: after a crash these are not delivered again.
-        record(
-            cfg,
-            stats,
-            &mut env,
-            std::mem::take(&mut outcomes),
-            now,
-            started,
-        );
-        save(store, &env).await;
+        step.done(&mut env, &mut outcomes).await;
     }
     // Remote recipients, by next hop.
     let mut hops: BTreeMap<Hop, Vec<usize>> = BTreeMap::new();
@@ -150,15 +149,7 @@ pub async fn run(
             }
             outcomes.insert(i, r);
         }
-        record(
-            cfg,
-            stats,
-            &mut env,
-            std::mem::take(&mut outcomes),
-            now,
-            started,
-        );
-        save(store, &env).await;
+        step.done(&mut env, &mut outcomes).await;
         crate::testing::stall_point("between_hops");
     }
     record(cfg, stats, &mut env, outcomes, now, started);
@@ -234,6 +225,24 @@ fn record(
         } else {
             warn!(id = %env.id, to = %r.address, attempt = r.attempts, next_try = r.next_try, "{line}");
         }
+    }
+}
+
+/// One attempt's context, to record outcomes as they come.
+struct Step<'a> {
+    cfg: &'a OutboundConfig,
+    stats: &'a Stats,
+    store: &'a Arc<QueueStore>,
+    now: u64,
+    started: Instant,
+}
+
+impl Step<'_> {
+    /// Records `outcomes` (emptied) in `env` and writes it to disk.
+    async fn done(&self, env: &mut Envelope, outcomes: &mut BTreeMap<usize, Result1>) {
+        let taken = std::mem::take(outcomes);
+        record(self.cfg, self.stats, env, taken, self.now, self.started);
+        save(self.store, env).await;
     }
 }
 
