@@ -87,10 +87,7 @@ pub async fn serve(
     listener: Protocol,
     shutdown: CancellationToken,
 ) {
-    let who = Who {
-        sid: session::next_id(),
-        peer,
-    };
+    let who = Who::new(peer);
     let started = Instant::now();
     let _active = ActiveGuard::new(&ctx.stats.pop3_active, &ctx.stats.pop3_total);
     let policy = Arc::new(Pop3Policy {
@@ -166,6 +163,23 @@ fn read_chunk(file: &mut std::fs::File) -> std::io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+impl session::Driver for Conn {
+    type Engine = Pop3Session;
+
+    fn next_read(&self, _: &Pop3Session, _: &mut Vec<u8>) -> (Duration, bool) {
+        (self.ctx.idle_timeout, true)
+    }
+
+    async fn carry_out(
+        &mut self,
+        session: &mut Pop3Session,
+        stream: &mut Stream,
+        events: Vec<Event>,
+    ) -> Result<bool, SessionEnd> {
+        self.carry_out_events(session, stream, events).await
+    }
+}
+
 impl Conn {
     /// The greeting, then read → feed → carry out until the session ends.
     async fn dialogue(
@@ -178,22 +192,11 @@ impl Conn {
         if let Err(end) = session::write(stream, &session.greeting(), timeout).await {
             return end;
         }
-        let mut buf = vec![0u8; READ_BUF];
-        loop {
-            let events =
-                session::next_events(session, stream, &mut buf, timeout, shutdown, true, |_| {});
-            let result = match events.await {
-                Ok(events) => self.run(session, stream, events).await,
-                Err(end) => Err(end),
-            };
-            if let Err(end) = session::carried_out(result, stream).await {
-                return end;
-            }
-        }
+        session::drive(self, session, stream, shutdown, vec![0u8; READ_BUF]).await
     }
 
     /// Carries out events in order; Ok(true) when the session is to close.
-    async fn run(
+    async fn carry_out_events(
         &mut self,
         session: &mut Pop3Session,
         stream: &mut Stream,

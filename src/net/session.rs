@@ -60,6 +60,16 @@ pub struct Who {
     pub peer: SocketAddr,
 }
 
+impl Who {
+    /// A new session from `peer`, with the next id.
+    pub fn new(peer: SocketAddr) -> Self {
+        Who {
+            sid: next_id(),
+            peer,
+        }
+    }
+}
+
 /// The server side of TLS on `stream` (`how`: "implicit", "STARTTLS" or "STLS"), logged either
 /// way.
 pub async fn start_tls(
@@ -154,6 +164,45 @@ pub async fn next_events<E: Engine>(
             Ok(engine.feed(&buf[..n]))
         }
         Ok(Err(e)) => Err(SessionEnd::ReadFailed(e)),
+    }
+}
+
+/// A connection driver as the read loop ([`drive`]) sees it.
+pub trait Driver: Send {
+    type Engine: Engine + Send;
+    /// Before each read: its time limit, whether a shutdown may cut it short (not inside
+    /// DATA), and room in `buf` for it.
+    fn next_read(&self, engine: &Self::Engine, buf: &mut Vec<u8>) -> (Duration, bool);
+    /// What arrived (`None`: the limit passed), before the engine is fed.
+    fn seen(&mut self, _bytes: Option<&[u8]>, _stoppable: bool) {}
+    /// Carries out the engine's events in order; `Ok(true)` when it closed the session.
+    fn carry_out(
+        &mut self,
+        engine: &mut Self::Engine,
+        stream: &mut Stream,
+        events: Vec<<Self::Engine as Engine>::Event>,
+    ) -> impl std::future::Future<Output = Result<bool, SessionEnd>> + Send;
+}
+
+/// The read loop of every protocol: read → feed → carry out, until the session ends.
+pub async fn drive<D: Driver>(
+    driver: &mut D,
+    engine: &mut D::Engine,
+    stream: &mut Stream,
+    shutdown: &CancellationToken,
+    mut buf: Vec<u8>,
+) -> SessionEnd {
+    loop {
+        let (limit, stoppable) = driver.next_read(engine, &mut buf);
+        let seen = |bytes: Option<&[u8]>| driver.seen(bytes, stoppable);
+        let read = next_events(engine, stream, &mut buf, limit, shutdown, stoppable, seen).await;
+        let result = match read {
+            Ok(events) => driver.carry_out(engine, stream, events).await,
+            Err(end) => Err(end),
+        };
+        if let Err(end) = carried_out(result, stream).await {
+            return end;
+        }
     }
 }
 

@@ -65,10 +65,7 @@ pub async fn serve(
     listener: Protocol,
     shutdown: CancellationToken,
 ) {
-    let who = Who {
-        sid: session::next_id(),
-        peer,
-    };
+    let who = Who::new(peer);
     let started = Instant::now();
     let _active = ActiveGuard::new(&ctx.stats.smtp_active, &ctx.stats.smtp_total);
     let policy = match listener {
@@ -144,6 +141,42 @@ struct Conn<'a> {
     transcript: Option<Transcript>,
 }
 
+impl session::Driver for Conn<'_> {
+    type Engine = SmtpSession;
+
+    fn next_read(&self, session: &SmtpSession, buf: &mut Vec<u8>) -> (Duration, bool) {
+        let in_data = session.in_data();
+        if in_data && buf.len() < READ_BUF {
+            buf.resize(READ_BUF, 0);
+        }
+        let limits = &self.ctx.limits;
+        let secs = if in_data {
+            limits.data_timeout_secs
+        } else {
+            limits.command_timeout_secs
+        };
+        (Duration::from_secs(secs), !in_data)
+    }
+
+    fn seen(&mut self, bytes: Option<&[u8]>, stoppable: bool) {
+        let in_data = !stoppable;
+        match (bytes, self.transcript.as_mut()) {
+            (Some(b), Some(t)) => t.client(b, in_data),
+            (Some(_), None) => {}
+            (None, _) => info!(session = self.who.sid, peer = %self.who.peer, in_data, "timeout"),
+        }
+    }
+
+    async fn carry_out(
+        &mut self,
+        session: &mut SmtpSession,
+        stream: &mut Stream,
+        events: Vec<Event>,
+    ) -> Result<bool, SessionEnd> {
+        self.carry_out_events(session, stream, events).await
+    }
+}
+
 impl Conn<'_> {
     /// On an implicit-TLS listener, the handshake before anything else; Ok(true) when done.
     async fn implicit_tls(
@@ -170,7 +203,6 @@ impl Conn<'_> {
         shutdown: &CancellationToken,
     ) -> SessionEnd {
         let command_timeout = Duration::from_secs(self.ctx.limits.command_timeout_secs);
-        let data_timeout = Duration::from_secs(self.ctx.limits.data_timeout_secs);
         let greeting = session.greeting().to_bytes();
         if let Some(t) = self.transcript.as_mut() {
             t.server(&greeting);
@@ -178,33 +210,7 @@ impl Conn<'_> {
         if let Err(end) = session::write(stream, &greeting, command_timeout).await {
             return end;
         }
-        let mut buf = vec![0u8; COMMAND_READ_BUF];
-        loop {
-            let in_data = session.in_data();
-            if in_data && buf.len() < READ_BUF {
-                buf.resize(READ_BUF, 0);
-            }
-            let limit = if in_data {
-                data_timeout
-            } else {
-                command_timeout
-            };
-            let (who, transcript) = (self.who, &mut self.transcript);
-            let seen = |bytes: Option<&[u8]>| match (bytes, transcript.as_mut()) {
-                (Some(b), Some(t)) => t.client(b, in_data),
-                (Some(_), None) => {}
-                (None, _) => info!(session = who.sid, peer = %who.peer, in_data, "timeout"),
-            };
-            let events =
-                session::next_events(session, stream, &mut buf, limit, shutdown, !in_data, seen);
-            let result = match events.await {
-                Ok(events) => self.run(session, stream, events).await,
-                Err(end) => Err(end),
-            };
-            if let Err(end) = session::carried_out(result, stream).await {
-                return end;
-            }
-        }
+        session::drive(self, session, stream, shutdown, vec![0u8; COMMAND_READ_BUF]).await
     }
 
     /// Sends `out` (recording it in the transcript, saved when a delivery needs linking).
@@ -229,7 +235,7 @@ impl Conn<'_> {
     }
 
     /// Carries out events in order (outcomes may bring more); Ok(true) on Close.
-    async fn run(
+    async fn carry_out_events(
         &mut self,
         session: &mut SmtpSession,
         stream: &mut Stream,
