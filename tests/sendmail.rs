@@ -97,3 +97,28 @@ fn sysexits_codes() {
         stderr(&down)
     );
 }
+
+/// Bcc: never reaches a copy even without -t (as Postfix's cleanup), and `-r` is `-f`.
+#[test]
+fn bcc_removed_without_dash_t_and_dash_r() {
+    let srv = Server::start();
+    let out = sendmail(
+        &srv,
+        &["-r", "mailx@example.test", "alice@example.test"],
+        b"To: alice@example.test\nBcc: hidden@example.test\nSubject: s\n\nbody\n",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&srv.new_mail("example.test", "alice")[0]).unwrap();
+    assert!(
+        text.starts_with("Return-Path: <mailx@example.test>\n"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("Bcc:") && !text.contains("hidden@"),
+        "{text}"
+    );
+    assert!(
+        srv.new_mail("example.test", "hidden").is_empty(),
+        "not a recipient without -t"
+    );
+}

@@ -72,9 +72,10 @@ fn main() -> ExitCode {
     let ignore_dots = args.ignore_dots || args.options.iter().any(|o| o == "i");
     let mut message = sm::read_message(&input, ignore_dots);
     let mut recipients = args.recipients.clone();
+    // Bcc: never reaches anyone's copy (as Postfix's cleanup does), -t or not.
+    let (from_headers, without_bcc) = sm::header_recipients(&message);
+    message = without_bcc;
     if args.headers {
-        let (from_headers, without_bcc) = sm::header_recipients(&message);
-        message = without_bcc;
         recipients.extend(from_headers);
     }
     let mut recipients: Vec<String> = recipients.iter().map(|r| sm::qualify(r, &origin)).collect();

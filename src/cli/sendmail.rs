@@ -21,9 +21,13 @@ pub struct Args {
     /// A line with a single "." does not end the message (only the end of input does).
     #[arg(short = 'i')]
     pub ignore_dots: bool,
-    /// The envelope sender (default: the user's login name at smtpd's hostname).
-    #[arg(short = 'f', value_name = "SENDER")]
+    /// The envelope sender (default: the user's login name in the first local domain); `-r`
+    /// is the same (mailx and s-nail pass it).
+    #[arg(short = 'f', short_alias = 'r', value_name = "SENDER")]
     pub from: Option<String>,
+    /// DSN notify options (`-N never`, as mutt passes them): accepted; not offered yet.
+    #[arg(short = 'N', value_name = "DSN")]
+    pub notify: Option<String>,
     /// The sender's full name, for a From: header that has to be added.
     #[arg(short = 'F', value_name = "NAME")]
     pub full_name: Option<String>,

@@ -278,17 +278,19 @@ pub async fn transaction(
     to: &[String],
     message: &[u8],
 ) -> Result<Outcome, ClientError> {
+    // RFC 1870: the size with CRLF line ends (as sent), without the dot-stuffing.
+    let size = crate::wire::wire_size(message);
     if let Some(max) = c.max_size
-        && message.len() as u64 > max
+        && size > max
     {
         return Err(ClientError::TooBig {
-            size: message.len(),
+            size: size as usize,
             max,
         });
     }
     let mut mail = format!("MAIL FROM:<{from}>");
     if c.max_size.is_some() || c.has("SIZE") {
-        mail.push_str(&format!(" SIZE={}", message.len()));
+        mail.push_str(&format!(" SIZE={size}"));
     }
     if c.has("8BITMIME") && !message.is_ascii() {
         mail.push_str(" BODY=8BITMIME");

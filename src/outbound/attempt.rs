@@ -52,7 +52,8 @@ pub async fn run(
         tokio::task::spawn_blocking(move || std::fs::read(path)).await
     };
     let message = match message {
-        Ok(Ok(m)) => m,
+        // One copy in memory, shared by the local delivery and every next hop.
+        Ok(Ok(m)) => Arc::<[u8]>::from(m),
         Ok(Err(e)) => {
             return defer_all(
                 cfg,
@@ -104,7 +105,7 @@ pub async fn run(
         started,
     );
     if !local.is_empty() {
-        let r = deliver_local(cfg, &env, &local, message.clone()).await;
+        let r = deliver_local(cfg, &env, &local, Arc::clone(&message)).await;
         for &i in &local {
             outcomes.insert(
                 i,
@@ -364,7 +365,7 @@ async fn deliver_local(
     cfg: &OutboundConfig,
     env: &Envelope,
     idx: &[usize],
-    message: Vec<u8>,
+    message: Arc<[u8]>,
 ) -> Result<(), String> {
     let recipients: Vec<Recipient> = idx
         .iter()

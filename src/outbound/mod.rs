@@ -269,8 +269,11 @@ impl Outbound {
         };
         let mut entries = self.entries();
         if let Err(e) = saved {
-            warn!(id = %env.id, error = %e, "cannot record the delivery outcome; it will be tried again");
+            // Kept in memory, so delivered recipients are not sent again by this process; the
+            // next save (the next try, or a later attempt) records it on disk.
+            warn!(id = %env.id, error = %e, "cannot record the delivery outcome on disk yet");
             if let Some(entry) = entries.get_mut(&env.id) {
+                entry.envelope = env;
                 entry.in_flight = false;
             }
             return;

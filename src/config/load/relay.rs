@@ -36,6 +36,17 @@ impl Loader<'_> {
                         .map(ipnet::IpNet::from)
                 });
                 match parsed {
+                    // Peers are compared in their canonical form (an IPv4-mapped address is
+                    // IPv4), so a mapped network is written as the IPv4 one it means.
+                    Some(ipnet::IpNet::V6(v6))
+                        if v6.addr().to_ipv4_mapped().is_some() && v6.prefix_len() >= 96 =>
+                    {
+                        let v4 = v6.addr().to_ipv4_mapped().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
+                        match ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96) {
+                            Ok(n) => networks.push(ipnet::IpNet::V4(n.trunc())),
+                            Err(_) => networks.push(ipnet::IpNet::V6(v6.trunc())),
+                        }
+                    }
                     Some(net) => networks.push(net.trunc()),
                     None => l.problem(
                         n.span(),
@@ -256,11 +267,11 @@ mod tests {
         assert_eq!(c.relay, Relay::default());
         assert_eq!(c.queue, Queue::default());
         let c = parse(
-            "[relay]\nnetworks = [\"10.1.2.3/8\", \"192.0.2.7\"]\nsmarthost = \"smtp.example.net:587\"\nsmarthost_tls = \"tls\"\nroutes = { \"Example.NET\" = \"127.0.0.1:2626\", \"v6.test\" = \"[::1]:25\" }\ntls = \"required\"\n[queue]\ndir = \"q\"\nminimal_backoff_secs = 1\nmaximal_backoff_secs = 4\n",
+            "[relay]\nnetworks = [\"10.1.2.3/8\", \"192.0.2.7\", \"::ffff:198.51.100.0/120\"]\nsmarthost = \"smtp.example.net:587\"\nsmarthost_tls = \"tls\"\nroutes = { \"Example.NET\" = \"127.0.0.1:2626\", \"v6.test\" = \"[::1]:25\" }\ntls = \"required\"\n[queue]\ndir = \"q\"\nminimal_backoff_secs = 1\nmaximal_backoff_secs = 4\n",
         )
         .unwrap();
         let nets: Vec<String> = c.relay.networks.iter().map(ToString::to_string).collect();
-        assert_eq!(nets, ["10.0.0.0/8", "192.0.2.7/32"]);
+        assert_eq!(nets, ["10.0.0.0/8", "192.0.2.7/32", "198.51.100.0/24"]);
         assert_eq!(c.relay.smarthost_tls, SmarthostTls::Tls);
         assert_eq!(c.relay.routes["example.net"], "127.0.0.1:2626");
         assert_eq!(c.relay.routes["v6.test"], "[::1]:25");
