@@ -52,7 +52,13 @@ impl Handler for Shared {
                     }
                     Err(e) => ResponseLine::err(e),
                 },
-                Request::Queue { action } => super::queue::answer(&self, action),
+                Request::Queue { action } => {
+                    // hold, release and remove write the queue (fsyncs): off the async threads.
+                    let shared = Arc::clone(&self);
+                    tokio::task::spawn_blocking(move || super::queue::answer(&shared, action))
+                        .await
+                        .unwrap_or_else(|e| ResponseLine::err(format!("queue: {e}")))
+                }
                 Request::Pause => {
                     self.set_paused(true);
                     tracing::info!("SMTP intake paused by smtpctl: new sessions get 421");
