@@ -25,7 +25,20 @@ echo "lintian:"
 lintian --fail-on error "$deb" 2>&1 | grep -v 'root privileges' || true
 lintian --fail-on error "$deb" >/dev/null 2>&1 || { echo "FAIL: lintian reports errors"; exit 1; }
 
-dpkg -i "$deb"
+# Like Postfix and OpenSMTPD, the package conflicts with and replaces another MTA: apt removes an
+# installed one (CI has Postfix, for smtp-sink), and it is put back at the end.
+replaced=""
+if dpkg-query -W -f='${Status}' postfix 2>/dev/null | grep -q 'install ok installed'; then
+    apt-get install -y -qq "$(realpath "$deb")" >/dev/null
+    dpkg-query -W -f='${Status}' postfix 2>/dev/null | grep -q 'install ok installed' \
+        && { echo "FAIL: postfix is still installed beside smtpd"; exit 1; }
+    [ "$(dpkg -S /usr/sbin/sendmail)" = "smtpd: /usr/sbin/sendmail" ] \
+        || { echo "FAIL: /usr/sbin/sendmail is not ours"; exit 1; }
+    echo "installed in place of postfix"
+    replaced=postfix
+else
+    dpkg -i "$deb"
+fi
 getent passwd smtpd >/dev/null || { echo "FAIL: no smtpd user"; exit 1; }
 [ "$(stat -c %U:%G /var/lib/smtpd/mailboxes)" = smtpd:smtpd ] || { echo "FAIL: mailbox owner"; exit 1; }
 /usr/sbin/smtpd --check-config --config /etc/smtpd/smtpd.toml
@@ -83,4 +96,7 @@ dpkg --purge smtpd
 [ ! -e /etc/smtpd ] || { echo "FAIL: purge left /etc/smtpd"; exit 1; }
 [ ! -e /var/log/smtpd ] || { echo "FAIL: purge left /var/log/smtpd"; exit 1; }
 rm -rf "$work"
+if [ -n "$replaced" ]; then
+    apt-get install -y -qq --no-install-recommends "$replaced" >/dev/null
+fi
 echo "package test: passed"

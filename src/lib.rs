@@ -5,10 +5,10 @@
 //! when a path anywhere in `src/` (a `use`, or one written in the code) breaks one of these rules.
 //!
 //! - [`proto`]: sans-IO protocol engines (SMTP server and reply parser, POP3, SASL). Every layer
-//!   may use them; they use nothing of the crate but [`wire`] and [`testing`], and no tokio,
+//!   may use them; they use nothing of the crate but [`wire`], [`dsn`] and [`testing`], and no tokio,
 //!   `std::fs`, `std::net` or clock.
-//! - [`wire`], [`testing`]: leaf helpers (on-the-wire sizes; debug-only test switches, read in
-//!   that one module).
+//! - [`wire`], [`dsn`], [`testing`]: leaf helpers (on-the-wire sizes; RFC 3461 DSN requests;
+//!   debug-only test switches, read in that one module).
 //! - [`config`]: the configuration as data, loaded from TOML. Knows no daemon or net.
 //! - [`mailbox`]: Maildir storage (delivery, POP3 maildrops). Blocking `std::fs`; knows no
 //!   sockets or protocols.
@@ -28,6 +28,7 @@ pub mod client;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod dsn;
 pub mod log;
 pub mod mailbox;
 pub mod net;

@@ -63,7 +63,7 @@ const RULES: &[Rule] = &[
             "std::thread",
             "std::process",
         ],
-        modules: Modules::Only(&["proto", "wire", "testing"]),
+        modules: Modules::Only(&["proto", "wire", "dsn", "testing"]),
         no_clock: true,
     },
     // `mailbox` (and the queue, once there is one) knows no sockets or protocols.
@@ -102,6 +102,13 @@ const RULES: &[Rule] = &[
         no_clock: false,
     },
     Rule {
+        layer: "dsn",
+        files: |f| in_layer(f, "dsn"),
+        banned: &["tokio", "std::fs", "std::net"],
+        modules: Modules::Only(&["dsn"]),
+        no_clock: true,
+    },
+    Rule {
         layer: "testing",
         files: |f| in_layer(f, "testing"),
         banned: &["tokio"],
@@ -121,8 +128,8 @@ const RULES: &[Rule] = &[
 
 /// The library's top-level modules (`src/lib.rs`): what a relative path in the crate root names.
 const TOP: &[&str] = &[
-    "auth", "cli", "client", "config", "control", "daemon", "log", "mailbox", "net", "proto",
-    "testing", "wire",
+    "auth", "cli", "client", "config", "control", "daemon", "dsn", "log", "mailbox", "net",
+    "outbound", "proto", "queue", "testing", "wire",
 ];
 
 // ---------------------------------------------------------------------------------------------

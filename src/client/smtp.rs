@@ -9,6 +9,7 @@ use std::time::Duration;
 
 pub use super::conn::ClientError;
 use super::conn::Conn;
+use crate::dsn::{Notify, Ret};
 /// A server's reply, as parsed by [`crate::proto::smtp::response`].
 pub use crate::proto::smtp::response::Response as Reply;
 
@@ -278,6 +279,48 @@ pub async fn transaction(
     to: &[String],
     message: &[u8],
 ) -> Result<Outcome, ClientError> {
+    let mail = Mail {
+        from,
+        to,
+        message,
+        ..Mail::default()
+    };
+    transaction_mail(c, &mail).await
+}
+
+/// One message to send: its envelope, what it asks of delivery reports, and its text.
+#[derive(Default)]
+pub struct Mail<'a> {
+    pub from: &'a str,
+    pub to: &'a [String],
+    pub message: &'a [u8],
+    /// RFC 3461 `RET=` and `ENVID=`, sent when the server offers DSN.
+    pub ret: Option<Ret>,
+    pub envid: Option<&'a str>,
+    /// Per recipient, in the order of `to` (or empty): `NOTIFY=` and `ORCPT=`.
+    pub rcpt_dsn: &'a [(Option<Notify>, Option<String>)],
+    /// The submitter asked for SMTPUTF8: a message that needs it (non-ASCII addresses or header
+    /// fields) is not sent to a server without it (RFC 6531 §3.2).
+    pub smtputf8: bool,
+}
+
+/// The 5.6.7 failure of a message that needs SMTPUTF8 for a server that does not offer it.
+pub const NEEDS_SMTPUTF8: u16 = 550;
+
+impl Mail<'_> {
+    /// Non-ASCII in an address, or (asked for SMTPUTF8) in the header section.
+    fn needs_smtputf8(&self) -> bool {
+        if !self.from.is_ascii() || self.to.iter().any(|t| !t.is_ascii()) {
+            return true;
+        }
+        let end = crate::mailbox::headers::header_end(self.message).unwrap_or(self.message.len());
+        self.smtputf8 && !self.message[..end].is_ascii()
+    }
+}
+
+/// [`transaction`] with DSN requests and the SMTPUTF8 rule.
+pub async fn transaction_mail(c: &mut Client, m: &Mail<'_>) -> Result<Outcome, ClientError> {
+    let (from, to, message) = (m.from, m.to, m.message);
     // RFC 1870: the size with CRLF line ends (as sent), without the dot-stuffing.
     let size = crate::wire::wire_size(message);
     if let Some(max) = c.max_size
@@ -288,6 +331,21 @@ pub async fn transaction(
             max,
         });
     }
+    let utf8 = m.needs_smtputf8();
+    if utf8 && !c.has("SMTPUTF8") {
+        return Ok(Outcome {
+            accepted: Vec::new(),
+            rejected: Vec::new(),
+            reply: Reply {
+                code: NEEDS_SMTPUTF8,
+                lines: vec![
+                    "5.6.7 the message needs SMTPUTF8 (non-ASCII addresses or header fields), which the server does not offer".into(),
+                ],
+            },
+            delivered: false,
+        });
+    }
+    let dsn = c.has("DSN");
     let mut mail = format!("MAIL FROM:<{from}>");
     if c.max_size.is_some() || c.has("SIZE") {
         mail.push_str(&format!(" SIZE={size}"));
@@ -295,10 +353,29 @@ pub async fn transaction(
     if c.has("8BITMIME") && !message.is_ascii() {
         mail.push_str(" BODY=8BITMIME");
     }
-    let utf8 = !from.is_ascii() || to.iter().any(|t| !t.is_ascii());
-    if utf8 && c.has("SMTPUTF8") {
+    if utf8 {
         mail.push_str(" SMTPUTF8");
     }
+    if dsn {
+        if let Some(ret) = m.ret {
+            mail.push_str(&format!(" RET={}", ret.keyword()));
+        }
+        if let Some(envid) = m.envid {
+            mail.push_str(&format!(" ENVID={envid}"));
+        }
+    }
+    let rcpt_line = |i: usize, t: &str| {
+        let mut line = format!("RCPT TO:<{t}>");
+        if let (true, Some((notify, orcpt))) = (dsn, m.rcpt_dsn.get(i)) {
+            if let Some(n) = notify {
+                line.push_str(&format!(" NOTIFY={}", n.keyword()));
+            }
+            if let Some(o) = orcpt {
+                line.push_str(&format!(" ORCPT={o}"));
+            }
+        }
+        line
+    };
     let stop = |reply: Reply, accepted, rejected| Outcome {
         accepted,
         rejected,
@@ -309,7 +386,7 @@ pub async fn transaction(
     let mut rejected = Vec::new();
     if c.has("PIPELINING") {
         let mut lines = vec![mail];
-        lines.extend(to.iter().map(|t| format!("RCPT TO:<{t}>")));
+        lines.extend(to.iter().enumerate().map(|(i, t)| rcpt_line(i, t)));
         lines.push("DATA".into());
         let replies = c.pipeline(&lines).await?;
         let mail_reply = &replies[0];
@@ -352,8 +429,8 @@ pub async fn transaction(
     if !r.is_positive() {
         return Ok(stop(r, accepted, rejected));
     }
-    for rcpt in to {
-        let r = c.command(&format!("RCPT TO:<{rcpt}>")).await?;
+    for (i, rcpt) in to.iter().enumerate() {
+        let r = c.command(&rcpt_line(i, rcpt)).await?;
         if r.is_positive() {
             accepted.push(rcpt.clone());
         } else {

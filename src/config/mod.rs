@@ -81,6 +81,9 @@ pub struct Queue {
     pub maximal_backoff_secs: u64,
     /// Then the message bounces.
     pub max_lifetime_secs: u64,
+    /// A message still undelivered after this long gets one delay warning to its sender
+    /// (Postfix's `delay_warning_time`); 0: none.
+    pub delay_warning_secs: u64,
 }
 
 impl Default for Relay {
@@ -107,6 +110,7 @@ impl Default for Queue {
             minimal_backoff_secs: 300,
             maximal_backoff_secs: 4000,
             max_lifetime_secs: 432_000,
+            delay_warning_secs: 0,
         }
     }
 }

@@ -127,6 +127,7 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("queue", "minimal_backoff_secs", "First retry after a deferral; doubled each time."),
     ("queue", "maximal_backoff_secs", "Longest wait between two tries."),
     ("queue", "max_lifetime_secs", "A message still undelivered after this long fails."),
+    ("queue", "delay_warning_secs", "A message still undelivered after this long gets one delay warning (an RFC 3464 report, Action: delayed) to its sender, unless its RCPT said NOTIFY without DELAY; 0: no warnings (Postfix's delay_warning_time)."),
     ("accounts", "address", "The login name and mailbox, \"local@domain\" in one of the domains."),
     ("accounts", "password", "An argon2id hash made by `smtpctl encrypt`, or a $6$ SHA512-crypt hash."),
 ];

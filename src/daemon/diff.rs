@@ -74,6 +74,21 @@ pub fn describe(
         &["user", "group"],
         &mut changes,
     );
+    settings("relay", &old.relay, &new.relay, &[], &mut changes);
+    settings("queue", &old.queue, &new.queue, &["dir"], &mut changes);
+    if old.aliases != new.aliases {
+        let changed = old
+            .aliases
+            .iter()
+            .filter(|(k, v)| new.aliases.get(*k) != Some(v))
+            .count()
+            + new
+                .aliases
+                .keys()
+                .filter(|k| !old.aliases.contains_key(*k))
+                .count();
+        changes.push(format!("aliases: {changed} changed"));
+    }
     if old.log.level != new.log.level {
         changes.push(format!("log.level: {} → {}", old.log.level, new.log.level));
     }
@@ -125,6 +140,9 @@ pub fn describe(
     if old.control != new.control {
         restart.push("[control]".to_string());
     }
+    if old.queue.dir != new.queue.dir {
+        restart.push("[queue] dir".to_string());
+    }
     if old.server.user != new.server.user || old.server.group != new.server.group {
         restart.push("[server] user/group".to_string());
     }
@@ -152,7 +170,7 @@ mod tests {
         ));
         let h2 = crate::auth::password::hash("y").unwrap();
         let new = cfg(&format!(
-            "[smtp]\nlisten = [\"127.0.0.1:2526\"]\n[limits]\nmax_recipients = 5\n[log]\nlevel = \"debug\"\nformat = \"json\"\n[[accounts]]\naddress = \"a@localhost\"\npassword = \"{h2}\"\n[[accounts]]\naddress = \"c@localhost\"\npassword = \"{h}\"\n"
+            "[smtp]\nlisten = [\"127.0.0.1:2526\"]\n[limits]\nmax_recipients = 5\n[log]\nlevel = \"debug\"\nformat = \"json\"\n[relay]\nroutes = {{ \"far.test\" = \"127.0.0.1:2626\" }}\n[queue]\ndelay_warning_secs = 60\n[aliases]\n\"x@localhost\" = \"a@localhost\"\n[[accounts]]\naddress = \"a@localhost\"\npassword = \"{h2}\"\n[[accounts]]\naddress = \"c@localhost\"\npassword = \"{h}\"\n"
         ));
         let (changes, restart) = describe(&old, &new, SystemTime::now());
         for want in [
@@ -163,6 +181,9 @@ mod tests {
             "account added: c@localhost",
             "account removed: b@localhost",
             "account changed: a@localhost (new password)",
+            "relay.routes: {} → {\"far.test\":\"127.0.0.1:2626\"}",
+            "queue.delay_warning_secs: 0 → 60",
+            "aliases: 1 changed",
         ] {
             assert!(
                 changes.iter().any(|c| c == want),

@@ -51,7 +51,7 @@ impl Generation {
             submission_policy: Arc::new(smtp_policy(&config, &accounts, true)),
             target: Arc::new(Router {
                 local: Arc::clone(&store) as _,
-                queue: Some(Arc::clone(queue)),
+                queue: Arc::clone(queue),
             }),
             relay_networks: config.relay.networks.clone(),
             limits: config.limits.clone(),

@@ -11,13 +11,37 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
+use crate::dsn::{Notify, Ret};
+
 /// Where accepted mail goes.
 pub trait Target: Send + Sync + 'static {
     /// Starts a message for these recipients' mailboxes. Chooses its id (for logs and the
     /// `Received:` header) and where it will go; makes no file yet, and fails only later (a
     /// recipient that cannot be delivered makes [`Delivery::write`] or
     /// [`Delivery::commit`] fail).
-    fn begin(self: Arc<Self>, sender: &str, recipients: &[Recipient]) -> Box<dyn Delivery>;
+    fn begin(self: Arc<Self>, origin: &Origin, recipients: &[Recipient]) -> Box<dyn Delivery>;
+}
+
+/// The message as a whole: its envelope sender and what it asked of delivery reports.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// Reverse-path; empty for `<>`.
+    pub sender: String,
+    /// RFC 3461 `RET=` and `ENVID=` (xtext, as given).
+    pub ret: Option<Ret>,
+    pub envid: Option<String>,
+    /// The client asked for SMTPUTF8 (RFC 6531).
+    pub smtputf8: bool,
+}
+
+impl Origin {
+    /// A sender with no DSN or SMTPUTF8 parameters.
+    pub fn sender(address: &str) -> Origin {
+        Origin {
+            sender: address.to_string(),
+            ..Origin::default()
+        }
+    }
 }
 
 /// One message on its way. Dropped without [`Delivery::commit`], it leaves nothing behind.
@@ -43,6 +67,29 @@ pub struct Recipient {
     pub local: String,
     /// Outside the local domains: it goes through the outbound queue.
     pub remote: bool,
+    /// RFC 3461 `NOTIFY=` and `ORCPT=` (as given).
+    pub notify: Option<Notify>,
+    pub orcpt: Option<String>,
+}
+
+impl Recipient {
+    /// A recipient without DSN parameters.
+    pub fn new(address: &str, domain: &str, local: &str, remote: bool) -> Recipient {
+        Recipient {
+            address: address.to_string(),
+            domain: domain.to_string(),
+            local: local.to_string(),
+            remote,
+            notify: None,
+            orcpt: None,
+        }
+    }
+
+    /// Delivered by the outbound runner: remote, or asking for a success report (the runner's
+    /// work too).
+    pub fn through_queue(&self) -> bool {
+        self.remote || self.notify.is_some_and(|n| n.success)
+    }
 }
 
 /// A committed message.

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::delivery::{Committed, Delivery, DeliveryError, FsError, Recipient, Target};
+use super::delivery::{Committed, Delivery, DeliveryError, FsError, Origin, Recipient, Target};
 
 /// Where the fake fails.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,7 +54,7 @@ fn os_error(op: &'static str, errno: i32) -> DeliveryError {
 }
 
 impl Target for FakeTarget {
-    fn begin(self: Arc<Self>, _sender: &str, recipients: &[Recipient]) -> Box<dyn Delivery> {
+    fn begin(self: Arc<Self>, _origin: &Origin, recipients: &[Recipient]) -> Box<dyn Delivery> {
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
         Box::new(FakeDelivery {
             id: format!("FAKE{n}"),

@@ -6,11 +6,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::delivery::{Committed, Delivery, DeliveryError, Recipient, Target};
+use super::delivery::{Committed, Delivery, DeliveryError, Origin, Recipient, Target};
 use super::maildir::{MaildirStore, Reservation, Spool};
 
 impl Target for MaildirStore {
-    fn begin(self: Arc<Self>, _sender: &str, recipients: &[Recipient]) -> Box<dyn Delivery> {
+    fn begin(self: Arc<Self>, _origin: &Origin, recipients: &[Recipient]) -> Box<dyn Delivery> {
         let reservation = self.reserve();
         let mut maildirs: Vec<PathBuf> = Vec::new();
         let mut failed = None;
@@ -117,12 +117,12 @@ mod tests {
     use super::*;
 
     fn mailbox(local: &str) -> Recipient {
-        Recipient {
-            address: format!("{local}@example.test"),
-            domain: "example.test".into(),
-            local: local.into(),
-            remote: false,
-        }
+        Recipient::new(
+            &format!("{local}@example.test"),
+            "example.test",
+            local,
+            false,
+        )
     }
 
     /// One message for two recipients (one named twice): two copies, the same bytes.
@@ -130,7 +130,10 @@ mod tests {
     fn begin_write_commit() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(MaildirStore::new(dir.path(), "mx.test"));
-        let mut d = Arc::clone(&store).begin("", &[mailbox("a"), mailbox("b"), mailbox("a")]);
+        let mut d = Arc::clone(&store).begin(
+            &Origin::default(),
+            &[mailbox("a"), mailbox("b"), mailbox("a")],
+        );
         let id = d.id().to_string();
         d.write(b"Subject: x\n\n").unwrap();
         d.write(b"body\n").unwrap();
@@ -152,7 +155,7 @@ mod tests {
     fn abort_and_bad_names() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(MaildirStore::new(dir.path(), "mx.test"));
-        let mut d = Arc::clone(&store).begin("", &[mailbox("a")]);
+        let mut d = Arc::clone(&store).begin(&Origin::default(), &[mailbox("a")]);
         d.write(b"x\n").unwrap();
         d.abort();
         let md = dir.path().join("example.test").join("a");
@@ -161,7 +164,8 @@ mod tests {
         }
         // One bad name: nobody gets the message, not even the good recipient, however often
         // the caller tries.
-        let mut bad = Arc::clone(&store).begin("", &[mailbox("b"), mailbox("../escape")]);
+        let mut bad =
+            Arc::clone(&store).begin(&Origin::default(), &[mailbox("b"), mailbox("../escape")]);
         assert!(matches!(bad.write(b"x"), Err(DeliveryError::UnsafeName(_))));
         assert!(matches!(bad.write(b"x"), Err(DeliveryError::UnsafeName(_))));
         assert!(matches!(bad.commit(), Err(DeliveryError::UnsafeName(_))));
@@ -171,7 +175,7 @@ mod tests {
             remote: true,
             ..mailbox("c")
         };
-        let mut r = store.begin("", &[remote]);
+        let mut r = store.begin(&Origin::default(), &[remote]);
         assert!(matches!(r.write(b"x"), Err(DeliveryError::Remote(_))));
     }
 }

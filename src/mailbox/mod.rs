@@ -16,5 +16,5 @@ pub mod maildir_delivery;
 pub mod maildrop;
 pub mod summary;
 
-pub use delivery::{Committed, Delivery, DeliveryError, Recipient, Target};
+pub use delivery::{Committed, Delivery, DeliveryError, Origin, Recipient, Target};
 pub use maildir::{MaildirStore, Reservation, Spool};

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use crate::mailbox::headers::{self, Trace};
-use crate::mailbox::{Committed, Delivery, DeliveryError, Recipient, Target};
+use crate::mailbox::{Committed, Delivery, DeliveryError, Origin, Recipient, Target};
 use crate::proto::smtp::Envelope;
 
 /// Text buffered before it is written to the delivery.
@@ -50,9 +50,17 @@ impl Message {
                 domain: r.domain.clone(),
                 local: r.local.clone(),
                 remote: r.remote,
+                notify: r.notify,
+                orcpt: r.orcpt.clone(),
             })
             .collect();
-        let delivery = Arc::clone(target).begin(&envelope.from, &recipients);
+        let origin = Origin {
+            sender: envelope.from.clone(),
+            ret: envelope.ret,
+            envid: envelope.envid.clone(),
+            smtputf8: envelope.smtputf8,
+        };
+        let delivery = Arc::clone(target).begin(&origin, &recipients);
         let id = delivery.id().to_string();
         let rcpts: Vec<String> = envelope
             .recipients
@@ -71,7 +79,7 @@ impl Message {
             time: SystemTime::now(),
         };
         // Mail that leaves through the queue gets its Return-Path at its final delivery.
-        let relayed = envelope.recipients.iter().any(|r| r.remote);
+        let relayed = recipients.iter().any(Recipient::through_queue);
         let head = if relayed {
             trace.received()
         } else {

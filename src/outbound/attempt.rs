@@ -8,11 +8,11 @@ use std::time::Instant;
 
 use tracing::{info, warn};
 
-use super::hop::{Hop, send};
+use super::hop::{Hop, Sent, send};
 use super::{OutboundConfig, unix_now};
-use crate::client::smtp::{Outcome, Reply};
+use crate::client::smtp::{Mail, Reply};
 use crate::mailbox::Target;
-use crate::mailbox::delivery::Recipient;
+use crate::mailbox::delivery::{Origin, Recipient};
 use crate::net::stats::{self, Stats};
 use crate::queue::envelope::backoff;
 use crate::queue::{Envelope, QueueStore, State};
@@ -31,7 +31,10 @@ fn received_count(message: &[u8]) -> usize {
 
 /// What happened to one recipient in this attempt.
 enum Result1 {
-    Delivered,
+    /// Into its Maildir, or accepted by its next hop (which took the DSN requests or not).
+    Delivered {
+        took_dsn: bool,
+    },
     /// Try again later.
     Deferred(String),
     Failed(String),
@@ -110,7 +113,7 @@ pub async fn run(
             outcomes.insert(
                 i,
                 match &r {
-                    Ok(()) => Result1::Delivered,
+                    Ok(()) => Result1::Delivered { took_dsn: false },
                     Err(e) => Result1::Deferred(e.clone()),
                 },
             );
@@ -142,7 +145,20 @@ pub async fn run(
             .iter()
             .map(|&i| env.recipients[i].address.clone())
             .collect();
-        let sent = send(cfg, &hop, &env.sender, &to, &message).await;
+        let rcpt_dsn: Vec<_> = idx
+            .iter()
+            .map(|&i| (env.recipients[i].notify, env.recipients[i].orcpt.clone()))
+            .collect();
+        let mail = Mail {
+            from: &env.sender,
+            to: &to,
+            message: &message,
+            ret: env.ret,
+            envid: env.envid.as_deref(),
+            rcpt_dsn: &rcpt_dsn,
+            smtputf8: env.smtputf8,
+        };
+        let sent = send(cfg, &hop, &mail).await;
         let answered = sent.is_ok();
         for (&i, r) in idx.iter().zip(per_recipient(&to, sent)) {
             if answered {
@@ -154,7 +170,7 @@ pub async fn run(
         crate::testing::stall_point("between_hops");
     }
     record(cfg, stats, &mut env, outcomes, now, started);
-    bounce(cfg, store, &mut env, &message).await;
+    super::report::send(cfg, store, &mut env, &message, now).await;
     env
 }
 
@@ -173,9 +189,11 @@ fn record(
         let r = &mut env.recipients[i];
         r.attempts += 1;
         let (kind, detail) = match outcome {
-            Result1::Delivered => {
+            Result1::Delivered { took_dsn } => {
                 r.state = State::Delivered;
                 r.last_error = None;
+                // The next hop reports success itself when it took the request on.
+                r.success_report = r.notify().success && !took_dsn;
                 stats::add(&stats.remote_delivered, u64::from(!r.local_delivery));
                 ("delivered", String::new())
             }
@@ -259,91 +277,6 @@ async fn save(store: &Arc<QueueStore>, env: &Envelope) {
     }
 }
 
-/// Failed recipients not bounced yet get one report to the sender, queued like any message
-/// (from `<>`, so a bounce is never bounced). When it cannot be queued they stay unbounced, and
-/// the message stays in the queue for the operator.
-async fn bounce(cfg: &OutboundConfig, store: &Arc<QueueStore>, env: &mut Envelope, message: &[u8]) {
-    let todo: Vec<usize> = (0..env.recipients.len())
-        .filter(|&i| env.recipients[i].state == State::Failed && !env.recipients[i].bounced)
-        .collect();
-    if todo.is_empty() {
-        return;
-    }
-    if env.sender.is_empty() {
-        // A bounce is never bounced: an undeliverable one is logged and dropped (Postfix sends
-        // it to postmaster once more, then drops it), so the queue cannot fill with them.
-        for i in todo {
-            let r = &mut env.recipients[i];
-            warn!(id = %env.id, to = %r.address, error = r.last_error.as_deref().unwrap_or("-"), "undeliverable bounce dropped");
-            r.bounced = true;
-        }
-        return;
-    }
-    let failures: Vec<super::bounce::Failure> = todo
-        .iter()
-        .map(|&i| {
-            let r = &env.recipients[i];
-            super::bounce::Failure {
-                address: &r.address,
-                error: r.last_error.as_deref().unwrap_or("failed"),
-                remote_mta: r.remote_mta.as_deref(),
-            }
-        })
-        .collect();
-    let report = super::bounce::report(
-        &cfg.hostname,
-        &env.id,
-        &env.sender,
-        env.created,
-        &failures,
-        message,
-    );
-    let (local, domain) = env.sender.rsplit_once('@').unwrap_or((&env.sender, ""));
-    let mut domain = domain.to_ascii_lowercase();
-    let remote = !cfg.domains.contains(&domain);
-    let mut local = local.to_ascii_lowercase();
-    if !remote {
-        // As RCPT would: alice+tag is alice's Maildir; a name no Maildir may have goes to the
-        // postmaster instead.
-        if let Some((base, _)) = cfg.delimiter.and_then(|d| local.split_once(d))
-            && !base.is_empty()
-        {
-            local = base.to_string();
-        }
-        if !crate::proto::smtp::address::is_safe_local(&local) {
-            local = "postmaster".into();
-            domain = cfg.domains.first().cloned().unwrap_or(domain);
-        }
-    }
-    let to = Recipient {
-        address: env.sender.clone(),
-        remote,
-        local,
-        domain,
-    };
-    let store = Arc::clone(store);
-    let queued = tokio::task::spawn_blocking(move || {
-        let mut d = store.begin("", std::slice::from_ref(&to));
-        d.write(&report)?;
-        d.commit()
-    })
-    .await;
-    match queued {
-        Ok(Ok(c)) => {
-            info!(id = %env.id, bounce = %c.id, to = %env.sender, recipients = todo.len(), "bounce queued");
-            for i in todo {
-                env.recipients[i].bounced = true;
-            }
-        }
-        Ok(Err(e)) => {
-            warn!(id = %env.id, error = %e, "cannot queue the bounce; the message stays in the queue")
-        }
-        Err(e) => {
-            warn!(id = %env.id, error = %e, "bounce task failed; the message stays in the queue")
-        }
-    }
-}
-
 /// Every pending recipient deferred with `why` (the message could not even be read).
 fn defer_all(cfg: &OutboundConfig, mut env: Envelope, now: u64, why: &str) -> Envelope {
     warn!(id = %env.id, "{why}");
@@ -371,18 +304,13 @@ async fn deliver_local(
         .iter()
         .map(|&i| {
             let r = &env.recipients[i];
-            Recipient {
-                address: r.address.clone(),
-                domain: r.domain.clone(),
-                local: r.local.clone(),
-                remote: false,
-            }
+            Recipient::new(&r.address, &r.domain, &r.local, false)
         })
         .collect();
     let target = Arc::clone(&cfg.local);
     let sender = env.sender.clone();
     tokio::task::spawn_blocking(move || {
-        let mut d = target.begin(&sender, &recipients);
+        let mut d = target.begin(&Origin::sender(&sender), &recipients);
         // The final delivery: Return-Path here, as for mail that never left the host.
         d.write(crate::mailbox::headers::return_path(&sender).as_bytes())?;
         d.write(&message)?;
@@ -395,9 +323,9 @@ async fn deliver_local(
 
 /// Each recipient's fate from the dialogue: refused at RCPT (5xx failed, 4xx deferred), or
 /// after the final dot as the reply to it says; a connection failure defers all.
-fn per_recipient(to: &[String], sent: Result<Outcome, String>) -> Vec<Result1> {
-    let o = match sent {
-        Ok(o) => o,
+fn per_recipient(to: &[String], sent: Result<Sent, String>) -> Vec<Result1> {
+    let (o, took_dsn) = match sent {
+        Ok(s) => (s.outcome, s.took_dsn),
         Err(e) => return to.iter().map(|_| Result1::Deferred(e.clone())).collect(),
     };
     let of = |r: &Reply| {
@@ -405,7 +333,7 @@ fn per_recipient(to: &[String], sent: Result<Outcome, String>) -> Vec<Result1> {
         if r.is_transient() || !(200..600).contains(&r.code) {
             Result1::Deferred(text)
         } else if r.is_positive() {
-            Result1::Delivered
+            Result1::Delivered { took_dsn }
         } else {
             Result1::Failed(text)
         }
@@ -415,7 +343,7 @@ fn per_recipient(to: &[String], sent: Result<Outcome, String>) -> Vec<Result1> {
             if let Some((_, r)) = o.rejected.iter().find(|(a, _)| a == t) {
                 of(r)
             } else if o.accepted.contains(t) && o.delivered {
-                Result1::Delivered
+                Result1::Delivered { took_dsn }
             } else {
                 of(&o.reply)
             }

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::OutboundConfig;
-use crate::client::smtp::{Client, ClientError, Outcome, Reply};
+use crate::client::smtp::{Client, ClientError, Mail, Outcome, Reply};
 use crate::config::{RelayTls, SmarthostTls};
 
 /// How long one step of a remote dialogue may take.
@@ -37,14 +37,25 @@ impl Hop {
     }
 }
 
-/// One SMTP dialogue with `hop` for `to`.
-pub async fn send(
+/// What a next hop answered.
+pub struct Sent {
+    pub outcome: Outcome,
+    /// It offered DSN, so it was given the DSN requests (and reports success itself).
+    pub took_dsn: bool,
+}
+
+/// One SMTP dialogue with `hop` for `mail`.
+pub async fn send(cfg: &OutboundConfig, hop: &Hop, mail: &Mail<'_>) -> Result<Sent, String> {
+    dialogue(cfg, hop, mail)
+        .await
+        .map(|(outcome, took_dsn)| Sent { outcome, took_dsn })
+}
+
+async fn dialogue(
     cfg: &OutboundConfig,
     hop: &Hop,
-    from: &str,
-    to: &[String],
-    message: &[u8],
-) -> Result<Outcome, String> {
+    mail: &Mail<'_>,
+) -> Result<(Outcome, bool), String> {
     let addr = resolve(hop.address()).await?;
     let host = hop
         .address()
@@ -74,11 +85,11 @@ pub async fn send(
         _ => Client::connect(addr, STEP).await.map_err(failed)?,
     };
     if greeting.code != 220 {
-        return Ok(stopped(greeting));
+        return Ok((stopped(greeting), false));
     }
     let hello = c.hello(&cfg.hostname).await.map_err(failed)?;
     if !hello.is_positive() {
-        return Ok(stopped(hello));
+        return Ok((stopped(hello), false));
     }
     let wants_starttls = match tls {
         Tls::Starttls => c.has("STARTTLS") || verify,
@@ -94,12 +105,12 @@ pub async fn send(
         }
         let r = c.command("STARTTLS").await.map_err(failed)?;
         if r.code != 220 {
-            return Ok(stopped(r));
+            return Ok((stopped(r), false));
         }
         c.start_tls(tls_config()?, name).await.map_err(failed)?;
         let hello = c.hello(&cfg.hostname).await.map_err(failed)?;
         if !hello.is_positive() {
-            return Ok(stopped(hello));
+            return Ok((stopped(hello), false));
         }
     }
     if let Hop::Smarthost(_) = hop
@@ -108,20 +119,24 @@ pub async fn send(
         let (user, password) = credentials(&cfg.relay.smarthost_auth_file).await?;
         let r = c.auth_plain(&user, &password).await.map_err(failed)?;
         if !r.is_positive() {
-            return Ok(stopped(r));
+            return Ok((stopped(r), false));
         }
     }
-    let outcome = crate::client::smtp::transaction(&mut c, from, to, message).await;
+    let outcome = crate::client::smtp::transaction_mail(&mut c, mail).await;
+    let took_dsn = c.has("DSN");
     let _ = c.command("QUIT").await;
     match outcome {
-        Ok(o) => Ok(o),
-        Err(ClientError::TooBig { size, max }) => Ok(stopped(Reply {
-            code: 552,
-            lines: vec![format!(
-                "5.3.4 the message ({size} octets) is over {}'s SIZE limit ({max})",
-                hop.address()
-            )],
-        })),
+        Ok(o) => Ok((o, took_dsn)),
+        Err(ClientError::TooBig { size, max }) => Ok((
+            stopped(Reply {
+                code: 552,
+                lines: vec![format!(
+                    "5.3.4 the message ({size} octets) is over {}'s SIZE limit ({max})",
+                    hop.address()
+                )],
+            }),
+            false,
+        )),
         Err(e) => Err(failed(e)),
     }
 }

@@ -10,6 +10,7 @@
 mod attempt;
 pub mod bounce;
 mod hop;
+mod report;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};

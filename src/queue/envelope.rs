@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::dsn::{Notify, Ret};
+
 /// A recipient's state in the queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -49,6 +51,30 @@ pub struct RecipientState {
     /// Failed, and the sender was sent a bounce for it.
     #[serde(default)]
     pub bounced: bool,
+    /// RFC 3461 `NOTIFY=` (none: failures and delays) and `ORCPT=` (as given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<Notify>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orcpt: Option<String>,
+    /// The sender was sent a delay warning for it.
+    #[serde(default)]
+    pub warned: bool,
+    /// Delivered, and a success report (NOTIFY=SUCCESS, to a next hop that does not take DSN
+    /// requests) is still owed to the sender.
+    #[serde(default)]
+    pub success_report: bool,
+}
+
+impl RecipientState {
+    /// What the sender asked to hear about it.
+    pub fn notify(&self) -> Notify {
+        self.notify.unwrap_or(Notify::DEFAULT)
+    }
+
+    /// A report about it is still to be sent (a bounce or a success report).
+    pub fn report_owed(&self) -> bool {
+        (self.state == State::Failed && !self.bounced) || self.success_report
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +89,15 @@ pub struct Envelope {
     /// `smtpctl queue hold`: not tried until released.
     #[serde(default)]
     pub held: bool,
+    /// RFC 3461 `RET=` and `ENVID=` of the MAIL command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ret: Option<Ret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envid: Option<String>,
+    /// The client asked for SMTPUTF8: a next hop without it may not get the message if it
+    /// needs it (RFC 6531 §3.2).
+    #[serde(default)]
+    pub smtputf8: bool,
     pub recipients: Vec<RecipientState>,
 }
 
@@ -72,24 +107,20 @@ impl Envelope {
         self.recipients.iter().any(|r| r.state.is_pending())
     }
 
-    /// The earliest next try of a recipient with something left to do: pending, or failed and
-    /// not bounced yet (its bounce could not be queued).
+    /// The earliest next try of a recipient with something left to do: pending, or with a
+    /// report not sent yet (it could not be queued).
     pub fn next_try(&self) -> Option<u64> {
         self.recipients
             .iter()
-            .filter(|r| r.state.is_pending() || (r.state == State::Failed && !r.bounced))
+            .filter(|r| r.state.is_pending() || r.report_owed())
             .map(|r| r.next_try)
             .min()
     }
 
-    /// Nothing is left to do: no recipient pending, and every failed one bounced (or, for a
-    /// bounce that failed, dropped).
+    /// Nothing is left to do: no recipient pending, and every report sent (or, for a bounce
+    /// that failed, dropped).
     pub fn is_done(&self) -> bool {
-        !self.is_pending()
-            && self
-                .recipients
-                .iter()
-                .all(|r| r.state != State::Failed || r.bounced)
+        !self.is_pending() && !self.recipients.iter().any(RecipientState::report_owed)
     }
 
     /// Pending recipients due at `now`.
@@ -129,6 +160,10 @@ mod tests {
             next_try,
             remote_mta: None,
             bounced: false,
+            notify: None,
+            orcpt: None,
+            warned: false,
+            success_report: false,
         };
         let mut e = Envelope {
             id: "1".into(),
@@ -136,6 +171,9 @@ mod tests {
             created: 0,
             size: 1,
             held: false,
+            ret: None,
+            envid: None,
+            smtputf8: false,
             recipients: vec![
                 r(State::Delivered, 0),
                 r(State::Deferred, 50),

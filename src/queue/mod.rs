@@ -7,26 +7,26 @@ pub mod store;
 
 use std::sync::Arc;
 
-use crate::mailbox::delivery::{Delivery, Recipient, Target};
+use crate::mailbox::delivery::{Delivery, Origin, Recipient, Target};
 
 pub use envelope::{Envelope, RecipientState, State};
 pub use store::QueueStore;
 
-/// Where accepted mail goes. All recipients local: their Maildirs, as always. Any remote one:
-/// the whole message into the queue (one durable commit, one 250), whose runner then delivers
-/// the local recipients to their Maildirs and the others to their next hop.
+/// Where accepted mail goes. All recipients local: their Maildirs, as always. Any remote one
+/// (or one asking for a success report, RFC 3461): the whole message into the queue (one
+/// durable commit, one 250), whose runner then delivers the local recipients to their Maildirs
+/// and the others to their next hop.
 pub struct Router {
     pub local: Arc<dyn Target>,
-    pub queue: Option<Arc<QueueStore>>,
+    pub queue: Arc<QueueStore>,
 }
 
 impl Target for Router {
-    fn begin(self: Arc<Self>, sender: &str, recipients: &[Recipient]) -> Box<dyn Delivery> {
-        match &self.queue {
-            Some(q) if recipients.iter().any(|r| r.remote) => {
-                Arc::clone(q).begin(sender, recipients)
-            }
-            _ => Arc::clone(&self.local).begin(sender, recipients),
+    fn begin(self: Arc<Self>, origin: &Origin, recipients: &[Recipient]) -> Box<dyn Delivery> {
+        if recipients.iter().any(Recipient::through_queue) {
+            Arc::clone(&self.queue).begin(origin, recipients)
+        } else {
+            Arc::clone(&self.local).begin(origin, recipients)
         }
     }
 }

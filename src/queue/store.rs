@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use super::envelope::{Envelope, RecipientState, State};
 use crate::mailbox::delivery::{
-    Committed, Delivery, DeliveryError, FsError, Recipient, Target, io_err,
+    Committed, Delivery, DeliveryError, FsError, Origin, Recipient, Target, io_err,
 };
 use crate::mailbox::maildir::new_id;
 
@@ -189,15 +189,18 @@ impl QueueStore {
 }
 
 impl Target for QueueStore {
-    fn begin(self: Arc<Self>, sender: &str, recipients: &[Recipient]) -> Box<dyn Delivery> {
+    fn begin(self: Arc<Self>, origin: &Origin, recipients: &[Recipient]) -> Box<dyn Delivery> {
         let id = new_id();
         let now = unix_now();
         let envelope = Envelope {
             id: id.clone(),
-            sender: sender.to_string(),
+            sender: origin.sender.clone(),
             created: now,
             size: 0,
             held: false,
+            ret: origin.ret,
+            envid: origin.envid.clone(),
+            smtputf8: origin.smtputf8,
             recipients: recipients
                 .iter()
                 .map(|r| RecipientState {
@@ -211,6 +214,10 @@ impl Target for QueueStore {
                     next_try: now,
                     remote_mta: None,
                     bounced: false,
+                    notify: r.notify,
+                    orcpt: r.orcpt.clone(),
+                    warned: false,
+                    success_report: false,
                 })
                 .collect(),
         };

@@ -4,7 +4,8 @@
 //!
 //! One file per job: `config` (overrides and the config text), `server` (the running smtpd, the
 //! binaries' paths, `/proc` figures), `logwatch` (its log lines), `smtp` and `pop3` (line-oriented
-//! clients), `netns` (network namespaces), `clients` (external tools) and `files` (the mail store).
+//! clients), `netns` (network namespaces), `clients` (external tools), `sink` (Postfix's smtp-sink as a
+//! peer) and `files` (the mail store).
 //! Every test binary includes this module and uses part of it, hence `allow(dead_code)` (and
 //! `allow(unused_imports)` on the re-exports).
 #![allow(dead_code)]
@@ -16,6 +17,7 @@ mod logwatch;
 mod netns;
 mod pop3;
 mod server;
+mod sink;
 mod smtp;
 
 #[allow(unused_imports)]
@@ -34,6 +36,8 @@ pub use pop3::Pop3;
 pub use server::{
     Server, proc_status_kib, smtpctl_bin, smtpd_bin, start_until_ready, stderr, stdout,
 };
+#[allow(unused_imports)]
+pub use sink::Sink;
 #[allow(unused_imports)]
 pub use smtp::{Client, Reply};
 

@@ -244,6 +244,7 @@ impl Loader<'_> {
                 minimal_backoff_secs: minimal,
                 maximal_backoff_secs: maximal_value.max(minimal),
                 max_lifetime_secs: l.uint(s, "max_lifetime_secs", d.max_lifetime_secs, 1),
+                delay_warning_secs: l.uint(s, "delay_warning_secs", d.delay_warning_secs, 0),
             }
         })
     }

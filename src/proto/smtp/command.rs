@@ -3,6 +3,7 @@
 
 use super::address::{AddressError, Path, parse_path};
 use super::reply::Reply;
+use crate::dsn::{self, Notify, Ret};
 
 /// `BODY=` values (RFC 6152).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,6 +21,18 @@ pub struct MailParams {
     pub body: Option<BodyType>,
     /// RFC 6531 `SMTPUTF8`.
     pub smtputf8: bool,
+    /// RFC 3461 `RET=`.
+    pub ret: Option<Ret>,
+    /// RFC 3461 `ENVID=` (xtext, as given).
+    pub envid: Option<String>,
+}
+
+/// Parameters of `RCPT TO` we support (RFC 3461).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RcptParams {
+    pub notify: Option<Notify>,
+    /// `ORCPT=` as given (`addr-type;xtext`).
+    pub orcpt: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,6 +45,7 @@ pub enum Command {
     },
     Rcpt {
         to: Path,
+        params: RcptParams,
     },
     Data,
     Rset,
@@ -97,8 +111,10 @@ pub fn printable(s: &str) -> String {
         .collect()
 }
 
-const MAIL_SYNTAX: &str = "MAIL FROM:<address> [SIZE=n] [BODY=7BIT|8BITMIME] [SMTPUTF8]";
-const RCPT_SYNTAX: &str = "RCPT TO:<address>";
+const MAIL_SYNTAX: &str =
+    "MAIL FROM:<address> [SIZE=n] [BODY=7BIT|8BITMIME] [SMTPUTF8] [RET=FULL|HDRS] [ENVID=xtext]";
+const RCPT_SYNTAX: &str =
+    "RCPT TO:<address> [NOTIFY=NEVER|SUCCESS,FAILURE,DELAY] [ORCPT=rfc822;xtext]";
 
 /// Parses one command line (no CR/LF).
 pub fn parse(line: &[u8]) -> Result<Command, CommandError> {
@@ -184,6 +200,10 @@ fn strip_keyword<'a>(args: &'a str, kw: &str) -> Option<&'a str> {
     None
 }
 
+fn bad(p: &str) -> CommandError {
+    CommandError::BadParameter(p.to_string())
+}
+
 fn parse_mail(args: &str) -> Result<Command, CommandError> {
     let rest = strip_keyword(args, "FROM:").ok_or(CommandError::Syntax(MAIL_SYNTAX))?;
     let (from, params) = parse_path(rest).map_err(|err| CommandError::Address {
@@ -218,7 +238,18 @@ fn parse_mail(args: &str) -> Result<Command, CommandError> {
                 });
             }
             ("SMTPUTF8", None) if !out.smtputf8 => out.smtputf8 = true,
-            ("SIZE" | "BODY" | "SMTPUTF8", _) => {
+            ("RET", Some(v)) if out.ret.is_none() => {
+                out.ret = Some(Ret::parse(v).ok_or_else(|| bad(p))?);
+            }
+            ("ENVID", Some(v))
+                if out.envid.is_none()
+                    && !v.is_empty()
+                    && v.len() <= dsn::MAX_ENVID
+                    && dsn::is_xtext(v) =>
+            {
+                out.envid = Some(v.to_string());
+            }
+            ("SIZE" | "BODY" | "SMTPUTF8" | "RET" | "ENVID", _) => {
                 return Err(CommandError::BadParameter(p.to_string()));
             }
             _ => return Err(CommandError::UnknownParameter(p.to_string())),
@@ -239,10 +270,24 @@ fn parse_rcpt(args: &str) -> Result<Command, CommandError> {
             recipient: true,
         });
     }
-    if let Some(p) = params.split(' ').find(|p| !p.is_empty()) {
-        return Err(CommandError::UnknownParameter(p.to_string()));
+    let mut out = RcptParams::default();
+    for p in params.split(' ').filter(|p| !p.is_empty()) {
+        let (key, value) = match p.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (p, None),
+        };
+        match (key.to_ascii_uppercase().as_str(), value) {
+            ("NOTIFY", Some(v)) if out.notify.is_none() => {
+                out.notify = Some(Notify::parse(v).ok_or_else(|| bad(p))?);
+            }
+            ("ORCPT", Some(v)) if out.orcpt.is_none() => {
+                out.orcpt = Some(dsn::parse_orcpt(v).ok_or_else(|| bad(p))?);
+            }
+            ("NOTIFY" | "ORCPT", _) => return Err(bad(p)),
+            _ => return Err(CommandError::UnknownParameter(p.to_string())),
+        }
     }
-    Ok(Command::Rcpt { to })
+    Ok(Command::Rcpt { to, params: out })
 }
 
 #[cfg(test)]
@@ -287,6 +332,28 @@ mod tests {
                         size: Some(100),
                         body: Some(BodyType::EightBitMime),
                         smtputf8: true,
+                        ..Default::default()
+                    },
+                },
+            ),
+            (
+                "MAIL FROM:<a@b.test> ret=hdrs ENVID=QQ+2B314",
+                Mail {
+                    from: mb("a", "b.test"),
+                    params: MailParams {
+                        ret: Some(Ret::Hdrs),
+                        envid: Some("QQ+2B314".into()),
+                        ..Default::default()
+                    },
+                },
+            ),
+            (
+                "RCPT TO:<c@d.test> NOTIFY=SUCCESS,FAILURE orcpt=rfc822;C+2Bx@d.test",
+                Rcpt {
+                    to: mb("c", "d.test"),
+                    params: RcptParams {
+                        notify: Notify::parse("SUCCESS,FAILURE"),
+                        orcpt: Some("rfc822;C+2Bx@d.test".into()),
                     },
                 },
             ),
@@ -304,18 +371,21 @@ mod tests {
                 "RCPT TO:<c@d.test>",
                 Rcpt {
                     to: mb("c", "d.test"),
+                    params: RcptParams::default(),
                 },
             ),
             (
                 "RCPT TO:<postmaster>",
                 Rcpt {
                     to: Path::Postmaster,
+                    params: RcptParams::default(),
                 },
             ),
             (
                 "Rcpt To:<POSTMASTER>",
                 Rcpt {
                     to: Path::Postmaster,
+                    params: RcptParams::default(),
                 },
             ),
             ("DATA", Data),
@@ -390,10 +460,31 @@ mod tests {
             (b"MAIL FROM:<a@b.test> SMTPUTF8=yes", |e| {
                 matches!(e, CommandError::BadParameter(_))
             }),
-            (b"RCPT TO:<>", |e| matches!(e, CommandError::Address { .. })),
-            (b"RCPT TO:<a@b.test> NOTIFY=NEVER", |e| {
+            (b"MAIL FROM:<a@b.test> RET=BODY", |e| {
+                matches!(e, CommandError::BadParameter(_))
+            }),
+            (b"MAIL FROM:<a@b.test> RET=FULL RET=HDRS", |e| {
+                matches!(e, CommandError::BadParameter(_))
+            }),
+            (b"MAIL FROM:<a@b.test> ENVID=a=b", |e| {
+                matches!(e, CommandError::BadParameter(_))
+            }),
+            (b"MAIL FROM:<a@b.test> ENVID=", |e| {
+                matches!(e, CommandError::BadParameter(_))
+            }),
+            (b"RCPT TO:<a@b.test> NOTIFY=NEVER,DELAY", |e| {
+                matches!(e, CommandError::BadParameter(_))
+            }),
+            (b"RCPT TO:<a@b.test> NOTIFY=SUCCESS NOTIFY=DELAY", |e| {
+                matches!(e, CommandError::BadParameter(_))
+            }),
+            (b"RCPT TO:<a@b.test> ORCPT=bob@b.test", |e| {
+                matches!(e, CommandError::BadParameter(_))
+            }),
+            (b"RCPT TO:<a@b.test> FOO=1", |e| {
                 matches!(e, CommandError::UnknownParameter(_))
             }),
+            (b"RCPT TO:<>", |e| matches!(e, CommandError::Address { .. })),
             (b"RCPT FROM:<a@b.test>", |e| {
                 matches!(e, CommandError::Syntax(_))
             }),

@@ -1,6 +1,7 @@
 //! The transaction the engine hands to the driver when DATA starts.
 
-use super::command::BodyType;
+use super::command::{BodyType, RcptParams};
+use crate::dsn::{Notify, Ret};
 
 /// One accepted recipient.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -12,6 +13,31 @@ pub struct Recipient {
     pub local: String,
     /// Outside the local domains, accepted for relaying (it goes through the outbound queue).
     pub remote: bool,
+    /// RFC 3461 `NOTIFY=` (none: the default, failures and delays).
+    pub notify: Option<Notify>,
+    /// RFC 3461 `ORCPT=` as given, or (for an alias's target) the alias itself.
+    pub orcpt: Option<String>,
+}
+
+impl Recipient {
+    /// A recipient without DSN parameters.
+    pub fn new(address: String, domain: String, local: String, remote: bool) -> Recipient {
+        Recipient {
+            address,
+            domain,
+            local,
+            remote,
+            notify: None,
+            orcpt: None,
+        }
+    }
+
+    /// With the DSN parameters of its RCPT.
+    pub fn with(mut self, params: &RcptParams) -> Recipient {
+        self.notify = params.notify;
+        self.orcpt = params.orcpt.clone();
+        self
+    }
 }
 
 /// The transaction handed to the driver when DATA starts.
@@ -33,6 +59,9 @@ pub struct Envelope {
     pub authenticated: Option<String>,
     /// Received on a submission listener (Date and Message-ID are added when missing).
     pub submission: bool,
+    /// RFC 3461 `RET=` and `ENVID=`.
+    pub ret: Option<Ret>,
+    pub envid: Option<String>,
 }
 
 impl Envelope {

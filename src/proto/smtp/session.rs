@@ -352,7 +352,7 @@ impl SmtpSession {
                 self.reply(r, events);
             }
             Command::Mail { from, params } => self.mail(from, params, events),
-            Command::Rcpt { to } => self.rcpt(to, events),
+            Command::Rcpt { to, params } => self.rcpt(to, params, events),
             Command::Data => self.data(events),
             Command::Rset => {
                 self.tx = None;
@@ -411,6 +411,7 @@ impl SmtpSession {
         }
         lines.extend([
             "8BITMIME".into(),
+            "DSN".into(),
             "ENHANCEDSTATUSCODES".into(),
             "SMTPUTF8".into(),
         ]);

@@ -4,17 +4,12 @@ use super::*;
 
 fn rcpt(address: &str, remote: bool) -> Recipient {
     let (local, domain) = address.split_once('@').unwrap();
-    Recipient {
-        address: address.into(),
-        domain: domain.into(),
-        local: local.into(),
-        remote,
-    }
+    Recipient::new(address, domain, local, remote)
 }
 
 fn queue_one(store: &Arc<QueueStore>, text: &[u8]) -> String {
     let mut d = Arc::clone(store).begin(
-        "a@b.test",
+        &Origin::sender("a@b.test"),
         &[rcpt("x@far.test", true), rcpt("me@example.test", false)],
     );
     d.write(text).unwrap();
@@ -54,10 +49,10 @@ fn commit_makes_message_and_envelope_durable_and_loadable() {
 fn aborted_and_dropped_leave_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = QueueStore::open(dir.path()).unwrap();
-    let mut d = Arc::clone(&store).begin("", &[rcpt("x@far.test", true)]);
+    let mut d = Arc::clone(&store).begin(&Origin::default(), &[rcpt("x@far.test", true)]);
     d.write(b"x\n").unwrap();
     d.abort();
-    let mut d = Arc::clone(&store).begin("", &[rcpt("x@far.test", true)]);
+    let mut d = Arc::clone(&store).begin(&Origin::default(), &[rcpt("x@far.test", true)]);
     d.write(b"y\n").unwrap();
     drop(d);
     for sub in ["tmp", "msg", "env"] {

@@ -161,6 +161,7 @@ fn ehlo_advertises_extensions() {
         "PIPELINING",
         "SIZE 10485760",
         "8BITMIME",
+        "DSN",
         "ENHANCEDSTATUSCODES",
         "SMTPUTF8",
     ] {
@@ -234,9 +235,9 @@ fn syntax_errors() {
         assert_eq!(commands(script).codes(), [*code], "{script:?}");
     }
     let run = commands(
-        "MAIL FROM:<a@b.test>\r\nRCPT TO:<bob@example.test> NOTIFY=NEVER\r\nRCPT TO:<>\r\nRCPT TO:bad\r\n",
+        "MAIL FROM:<a@b.test>\r\nRCPT TO:<bob@example.test> XNOTIFY=NEVER\r\nRCPT TO:<bob@example.test> NOTIFY=SOMETIMES\r\nRCPT TO:<>\r\nRCPT TO:bad\r\n",
     );
-    assert_eq!(run.codes(), [250, 555, 501, 501]);
+    assert_eq!(run.codes(), [250, 555, 501, 501, 501]);
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use super::{Event, SmtpSession, State, Transaction};
 use crate::proto::smtp::address::{Path, is_safe_local};
-use crate::proto::smtp::command::{MailParams, printable};
+use crate::proto::smtp::command::{MailParams, RcptParams, printable};
 use crate::proto::smtp::data::DataReader;
 use crate::proto::smtp::policy::Accept;
 use crate::proto::smtp::refusal::{Reason, Refusal, Stage};
@@ -77,7 +77,7 @@ impl SmtpSession {
         self.reply(Reply::new(250, "2.1.0", "Ok"), events);
     }
 
-    pub(super) fn rcpt(&mut self, to: Path, events: &mut Vec<Event>) {
+    pub(super) fn rcpt(&mut self, to: Path, params: RcptParams, events: &mut Vec<Event>) {
         let given = match &to {
             Path::Mailbox(m) => m.to_address(),
             Path::Null => String::new(),
@@ -108,14 +108,9 @@ impl SmtpSession {
             Path::Postmaster => {
                 let domain = self.policy.domains.first().cloned().unwrap_or_default();
                 if let Some(targets) = self.policy.alias(&format!("postmaster@{domain}"), false) {
-                    return self.accept_alias(targets, events);
+                    return self.accept_alias(targets, "postmaster", &params, events);
                 }
-                Recipient {
-                    address: "postmaster".into(),
-                    domain,
-                    local: "postmaster".into(),
-                    remote: false,
-                }
+                Recipient::new("postmaster".into(), domain, "postmaster".into(), false)
             }
             Path::Mailbox(m) => {
                 let address = m.to_address();
@@ -134,12 +129,9 @@ impl SmtpSession {
                     && self.policy.relay_to.reaches(&domain)
                 {
                     if let Some(tx) = self.tx.as_mut() {
-                        tx.recipients.push(Recipient {
-                            address,
-                            local: m.local.to_ascii_lowercase(),
-                            domain,
-                            remote: true,
-                        });
+                        let local = m.local.to_ascii_lowercase();
+                        tx.recipients
+                            .push(Recipient::new(address, domain, local, true).with(&params));
                     }
                     return self.reply(Reply::new(250, "2.1.5", "Ok"), events);
                 }
@@ -201,7 +193,7 @@ impl SmtpSession {
                     .alias(&full, known)
                     .or_else(|| self.policy.alias(&format!("{local}@{domain}"), known))
                 {
-                    return self.accept_alias(targets, events);
+                    return self.accept_alias(targets, &address, &params, events);
                 }
                 if let Accept::Known(_) = &self.policy.accept
                     && local != "postmaster"
@@ -214,23 +206,32 @@ impl SmtpSession {
                     );
                     return refuse(self, Reason::UnknownUser, r, events);
                 }
-                Recipient {
-                    address,
-                    domain,
-                    local,
-                    remote: false,
-                }
+                Recipient::new(address, domain, local, false)
             }
         };
         if let Some(tx) = self.tx.as_mut() {
-            tx.recipients.push(recipient);
+            tx.recipients.push(recipient.with(&params));
         }
         self.reply(Reply::new(250, "2.1.5", "Ok"), events);
     }
 
     /// RCPT of an alias: each of its addresses becomes a recipient (in a local domain: its
-    /// Maildir; elsewhere: through the queue).
-    fn accept_alias(&mut self, targets: Vec<String>, events: &mut Vec<Event>) {
+    /// Maildir; elsewhere: through the queue), with the RCPT's DSN parameters; a report names
+    /// the alias as the original recipient unless the client gave one.
+    fn accept_alias(
+        &mut self,
+        targets: Vec<String>,
+        alias: &str,
+        params: &RcptParams,
+        events: &mut Vec<Event>,
+    ) {
+        let params = RcptParams {
+            notify: params.notify,
+            orcpt: params
+                .orcpt
+                .clone()
+                .or_else(|| Some(format!("rfc822;{}", crate::dsn::xtext_encode(alias)))),
+        };
         let recipients: Vec<Recipient> = targets
             .into_iter()
             .map(|t| {
@@ -241,17 +242,12 @@ impl SmtpSession {
                 } else {
                     self.policy.base_local(local).to_string()
                 };
-                Recipient {
-                    domain: domain.to_string(),
-                    local,
-                    remote,
-                    address: t.clone(),
-                }
+                Recipient::new(t.clone(), domain.to_string(), local, remote).with(&params)
             })
             .collect();
         if let Some(tx) = self.tx.as_mut() {
             for r in recipients {
-                if !tx.recipients.contains(&r) {
+                if !tx.recipients.iter().any(|x| x.address == r.address) {
                     tx.recipients.push(r);
                 }
             }
@@ -318,6 +314,8 @@ impl SmtpSession {
             tls: self.tls_active,
             authenticated: self.authenticated.clone(),
             submission: self.policy.submission,
+            ret: tx.params.ret,
+            envid: tx.params.envid.clone(),
         };
         events.push(Event::Reply(canned::start_data()));
         events.push(Event::MessageStart(envelope));

@@ -93,3 +93,47 @@ fn a_catch_all_takes_what_has_no_mailbox() {
         "carol has an account: not caught"
     );
 }
+
+/// RFC 3461 parameters reach the envelope: RET and ENVID for the message, NOTIFY and ORCPT per
+/// recipient; an alias's targets inherit its NOTIFY and name it as their original recipient.
+#[test]
+fn dsn_parameters_reach_the_envelope() {
+    let script = "EHLO c.test\r\nMAIL FROM:<a@b.test> RET=FULL ENVID=e+2B1\r\n\
+        RCPT TO:<alice@example.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;Alice@example.test\r\n\
+        RCPT TO:<team@example.test> NOTIFY=NEVER\r\n\
+        RCPT TO:<carol@localhost>\r\nDATA\r\nx\r\n.\r\n";
+    let run = transcript(&aliased(), script);
+    assert_eq!(run.codes(), [250, 250, 250, 250, 250, 354, 250]);
+    assert!(run.replies[0].lines.iter().any(|l| l == "DSN"));
+    let env = &run.messages[0].0;
+    assert_eq!(env.ret, Some(crate::dsn::Ret::Full));
+    assert_eq!(env.envid.as_deref(), Some("e+2B1"));
+    let got: Vec<(&str, Option<String>, Option<&str>)> = env
+        .recipients
+        .iter()
+        .map(|r| {
+            (
+                r.address.as_str(),
+                r.notify.map(|n| n.keyword()),
+                r.orcpt.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "alice@example.test",
+                Some("SUCCESS,FAILURE".into()),
+                Some("rfc822;Alice@example.test")
+            ),
+            // alice again through the alias: already a recipient, kept once.
+            (
+                "bob@far.test",
+                Some("NEVER".into()),
+                Some("rfc822;team@example.test")
+            ),
+            ("carol@localhost", None, None),
+        ]
+    );
+}
