@@ -319,6 +319,8 @@ fn smarthost_with_starttls_and_auth() {
     let dir = tempfile::tempdir().unwrap();
     let auth = dir.path().join("smarthost.auth");
     std::fs::write(&auth, format!("relay@example.test:{PASSWORD}\n")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&auth, std::fs::Permissions::from_mode(0o600)).unwrap();
     let cafile = hub.dir.path().join("tls/cert.pem");
     let srv = Server::start_with(
         Overrides::new()

@@ -116,6 +116,54 @@ fn disk_full_is_452_and_recovers() {
     drop(tmpfs);
 }
 
+/// The outbound queue on a tiny tmpfs: a message for a remote domain that does not fit gets
+/// 452 4.3.1 and leaves nothing in the queue (no message, no envelope, no temporary file); one
+/// that fits is queued.
+#[test]
+fn queue_disk_full_is_452_and_nothing_partial() {
+    let base = tempfile::tempdir().unwrap();
+    let Some(tmpfs) = Tmpfs::mount(&base.path().join("mnt")) else {
+        return;
+    };
+    let q = tmpfs.0.join("queue");
+    let srv = Server::start_with(
+        Overrides::new()
+            .set("queue", "dir", &format!("\"{}\"", q.display()))
+            // Nobody listens there: queued messages stay deferred.
+            .set("relay", "routes", "{ \"far.test\" = \"127.0.0.1:9\" }"),
+    );
+    let mut c = srv.connect();
+    c.expect(220);
+    c.cmd("EHLO client.test");
+    let big = "x".repeat(998) + "\r\n";
+    assert_eq!(c.cmd("MAIL FROM:<a@example.test>").code, 250);
+    assert_eq!(c.cmd("RCPT TO:<bob@far.test>").code, 250);
+    assert_eq!(c.cmd("RCPT TO:<carol@example.test>").code, 250);
+    assert_eq!(c.cmd("DATA").code, 354);
+    for _ in 0..1024 {
+        c.send(big.as_bytes());
+    }
+    c.send(b".\r\n");
+    let r = c.reply();
+    assert_eq!(r.code, 452, "{r:?}");
+    assert!(r.lines[0].starts_with("4.3.1"), "{r:?}");
+    for sub in ["msg", "env", "tmp"] {
+        assert!(list(&q.join(sub)).is_empty(), "{sub}/ not empty");
+    }
+    assert!(srv.new_mail("example.test", "carol").is_empty());
+    let r = c.send_mail(
+        "a@example.test",
+        &["bob@far.test"],
+        b"Subject: small\r\n\r\nfits\r\n",
+    );
+    assert_eq!(r.code, 250, "{r:?}");
+    assert_eq!(list(&q.join("env")).len(), 1);
+    assert_eq!(list(&q.join("msg")).len(), 1);
+    drop(c);
+    drop(srv);
+    drop(tmpfs);
+}
+
 /// POP3 on a full disk: login, DELE and QUIT still work (deleting needs no space), and delivery
 /// recovers once space is freed.
 #[test]

@@ -119,7 +119,7 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("relay", "networks", "Client networks (CIDR) that may send to any domain on [smtp] listen without AUTH."),
     ("relay", "smarthost", "\"host:port\" every remote delivery goes to; empty: none."),
     ("relay", "smarthost_tls", "\"starttls\" (required), \"tls\" (implicit TLS) or \"none\"; the smarthost's certificate is verified against the system's roots and `cafile`."),
-    ("relay", "smarthost_auth_file", "A file holding *user*`:`*password* for AUTH at the smarthost, readable by smtpd's user only; empty: no AUTH."),
+    ("relay", "smarthost_auth_file", "A file holding *user*`:`*password* for AUTH at the smarthost, readable by smtpd's user only (a file others may read or write is refused, as ssh refuses such a key); empty: no AUTH."),
     ("relay", "routes", "Per-domain next hop, e.g. { \"example.net\" = \"127.0.0.1:2626\" }, tried before the smarthost."),
     ("relay", "tls", "Routes: \"opportunistic\" (STARTTLS when offered, certificate not checked) or \"required\" (STARTTLS with the certificate verified)."),
     ("relay", "cafile", "PEM certificates trusted besides the system's roots when a next hop's certificate is verified (the smarthost's, or a route's with tls = \"required\"); one that is exactly the peer's certificate is pinned, so a lab's self-signed smarthost works. Empty: the system's roots only."),

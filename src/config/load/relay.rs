@@ -74,9 +74,11 @@ impl Loader<'_> {
                     ("none", SmarthostTls::None),
                 ],
             );
-            let smarthost_auth_file = l
-                .string(s, "smarthost_auth_file", &d.smarthost_auth_file)
-                .into_inner();
+            let smarthost_auth_file = l.string(s, "smarthost_auth_file", &d.smarthost_auth_file);
+            if let Some(why) = secret_file_problem(smarthost_auth_file.get_ref()) {
+                l.problem(smarthost_auth_file.span(), format!("`relay.smarthost_auth_file`: {why}"));
+            }
+            let smarthost_auth_file = smarthost_auth_file.into_inner();
             let routes = l.routes(s);
             let tls = l.choice(
                 s,
@@ -250,6 +252,26 @@ impl Loader<'_> {
     }
 }
 
+/// What is wrong with a file of secrets (none for an empty path): missing, not a file, or
+/// readable or writable by others than its owner (as ssh refuses a private key). Only its
+/// metadata is read, so a caller who may not read it (sendmail, as any user) can still load
+/// the configuration.
+fn secret_file_problem(path: &str) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    if path.is_empty() {
+        return None;
+    }
+    match std::fs::metadata(path) {
+        Err(e) => Some(format!("cannot use {path}: {e}")),
+        Ok(m) if !m.is_file() => Some(format!("{path} is not a file")),
+        Ok(m) if m.permissions().mode() & 0o077 != 0 => Some(format!(
+            "{path} holds a password but is open to others (mode {:o}): run chmod 600 {path}",
+            m.permissions().mode() & 0o777
+        )),
+        Ok(_) => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,5 +357,27 @@ mod tests {
             text.contains("must be at least `minimal_backoff_secs`"),
             "{text}"
         );
+    }
+
+    /// The smarthost's password file must exist and be its owner's only (checked by metadata).
+    #[test]
+    fn the_smarthost_password_file_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("auth");
+        let cfg = |p: &Path| format!("[relay]\nsmarthost_auth_file = \"{}\"\n", p.display());
+        let e = parse(&cfg(&f)).unwrap_err();
+        assert!(
+            e.problems[0].line == 3 && e.to_string().contains("cannot use"),
+            "{e}"
+        );
+        std::fs::write(&f, "u:p\n").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let e = parse(&cfg(&f)).unwrap_err().to_string();
+        assert!(e.contains("(mode 640): run chmod 600"), "{e}");
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(parse(&cfg(&f)).is_ok());
+        let e = parse(&cfg(dir.path())).unwrap_err().to_string();
+        assert!(e.contains("is not a file"), "{e}");
     }
 }

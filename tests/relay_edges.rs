@@ -1,0 +1,162 @@
+//! The edges of relaying (issue 15): `[relay] tls = "required"` on a route (verified, pinned, or
+//! refused), a next hop whose SIZE is smaller than the message (failed before DATA), and a
+//! kill -9 in the middle of delivering 200 queued messages (each delivered, at most the ones in
+//! flight twice).
+mod common;
+use common::*;
+use std::time::{Duration, Instant};
+
+fn until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn queue(srv: &Server) -> Vec<serde_json::Value> {
+    srv.ctl_json(&["queue"]).as_array().unwrap().clone()
+}
+
+const TEXT: &[u8] = b"Subject: edge\r\n\r\nbody\r\n";
+
+/// A sender routing far.test to `route`, with `extra`, retrying after 1-2 s.
+fn sender(route: std::net::SocketAddr, extra: Overrides) -> Server {
+    Server::start_with(
+        extra
+            .set(
+                "relay",
+                "routes",
+                &format!("{{ \"far.test\" = \"{route}\" }}"),
+            )
+            .set("queue", "minimal_backoff_secs", "1")
+            .set("queue", "maximal_backoff_secs", "2"),
+    )
+}
+
+/// `tls = "required"`: STARTTLS with the next hop's certificate verified (here pinned through
+/// `cafile`) delivers over TLS; an unverifiable certificate, or a next hop without STARTTLS,
+/// defers the message and sends nothing.
+#[test]
+fn required_tls_on_a_route() {
+    let far = Server::start_with(Overrides::new().tls(&[]).set(
+        "mailboxes",
+        "domains",
+        "[\"far.test\"]",
+    ));
+    let cafile = far.dir.path().join("tls/cert.pem");
+    let srv = sender(
+        far.addr("smtp"),
+        Overrides::new().set("relay", "tls", "\"required\"").set(
+            "relay",
+            "cafile",
+            &format!("\"{}\"", cafile.display()),
+        ),
+    );
+    srv.deliver("bob@far.test", TEXT);
+    until("delivery over TLS", || {
+        far.new_mail("far.test", "bob").len() == 1
+    });
+    let text = std::fs::read_to_string(&far.new_mail("far.test", "bob")[0]).unwrap();
+    assert!(text.contains(" with ESMTPS id "), "{text}");
+
+    let untrusted = sender(
+        far.addr("smtp"),
+        Overrides::new().set("relay", "tls", "\"required\""),
+    );
+    untrusted.deliver("carol@far.test", TEXT);
+    until("a deferral for the certificate", || {
+        queue(&untrusted)
+            .first()
+            .is_some_and(|q| q["recipients"][0]["state"] == "deferred")
+    });
+    let error = queue(&untrusted)[0]["recipients"][0]["last_error"]
+        .as_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(error.contains("certificate"), "{error}");
+    assert!(far.new_mail("far.test", "carol").is_empty());
+
+    let plain = Server::start_with(Overrides::new().set("mailboxes", "domains", "[\"far.test\"]"));
+    let srv = sender(
+        plain.addr("smtp"),
+        Overrides::new().set("relay", "tls", "\"required\""),
+    );
+    srv.deliver("dave@far.test", TEXT);
+    until("a deferral for missing STARTTLS", || {
+        queue(&srv)
+            .first()
+            .is_some_and(|q| q["recipients"][0]["state"] == "deferred")
+    });
+    let error = queue(&srv)[0]["recipients"][0]["last_error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("STARTTLS is required"), "{error}");
+    assert!(plain.new_mail("far.test", "dave").is_empty());
+}
+
+/// A next hop that advertises a SIZE below the message's: failed at once (552 5.3.4) without
+/// sending it, and bounced to the sender.
+#[test]
+fn next_hop_size_smaller_than_the_message() {
+    let far = Server::start_with(
+        Overrides::new()
+            .set("mailboxes", "domains", "[\"far.test\"]")
+            .set("limits", "max_message_bytes", "2000"),
+    );
+    let srv = sender(far.addr("smtp"), Overrides::new());
+    let big = format!(
+        "Subject: big\r\n\r\n{}",
+        format!("{}\r\n", "y".repeat(70)).repeat(70)
+    );
+    let mut c = srv.connect();
+    c.expect(220);
+    let r = c.send_mail("alice@example.test", &["bob@far.test"], big.as_bytes());
+    assert_eq!(r.code, 250, "{r:?}");
+    until("the bounce", || {
+        srv.new_mail("example.test", "alice").len() == 1
+    });
+    let text = std::fs::read_to_string(&srv.new_mail("example.test", "alice")[0]).unwrap();
+    assert!(text.contains("Status: 5.3.4\n"), "{text}");
+    assert!(text.contains("SIZE limit (2000)"), "{text}");
+    assert!(far.new_mail("far.test", "bob").is_empty());
+    let st = far.ctl_json(&["status"]);
+    assert_eq!(st["counters"]["messages_accepted"], 0, "{st}");
+}
+
+/// 200 messages queued, then delivery starts and smtpd is killed with SIGKILL in the middle:
+/// after the restart every message is delivered, and only those in flight at the kill (at
+/// most the runner's concurrency, 8) twice.
+#[test]
+fn kill_9_mid_delivery_of_200() {
+    const N: usize = 200;
+    let far = Server::start_with(Overrides::new().set("mailboxes", "domains", "[\"far.test\"]"));
+    let mut srv = sender(far.addr("smtp"), Overrides::new());
+    far.ctl(&["pause", "smtp"]);
+    for i in 0..N {
+        srv.deliver(&format!("r{i}@far.test"), TEXT);
+    }
+    assert_eq!(queue(&srv).len(), N);
+    far.ctl(&["resume", "smtp"]);
+    srv.ctl_json(&["queue", "flush"]);
+    let delivered = |far: &Server| {
+        (0..N)
+            .filter(|i| !far.new_mail("far.test", &format!("r{i}")).is_empty())
+            .count()
+    };
+    until("a quarter delivered", || delivered(&far) >= N / 4);
+    srv.kill_and_restart(&[]);
+    let at_kill = delivered(&far);
+    assert!(at_kill < N, "all {N} were delivered before the kill");
+    until("every message", || delivered(&far) == N);
+    until("an empty queue", || queue(&srv).is_empty());
+    let twice: Vec<usize> = (0..N)
+        .filter(|i| far.new_mail("far.test", &format!("r{i}")).len() > 1)
+        .collect();
+    assert!(twice.len() <= 8, "sent twice: {twice:?}");
+    eprintln!(
+        "{at_kill} delivered before the kill, {} twice after it",
+        twice.len()
+    );
+}
