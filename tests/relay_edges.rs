@@ -160,3 +160,50 @@ fn kill_9_mid_delivery_of_200() {
         twice.len()
     );
 }
+
+/// `smtpctl watch` shows each remote attempt (deferred, then delivered, with the next hop), and
+/// the log has one line per attempt with relay= and delay=.
+#[test]
+fn watch_and_log_show_remote_attempts() {
+    let far = Server::start_with(
+        Overrides::new()
+            .set("mailboxes", "domains", "[\"far.test\"]")
+            .set("testing", "fault_addresses", "true"),
+    );
+    let srv = sender(far.addr("smtp"), Overrides::new());
+    let mut child = std::process::Command::new(smtpctl_bin())
+        .arg("--socket")
+        .arg(srv.socket())
+        .arg("watch")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = LogWatch::spawn(child.stdout.take().unwrap());
+    let err = LogWatch::spawn(child.stderr.take().unwrap());
+    err.wait_for("watching");
+    far.ctl(&["pause", "smtp"]);
+    srv.deliver("bob@far.test", TEXT);
+    let deferred = out.wait_for("queue deferred");
+    let hop = far.addr("smtp").to_string();
+    assert!(
+        deferred.contains("<sender@b.test> → bob@far.test") && deferred.contains("421"),
+        "{deferred}"
+    );
+    far.ctl(&["resume", "smtp"]);
+    srv.ctl_json(&["queue", "flush"]);
+    let delivered = out.wait_for("queue delivered");
+    assert!(
+        delivered.contains(&hop) && delivered.contains("(try 2): 250"),
+        "{delivered}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = srv.log.wait_for("bob@far.test>: delivered, relay=");
+    assert!(
+        line.contains(&format!("relay={hop}, delay=")) && line.contains("250"),
+        "{line}"
+    );
+    let line = srv.log.wait_for("bob@far.test>: deferred, relay=");
+    assert!(line.contains("421"), "{line}");
+}

@@ -14,6 +14,7 @@ use crate::client::smtp::{Mail, Reply};
 use crate::mailbox::Target;
 use crate::mailbox::delivery::{Origin, Recipient};
 use crate::net::stats::{self, Stats};
+use crate::net::watch::{self, WatchEvent};
 use crate::queue::envelope::backoff;
 use crate::queue::{Envelope, QueueStore, State};
 
@@ -31,9 +32,11 @@ fn received_count(message: &[u8]) -> usize {
 
 /// What happened to one recipient in this attempt.
 enum Result1 {
-    /// Into its Maildir, or accepted by its next hop (which took the DSN requests or not).
+    /// Into its Maildir, or accepted by its next hop (which took the DSN requests or not),
+    /// with what it said.
     Delivered {
         took_dsn: bool,
+        reply: String,
     },
     /// Try again later.
     Deferred(String),
@@ -113,7 +116,10 @@ pub async fn run(
             outcomes.insert(
                 i,
                 match &r {
-                    Ok(()) => Result1::Delivered { took_dsn: false },
+                    Ok(()) => Result1::Delivered {
+                        took_dsn: false,
+                        reply: "delivered to its Maildir".into(),
+                    },
                     Err(e) => Result1::Deferred(e.clone()),
                 },
             );
@@ -189,13 +195,13 @@ fn record(
         let r = &mut env.recipients[i];
         r.attempts += 1;
         let (kind, detail) = match outcome {
-            Result1::Delivered { took_dsn } => {
+            Result1::Delivered { took_dsn, reply } => {
                 r.state = State::Delivered;
                 r.last_error = None;
                 // The next hop reports success itself when it took the request on.
                 r.success_report = r.notify().success && !took_dsn;
                 stats::add(&stats.remote_delivered, u64::from(!r.local_delivery));
-                ("delivered", String::new())
+                ("delivered", reply)
             }
             Result1::Deferred(e) if expired => {
                 r.state = State::Failed;
@@ -222,8 +228,15 @@ fn record(
                 ("failed", e)
             }
         };
+        // Postfix's relay= and delay=: where it went, and how long since it was queued.
+        let relay = match (&r.remote_mta, r.local_delivery) {
+            (_, true) => "maildir".to_string(),
+            (Some(m), false) => m.clone(),
+            (None, false) => "none".to_string(),
+        };
+        let delay = now.saturating_sub(env.created);
         let line = format!(
-            "{} <{}>: {kind}{}",
+            "{} <{}>: {kind}, relay={relay}, delay={delay}s{}",
             env.id,
             r.address,
             if detail.is_empty() {
@@ -244,6 +257,16 @@ fn record(
         } else {
             warn!(id = %env.id, to = %r.address, attempt = r.attempts, next_try = r.next_try, "{line}");
         }
+        stats.watch.publish(|| WatchEvent {
+            time: watch::now(),
+            session: 0,
+            peer: relay.clone(),
+            event: format!("queue {kind}"),
+            from: Some(env.sender.clone()),
+            to: vec![r.address.clone()],
+            size: Some(env.size),
+            result: format!("{} (try {}): {detail}", env.id, r.attempts),
+        });
     }
 }
 
@@ -333,7 +356,10 @@ fn per_recipient(to: &[String], sent: Result<Sent, String>) -> Vec<Result1> {
         if r.is_transient() || !(200..600).contains(&r.code) {
             Result1::Deferred(text)
         } else if r.is_positive() {
-            Result1::Delivered { took_dsn }
+            Result1::Delivered {
+                took_dsn,
+                reply: text,
+            }
         } else {
             Result1::Failed(text)
         }
@@ -343,7 +369,15 @@ fn per_recipient(to: &[String], sent: Result<Sent, String>) -> Vec<Result1> {
             if let Some((_, r)) = o.rejected.iter().find(|(a, _)| a == t) {
                 of(r)
             } else if o.accepted.contains(t) && o.delivered {
-                Result1::Delivered { took_dsn }
+                Result1::Delivered {
+                    took_dsn,
+                    reply: o
+                        .reply
+                        .to_string()
+                        .replace('\n', " ")
+                        .trim_end()
+                        .to_string(),
+                }
             } else {
                 of(&o.reply)
             }
