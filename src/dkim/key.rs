@@ -43,6 +43,14 @@ impl Algorithm {
         }
     }
 
+    /// The kind of key, for people: "RSA", "Ed25519".
+    pub fn key_name(self) -> &'static str {
+        match self {
+            Algorithm::Rsa => "RSA",
+            Algorithm::Ed25519 => "Ed25519",
+        }
+    }
+
     /// The `k=` tag of the DNS record, and the name in the config.
     pub fn key_type(self) -> &'static str {
         match self {
