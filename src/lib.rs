@@ -9,6 +9,8 @@
 //!   `std::fs`, `std::net` or clock.
 //! - [`wire`], [`dsn`], [`testing`]: leaf helpers (on-the-wire sizes; RFC 3461 DSN requests;
 //!   debug-only test switches, read in that one module).
+//! - [`dkim`]: DKIM keys, signatures and key pairs (mail-auth); bytes in, bytes out: no tokio,
+//!   files or sockets, and of the crate only itself.
 //! - [`config`]: the configuration as data, loaded from TOML. Knows no daemon or net.
 //! - [`mailbox`]: Maildir storage (delivery, POP3 maildrops). Blocking `std::fs`; knows no
 //!   sockets or protocols.
@@ -28,6 +30,7 @@ pub mod client;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod dkim;
 pub mod dsn;
 pub mod log;
 pub mod mailbox;

@@ -93,6 +93,14 @@ const RULES: &[Rule] = &[
         modules: Modules::Not(&["daemon", "net", "control", "client", "outbound"]),
         no_clock: false,
     },
+    // `dkim` is bytes in, bytes out: the key files are read by `config` and written by smtpctl.
+    Rule {
+        layer: "dkim",
+        files: |f| in_layer(f, "dkim"),
+        banned: &["tokio", "std::fs", "std::net"],
+        modules: Modules::Only(&["dkim"]),
+        no_clock: false,
+    },
     // The leaf helpers name nothing of the crate but themselves.
     Rule {
         layer: "wire",
@@ -128,7 +136,7 @@ const RULES: &[Rule] = &[
 
 /// The library's top-level modules (`src/lib.rs`): what a relative path in the crate root names.
 const TOP: &[&str] = &[
-    "auth", "cli", "client", "config", "control", "daemon", "dsn", "log", "mailbox", "net",
+    "auth", "cli", "client", "config", "control", "daemon", "dkim", "dsn", "log", "mailbox", "net",
     "outbound", "proto", "queue", "testing", "wire",
 ];
 
@@ -812,6 +820,7 @@ fn config_knows_no_daemon_or_net() {
 fn leaves_import_nothing() {
     assert_clean("wire", false);
     assert_clean("testing", false);
+    assert_clean("dkim", false);
 }
 
 #[test]
@@ -833,6 +842,12 @@ const CASES: &[(&str, &str, Option<&str>)] = &[
         Some("proto"),
     ),
     ("proto/line.rs", "use tokio::net::TcpStream;", Some("proto")),
+    (
+        "dkim/key.rs",
+        "fn f() { std::fs::read(\"k\"); }",
+        Some("dkim"),
+    ),
+    ("dkim/sign.rs", "use crate::config::Config;", Some("dkim")),
     // `super` chains, resolved against the file's module (`proto/smtp/session.rs` is
     // `crate::proto::smtp::session`; `session/auth.rs` one deeper; `mod.rs` its directory).
     (

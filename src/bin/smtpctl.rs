@@ -1,4 +1,5 @@
-//! `smtpctl`: controls a running smtpd through its Unix socket, and makes password hashes.
+//! `smtpctl`: controls a running smtpd through its Unix socket, and makes password hashes and
+//! DKIM keys.
 //! Exit status: 0 done, 1 failed (daemon not running, request refused, test not delivered),
 //! 2 usage error.
 
@@ -17,6 +18,9 @@ use smtpd::control::proto::{
 };
 use smtpd::mailbox::headers::iso_utc;
 use smtpd::{out, outln};
+
+#[path = "smtpctl/dkim_keygen.rs"]
+mod dkim_keygen;
 
 /// --socket, else the config's [control].socket, else the default config's, else the default.
 fn socket_path(args: &Args) -> anyhow::Result<PathBuf> {
@@ -482,6 +486,22 @@ fn main() -> ExitCode {
         Cmd::Resume { what: Intake::Smtp } => intake(&args, false),
         Cmd::Queue { action } => queue(&args, action.as_ref()),
         Cmd::Encrypt { password } => encrypt(password.clone()),
+        Cmd::DkimKeygen {
+            domain,
+            selector,
+            algorithm,
+            bits,
+            out,
+        } => dkim_keygen::run(
+            &args,
+            dkim_keygen::Wanted {
+                domain,
+                selector,
+                algorithm: *algorithm,
+                bits: *bits,
+                out: out.as_deref(),
+            },
+        ),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -8,7 +8,10 @@ use smtpd::outln;
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let config = match smtpd::config::load(&args.config) {
+    // The daemon signs with the [dkim] keys, so they are read (and checked) here; smtpctl and
+    // sendmail load the same file without them.
+    let loaded = smtpd::config::load(&args.config).and_then(|mut c| c.read_dkim_keys().map(|()| c));
+    let config = match loaded {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");

@@ -4,6 +4,7 @@
 //!
 //! Relative paths in the file are relative to the working directory smtpd starts in.
 
+mod dkim;
 mod load;
 pub mod schema;
 
@@ -37,6 +38,37 @@ pub struct Config {
     /// `[aliases]`: lower-cased `local@domain` (or `@domain`, the domain's catch-all) → the
     /// addresses it delivers to instead.
     pub aliases: BTreeMap<String, Vec<String>>,
+    /// `[dkim]`: lower-cased domain → how mail whose From: is in it is signed when sent out.
+    pub dkim: BTreeMap<String, Dkim>,
+}
+
+/// One `[dkim]` entry. The key file is read by [`Config::read_dkim_keys`], not by [`load`]
+/// (smtpctl and sendmail read the config too, and may not read the key).
+#[derive(Clone, Debug, Serialize)]
+pub struct Dkim {
+    pub selector: String,
+    pub key: PathBuf,
+    /// As given; once the key is read, its algorithm.
+    pub algorithm: Option<crate::dkim::Algorithm>,
+    /// The key, once read.
+    #[serde(skip)]
+    pub signing_key: Option<crate::dkim::Key>,
+    /// The entry's line in the file, for the problems found when its key is read.
+    #[serde(skip)]
+    pub line: usize,
+}
+
+impl PartialEq for Dkim {
+    /// The line is not compared: moving an entry changes nothing.
+    fn eq(&self, other: &Dkim) -> bool {
+        (&self.selector, &self.key, self.algorithm, &self.signing_key)
+            == (
+                &other.selector,
+                &other.key,
+                other.algorithm,
+                &other.signing_key,
+            )
+    }
 }
 
 /// `[relay]`: who may send mail off the host, and where it goes.
@@ -359,6 +391,9 @@ impl Config {
         if let Some(tls) = self.tls.as_mut() {
             abs(&mut tls.cert);
             abs(&mut tls.key);
+        }
+        for d in self.dkim.values_mut() {
+            abs(&mut d.key);
         }
     }
 }

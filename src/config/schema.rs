@@ -38,7 +38,7 @@ pub struct SectionDoc {
 }
 
 /// What the man page says before the sections.
-pub const DESCRIPTION: &str = "A TOML file. Every key but `hostname` has a default; unknown keys are errors. `smtpd --check-config --config FILE` reports every problem as FILE:LINE: message. Relative paths are relative to the directory smtpd starts in. A reload (SIGHUP, `systemctl reload smtpd` or `smtpctl reload`) applies listeners, limits, domains, accounts, TLS files and the log level to new sessions; the [log] dir/rotation/keep/format, [control] and [server] user/group need a restart.";
+pub const DESCRIPTION: &str = "A TOML file. Every key but `hostname` has a default; unknown keys are errors. `smtpd --check-config --config FILE` reports every problem as FILE:LINE: message. Relative paths are relative to the directory smtpd starts in. A reload (SIGHUP, `systemctl reload smtpd` or `smtpctl reload`) applies listeners, limits, domains, accounts, TLS files, [dkim] keys and the log level to new sessions; the [log] dir/rotation/keep/format, [control] and [server] user/group need a restart.";
 
 /// (name, what is said before its keys), in the order the loader reads them; `""` is the top
 /// level.
@@ -50,6 +50,7 @@ const SECTION_DOCS: &[(&str, &str)] = &[
     ("relay", "Mail for domains outside [mailboxes] domains is accepted only from authenticated submission sessions and from `networks` on the plain SMTP listeners, and only when it has a next hop (a route or the smarthost); everyone else gets 550 5.7.1. It is queued (fsync'ed) before the 250 and delivered from the queue."),
     ("queue", ""),
     ("aliases", "Each key is an address in a local domain (`\"postmaster@example.test\"`), or `\"@example.test\"` for the domain's catch-all (used for local parts with no alias and no account); each value is one address or a list of them (`[\"alice@example.test\", \"bob@example.net\"]`). Mail to the key is delivered to the values instead (remote ones through the queue, which needs their next hop). One level: a value is not looked up again. Reloadable."),
+    ("dkim", "Mail sent out (to a route or the smarthost) whose From: address is in one of these domains is signed (RFC 6376; OpenDKIM also signs by the From: domain, the one DMARC aligns with): one entry per domain, `\"example.test\" = { selector = \"s1\", key = \"config/dkim/example.test.s1.key\" }`. The signature covers From, To, Cc, Subject, Date, Message-ID, MIME-Version, Content-Type, Reply-To, In-Reply-To and References, relaxed/relaxed. `smtpctl dkim-keygen` *domain* makes a key and prints the DNS record to publish. The key files are read at start and on every reload; one that cannot be read or used, or that other users may read, is a configuration error. Local recipients get the message unsigned; a message that cannot be signed goes out unsigned (logged)."),
     ("accounts", ""),
 ];
 
@@ -128,15 +129,22 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("queue", "maximal_backoff_secs", "Longest wait between two tries."),
     ("queue", "max_lifetime_secs", "A message still undelivered after this long fails."),
     ("queue", "delay_warning_secs", "A message still undelivered after this long gets one delay warning (an RFC 3464 report, Action: delayed) to its sender, unless its RCPT said NOTIFY without DELAY; 0: no warnings (Postfix's delay_warning_time)."),
+    ("dkim", "selector", "The `s=` of the signatures: the public key is published as a TXT record at *selector*`._domainkey.`*domain*."),
+    ("dkim", "key", "The private key file, PEM: RSA (PKCS#1 or PKCS#8, 2048 to 4096 bits) or Ed25519 (PKCS#8), as `smtpctl dkim-keygen` or `openssl genpkey` write it. Mode 0600, or 0640 with smtpd's group: a key other users may read is refused."),
+    ("dkim", "algorithm", "\"rsa\" (rsa-sha256) or \"ed25519\" (ed25519-sha256, RFC 8463); unset: the key's. A key of the other kind is an error."),
     ("accounts", "address", "The login name and mailbox, \"local@domain\" in one of the domains."),
     ("accounts", "password", "An argon2id hash made by `smtpctl encrypt`, or a $6$ SHA512-crypt hash."),
 ];
+
+/// Keys of the sections without defaults that may be left out.
+const OPTIONAL: &[(&str, &str)] = &[("dkim", "algorithm")];
 
 /// Every key, with its default taken from the section's `Default` impl.
 pub fn reference() -> Vec<KeyDoc> {
     KEYS.iter()
         .map(|&(section, key, doc)| {
             let defaults = defaults(section);
+            let optional = OPTIONAL.contains(&(section, key));
             KeyDoc {
                 section,
                 key,
@@ -144,7 +152,7 @@ pub fn reference() -> Vec<KeyDoc> {
                     .as_ref()
                     .and_then(|t| t.get(key))
                     .map(ToString::to_string),
-                required: defaults.is_none(),
+                required: defaults.is_none() && !optional,
                 doc,
             }
         })

@@ -112,6 +112,7 @@ pub fn describe(
     for addr in a.keys().filter(|k| !b.contains_key(*k)) {
         changes.push(format!("account removed: {addr}"));
     }
+    dkim(old, new, &mut changes);
     match (&old.tls, &new.tls) {
         (None, Some(_)) => changes.push("TLS enabled".into()),
         (Some(_), None) => changes.push("TLS disabled".into()),
@@ -147,6 +148,32 @@ pub fn describe(
         restart.push("[server] user/group".to_string());
     }
     (changes, restart)
+}
+
+/// `[dkim]` domains added, removed, or signing with another selector or key (a key file
+/// rewritten in place counts: the keys are read again on every reload).
+fn dkim(old: &Config, new: &Config, changes: &mut Vec<String>) {
+    let alg = |d: &crate::config::Dkim| d.algorithm.map_or("?", |a| a.signature_name());
+    for (domain, n) in &new.dkim {
+        match old.dkim.get(domain) {
+            None => changes.push(format!(
+                "dkim added: {domain} (selector {}, {})",
+                n.selector,
+                alg(n)
+            )),
+            Some(o) if o.selector != n.selector => changes.push(format!(
+                "dkim changed: {domain} (selector {} → {})",
+                o.selector, n.selector
+            )),
+            Some(o) if o != n => {
+                changes.push(format!("dkim changed: {domain} (new key, {})", alg(n)))
+            }
+            Some(_) => {}
+        }
+    }
+    for domain in old.dkim.keys().filter(|k| !new.dkim.contains_key(*k)) {
+        changes.push(format!("dkim removed: {domain}"));
+    }
 }
 
 #[cfg(test)]
@@ -193,5 +220,25 @@ mod tests {
         assert_eq!(restart, ["[log] dir/rotation/keep/format"]);
         let (none, _) = describe(&old, &old, SystemTime::now());
         assert!(none.is_empty(), "{none:?}");
+    }
+
+    #[test]
+    fn dkim_changes() {
+        let old = cfg(
+            "[dkim]\n\"a.test\" = { selector = \"s1\", key = \"k\" }\n\"b.test\" = { selector = \"s1\", key = \"k\" }\n\"c.test\" = { selector = \"s1\", key = \"k\" }\n",
+        );
+        let new = cfg(
+            "[dkim]\n\"a.test\" = { selector = \"s2\", key = \"k\" }\n\"c.test\" = { selector = \"s1\", key = \"k2\" }\n\"d.test\" = { selector = \"s1\", key = \"k\", algorithm = \"ed25519\" }\n",
+        );
+        let (changes, _) = describe(&old, &new, SystemTime::now());
+        assert_eq!(
+            changes,
+            [
+                "dkim changed: a.test (selector s1 → s2)",
+                "dkim changed: c.test (new key, ?)",
+                "dkim added: d.test (selector s1, ed25519-sha256)",
+                "dkim removed: b.test",
+            ]
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! configuration. Swapped whole on reload; each session keeps the generation it started with.
 //! Building engine policies from config data happens here, at the composition root.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -87,8 +88,34 @@ impl Generation {
             local: Arc::clone(&self.pop3.store),
             domains: self.config.mailboxes.domains.clone(),
             delimiter: self.config.mailboxes.recipient_delimiter.chars().next(),
+            dkim: Arc::new(signers(&self.config)),
         }
     }
+}
+
+/// The `[dkim]` signers; an entry whose key was not read (`Config::read_dkim_keys`) signs
+/// nothing.
+fn signers(config: &Config) -> BTreeMap<String, crate::dkim::Signer> {
+    let mut out = BTreeMap::new();
+    for (domain, d) in &config.dkim {
+        match &d.signing_key {
+            Some(key) => {
+                out.insert(
+                    domain.clone(),
+                    crate::dkim::Signer {
+                        domain: domain.clone(),
+                        selector: d.selector.clone(),
+                        key: key.clone(),
+                    },
+                );
+            }
+            None => tracing::warn!(
+                domain,
+                "dkim: no key was read; this domain's mail goes out unsigned"
+            ),
+        }
+    }
+    out
 }
 
 /// Where relayed mail can go under `config`: anywhere through a smarthost, else the routed

@@ -87,6 +87,7 @@ async fn validate(shared: &Shared, path: Option<PathBuf>) -> Result<Validated, R
     let loaded = tokio::task::spawn_blocking(move || {
         let mut c = config::load(&path)?;
         c.absolutize(&base);
+        c.read_dkim_keys()?;
         let tls = c.tls.as_ref().and_then(|t| {
             crate::net::tls::check(t, &c.hostname)
                 .err()

@@ -146,6 +146,12 @@ pub async fn run(
             }
         }
     }
+    // Signed once for every next hop (the local copies above are not: they never leave).
+    let outgoing = if hops.is_empty() {
+        Arc::clone(&message)
+    } else {
+        signed(cfg, &env.id, &message).await
+    };
     for (hop, idx) in hops {
         let to: Vec<String> = idx
             .iter()
@@ -158,7 +164,7 @@ pub async fn run(
         let mail = Mail {
             from: &env.sender,
             to: &to,
-            message: &message,
+            message: &outgoing,
             ret: env.ret,
             envid: env.envid.as_deref(),
             rcpt_dsn: &rcpt_dsn,
@@ -178,6 +184,43 @@ pub async fn run(
     record(cfg, stats, &mut env, outcomes, now, started);
     super::report::send(cfg, store, &mut env, &message, now).await;
     env
+}
+
+/// `message` as the next hops get it: in its wire form with a DKIM-Signature on top, when its
+/// From: domain has a `[dkim]` signer; else as it is. Signing hashes the whole message, so it runs
+/// off the async threads. A failure is logged and the message goes out unsigned rather than
+/// deferred: a receiver may weigh a missing signature, and a retry would fail the same way.
+async fn signed(cfg: &OutboundConfig, id: &str, message: &Arc<[u8]>) -> Arc<[u8]> {
+    if cfg.dkim.is_empty() {
+        return Arc::clone(message);
+    }
+    let signers = Arc::clone(&cfg.dkim);
+    let m = Arc::clone(message);
+    let result = tokio::task::spawn_blocking(move || {
+        let domain = crate::dkim::author_domain(&m)?;
+        let signer = signers.get(&domain)?;
+        let wire = crate::wire::to_crlf(&m);
+        Some((
+            signer.clone(),
+            signer.sign(&wire).map(|h| [h.as_bytes(), &wire].concat()),
+        ))
+    })
+    .await;
+    match result {
+        Ok(None) => Arc::clone(message),
+        Ok(Some((s, Ok(signed)))) => {
+            info!(id, d = %s.domain, s = %s.selector, a = s.key.algorithm().signature_name(), "DKIM-signed");
+            Arc::from(signed)
+        }
+        Ok(Some((s, Err(e)))) => {
+            warn!(id, d = %s.domain, error = %e, "not DKIM-signed: sent unsigned");
+            Arc::clone(message)
+        }
+        Err(e) => {
+            warn!(id, error = %e, "DKIM signing task failed: sent unsigned");
+            Arc::clone(message)
+        }
+    }
 }
 
 /// Applies this attempt's `outcomes` to `env` (state, attempts, next try, last error),
@@ -388,6 +431,60 @@ fn per_recipient(to: &[String], sent: Result<Sent, String>) -> Vec<Result1> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config(dir: &std::path::Path, dkim: &[(&str, &str)]) -> OutboundConfig {
+        let pem = include_str!("../dkim/testdata/ed25519-openssl.pem");
+        let signers = dkim
+            .iter()
+            .map(|&(domain, selector)| {
+                let key = crate::dkim::Key::from_pem(pem.as_bytes()).unwrap();
+                let (domain, selector) = (domain.to_string(), selector.to_string());
+                (
+                    domain.clone(),
+                    crate::dkim::Signer {
+                        domain,
+                        selector,
+                        key,
+                    },
+                )
+            })
+            .collect();
+        OutboundConfig {
+            hostname: "mx.test".into(),
+            relay: Default::default(),
+            queue: Default::default(),
+            local: Arc::new(crate::mailbox::MaildirStore::new(
+                dir.to_path_buf(),
+                "mx.test",
+            )),
+            domains: vec!["example.test".into()],
+            delimiter: None,
+            dkim: Arc::new(signers),
+        }
+    }
+
+    /// Mail whose From: domain has a signer goes out in its wire form under a DKIM-Signature;
+    /// any other mail (or any mail without signers) goes out as stored.
+    #[tokio::test]
+    async fn signed_by_the_from_domain_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path(), &[("example.test", "s1")]);
+        let ours: Arc<[u8]> = Arc::from(&b"From: a@Example.test\nSubject: x\n\nbody\n"[..]);
+        let out = signed(&cfg, "ID", &ours).await;
+        let text = String::from_utf8(out.to_vec()).unwrap();
+        assert!(
+            text.starts_with("DKIM-Signature: v=1; a=ed25519-sha256; s=s1; d=example.test;"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(";\r\nFrom: a@Example.test\r\nSubject: x\r\n\r\nbody\r\n"),
+            "{text}"
+        );
+        let theirs: Arc<[u8]> = Arc::from(&b"From: a@far.test\n\nbody\n"[..]);
+        assert!(Arc::ptr_eq(&signed(&cfg, "ID", &theirs).await, &theirs));
+        let none = config(dir.path(), &[]);
+        assert!(Arc::ptr_eq(&signed(&none, "ID", &ours).await, &ours));
+    }
 
     #[test]
     fn received_headers_of_the_header_section_only() {

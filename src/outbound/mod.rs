@@ -41,6 +41,9 @@ pub struct OutboundConfig {
     pub domains: Vec<String>,
     /// `[mailboxes] recipient_delimiter` (a bounce to alice+tag@ goes to alice's Maildir).
     pub delimiter: Option<char>,
+    /// `[dkim]` with the keys read: lower-cased domain → its signer. Mail sent to a next hop is
+    /// signed by its From: domain's.
+    pub dkim: Arc<BTreeMap<String, crate::dkim::Signer>>,
 }
 
 struct Entry {

@@ -48,6 +48,7 @@ impl Loader<'_> {
                 }
             }
         }
+        let dkim = self.dkim(&top);
         let accounts = self.accounts(&top, &mailboxes.domains);
         self.finish(top);
         if tls.is_none() {
@@ -84,6 +85,7 @@ impl Loader<'_> {
             relay,
             queue,
             aliases,
+            dkim,
         }
     }
 

@@ -62,6 +62,9 @@ fn defaults_are_rendered_as_toml() {
     assert_eq!((metrics.default, metrics.required), (None, false));
     let hostname = doc("", "hostname");
     assert_eq!((hostname.default, hostname.required), (None, true));
+    assert!(doc("dkim", "selector").required);
+    let algorithm = doc("dkim", "algorithm");
+    assert_eq!((algorithm.default, algorithm.required), (None, false));
 }
 
 /// The loader reads every key of the reference: a value of the wrong type is reported as such,
@@ -77,6 +80,10 @@ fn loader_reads_every_key() {
             "" => format!("{} = {wrong}\n", d.key),
             "accounts" => format!(
                 "hostname = \"mx.test\"\n[[accounts]]\n{} = {wrong}\n",
+                d.key
+            ),
+            "dkim" => format!(
+                "hostname = \"mx.test\"\n[dkim]\n\"example.test\" = {{ {} = {wrong} }}\n",
                 d.key
             ),
             s => format!("hostname = \"mx.test\"\n[{s}]\n{} = {wrong}\n", d.key),
@@ -109,7 +116,7 @@ fn unknown_key_lists_the_reference() {
     );
     let err = parse("hostname = \"mx.test\"\nx = 1\n", Path::new("t.toml")).unwrap_err();
     assert!(
-        err.to_string().ends_with("(known keys: hostname, server, smtp, pop3, tls, mailboxes, limits, log, control, testing, metrics, relay, queue, aliases, accounts)"),
+        err.to_string().ends_with("(known keys: hostname, server, smtp, pop3, tls, mailboxes, limits, log, control, testing, metrics, relay, queue, aliases, dkim, accounts)"),
         "{err}"
     );
 }
