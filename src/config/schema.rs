@@ -11,7 +11,7 @@
 use serde::Serialize;
 
 use super::{
-    Control, Limits, Log, Mailboxes, Metrics, Pop3, Queue, Relay, Server, Smtp, Testing, Tls,
+    Control, Dns, Limits, Log, Mailboxes, Metrics, Pop3, Queue, Relay, Server, Smtp, Testing, Tls,
 };
 
 /// One key of the config file.
@@ -48,6 +48,7 @@ const SECTION_DOCS: &[(&str, &str)] = &[
     ("tls", "Present: TLS (1.2 and 1.3) is offered. Absent: no TLS."),
     ("mailboxes", ""), ("limits", ""), ("log", ""), ("control", ""), ("testing", ""), ("metrics", ""),
     ("relay", "Mail for domains outside [mailboxes] domains is accepted only from authenticated submission sessions and from `networks` on the plain SMTP listeners, and only when it has a next hop (a route or the smarthost); everyone else gets 550 5.7.1. It is queued (fsync'ed) before the 250 and delivered from the queue."),
+    ("dns", "The resolver of direct delivery (MX and address lookups). Reloadable."),
     ("queue", ""),
     ("aliases", "Each key is an address in a local domain (`\"postmaster@example.test\"`), or `\"@example.test\"` for the domain's catch-all (used for local parts with no alias and no account); each value is one address or a list of them (`[\"alice@example.test\", \"bob@example.net\"]`). Mail to the key is delivered to the values instead (remote ones through the queue, which needs their next hop). One level: a value is not looked up again. Reloadable."),
     ("accounts", ""),
@@ -123,6 +124,8 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("relay", "routes", "Per-domain next hop, e.g. { \"example.net\" = \"127.0.0.1:2626\" }, tried before the smarthost."),
     ("relay", "tls", "Routes: \"opportunistic\" (STARTTLS when offered, certificate not checked) or \"required\" (STARTTLS with the certificate verified)."),
     ("relay", "cafile", "PEM certificates trusted besides the system's roots when a next hop's certificate is verified (the smarthost's, or a route's with tls = \"required\"); one that is exactly the peer's certificate is pinned, so a lab's self-signed smarthost works. Empty: the system's roots only."),
+    ("relay", "mx_port", "The TCP port of direct delivery to MX hosts (Postfix's smtp_tcp_port); other than 25 only for tests and labs. Beyond the contract."),
+    ("dns", "nameservers", "Name servers asked, as \"IP:PORT\" (or an IP, port 53), e.g. [\"127.0.0.1:5353\"]; empty: those of the system's /etc/resolv.conf."),
     ("queue", "dir", "The durable outbound queue (messages and their envelopes, each fsync'ed before the 250)."),
     ("queue", "minimal_backoff_secs", "First retry after a deferral; doubled each time."),
     ("queue", "maximal_backoff_secs", "Longest wait between two tries."),
@@ -182,6 +185,7 @@ fn defaults(section: &str) -> Option<toml::Table> {
         "testing" => table(Testing::default()),
         "metrics" => table(Metrics::default()),
         "relay" => table(Relay::default()),
+        "dns" => table(Dns::default()),
         "queue" => table(Queue::default()),
         _ => None,
     }

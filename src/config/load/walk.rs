@@ -30,6 +30,7 @@ impl Loader<'_> {
         let testing = self.testing(&top);
         let metrics = self.metrics(&top);
         let relay = self.relay(&top);
+        let dns = self.dns(&top);
         let queue = self.queue(&top);
         let aliases = self.aliases(&top, &mailboxes.domains);
         // A remote alias address needs a next hop, or every message to the alias would bounce.
@@ -82,6 +83,7 @@ impl Loader<'_> {
             testing,
             metrics,
             relay,
+            dns,
             queue,
             aliases,
         }
