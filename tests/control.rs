@@ -113,10 +113,11 @@ fn list_files(dir: &std::path::Path) -> u64 {
 }
 
 /// send-test goes through the daemon's own SMTP listener into the Maildir; a refused recipient
-/// is reported with the server's reply and exit status 1.
+/// (remote, and loopback is not in `[relay] networks` here) is reported with the server's reply
+/// and exit status 1.
 #[test]
 fn send_test_delivers_and_reports() {
-    let srv = Server::start();
+    let srv = Server::start_with(Overrides::new().set("relay", "networks", "[]"));
     let v = srv.ctl_json(&["send-test"]);
     assert_eq!(v["delivered"], true, "{v}");
     assert_eq!(v["to"], "postmaster@example.test");

@@ -35,10 +35,11 @@ fn original_telnet_session() {
     assert!(stored.contains("\tfor <etudiant@example.test>; "));
 }
 
-/// EHLO advertises the extensions of the contract; every reply carries an enhanced code.
+/// EHLO advertises the extensions of the contract; every reply carries an enhanced code
+/// (loopback is no relay peer here, so a remote recipient gets 550 5.7.1).
 #[test]
 fn ehlo_and_enhanced_codes() {
-    let srv = Server::start();
+    let srv = Server::start_with(Overrides::new().set("relay", "networks", "[]"));
     let mut c = srv.connect();
     c.expect(220);
     let r = c.cmd("EHLO client.test");
@@ -184,10 +185,11 @@ fn size_refused_declared_and_actual() {
     assert_eq!(srv.new_mail("example.test", "bob").len(), 1);
 }
 
-/// Mail for a domain that is not local is refused (never an open relay) and nothing is written.
+/// Mail for a domain that is not local is refused to a peer outside `[relay] networks` (never
+/// an open relay) and nothing is written.
 #[test]
 fn relay_refused() {
-    let srv = Server::start();
+    let srv = Server::start_with(Overrides::new().set("relay", "networks", "[]"));
     let mut c = srv.connect();
     c.expect(220);
     c.cmd("EHLO client.test");
@@ -327,10 +329,11 @@ fn smuggling_is_not_a_second_message() {
     }
 }
 
-/// Pipelined commands are answered in order, all in one write.
+/// Pipelined commands are answered in order, all in one write (a remote recipient is refused:
+/// loopback is no relay peer here).
 #[test]
 fn pipelining_in_order() {
-    let srv = Server::start();
+    let srv = Server::start_with(Overrides::new().set("relay", "networks", "[]"));
     let mut c = srv.connect();
     c.expect(220);
     c.cmd("EHLO client.test");
@@ -426,11 +429,13 @@ fn bare_cr_is_normalised_and_pop3_serves_it_consistently() {
 /// invisible, and status said 0).
 #[test]
 fn refusals_are_logged_and_counted() {
-    let srv = Server::start_with(Overrides::new().tls(&["alice@example.test"]).set(
-        "mailboxes",
-        "accept",
-        "\"accounts\"",
-    ));
+    // Loopback is no relay peer here: the remote recipient is a relay refusal.
+    let srv = Server::start_with(
+        Overrides::new()
+            .tls(&["alice@example.test"])
+            .set("mailboxes", "accept", "\"accounts\"")
+            .set("relay", "networks", "[]"),
+    );
     let mut c = srv.connect();
     c.expect(220);
     assert_eq!(c.cmd("MAIL FROM:<a@b.test>").code, 250);

@@ -9,7 +9,7 @@ use clap::Parser;
 ///
 /// For the programs that call sendmail (cron, unattended-upgrades, mailx): the message is read
 /// from standard input and submitted to the local smtpd's SMTP listener, where loopback clients
-/// may send to any domain with a next hop. Exit status as sysexits.h: 0 accepted, 64 usage,
+/// may send to any domain. Exit status as sysexits.h: 0 accepted, 64 usage,
 /// 65 bad message, 67 recipient refused, 69 refused, 75 try again later (smtpd not running or a
 /// temporary refusal).
 #[derive(Parser, Debug)]

@@ -34,6 +34,7 @@ pub struct Config {
     pub testing: Testing,
     pub metrics: Metrics,
     pub relay: Relay,
+    pub dns: Dns,
     pub queue: Queue,
     /// `[aliases]`: lower-cased `local@domain` (or `@domain`, the domain's catch-all) → the
     /// addresses it delivers to instead.
@@ -83,11 +84,21 @@ pub struct Relay {
     pub smarthost_auth_file: String,
     /// Per-domain next hop (`"example.net" = "127.0.0.1:2626"`), before the smarthost.
     pub routes: BTreeMap<String, String>,
-    /// Direct delivery: STARTTLS when offered, or required (with the certificate verified).
+    /// Direct delivery and routes: STARTTLS when offered, or required (with the certificate
+    /// verified).
     pub tls: RelayTls,
     /// PEM certificates trusted besides the system's roots when a next hop's certificate is
     /// verified (one that is exactly the peer's is pinned); empty: the system's roots only.
     pub cafile: String,
+    /// The TCP port of direct delivery (to MX hosts; Postfix's smtp_tcp_port): 25 but in tests.
+    pub mx_port: u16,
+}
+
+/// `[dns]`: the resolver of direct delivery (MX lookups).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Dns {
+    /// The name servers asked (`IP:PORT`); empty: those of the system's /etc/resolv.conf.
+    pub nameservers: Vec<SocketAddr>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -131,6 +142,7 @@ impl Default for Relay {
             routes: BTreeMap::new(),
             tls: RelayTls::Opportunistic,
             cafile: String::new(),
+            mx_port: 25,
         }
     }
 }

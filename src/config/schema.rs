@@ -11,7 +11,7 @@
 use serde::Serialize;
 
 use super::{
-    Control, Limits, Log, Mailboxes, Metrics, Pop3, Queue, Relay, Server, Smtp, Testing, Tls,
+    Control, Dns, Limits, Log, Mailboxes, Metrics, Pop3, Queue, Relay, Server, Smtp, Testing, Tls,
 };
 
 /// One key of the config file.
@@ -47,9 +47,10 @@ const SECTION_DOCS: &[(&str, &str)] = &[
     ("", ""), ("server", ""), ("smtp", ""), ("pop3", ""),
     ("tls", "Present: TLS (1.2 and 1.3) is offered. Absent: no TLS."),
     ("mailboxes", ""), ("limits", ""), ("log", ""), ("control", ""), ("testing", ""), ("metrics", ""),
-    ("relay", "Mail for domains outside [mailboxes] domains is accepted only from authenticated submission sessions and from `networks` on the plain SMTP listeners, and only when it has a next hop (a route or the smarthost); everyone else gets 550 5.7.1. It is queued (fsync'ed) before the 250 and delivered from the queue."),
+    ("relay", "Mail for domains outside [mailboxes] domains is accepted only from authenticated submission sessions and from `networks` on the plain SMTP listeners; everyone else gets 550 5.7.1. It is queued (fsync'ed) before the 250 and delivered from the queue: to the route of its domain, else to the smarthost, else directly to the domain's MX hosts (RFC 5321 5.1: by preference, each host's addresses in turn; no MX: the domain's own address; a null MX, RFC 7505: bounced at once with 5.1.10)."),
+    ("dns", "The resolver of direct delivery (MX and address lookups). Reloadable."),
     ("queue", ""),
-    ("aliases", "Each key is an address in a local domain (`\"postmaster@example.test\"`), or `\"@example.test\"` for the domain's catch-all (used for local parts with no alias and no account); each value is one address or a list of them (`[\"alice@example.test\", \"bob@example.net\"]`). Mail to the key is delivered to the values instead (remote ones through the queue, which needs their next hop). One level: a value is not looked up again. Reloadable."),
+    ("aliases", "Each key is an address in a local domain (`\"postmaster@example.test\"`), or `\"@example.test\"` for the domain's catch-all (used for local parts with no alias and no account); each value is one address or a list of them (`[\"alice@example.test\", \"bob@example.net\"]`). Mail to the key is delivered to the values instead (remote ones through the queue). One level: a value is not looked up again. Reloadable."),
     ("dkim", "Mail sent out (to a route or the smarthost) whose From: address is in one of these domains is signed (RFC 6376; OpenDKIM also signs by the From: domain, the one DMARC aligns with): one entry per domain, `\"example.test\" = { selector = \"s1\", key = \"config/dkim/example.test.s1.key\" }`. The signature covers From, To, Cc, Subject, Date, Message-ID, MIME-Version, Content-Type, Reply-To, In-Reply-To and References, relaxed/relaxed. `smtpctl dkim-keygen` *domain* makes a key and prints the DNS record to publish. The key files are read at start and on every reload; one that cannot be read or used, or that other users may read, is a configuration error. Local recipients get the message unsigned; a message that cannot be signed goes out unsigned (logged)."),
     ("accounts", ""),
 ];
@@ -118,12 +119,14 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("testing", "fault_addresses", "When true, a recipient `fail-NNN@`*domain* gets reply NNN (400–599; 421 also closes), and `slow-Ns@`*domain* is accepted after N seconds (1–600), so tests of mail clients are reproducible."),
     ("metrics", "listen", "\"IP:PORT\" where `GET /metrics` answers with the Prometheus text of `smtpctl metrics`. Only in builds with the cargo feature `metrics-http` (off by default; elsewhere the key is an error). A change needs a restart."),
     ("relay", "networks", "Client networks (CIDR) that may send to any domain on [smtp] listen without AUTH."),
-    ("relay", "smarthost", "\"host:port\" every remote delivery goes to; empty: none."),
+    ("relay", "smarthost", "\"host:port\" every remote delivery without a route goes to; empty: none (direct delivery to the MX hosts)."),
     ("relay", "smarthost_tls", "\"starttls\" (required), \"tls\" (implicit TLS) or \"none\"; the smarthost's certificate is verified against the system's roots and `cafile`."),
     ("relay", "smarthost_auth_file", "A file holding *user*`:`*password* for AUTH at the smarthost, readable by smtpd's user only (a file others may read or write is refused, as ssh refuses such a key); empty: no AUTH."),
     ("relay", "routes", "Per-domain next hop, e.g. { \"example.net\" = \"127.0.0.1:2626\" }, tried before the smarthost."),
-    ("relay", "tls", "Routes: \"opportunistic\" (STARTTLS when offered, certificate not checked) or \"required\" (STARTTLS with the certificate verified)."),
-    ("relay", "cafile", "PEM certificates trusted besides the system's roots when a next hop's certificate is verified (the smarthost's, or a route's with tls = \"required\"); one that is exactly the peer's certificate is pinned, so a lab's self-signed smarthost works. Empty: the system's roots only."),
+    ("relay", "tls", "Direct delivery and routes: \"opportunistic\" (STARTTLS when offered, certificate not checked) or \"required\" (STARTTLS with the certificate verified; for an MX host, against its name)."),
+    ("relay", "cafile", "PEM certificates trusted besides the system's roots when a next hop's certificate is verified (the smarthost's, or a route's or an MX host's with tls = \"required\"); one that is exactly the peer's certificate is pinned, so a lab's self-signed smarthost works. Empty: the system's roots only."),
+    ("relay", "mx_port", "The TCP port of direct delivery to MX hosts (Postfix's smtp_tcp_port); other than 25 only for tests and labs. Beyond the contract."),
+    ("dns", "nameservers", "Name servers asked, as \"IP:PORT\" (or an IP, port 53), e.g. [\"127.0.0.1:5353\"]; empty: those of the system's /etc/resolv.conf."),
     ("queue", "dir", "The durable outbound queue (messages and their envelopes, each fsync'ed before the 250)."),
     ("queue", "minimal_backoff_secs", "First retry after a deferral; doubled each time."),
     ("queue", "maximal_backoff_secs", "Longest wait between two tries."),
@@ -191,6 +194,7 @@ fn defaults(section: &str) -> Option<toml::Table> {
         "testing" => table(Testing::default()),
         "metrics" => table(Metrics::default()),
         "relay" => table(Relay::default()),
+        "dns" => table(Dns::default()),
         "queue" => table(Queue::default()),
         _ => None,
     }

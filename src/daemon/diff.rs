@@ -75,6 +75,7 @@ pub fn describe(
         &mut changes,
     );
     settings("relay", &old.relay, &new.relay, &[], &mut changes);
+    settings("dns", &old.dns, &new.dns, &[], &mut changes);
     settings("queue", &old.queue, &new.queue, &["dir"], &mut changes);
     if old.aliases != new.aliases {
         let changed = old
@@ -197,7 +198,7 @@ mod tests {
         ));
         let h2 = crate::auth::password::hash("y").unwrap();
         let new = cfg(&format!(
-            "[smtp]\nlisten = [\"127.0.0.1:2526\"]\n[limits]\nmax_recipients = 5\n[log]\nlevel = \"debug\"\nformat = \"json\"\n[relay]\nroutes = {{ \"far.test\" = \"127.0.0.1:2626\" }}\n[queue]\ndelay_warning_secs = 60\n[aliases]\n\"x@localhost\" = \"a@localhost\"\n[[accounts]]\naddress = \"a@localhost\"\npassword = \"{h2}\"\n[[accounts]]\naddress = \"c@localhost\"\npassword = \"{h}\"\n"
+            "[smtp]\nlisten = [\"127.0.0.1:2526\"]\n[limits]\nmax_recipients = 5\n[dns]\nnameservers = [\"127.0.0.1:5353\"]\n[log]\nlevel = \"debug\"\nformat = \"json\"\n[relay]\nroutes = {{ \"far.test\" = \"127.0.0.1:2626\" }}\n[queue]\ndelay_warning_secs = 60\n[aliases]\n\"x@localhost\" = \"a@localhost\"\n[[accounts]]\naddress = \"a@localhost\"\npassword = \"{h2}\"\n[[accounts]]\naddress = \"c@localhost\"\npassword = \"{h}\"\n"
         ));
         let (changes, restart) = describe(&old, &new, SystemTime::now());
         for want in [
@@ -205,6 +206,7 @@ mod tests {
             "listener removed: smtp 127.0.0.1:2525",
             "limits.max_recipients: 100 → 5",
             "log.level: info → debug",
+            "dns.nameservers: [] → [\"127.0.0.1:5353\"]",
             "account added: c@localhost",
             "account removed: b@localhost",
             "account changed: a@localhost (new password)",

@@ -84,6 +84,7 @@ impl Generation {
         OutboundConfig {
             hostname: self.config.hostname.clone(),
             relay: self.config.relay.clone(),
+            dns: crate::outbound::Dns::new(&self.config.dns),
             queue: self.config.queue.clone(),
             local: Arc::clone(&self.pop3.store),
             domains: self.config.mailboxes.domains.clone(),
@@ -118,18 +119,6 @@ fn signers(config: &Config) -> BTreeMap<String, crate::dkim::Signer> {
     out
 }
 
-/// Where relayed mail can go under `config`: anywhere through a smarthost, else the routed
-/// domains.
-fn relay_to(config: &Config) -> RelayTo {
-    if !config.relay.smarthost.is_empty() {
-        RelayTo::Anywhere
-    } else if !config.relay.routes.is_empty() {
-        RelayTo::Domains(config.relay.routes.keys().cloned().collect())
-    } else {
-        RelayTo::Nowhere
-    }
-}
-
 /// Where transcripts go, when `[log] transcripts` is on.
 pub fn transcripts(config: &Config) -> Option<TranscriptConfig> {
     let log = &config.log;
@@ -161,7 +150,8 @@ pub fn smtp_policy(config: &Config, accounts: &Arc<Accounts>, submission: bool) 
         allow_insecure_auth: config.smtp.allow_insecure_auth,
         submission,
         sender_login_match: config.smtp.sender_login_match,
-        relay_to: relay_to(config),
+        // Direct delivery (MX) reaches every domain that has no route and no smarthost.
+        relay_to: RelayTo::Anywhere,
         aliases: Arc::new(config.aliases.clone()),
         recipient_delimiter: config.mailboxes.recipient_delimiter.chars().next(),
         fault_addresses: config.testing.fault_addresses,

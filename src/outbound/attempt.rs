@@ -1,6 +1,7 @@
 //! One attempt at one queued message: its local recipients into their Maildirs, its remote ones
-//! grouped by next hop (a route for their domain, else the smarthost) and sent with our SMTP
-//! client. Each recipient ends the attempt delivered, deferred (with its next try) or failed.
+//! grouped by next hop (a route for their domain, else the smarthost, else the domain's MX
+//! hosts) and sent with our SMTP client. Each recipient ends the attempt delivered, deferred
+//! (with its next try) or failed.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -133,18 +134,8 @@ pub async fn run(
         .iter()
         .filter(|&&i| !env.recipients[i].local_delivery)
     {
-        match Hop::for_domain(cfg, &env.recipients[i].domain) {
-            Some(h) => hops.entry(h).or_default().push(i),
-            None => {
-                outcomes.insert(
-                    i,
-                    Result1::Failed(format!(
-                        "5.4.4 no route to {} (set [relay] routes or smarthost)",
-                        env.recipients[i].domain
-                    )),
-                );
-            }
-        }
+        let hop = Hop::for_domain(cfg, &env.recipients[i].domain);
+        hops.entry(hop).or_default().push(i);
     }
     // Signed once for every next hop (the local copies above are not: they never leave).
     let outgoing = if hops.is_empty() {
@@ -171,10 +162,13 @@ pub async fn run(
             smtputf8: env.smtputf8,
         };
         let sent = send(cfg, &hop, &mail).await;
-        let answered = sent.is_ok();
+        let by = match &sent {
+            Sent::Answered { by, .. } => Some(by.clone()),
+            _ => None,
+        };
         for (&i, r) in idx.iter().zip(per_recipient(&to, sent)) {
-            if answered {
-                env.recipients[i].remote_mta = Some(hop.address().to_string());
+            if by.is_some() {
+                env.recipients[i].remote_mta = by.clone();
             }
             outcomes.insert(i, r);
         }
@@ -388,23 +382,24 @@ async fn deliver_local(
 }
 
 /// Each recipient's fate from the dialogue: refused at RCPT (5xx failed, 4xx deferred), or
-/// after the final dot as the reply to it says; a connection failure defers all.
-fn per_recipient(to: &[String], sent: Result<Sent, String>) -> Vec<Result1> {
+/// after the final dot as the reply to it says; no answer defers all, a destination that takes
+/// no mail (null MX, no such domain) fails all.
+fn per_recipient(to: &[String], sent: Sent) -> Vec<Result1> {
     let (o, took_dsn) = match sent {
-        Ok(s) => (s.outcome, s.took_dsn),
-        Err(e) => return to.iter().map(|_| Result1::Deferred(e.clone())).collect(),
+        Sent::Answered {
+            outcome, took_dsn, ..
+        } => (outcome, took_dsn),
+        Sent::Deferred(e) => return to.iter().map(|_| Result1::Deferred(e.clone())).collect(),
+        Sent::Failed(e) => return to.iter().map(|_| Result1::Failed(e.clone())).collect(),
     };
+    // A refusal: 5xx fails; anything else (4xx, or a reply that should not end a dialogue,
+    // such as a 250 instead of 354) is tried again.
     let of = |r: &Reply| {
         let text = r.to_string().replace('\n', " ");
-        if r.is_transient() || !(200..600).contains(&r.code) {
-            Result1::Deferred(text)
-        } else if r.is_positive() {
-            Result1::Delivered {
-                took_dsn,
-                reply: text,
-            }
-        } else {
+        if (500..600).contains(&r.code) {
             Result1::Failed(text)
+        } else {
+            Result1::Deferred(text)
         }
     };
     to.iter()
@@ -431,6 +426,7 @@ fn per_recipient(to: &[String], sent: Result<Sent, String>) -> Vec<Result1> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::smtp::Outcome;
 
     fn config(dir: &std::path::Path, dkim: &[(&str, &str)]) -> OutboundConfig {
         let pem = include_str!("../dkim/testdata/ed25519-openssl.pem");
@@ -452,6 +448,7 @@ mod tests {
         OutboundConfig {
             hostname: "mx.test".into(),
             relay: Default::default(),
+            dns: super::super::Dns::new(&Default::default()),
             queue: Default::default(),
             local: Arc::new(crate::mailbox::MaildirStore::new(
                 dir.to_path_buf(),
@@ -492,5 +489,61 @@ mod tests {
         assert_eq!(received_count(m), 2);
         let looped = "Received: x\n".repeat(MAX_RECEIVED + 1) + "\nbody\n";
         assert!(received_count(looped.as_bytes()) > MAX_RECEIVED);
+    }
+
+    /// Per recipient: refused at RCPT (5xx fails, 4xx defers), accepted and delivered, or the
+    /// reply that ended the dialogue; one that should not end it (250 instead of 354) defers, so
+    /// nothing counts as delivered that was not. No answer defers all; a null MX fails all.
+    #[test]
+    fn each_recipients_fate() {
+        let reply = |code: u16, text: &str| Reply {
+            code,
+            lines: vec![text.to_string()],
+        };
+        let to: Vec<String> = ["a@x.test", "b@x.test", "c@x.test"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let kinds = |v: Vec<Result1>| -> Vec<&'static str> {
+            v.iter()
+                .map(|r| match r {
+                    Result1::Delivered { .. } => "delivered",
+                    Result1::Deferred(_) => "deferred",
+                    Result1::Failed(_) => "failed",
+                })
+                .collect()
+        };
+        let sent = |accepted: &[&str], delivered: bool, end: Reply| Sent::Answered {
+            outcome: Outcome {
+                accepted: accepted.iter().map(|s| s.to_string()).collect(),
+                rejected: vec![
+                    ("b@x.test".into(), reply(550, "5.1.1 no")),
+                    ("c@x.test".into(), reply(452, "4.5.3 later")),
+                ],
+                reply: end,
+                delivered,
+            },
+            by: "mx.x.test".into(),
+            took_dsn: false,
+        };
+        let ok = sent(&["a@x.test"], true, reply(250, "2.0.0 ok"));
+        assert_eq!(
+            kinds(per_recipient(&to, ok)),
+            ["delivered", "failed", "deferred"]
+        );
+        let odd = sent(&["a@x.test"], false, reply(250, "2.0.0 but no 354"));
+        assert_eq!(
+            kinds(per_recipient(&to, odd)),
+            ["deferred", "failed", "deferred"]
+        );
+        let refused = sent(&["a@x.test"], false, reply(554, "5.3.0 no data"));
+        assert_eq!(
+            kinds(per_recipient(&to, refused)),
+            ["failed", "failed", "deferred"]
+        );
+        let down = Sent::Deferred("4.4.1 connection refused".into());
+        assert_eq!(kinds(per_recipient(&to, down)), ["deferred"; 3]);
+        let null = Sent::Failed("556 5.1.10 x.test does not accept mail (null MX)".into());
+        assert_eq!(kinds(per_recipient(&to, null)), ["failed"; 3]);
     }
 }

@@ -1,16 +1,20 @@
 //! Delivering the queue: a runner that tries every due message (local recipients into their
-//! Maildirs, remote ones to their next hop with our SMTP client), records each recipient's
+//! Maildirs, remote ones to their next hop with our SMTP client: a route, the smarthost, or the
+//! domain's MX hosts), records each recipient's
 //! outcome durably before going on, and retries deferred ones with exponential backoff. A
 //! recipient recorded as delivered is never sent again; one in flight when smtpd dies is sent
 //! again after the restart (at-least-once, as Postfix).
 //!
-//! The runner lives as long as the daemon; the routes and the retry schedule come from the
-//! current configuration ([`Outbound::set_config`] on every reload).
+//! The runner lives as long as the daemon; the routes, the resolver and the retry schedule come
+//! from the current configuration ([`Outbound::set_config`] on every reload).
 
 mod attempt;
 pub mod bounce;
 mod hop;
+mod mx;
 mod report;
+
+pub use mx::Dns;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
@@ -34,6 +38,8 @@ pub struct OutboundConfig {
     /// Our name in EHLO.
     pub hostname: String,
     pub relay: Relay,
+    /// The resolver of direct delivery, made from `[dns]`.
+    pub dns: Dns,
     pub queue: Queue,
     /// Where local recipients of queued messages go.
     pub local: Arc<MaildirStore>,

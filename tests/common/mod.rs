@@ -4,14 +4,15 @@
 //!
 //! One file per job: `config` (overrides and the config text), `server` (the running smtpd, the
 //! binaries' paths, `/proc` figures), `logwatch` (its log lines), `smtp` and `pop3` (line-oriented
-//! clients), `netns` (network namespaces), `clients` (external tools), `sink` (Postfix's smtp-sink as a
-//! peer) and `files` (the mail store).
+//! clients), `netns` (network namespaces), `clients` (external tools), `sink` (Postfix's
+//! smtp-sink as a peer), `dnsmasq` (a test name server) and `files` (the mail store).
 //! Every test binary includes this module and uses part of it, hence `allow(dead_code)` (and
 //! `allow(unused_imports)` on the re-exports).
 #![allow(dead_code)]
 
 mod clients;
 mod config;
+mod dnsmasq;
 mod files;
 mod logwatch;
 mod netns;
@@ -24,6 +25,8 @@ mod smtp;
 pub use clients::{fetchmail, have};
 #[allow(unused_imports)]
 pub use config::{Overrides, PASSWORD, config_text};
+#[allow(unused_imports)]
+pub use dnsmasq::{Dnsmasq, dnsmasq_bin, free_udp_port};
 #[allow(unused_imports)]
 pub use files::{list, stored_body, walk};
 #[allow(unused_imports)]

@@ -1,6 +1,8 @@
-//! `[relay]` and `[queue]`: who may send out, the next hops, and the retry schedule.
+//! `[relay]`, `[dns]` and `[queue]`: who may send out, the next hops, the resolver of direct
+//! delivery, and the retry schedule.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use toml::Spanned;
@@ -90,6 +92,7 @@ impl Loader<'_> {
                 ],
             );
             let cafile = l.string(s, "cafile", &d.cafile).into_inner();
+            let mx_port = l.port(s, "mx_port", d.mx_port);
             Relay {
                 networks,
                 smarthost: smarthost.into_inner(),
@@ -98,7 +101,52 @@ impl Loader<'_> {
                 routes,
                 tls,
                 cafile,
+                mx_port,
             }
+        })
+    }
+
+    /// A TCP port, 1 to 65535.
+    fn port(&mut self, s: &Section, key: &'static str, default: u16) -> u16 {
+        let n = self.uint(s, key, u64::from(default), 1);
+        match u16::try_from(n) {
+            Ok(p) => p,
+            Err(_) => {
+                if let Some(v) = self.value(s, key) {
+                    let name = qualified(s, key);
+                    self.problem(
+                        v.span(),
+                        format!("`{name}` must be a TCP port (1 to 65535), not {n}"),
+                    );
+                }
+                default
+            }
+        }
+    }
+
+    /// `[dns] nameservers`: `IP:PORT`, or an IP alone for port 53; names are not resolved (the
+    /// resolver cannot ask a name server for its own address).
+    pub(super) fn dns(&mut self, top: &Section) -> Dns {
+        self.read(top, "dns", |l, s| {
+            let mut nameservers = Vec::new();
+            for item in l.strings(s, "nameservers", &[]) {
+                let text = item.get_ref();
+                let parsed = text.parse::<SocketAddr>().ok().or_else(|| {
+                    text.parse::<std::net::IpAddr>()
+                        .ok()
+                        .map(|ip| SocketAddr::new(ip, 53))
+                });
+                match parsed {
+                    Some(a) if a.port() != 0 => nameservers.push(a),
+                    _ => l.problem(
+                        item.span(),
+                        format!(
+                            "`dns.nameservers`: \"{text}\" is not a name server address (IP or IP:PORT, e.g. \"127.0.0.1:5353\" or \"[::1]:53\"; names are not resolved)"
+                        ),
+                    ),
+                }
+            }
+            Dns { nameservers }
         })
     }
 
@@ -303,6 +351,15 @@ mod tests {
             (c.queue.minimal_backoff_secs, c.queue.maximal_backoff_secs),
             (1, 4)
         );
+        assert_eq!(c.relay.mx_port, 25);
+        assert_eq!(c.dns, Dns::default());
+        let c = parse(
+            "[relay]\nmx_port = 2526\n[dns]\nnameservers = [\"127.0.0.1:5353\", \"::1\", \"[::1]:54\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.relay.mx_port, 2526);
+        let ns: Vec<String> = c.dns.nameservers.iter().map(ToString::to_string).collect();
+        assert_eq!(ns, ["127.0.0.1:5353", "[::1]:53", "[::1]:54"]);
     }
 
     #[test]
@@ -318,15 +375,12 @@ mod tests {
         );
         assert_eq!(c.aliases["@example.test"], ["catch@example.test"]);
         assert_eq!(c.mailboxes.recipient_delimiter, "+");
-        let e = parse(
+        // A remote address needs no route: direct delivery (MX) is its next hop.
+        let c = parse(
             "[mailboxes]\ndomains = [\"example.test\"]\n[aliases]\n\"team@example.test\" = [\"a@example.test\", \"b@far.test\"]\n",
         )
-        .unwrap_err();
-        assert_eq!(e.problems.len(), 1, "{e}");
-        assert!(
-            e.to_string().contains("b@far.test, which has no next hop"),
-            "{e}"
-        );
+        .unwrap();
+        assert_eq!(c.aliases["team@example.test"][1], "b@far.test");
         let e = parse(
             "[mailboxes]\ndomains = [\"example.test\"]\nrecipient_delimiter = \"ab\"\n[aliases]\n\"x@elsewhere.test\" = \"a@example.test\"\n\"y@example.test\" = \"not an address\"\n\"z@example.test\" = 3\n",
         )
@@ -379,5 +433,32 @@ mod tests {
         assert!(parse(&cfg(&f)).is_ok());
         let e = parse(&cfg(dir.path())).unwrap_err().to_string();
         assert!(e.contains("is not a file"), "{e}");
+    }
+
+    #[test]
+    fn bad_mx_port_and_nameservers() {
+        let e = parse(
+            "[relay]\nmx_port = 70000\n[dns]\nnameservers = [\"ns.example.test:53\", \"127.0.0.1:0\", 5]\n",
+        )
+        .unwrap_err();
+        let lines: Vec<usize> = e.problems.iter().map(|p| p.line).collect();
+        assert_eq!(lines, [3, 5, 5, 5], "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains("`relay.mx_port` must be a TCP port (1 to 65535), not 70000"),
+            "{text}"
+        );
+        assert!(
+            text.contains("`dns.nameservers`: \"ns.example.test:53\" is not a name server address"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\"127.0.0.1:0\" is not a name server"),
+            "{text}"
+        );
+        assert!(
+            text.contains("`dns.nameservers` must hold strings"),
+            "{text}"
+        );
     }
 }

@@ -30,24 +30,9 @@ impl Loader<'_> {
         let testing = self.testing(&top);
         let metrics = self.metrics(&top);
         let relay = self.relay(&top);
+        let dns = self.dns(&top);
         let queue = self.queue(&top);
         let aliases = self.aliases(&top, &mailboxes.domains);
-        // A remote alias address needs a next hop, or every message to the alias would bounce.
-        for (key, targets) in &aliases {
-            for t in targets {
-                let domain = t.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
-                let local = mailboxes.domains.iter().any(|d| d == domain);
-                if !local && relay.smarthost.is_empty() && !relay.routes.contains_key(domain) {
-                    let line = self.key_line(&format!("\"{key}\""));
-                    self.problems.push(Problem {
-                        line,
-                        message: format!(
-                            "`aliases`: \"{key}\" forwards to {t}, which has no next hop: add a [relay] route for {domain} or a smarthost"
-                        ),
-                    });
-                }
-            }
-        }
         let dkim = self.dkim(&top);
         let accounts = self.accounts(&top, &mailboxes.domains);
         self.finish(top);
@@ -83,6 +68,7 @@ impl Loader<'_> {
             testing,
             metrics,
             relay,
+            dns,
             queue,
             aliases,
             dkim,

@@ -38,6 +38,9 @@ pub struct Target {
     pub max_line_length: usize,
     /// `--quick`: skip the checks that push a lot of data ("SIZE actual").
     pub quick: bool,
+    /// The selftest's own address (that of the listener it dials) is in `[relay] networks`: it
+    /// may relay, so the relay refusal cannot be seen from here.
+    pub relay_peer: bool,
 }
 
 /// `smtpctl selftest [--quick]`: checks that the run can go ahead (an SMTP listener, a domain, a
@@ -78,6 +81,7 @@ pub async fn start(shared: Arc<Shared>, quick: bool) -> ResponseLine {
         max_command_line: cfg.limits.max_command_line,
         max_line_length: cfg.limits.max_line_length,
         quick,
+        relay_peer: cfg.relay.networks.iter().any(|n| n.contains(&smtp.ip())),
     };
     ResponseLine::ok(run(target, &shared.probe).await)
 }

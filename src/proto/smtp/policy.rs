@@ -28,27 +28,15 @@ pub enum Accept {
     Known(Arc<dyn Mailboxes>),
 }
 
-/// Which remote domains relayed mail can be sent on to (a session must also be allowed to relay:
-/// a peer in `[relay] networks`, or an authenticated submission session).
+/// Whether relayed mail can be sent on (a session must also be allowed to relay: a peer in
+/// `[relay] networks`, or an authenticated submission session).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum RelayTo {
-    /// No outbound delivery: every non-local recipient is refused.
+    /// No outbound delivery: every non-local recipient is refused (the engine's examples).
     #[default]
     Nowhere,
-    /// These domains have a route (lower-cased).
-    Domains(BTreeSet<String>),
-    /// Every domain (a smarthost, or direct delivery).
+    /// Every domain (a route, the smarthost, or direct delivery to its MX hosts).
     Anywhere,
-}
-
-impl RelayTo {
-    pub fn reaches(&self, domain: &str) -> bool {
-        match self {
-            RelayTo::Nowhere => false,
-            RelayTo::Domains(d) => d.contains(domain),
-            RelayTo::Anywhere => true,
-        }
-    }
 }
 
 /// The settings a session needs, taken from the config when the session starts.

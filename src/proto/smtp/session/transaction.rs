@@ -5,7 +5,7 @@ use super::{Event, SmtpSession, State, Transaction};
 use crate::proto::smtp::address::{Path, is_safe_local};
 use crate::proto::smtp::command::{MailParams, RcptParams, printable};
 use crate::proto::smtp::data::DataReader;
-use crate::proto::smtp::policy::Accept;
+use crate::proto::smtp::policy::{Accept, RelayTo};
 use crate::proto::smtp::refusal::{Reason, Refusal, Stage};
 use crate::proto::smtp::reply::{Reply, canned};
 use crate::proto::smtp::{Envelope, Recipient};
@@ -126,7 +126,7 @@ impl SmtpSession {
                 let domain = m.domain.to_ascii_lowercase();
                 if !self.policy.domains.contains(&domain)
                     && self.may_relay()
-                    && self.policy.relay_to.reaches(&domain)
+                    && self.policy.relay_to == RelayTo::Anywhere
                 {
                     if let Some(tx) = self.tx.as_mut() {
                         let local = m.local.to_ascii_lowercase();
