@@ -50,7 +50,8 @@ def main():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
     run(["cargo", "build", "--release", "--quiet", "--bins"], cwd=REPO)
-    util.SMTPD, util.SMTPCTL, util.SMTP_SEND = (os.path.join(REPO, "target/release", b)
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
+    util.SMTPD, util.SMTPCTL, util.SMTP_SEND = (os.path.join(target, "release", b)
                                                 for b in ("smtpd", "smtpctl", "smtp-send"))
     # sha512-crypt: the same hash (and cost) for smtpd and Dovecot.
     util.POP_HASH = run(["openssl", "passwd", "-6", "bench"], capture_output=True, text=True).stdout.strip()
