@@ -248,12 +248,13 @@ def pop3_session(port, user, retr=0):
 RELAY_RCPT = "x@far.test"  # a domain that neither server delivers locally
 
 
-def relay_run(server, sink, sessions, count, size, timeout=120):
+def relay_run(server, sink, sessions, count, size, timeout=180):
     """One relay run: smtp-source submits `count` messages over `sessions` sessions for a remote
     domain; the server relays them to `sink`. The rate is end to end: messages counted at the
     sink over the time from smtp-source's start to the sink counting the last one. CPU is the
     server's from that start until its queue is empty again (the work after the sink's 250,
-    such as removing the queued files, included)."""
+    such as removing the queued files, included). Bounded: smtp-source is stopped after
+    `timeout` seconds, and the sink is waited for 60 s more."""
     base, sess0 = sink.counted()
     cpu0 = server.cpu()
     t0 = time.perf_counter()
@@ -264,8 +265,9 @@ def relay_run(server, sink, sessions, count, size, timeout=120):
     except subprocess.TimeoutExpired:
         util.log(f"{server.name}: smtp-source still submitting after {timeout} s: stopped")
     submitted = time.perf_counter() - t0
-    last = sink.wait_count(base + count, timeout / 2)
-    received, sess1 = sink.counted()
+    last = sink.wait_count(base + count, 60)
+    wall = (last if last is not None else time.perf_counter()) - t0
+    received = sink.counted()[0]
     end = time.monotonic() + 30
     while not server.queue_empty() and time.monotonic() < end:
         time.sleep(0.05)
@@ -277,7 +279,6 @@ def relay_run(server, sink, sessions, count, size, timeout=120):
         time.sleep(0.1)
     sess1 = sink.counted()[1]
     relayed = min(count, received - base)
-    wall = (last if last is not None else time.perf_counter()) - t0
     return {"rate": relayed / wall, "relayed": relayed, "sent": count,
             "submit_rate": count / submitted, "cpu_per_1000": cpu * 1000 / max(1, relayed),
             "sink_sessions": sess1 - sess0}

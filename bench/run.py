@@ -169,7 +169,7 @@ def relay_part():
     smtpd (smarthost) and by Postfix (relayhost) each to its own counting smtp-sink; runs
     alternate between the two servers. Then the single-session latency from the server's 250
     to the sink's, and the same measurement against a sink alone (the floor)."""
-    sessions, count, samples = 32, (500 if ARGS.quick else 3000), (50 if ARGS.quick else 300)
+    sessions, count, samples = 32, (500 if ARGS.quick else 2000), (50 if ARGS.quick else 300)
     sink_m, sink_p = CountingSink(), CountingSink()
     smtpd = Smtpd("smtpd-relay", smarthost=sink_m.port)
     postfix = Postfix("postfix-relay", relayhost=sink_p.port)
