@@ -82,11 +82,18 @@ def relay_section(rel):
                 "250), so the resolution is a few hundredths of a millisecond")
     lines = ["", f"## Relaying (issue 15): {rel['sessions']} sessions × {size_name(rel['size'])} for a "
              "remote domain, relayed to smtp-sink", "", how + ".", "",
-             "| server | end to end msg/s | accepted msg/s | CPU-s/1000 | sink sessions per message "
+             "| server | end to end msg/s (range) | accepted msg/s | CPU-s/1000 (range) | sink sessions per message "
              "| p50 250→sink ms | p99 ms | at the sink |", "|---|---|---|---|---|---|---|---|"]
+    def spread(row, key, each, f):
+        """The median, and the range over the runs when there were several."""
+        v = row.get(each, [])
+        return f(row[key]) + (f" ({f(min(v))}–{f(max(v))})" if len(v) > 1 else "")
+
     for row in rel["servers"]:
-        lines.append(f"| {row['server']} | {fmt_rate(row['rate'])} | {fmt_rate(row['submit_rate'])} | "
-                     f"{row['cpu_per_1000']:.2f} | {row['sink_sessions_per_message']:.2f} | "
+        lines.append(f"| {row['server']} | {spread(row, 'rate', 'each_rate', fmt_rate)} | "
+                     f"{fmt_rate(row['submit_rate'])} | "
+                     f"{spread(row, 'cpu_per_1000', 'each_cpu', lambda x: f'{x:.2f}')} | "
+                     f"{row['sink_sessions_per_message']:.2f} | "
                      f"{row['p50']:.2f} | {row['p99']:.2f} | {row['relayed']:,}/{row['sent']:,} |")
     out = ["", "## Targets (issue 15), from this run", "", "| target | measured | met |", "|---|---|---|"]
     if m and p:

@@ -196,7 +196,8 @@ def relay_part():
             row = {"server": server.name, "runs": len(rs), "rate": median(rs, "rate"),
                    "submit_rate": median(rs, "submit_rate"), "cpu_per_1000": median(rs, "cpu_per_1000"),
                    "relayed": min(r["relayed"] for r in rs), "sent": count,
-                   "sink_sessions_per_message": median(rs, "sink_sessions") / count}
+                   "sink_sessions_per_message": median(rs, "sink_sessions") / count,
+                   "each_rate": [r["rate"] for r in rs], "each_cpu": [r["cpu_per_1000"] for r in rs]}
             lat = relay_latency(server.port, sink, samples)
             row.update({"p50": lat["p50"], "p99": lat["p99"], "samples": lat["samples"]})
             log(f"relay {server.name:8s} 1 session: 250 to the sink's 250 p50 {lat['p50']:.2f} ms, "
