@@ -242,3 +242,99 @@ def pop3_session(port, user, retr=0):
     assert n == u, (n, u)
     return {"listing_ms": listing * 1000, "messages": n,
             "retr_mb_s": octets / MiB / retr_secs if retr else 0.0}
+
+
+# ------------------------------------------------------------------------------- relaying
+RELAY_RCPT = "x@far.test"  # a domain that neither server delivers locally
+
+
+def relay_run(server, sink, sessions, count, size, timeout=180):
+    """One relay run: smtp-source submits `count` messages over `sessions` sessions for a remote
+    domain; the server relays them to `sink`. The rate is end to end: messages counted at the
+    sink over the time from smtp-source's start to the sink counting the last one. CPU is the
+    server's from that start until its queue is empty again (the work after the sink's 250,
+    such as removing the queued files, included). Bounded: smtp-source is stopped after
+    `timeout` seconds, and the sink is waited for 60 s more."""
+    base, sess0 = sink.counted()
+    cpu0 = server.cpu()
+    t0 = time.perf_counter()
+    try:
+        run(["smtp-source", "-d", "-s", str(sessions), "-m", str(count), "-l", str(size), "-f",
+             "bench@client.test", "-t", RELAY_RCPT, f"127.0.0.1:{server.port}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        util.log(f"{server.name}: smtp-source still submitting after {timeout} s: stopped")
+    submitted = time.perf_counter() - t0
+    last = sink.wait_count(base + count, 60)
+    wall = (last if last is not None else time.perf_counter()) - t0
+    received = sink.counted()[0]
+    end = time.monotonic() + 30
+    while not server.queue_empty() and time.monotonic() < end:
+        time.sleep(0.05)
+    cpu = server.cpu() - cpu0
+    # A session is counted by the sink when it ends: wait for connections the server keeps
+    # (Postfix caches them for 2 s) to close.
+    end = time.monotonic() + 10
+    while established(sink.port) and time.monotonic() < end:
+        time.sleep(0.1)
+    sess1 = sink.counted()[1]
+    relayed = min(count, received - base)
+    return {"rate": relayed / wall, "relayed": relayed, "sent": count,
+            "submit_rate": count / submitted, "cpu_per_1000": cpu * 1000 / max(1, relayed),
+            "sink_sessions": sess1 - sess0}
+
+
+def established(port):
+    """TCP connections established to 127.0.0.1:port (its side, from /proc/net/tcp)."""
+    n = 0
+    for line in open("/proc/net/tcp").readlines()[1:]:
+        f = line.split()
+        if f[3] == "01" and int(f[1].rsplit(":", 1)[1], 16) == port:
+            n += 1
+    return n
+
+
+def relay_latency(port, sink, n, size=1024, timeout=10):
+    """One session, one message at a time: per message, the time from our client reading the
+    250 after its final dot to the sink counting the relayed copy (the sink's own 250). The
+    next message is sent once the sink has counted the previous one. The sink's time is taken
+    by CountingSink's reader as the record arrives (see there), so the resolution is a thread
+    wake-up, tens of microseconds; the same measurement against the sink itself (port = the
+    sink's) gives the floor."""
+    body = (b"Subject: relay latency\r\n\r\n" + b"x" * 76 + b"\r\n") * max(1, size // 104)
+    s = socket.create_connection(("127.0.0.1", port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    f = s.makefile("rb")
+
+    def reply(expect):
+        while True:
+            line = f.readline()
+            if not line.startswith(expect):
+                raise RuntimeError(f"expected {expect!r}, got {line!r}")
+            if line[3:4] != b"-":
+                return
+
+    reply(b"220")
+    s.sendall(b"EHLO bench.test\r\n")
+    reply(b"250")
+    ms = []
+    for _ in range(n):
+        base = sink.counted()[0]
+        s.sendall(b"MAIL FROM:<bench@client.test>\r\n")
+        reply(b"250")
+        s.sendall(f"RCPT TO:<{RELAY_RCPT}>\r\n".encode())
+        reply(b"250")
+        s.sendall(b"DATA\r\n")
+        reply(b"354")
+        s.sendall(body + b".\r\n")
+        reply(b"250")
+        t = time.perf_counter()
+        at = sink.wait_count(base + 1, timeout)
+        if at is None:
+            raise RuntimeError(f"the sink did not count a message within {timeout} s")
+        ms.append((at - t) * 1000)
+    s.sendall(b"QUIT\r\n")
+    s.close()
+    ms.sort()
+    return {"p50": statistics.median(ms), "p99": ms[min(len(ms) - 1, int(len(ms) * 0.99))],
+            "samples": n}

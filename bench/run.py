@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The benchmark of issue 8: smtpd against the disk's durable-create limit, Postfix's smtp-sink
-(stores nothing), Postfix delivering to Maildir, and Dovecot's POP3, all in one run on loopback.
+(stores nothing), Postfix delivering to Maildir, and Dovecot's POP3, all in one run on loopback;
+and issue 15's relay part: smtpd and Postfix relaying to smtp-sink.
 
-usage: bench/run.py [--runs N] [--quick] [--out BENCHMARKS.md] [--no-install]
+usage: bench/run.py [--runs N] [--quick] [--out BENCHMARKS.md] [--no-install] [--only PARTS]
 
 Builds release, starts smtpd on port 0 with a temporary Maildir root, installs postfix and
 dovecot-pop3d with apt-get when missing (as root; --no-install skips them), runs each of them with
@@ -19,9 +20,9 @@ import argparse, json, os, pwd, resource, shutil, statistics, time
 
 import util
 from measure import (disk_limit, fill_maildrop, idle_rss, large_message_peak, measure, median,
-                     pop3_session, smtp_send, smtp_source)
+                     pop3_session, relay_latency, relay_run, smtp_send, smtp_source)
 from report import write_report
-from servers import Dovecot, Postfix, Sink, Smtpd, ensure_tools
+from servers import CountingSink, Dovecot, Postfix, Sink, Smtpd, ensure_tools
 from util import KEEP, REPO, STARTED, KiB, MiB, log, run
 
 ap = argparse.ArgumentParser()
@@ -31,12 +32,15 @@ ap.add_argument("--out", default=os.path.join(REPO, "BENCHMARKS.md"))
 ap.add_argument("--no-install", action="store_true")
 ap.add_argument("--report-only", action="store_true",
                 help="rewrite the report from bench/last-run.json without measuring")
-ap.add_argument("--only", default="disk,large,smtp,idle,pop3",
-                help="comma-separated parts to run (disk, large, smtp, idle, pop3); the other "
+PARTS = ("disk", "large", "smtp", "idle", "pop3", "relay")
+ap.add_argument("--only", default=",".join(PARTS),
+                help=f"comma-separated parts to run ({', '.join(PARTS)}); the other "
                 "parts of the report are kept from bench/last-run.json")
 ARGS = ap.parse_args()
 RUNS = 1 if ARGS.quick else ARGS.runs
 ONLY = set(ARGS.only.split(","))
+if ONLY - set(PARTS):
+    ap.error(f"unknown part(s): {', '.join(sorted(ONLY - set(PARTS)))}")
 DEADLINE = time.monotonic() + 14 * 60  # the whole run stays under 15 minutes
 util.make_tmp()
 
@@ -50,7 +54,8 @@ def main():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
     run(["cargo", "build", "--release", "--quiet", "--bins"], cwd=REPO)
-    util.SMTPD, util.SMTPCTL, util.SMTP_SEND = (os.path.join(REPO, "target/release", b)
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
+    util.SMTPD, util.SMTPCTL, util.SMTP_SEND = (os.path.join(target, "release", b)
                                                 for b in ("smtpd", "smtpctl", "smtp-send"))
     # sha512-crypt: the same hash (and cost) for smtpd and Dovecot.
     util.POP_HASH = run(["openssl", "passwd", "-6", "bench"], capture_output=True, text=True).stdout.strip()
@@ -129,6 +134,10 @@ def main():
                     f"RETR {row['retr_mb_s']:.1f} MiB/s")
         if dovecot:
             dovecot.stop()
+        if "relay" in ONLY and have_postfix:
+            results["relay"] = relay_part()
+        elif "relay" in ONLY:
+            log("relay: needs Postfix's smtp-source and smtp-sink, and root: skipped")
     finally:
         if postfix:
             postfix.stop()
@@ -137,21 +146,73 @@ def main():
                 p.terminate()
                 p.wait()
     last = os.path.join(REPO, "bench", "last-run.json")
-    if ONLY != {"disk", "large", "smtp", "idle", "pop3"} and os.path.exists(last):
+    partial = ONLY != set(PARTS) and os.path.exists(last)
+    if partial:
         kept = json.load(open(last))
         kept["disk"] = {int(k): v for k, v in kept["disk"].items()}
-        for part, key in [("disk", "disk"), ("large", "large"), ("smtp", "smtp"), ("idle", "idle"),
-                          ("pop3", "pop3")]:
-            if part not in ONLY and key in kept:
-                results[key] = kept[key]
-    results["versions"] = {"smtpd": smtpd.version, "postfix": postfix.version if postfix else None,
+        for part in PARTS:
+            if part not in ONLY and part in kept:
+                results[part] = kept[part]
+    relay_postfix = results.get("relay", {}).get("versions", {}).get("postfix") if "relay" in ONLY else None
+    results["versions"] = {"smtpd": smtpd.version, "postfix": postfix.version if postfix else relay_postfix,
                            "dovecot": dovecot.version if have_dovecot and dovecot else None}
-    if ONLY != {"disk", "large", "smtp", "idle", "pop3"} and os.path.exists(last):
+    if partial:
         for k, v in kept.get("versions", {}).items():
             results["versions"][k] = results["versions"][k] or v
     write_report(results, RUNS, ARGS.out)
     if not KEEP:
         shutil.rmtree(util.TMP, ignore_errors=True)
+
+
+def relay_part():
+    """Issue 15: 32 sessions × 1 KiB for a remote domain, submitted with smtp-source, relayed by
+    smtpd (smarthost) and by Postfix (relayhost) each to its own counting smtp-sink; runs
+    alternate between the two servers. Then the single-session latency from the server's 250
+    to the sink's, and the same measurement against a sink alone (the floor)."""
+    sessions, count, samples = 32, (500 if ARGS.quick else 2000), (50 if ARGS.quick else 300)
+    sink_m, sink_p = CountingSink(), CountingSink()
+    smtpd = Smtpd("smtpd-relay", smarthost=sink_m.port)
+    postfix = Postfix("postfix-relay", relayhost=sink_p.port)
+    pairs = [(postfix, sink_p), (smtpd, sink_m)]
+    out = {"sessions": sessions, "size": KiB, "count": count, "servers": []}
+    try:
+        for server, sink in pairs:  # warm-up: processes started, caches filled; not counted
+            relay_run(server, sink, sessions, 64, KiB)
+        runs = {server.name: [] for server, _ in pairs}
+        for i in range(RUNS):
+            for server, sink in pairs:
+                if time.monotonic() > DEADLINE:
+                    log("time budget spent: skipping the rest of the relay runs")
+                    break
+                r = relay_run(server, sink, sessions, count, KiB)
+                runs[server.name].append(r)
+                log(f"relay {server.name:8s} {sessions} sessions × 1 KiB: {r['rate']:7.1f}/s end to end "
+                    f"(accepted at {r['submit_rate']:.0f}/s), {r['cpu_per_1000']:.2f} CPU-s/1000, "
+                    f"{r['relayed']}/{r['sent']} at the sink over {r['sink_sessions']} sessions")
+        for server, sink in pairs:
+            rs = runs[server.name]
+            if not rs:
+                continue
+            row = {"server": server.name, "runs": len(rs), "rate": median(rs, "rate"),
+                   "submit_rate": median(rs, "submit_rate"), "cpu_per_1000": median(rs, "cpu_per_1000"),
+                   "relayed": min(r["relayed"] for r in rs), "sent": count,
+                   "sink_sessions_per_message": median(rs, "sink_sessions") / count,
+                   "each_rate": [r["rate"] for r in rs], "each_cpu": [r["cpu_per_1000"] for r in rs]}
+            lat = relay_latency(server.port, sink, samples)
+            row.update({"p50": lat["p50"], "p99": lat["p99"], "samples": lat["samples"]})
+            log(f"relay {server.name:8s} 1 session: 250 to the sink's 250 p50 {lat['p50']:.2f} ms, "
+                f"p99 {lat['p99']:.2f} ms")
+            out["servers"].append(row)
+        floor = relay_latency(sink_m.port, sink_m, samples)
+        out["floor"] = {"p50": floor["p50"], "p99": floor["p99"]}
+        log(f"relay floor (client to the sink itself): p50 {floor['p50']:.3f} ms")
+        out["versions"] = {"smtpd": smtpd.version, "postfix": postfix.version}
+    finally:
+        postfix.stop()
+        for p in (smtpd.proc, sink_m.proc, sink_p.proc):
+            p.terminate()
+            p.wait()
+    return out
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """The servers under test, each started with its own config under the temporary directory on
-127.0.0.1: smtpd, Postfix's smtp-sink, Postfix delivering to Maildir, and Dovecot's POP3; and the
-apt-get install of the reference servers when they are missing."""
-import json, os, pwd, shutil, subprocess, time
+127.0.0.1: smtpd, Postfix's smtp-sink, Postfix delivering to Maildir, and Dovecot's POP3; smtpd
+and Postfix relaying to a counting smtp-sink; and the apt-get install of the reference servers
+when they are missing."""
+import json, os, pwd, re, shutil, subprocess, threading, time
 
 import util
 from measure import cpu_secs, descendants
@@ -11,12 +12,18 @@ from util import DOMAIN, STARTED, free_port, log, run, wait_port
 class Smtpd:
     name = "smtpd"
 
-    def __init__(self, name="smtpd"):
+    def __init__(self, name="smtpd", smarthost=None):
+        """smarthost: a port on 127.0.0.1 that every remote delivery goes to (no TLS). The queue
+        is under the instance's directory either way."""
         self.dir = os.path.join(util.TMP, name)
         self.root = os.path.join(self.dir, "mailboxes")
         os.makedirs(self.root)
         self.cfg = os.path.join(self.dir, "smtpd.toml")
         self.sock = os.path.join(self.dir, "control.sock")
+        relay = f'''[relay]
+smarthost = "127.0.0.1:{smarthost}"
+smarthost_tls = "none"
+''' if smarthost else ""
         with open(self.cfg, "w") as f:
             f.write(f'''hostname = "bench.test"
 [smtp]
@@ -35,7 +42,9 @@ dir = "{self.dir}/logs"
 [control]
 socket = "{self.sock}"
 pid_file = "{self.dir}/smtpd.pid"
-[[accounts]]
+[queue]
+dir = "{self.dir}/queue"
+{relay}[[accounts]]
 address = "pop@pop.test"
 password = "{util.POP_HASH}"
 ''')
@@ -64,6 +73,14 @@ password = "{util.POP_HASH}"
     def pids(self):
         return [self.proc.pid]
 
+    def status(self):
+        r = util.run([util.SMTPCTL, "--socket", self.sock, "--json", "status"], capture_output=True)
+        return json.loads(r.stdout)
+
+    def queue_empty(self):
+        r = util.run([util.SMTPCTL, "--socket", self.sock, "--json", "queue"], capture_output=True)
+        return json.loads(r.stdout) == []
+
 
 class Sink:
     """Postfix's smtp-sink: answers SMTP and stores nothing."""
@@ -83,11 +100,66 @@ class Sink:
         return cpu_secs([self.proc.pid])
 
 
+class CountingSink:
+    """smtp-sink that counts what it received, for the relay part: one per server under test,
+    so a late delivery from one run can never be counted for another.
+
+    How it counts: `smtp-sink -c` writes "sess=S quit=Q mesg=M" followed by CR to its stdout each
+    time a session ends, a QUIT arrives or a message's final "." arrives (just before it sends
+    its 250), and it flushes each record (checked: a record reaches a pipe within 0.05 ms of the
+    client reading its 250). A thread blocked on the pipe timestamps every record as it arrives,
+    so each message gets the time the sink counted it, without files (-d would add a disk write
+    per message to the sink) and without polling. S, the sessions ended, says how many
+    connections the relaying server opened."""
+
+    RECORD = re.compile(rb"sess=(\d+) quit=\d+ mesg=(\d+)")
+
+    def __init__(self):
+        self.port = free_port()
+        self.proc = subprocess.Popen(["smtp-sink", "-c", "-u", "nobody", f"127.0.0.1:{self.port}", "256"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        STARTED.append(self.proc)
+        self.cond = threading.Condition()
+        self.times = []  # time.perf_counter() when the sink counted message 1, 2, ...
+        self.sessions = 0
+        threading.Thread(target=self._read, daemon=True).start()
+        wait_port(self.port)
+        with self.cond:  # wait_port's probe is a session too
+            self.cond.wait_for(lambda: self.sessions > 0, timeout=5)
+
+    def _read(self):
+        buf = b""
+        while chunk := os.read(self.proc.stdout.fileno(), 65536):
+            t = time.perf_counter()
+            *records, buf = re.split(rb"[\r\n]", buf + chunk)
+            with self.cond:
+                for rec in records:
+                    m = self.RECORD.match(rec)
+                    if m:
+                        self.sessions = int(m[1])
+                        self.times.extend([t] * (int(m[2]) - len(self.times)))
+                self.cond.notify_all()
+
+    def counted(self):
+        """(messages, sessions ended) so far."""
+        with self.cond:
+            return len(self.times), self.sessions
+
+    def wait_count(self, n, timeout):
+        """When the sink counted its n-th message (time.perf_counter()), or None after timeout
+        seconds without it."""
+        with self.cond:
+            if self.cond.wait_for(lambda: len(self.times) >= n, timeout=timeout):
+                return self.times[n - 1]
+        return None
+
+
 class Postfix:
     name = "postfix"
 
-    def __init__(self):
-        self.dir = os.path.join(util.TMP, "postfix")
+    def __init__(self, name="postfix", relayhost=None):
+        """relayhost: a port on 127.0.0.1 that Postfix relays all non-local mail to (no TLS)."""
+        self.dir = os.path.join(util.TMP, name)
         etc, self.mail = os.path.join(self.dir, "etc"), os.path.join(self.dir, "mail")
         os.makedirs(etc)
         os.makedirs(self.mail)
@@ -130,7 +202,9 @@ smtpd_client_connection_count_limit = 0
 smtpd_client_message_rate_limit = 0
 default_process_limit = 100
 biff = no
-""")
+""" + (f"""relayhost = [127.0.0.1]:{relayhost}
+smtp_tls_security_level = none
+""" if relayhost else ""))
         os.makedirs(os.path.join(self.dir, "data"))
         os.makedirs(os.path.join(self.dir, "queue"))
         shutil.chown(os.path.join(self.dir, "data"), "postfix")
@@ -148,6 +222,12 @@ biff = no
     def cpu(self):
         # The master's own and waited-for children's time, plus the children still alive.
         return cpu_secs([self.master]) + cpu_secs(descendants(self.master)[1:], children=False)
+
+    def queue_empty(self):
+        """No message left in any of the instance's queues."""
+        q = os.path.join(self.dir, "queue")
+        return not any(files for sub in ("maildrop", "incoming", "active", "deferred", "hold")
+                       for _, _, files in os.walk(os.path.join(q, sub)))
 
     def stop(self):
         subprocess.run(["postfix", "-c", self.etc, "stop"], stdout=subprocess.DEVNULL,
