@@ -414,19 +414,29 @@ fn aliases_and_recipient_delimiter() {
 }
 
 /// Each recipient's outcome is on disk before the next step: smtpd killed (SIGKILL) right after
-/// the local copy and the first next hop were done, then restarted, delivers neither again.
+/// the local copy and the first of two next hops were done, then restarted, delivers neither
+/// again, and delivers the second hop's recipient once.
 #[test]
 fn kill_9_between_hops_sends_nobody_twice() {
     let far = receiver();
-    let route = format!("{{ \"far.test\" = \"{}\" }}", far.addr("smtp"));
+    let far2 = Server::start_with(Overrides::new().set("mailboxes", "domains", "[\"far2.test\"]"));
+    let route = format!(
+        "{{ \"far.test\" = \"{}\", \"far2.test\" = \"{}\" }}",
+        far.addr("smtp"),
+        far2.addr("smtp")
+    );
     let o = Overrides::new()
         .set("relay", "routes", &route)
         .set("queue", "minimal_backoff_secs", "1")
         .set("queue", "maximal_backoff_secs", "2");
     let mut srv = Server::start_env(o, &[("SMTPD_TEST_STALL", "between_hops")]);
-    send(&srv, &["bob@far.test", "carol@example.test"]);
+    send(
+        &srv,
+        &["bob@far.test", "dan@far2.test", "carol@example.test"],
+    );
     srv.log.wait_for("fault point between_hops reached");
-    assert_eq!(far.new_mail("far.test", "bob").len(), 1);
+    let first = far.new_mail("far.test", "bob").len() + far2.new_mail("far2.test", "dan").len();
+    assert_eq!(first, 1, "one hop done before the stall");
     assert_eq!(srv.new_mail("example.test", "carol").len(), 1);
     srv.kill_and_restart(&[]);
     srv.ctl_json(&["queue", "flush"]);
@@ -434,5 +444,6 @@ fn kill_9_between_hops_sends_nobody_twice() {
         queue(&srv).as_array().unwrap().is_empty()
     });
     assert_eq!(far.new_mail("far.test", "bob").len(), 1, "bob once");
+    assert_eq!(far2.new_mail("far2.test", "dan").len(), 1, "dan once");
     assert_eq!(srv.new_mail("example.test", "carol").len(), 1, "carol once");
 }

@@ -111,6 +111,15 @@ pub async fn run(
         now,
         started,
     );
+    // Remote recipients, by next hop.
+    let mut hops: BTreeMap<Hop, Vec<usize>> = BTreeMap::new();
+    for &i in pending
+        .iter()
+        .filter(|&&i| !env.recipients[i].local_delivery)
+    {
+        let hop = Hop::for_domain(cfg, &env.recipients[i].domain);
+        hops.entry(hop).or_default().push(i);
+    }
     if !local.is_empty() {
         let r = deliver_local(cfg, &env, &local, Arc::clone(&message)).await;
         for &i in &local {
@@ -125,17 +134,13 @@ pub async fn run(
                 },
             );
         }
-        // Recorded before the next step: after a crash these are not delivered again.
-        step.done(&mut env, &mut outcomes).await;
-    }
-    // Remote recipients, by next hop.
-    let mut hops: BTreeMap<Hop, Vec<usize>> = BTreeMap::new();
-    for &i in pending
-        .iter()
-        .filter(|&&i| !env.recipients[i].local_delivery)
-    {
-        let hop = Hop::for_domain(cfg, &env.recipients[i].domain);
-        hops.entry(hop).or_default().push(i);
+        // Recorded before the next step: after a crash these are not delivered again. With no
+        // next step the end of the attempt records it (one save, or the removal, fewer fsyncs).
+        if hops.is_empty() {
+            step.record(&mut env, &mut outcomes);
+        } else {
+            step.done(&mut env, &mut outcomes).await;
+        }
     }
     // Signed once for every next hop (the local copies above are not: they never leave).
     let outgoing = if hops.is_empty() {
@@ -143,7 +148,8 @@ pub async fn run(
     } else {
         signed(cfg, &env.id, &message).await
     };
-    for (hop, idx) in hops {
+    let last = hops.len();
+    for (n, (hop, idx)) in hops.into_iter().enumerate() {
         let to: Vec<String> = idx
             .iter()
             .map(|&i| env.recipients[i].address.clone())
@@ -172,8 +178,12 @@ pub async fn run(
             }
             outcomes.insert(i, r);
         }
-        step.done(&mut env, &mut outcomes).await;
-        crate::testing::stall_point("between_hops");
+        if n + 1 == last {
+            step.record(&mut env, &mut outcomes);
+        } else {
+            step.done(&mut env, &mut outcomes).await;
+            crate::testing::stall_point("between_hops");
+        }
     }
     record(cfg, stats, &mut env, outcomes, now, started);
     super::report::send(cfg, store, &mut env, &message, now).await;
@@ -319,9 +329,15 @@ struct Step<'a> {
 impl Step<'_> {
     /// Records `outcomes` (emptied) in `env` and writes it to disk.
     async fn done(&self, env: &mut Envelope, outcomes: &mut BTreeMap<usize, Result1>) {
+        self.record(env, outcomes);
+        save(self.store, env).await;
+    }
+
+    /// Records `outcomes` (emptied) in `env` only: the last step, which the end of the attempt
+    /// writes (or removes, when nothing is left).
+    fn record(&self, env: &mut Envelope, outcomes: &mut BTreeMap<usize, Result1>) {
         let taken = std::mem::take(outcomes);
         record(self.cfg, self.stats, env, taken, self.now, self.started);
-        save(self.store, env).await;
     }
 }
 

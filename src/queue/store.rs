@@ -14,6 +14,7 @@ use super::envelope::{Envelope, RecipientState, State};
 use crate::mailbox::delivery::{
     Committed, Delivery, DeliveryError, FsError, Origin, Recipient, Target, io_err,
 };
+use crate::mailbox::group_commit::DirSync;
 use crate::mailbox::maildir::new_id;
 
 /// Called with each newly queued envelope (the outbound runner's wake-up).
@@ -22,6 +23,9 @@ pub type OnQueued = Arc<dyn Fn(&Envelope) + Send + Sync>;
 pub struct QueueStore {
     dir: PathBuf,
     on_queued: Mutex<Option<OnQueued>>,
+    /// Directory fsyncs shared by the sessions and attempts renaming into `env/` and `msg/` at
+    /// once (group commit, as the Maildir store does).
+    dirs: DirSync,
 }
 
 impl std::fmt::Debug for QueueStore {
@@ -46,6 +50,14 @@ fn unix_now() -> u64 {
 }
 
 impl QueueStore {
+    /// One fsync of `sub/` that covers every rename into it made before this call.
+    fn sync_sub(&self, sub: &str) -> Result<(), FsError> {
+        let dir = self.dir.join(sub);
+        self.dirs
+            .sync(&dir)
+            .map_err(io_err("fsync directory", &dir))
+    }
+
     /// Opens (making when missing) the queue at `dir`.
     pub fn open(dir: &Path) -> Result<Arc<QueueStore>, DeliveryError> {
         let mut b = fs::DirBuilder::new();
@@ -58,6 +70,7 @@ impl QueueStore {
         Ok(Arc::new(QueueStore {
             dir: dir.to_path_buf(),
             on_queued: Mutex::new(None),
+            dirs: DirSync::new(),
         }))
     }
 
@@ -169,7 +182,7 @@ impl QueueStore {
         f.sync_all().map_err(io_err("fsync", &tmp))?;
         let to = self.envelope_path(&env.id);
         fs::rename(&tmp, &to).map_err(io_err("rename into", &to))?;
-        sync_dir(&self.dir.join("env"))?;
+        self.sync_sub("env")?;
         Ok(())
     }
 
@@ -181,7 +194,7 @@ impl QueueStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_err("remove", &env)(e).into()),
         }
-        sync_dir(&self.dir.join("env"))?;
+        self.sync_sub("env")?;
         let msg = self.message_path(id);
         let _ = fs::remove_file(&msg);
         Ok(())
@@ -265,7 +278,7 @@ impl QueueDelivery {
         fs::rename(&self.tmp, &msg).map_err(io_err("rename into", &msg))?;
         self.placed = true;
         self.store.save(&self.envelope)?;
-        sync_dir(&self.store.dir.join("msg"))?;
+        self.store.sync_sub("msg")?;
         Ok(())
     }
 }
