@@ -127,12 +127,15 @@ fn next_hop_size_smaller_than_the_message() {
 
 /// 200 messages queued, then delivery starts and smtpd is killed with SIGKILL in the middle:
 /// after the restart every message is delivered, and only those in flight at the kill (at
-/// most the runner's concurrency, 8) twice.
+/// most `[relay] concurrency`, 8 here) twice.
 #[test]
 fn kill_9_mid_delivery_of_200() {
     const N: usize = 200;
     let far = Server::start_with(Overrides::new().set("mailboxes", "domains", "[\"far.test\"]"));
-    let mut srv = sender(far.addr("smtp"), Overrides::new());
+    let mut srv = sender(
+        far.addr("smtp"),
+        Overrides::new().set("relay", "concurrency", "8"),
+    );
     far.ctl(&["pause", "smtp"]);
     for i in 0..N {
         srv.deliver(&format!("r{i}@far.test"), TEXT);
@@ -206,4 +209,56 @@ fn watch_and_log_show_remote_attempts() {
     );
     let line = srv.log.wait_for("bob@far.test>: deferred, relay=");
     assert!(line.contains("421"), "{line}");
+}
+
+/// The receiving smtpd's count of SMTP sessions so far.
+fn sessions_at(srv: &Server) -> u64 {
+    srv.ctl_json(&["status"])["counters"]["smtp_total"]
+        .as_u64()
+        .unwrap()
+}
+
+/// Messages queued at once: one session per message in parallel up to
+/// `destination_concurrency`; with a limit of 1 they go one after the other over one cached
+/// session (RSET between them); with the cache off, one session each.
+#[test]
+fn connection_reuse_and_destination_concurrency() {
+    let run = |limit: &str, cache: &str| -> (u64, String) {
+        let far = Server::start_with(
+            Overrides::new()
+                .set("mailboxes", "domains", "[\"far.test\"]")
+                .set("testing", "fault_addresses", "true"),
+        );
+        let srv = sender(
+            far.addr("smtp"),
+            Overrides::new()
+                .set("relay", "destination_concurrency", limit)
+                .set("relay", "connection_cache_secs", cache),
+        );
+        // Held at RCPT for a second each, so the three are in flight together unless the
+        // limit keeps them apart.
+        let mut c = srv.connect();
+        c.expect(220);
+        for _ in 0..3 {
+            let r = c.send_mail("alice@example.test", &["slow-1s@far.test"], TEXT);
+            assert_eq!(r.code, 250, "{r:?}");
+        }
+        until("three deliveries", || {
+            far.new_mail("far.test", "slow-1s").len() == 3
+        });
+        until("an empty queue", || queue(&srv).is_empty());
+        let metrics = stdout(&srv.ctl(&["metrics"]));
+        (sessions_at(&far), metrics)
+    };
+    let (one, metrics) = run("1", "30");
+    assert_eq!(one, 1, "one session, reused twice");
+    assert!(
+        metrics.contains("smtpd_remote_sessions_total{kind=\"opened\"} 1")
+            && metrics.contains("smtpd_remote_sessions_total{kind=\"reused\"} 2"),
+        "{metrics}"
+    );
+    let (parallel, _) = run("20", "30");
+    assert_eq!(parallel, 3, "three at once, each on its own session");
+    let (uncached, _) = run("1", "0");
+    assert_eq!(uncached, 3, "no cache: one session per message");
 }

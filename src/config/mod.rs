@@ -92,6 +92,14 @@ pub struct Relay {
     pub cafile: String,
     /// The TCP port of direct delivery (to MX hosts; Postfix's smtp_tcp_port): 25 but in tests.
     pub mx_port: u16,
+    /// Deliveries (messages tried) at once, in all.
+    pub concurrency: usize,
+    /// Deliveries at once to one destination (a route, the smarthost, or a domain's MX hosts;
+    /// Postfix's default_destination_concurrency_limit).
+    pub destination_concurrency: usize,
+    /// A session with a next hop stays open this long after a message, for the next one to
+    /// the same peer (Postfix's smtp_connection_cache_time_limit); 0: one session per message.
+    pub connection_cache_secs: u64,
 }
 
 /// `[dns]`: the resolver of direct delivery (MX lookups).
@@ -143,6 +151,9 @@ impl Default for Relay {
             tls: RelayTls::Opportunistic,
             cafile: String::new(),
             mx_port: 25,
+            concurrency: 16,
+            destination_concurrency: 20,
+            connection_cache_secs: 2,
         }
     }
 }

@@ -120,6 +120,13 @@ pub fn text(shared: &Shared) -> String {
             ("outcome=\"failed\"", s.remote_failed),
         ],
     );
+    let (opened, reused) = shared.outbound.sessions();
+    metric(
+        "remote_sessions_total",
+        "counter",
+        "SMTP sessions with next hops: opened, and reused from the connection cache.",
+        &[("kind=\"opened\"", opened), ("kind=\"reused\"", reused)],
+    );
     metric(
         "uptime_seconds",
         "gauge",

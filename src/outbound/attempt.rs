@@ -10,6 +10,7 @@ use std::time::Instant;
 use tracing::{info, warn};
 
 use super::hop::{Hop, Sent, send};
+use super::pool::Connections;
 use super::{OutboundConfig, unix_now};
 use crate::client::smtp::{Mail, Reply};
 use crate::mailbox::Target;
@@ -49,6 +50,7 @@ pub async fn run(
     cfg: &OutboundConfig,
     store: &Arc<QueueStore>,
     stats: &Stats,
+    conns: &Arc<Connections>,
     mut env: Envelope,
 ) -> Envelope {
     let started = Instant::now();
@@ -167,7 +169,12 @@ pub async fn run(
             rcpt_dsn: &rcpt_dsn,
             smtputf8: env.smtputf8,
         };
-        let sent = send(cfg, &hop, &mail).await;
+        // At most [relay] destination_concurrency deliveries to one destination at once.
+        let slot = conns
+            .slot(hop.destination(), cfg.relay.destination_concurrency)
+            .await;
+        let sent = send(cfg, conns, &hop, &mail).await;
+        drop(slot);
         let by = match &sent {
             Sent::Answered { by, .. } => Some(by.clone()),
             _ => None,

@@ -6,12 +6,14 @@
 //! our SMTP client.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tracing::{info, warn};
 
 use super::OutboundConfig;
 use super::mx::{self, Answer, Destination};
+use super::pool::{Connections, Key};
 use crate::client::smtp::{Client, ClientError, Mail, Outcome, Reply};
 use crate::config::{RelayTls, SmarthostTls};
 
@@ -58,10 +60,24 @@ pub enum Sent {
     Failed(String),
 }
 
-/// Delivers `mail` through `hop`.
-pub async fn send(cfg: &OutboundConfig, hop: &Hop, mail: &Mail<'_>) -> Sent {
+impl Hop {
+    /// The destination its concurrency limit counts: the next hop's address, or the domain.
+    pub fn destination(&self) -> &str {
+        match self {
+            Hop::Route(a) | Hop::Smarthost(a) | Hop::Mx(a) => a,
+        }
+    }
+}
+
+/// Delivers `mail` through `hop`, on a cached session with the peer when there is one.
+pub async fn send(
+    cfg: &OutboundConfig,
+    conns: &Arc<Connections>,
+    hop: &Hop,
+    mail: &Mail<'_>,
+) -> Sent {
     let (address, smarthost) = match hop {
-        Hop::Mx(domain) => return send_mx(cfg, domain, mail).await,
+        Hop::Mx(domain) => return send_mx(cfg, conns, domain, mail).await,
         Hop::Route(a) => (a, false),
         Hop::Smarthost(a) => (a, true),
     };
@@ -91,8 +107,8 @@ pub async fn send(cfg: &OutboundConfig, hop: &Hop, mail: &Mail<'_>) -> Sent {
         auth: smarthost && !cfg.relay.smarthost_auth_file.is_empty(),
     };
     let by = address.clone();
-    match open(cfg, &peer).await {
-        Ok(mut c) => match transact(&mut c, &peer.label, mail).await {
+    match session(cfg, conns, &peer).await {
+        Ok(c) => match transact(cfg, conns, c, &peer, mail).await {
             Ok((outcome, took_dsn)) => Sent::Answered {
                 outcome,
                 by,
@@ -113,7 +129,12 @@ pub async fn send(cfg: &OutboundConfig, hop: &Hop, mail: &Mail<'_>) -> Sent {
 /// the address of an address literal), each host's addresses in turn, on `[relay] mx_port`. A
 /// host that cannot be reached, or answers 4xx before the transaction, passes the turn to the
 /// next; the first one that takes the transaction (or refuses it with a 5xx) decides.
-async fn send_mx(cfg: &OutboundConfig, domain: &str, mail: &Mail<'_>) -> Sent {
+async fn send_mx(
+    cfg: &OutboundConfig,
+    conns: &Arc<Connections>,
+    domain: &str,
+    mail: &Mail<'_>,
+) -> Sent {
     let literal = mx::literal(domain);
     let mut implicit = false;
     let hosts = match literal {
@@ -183,10 +204,10 @@ async fn send_mx(cfg: &OutboundConfig, domain: &str, mail: &Mail<'_>) -> Sent {
                 verify,
                 auth: false,
             };
-            match open(cfg, &peer).await {
-                Ok(mut c) => {
+            match session(cfg, conns, &peer).await {
+                Ok(c) => {
                     info!(domain, mx = %host, address = %addr, "direct delivery: connected to MX {host} ({addr})");
-                    return match transact(&mut c, &peer.label, mail).await {
+                    return match transact(cfg, conns, c, &peer, mail).await {
                         Ok((outcome, took_dsn)) => Sent::Answered {
                             outcome,
                             by: remote_mta(host, addr),
@@ -240,6 +261,18 @@ struct Peer<'a> {
     verify: bool,
     /// Log in with `[relay] smarthost_auth_file`.
     auth: bool,
+}
+
+impl Peer<'_> {
+    fn key(&self) -> Key {
+        Key {
+            addr: self.addr,
+            name: self.name.to_string(),
+            tls: self.tls as u8,
+            verify: self.verify,
+            auth: self.auth,
+        }
+    }
 }
 
 /// Why a dialogue ended before the transaction.
@@ -310,11 +343,40 @@ async fn open(cfg: &OutboundConfig, p: &Peer<'_>) -> Result<Client, Early> {
     Ok(c)
 }
 
-/// One transaction on an open dialogue, then QUIT; and whether the peer took DSN requests.
-async fn transact(c: &mut Client, label: &str, mail: &Mail<'_>) -> Result<(Outcome, bool), String> {
-    let outcome = crate::client::smtp::transaction_mail(c, mail).await;
+/// A cached session with `p` that still answers, else a new one.
+async fn session(
+    cfg: &OutboundConfig,
+    conns: &Arc<Connections>,
+    p: &Peer<'_>,
+) -> Result<Client, Early> {
+    let ttl = Duration::from_secs(cfg.relay.connection_cache_secs);
+    if !ttl.is_zero()
+        && let Some(c) = conns.take(&p.key(), ttl).await
+    {
+        return Ok(c);
+    }
+    let c = open(cfg, p).await?;
+    conns.opened();
+    Ok(c)
+}
+
+/// One transaction on an open dialogue, and whether the peer took DSN requests. A session
+/// that ended it cleanly is kept for the next message to the same peer (or closed with QUIT);
+/// one that failed is dropped.
+async fn transact(
+    cfg: &OutboundConfig,
+    conns: &Arc<Connections>,
+    mut c: Client,
+    p: &Peer<'_>,
+    mail: &Mail<'_>,
+) -> Result<(Outcome, bool), String> {
+    let label = &p.label;
+    let outcome = crate::client::smtp::transaction_mail(&mut c, mail).await;
     let took_dsn = c.has("DSN");
-    let _ = c.command("QUIT").await;
+    if matches!(outcome, Ok(_) | Err(ClientError::TooBig { .. })) {
+        let ttl = Duration::from_secs(cfg.relay.connection_cache_secs);
+        conns.put(p.key(), c, ttl);
+    }
     match outcome {
         Ok(o) => Ok((o, took_dsn)),
         Err(ClientError::TooBig { size, max }) => Ok((

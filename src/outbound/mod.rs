@@ -12,6 +12,7 @@ mod attempt;
 pub mod bounce;
 mod hop;
 mod mx;
+mod pool;
 mod report;
 
 pub use mx::Dns;
@@ -29,9 +30,6 @@ use crate::config::{Queue, Relay};
 use crate::mailbox::MaildirStore;
 use crate::net::stats::Stats;
 use crate::queue::{Envelope, QueueStore, State};
-
-/// Messages tried at once.
-const CONCURRENCY: usize = 8;
 
 /// What the runner needs from the configuration in force.
 pub struct OutboundConfig {
@@ -63,6 +61,8 @@ pub struct Outbound {
     entries: Mutex<BTreeMap<String, Entry>>,
     wake: Notify,
     stats: Arc<Stats>,
+    /// Sessions with next hops kept for the next message, and the per-destination limits.
+    conns: Arc<pool::Connections>,
 }
 
 pub fn unix_now() -> u64 {
@@ -112,6 +112,7 @@ impl Outbound {
             entries: Mutex::new(entries),
             wake: Notify::new(),
             stats,
+            conns: pool::Connections::new(),
         });
         let weak = Arc::downgrade(&o);
         store.on_queued(Arc::new(move |e: &Envelope| {
@@ -242,6 +243,11 @@ impl Outbound {
         (entries.len() as u64, deferred as u64)
     }
 
+    /// Sessions with next hops (opened, reused from the cache) since start.
+    pub fn sessions(&self) -> (u64, u64) {
+        self.conns.counts()
+    }
+
     /// Due messages (marked in flight), at most `room` of them, and when the next one is due.
     fn take_due(&self, now: u64, room: usize) -> (Vec<Envelope>, Option<u64>) {
         let mut due = Vec::new();
@@ -299,23 +305,28 @@ impl Outbound {
     /// Tries due messages until `shutdown`; attempts run on `tracker`, so a shutdown lets the
     /// ones in flight finish within the grace period.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken, tracker: TaskTracker) {
-        let in_flight = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
+        // Messages being tried; at most [relay] concurrency of the config in force.
+        let active = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         loop {
+            use std::sync::atomic::Ordering::SeqCst;
             let now = unix_now();
-            let room = in_flight.available_permits();
+            let room = self
+                .config()
+                .relay
+                .concurrency
+                .saturating_sub(active.load(SeqCst));
             let (due, next) = self.take_due(now, room);
             for env in due {
-                let Ok(permit) = Arc::clone(&in_flight).try_acquire_owned() else {
-                    break;
-                };
+                active.fetch_add(1, SeqCst);
                 let me = Arc::clone(&self);
+                let active = Arc::clone(&active);
                 tracker.spawn(async move {
                     let cfg = me.config();
-                    let env = attempt::run(&cfg, &me.store, &me.stats, env).await;
+                    let env = attempt::run(&cfg, &me.store, &me.stats, &me.conns, env).await;
                     let done = Arc::clone(&me);
                     // The final save (fsyncs) off the async threads.
                     let _ = tokio::task::spawn_blocking(move || done.finished(env)).await;
-                    drop(permit);
+                    active.fetch_sub(1, SeqCst);
                     me.wake.notify_one();
                 });
             }

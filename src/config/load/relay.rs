@@ -93,6 +93,12 @@ impl Loader<'_> {
             );
             let cafile = l.string(s, "cafile", &d.cafile).into_inner();
             let mx_port = l.port(s, "mx_port", d.mx_port);
+            let concurrency = l.uint(s, "concurrency", d.concurrency as u64, 1).min(1024) as usize;
+            let destination_concurrency = l
+                .uint(s, "destination_concurrency", d.destination_concurrency as u64, 1)
+                .min(1024) as usize;
+            let connection_cache_secs =
+                l.uint(s, "connection_cache_secs", d.connection_cache_secs, 0).min(300);
             Relay {
                 networks,
                 smarthost: smarthost.into_inner(),
@@ -102,6 +108,9 @@ impl Loader<'_> {
                 tls,
                 cafile,
                 mx_port,
+                concurrency,
+                destination_concurrency,
+                connection_cache_secs,
             }
         })
     }
