@@ -11,7 +11,7 @@
 use serde::Serialize;
 
 use super::{
-    Control, Limits, Log, Mailboxes, Metrics, Pop3, Queue, Relay, Server, Smtp, Testing, Tls,
+    Control, Http, Limits, Log, Mailboxes, Metrics, Pop3, Queue, Relay, Server, Smtp, Testing, Tls,
 };
 
 /// One key of the config file.
@@ -49,6 +49,7 @@ const SECTION_DOCS: &[(&str, &str)] = &[
     ("mailboxes", ""), ("limits", ""), ("log", ""), ("control", ""), ("testing", ""), ("metrics", ""),
     ("relay", "Mail for domains outside [mailboxes] domains is accepted only from authenticated submission sessions and from `networks` on the plain SMTP listeners, and only when it has a next hop (a route or the smarthost); everyone else gets 550 5.7.1. It is queued (fsync'ed) before the 250 and delivered from the queue."),
     ("queue", ""),
+    ("http", "A JSON API over the Maildirs for tests and tools (list, read, raw, delete, and a wait that returns when a matching message is delivered), `GET /health` and `GET /metrics`; its routes are described by the OpenAPI document at `GET /api/openapi.json`. Loopback peers are allowed; any other peer needs `Authorization: Bearer` *token* (`/health` is open to all). Reloadable."),
     ("aliases", "Each key is an address in a local domain (`\"postmaster@example.test\"`), or `\"@example.test\"` for the domain's catch-all (used for local parts with no alias and no account); each value is one address or a list of them (`[\"alice@example.test\", \"bob@example.net\"]`). Mail to the key is delivered to the values instead (remote ones through the queue, which needs their next hop). One level: a value is not looked up again. Reloadable."),
     ("accounts", ""),
 ];
@@ -128,6 +129,12 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("queue", "maximal_backoff_secs", "Longest wait between two tries."),
     ("queue", "max_lifetime_secs", "A message still undelivered after this long fails."),
     ("queue", "delay_warning_secs", "A message still undelivered after this long gets one delay warning (an RFC 3464 report, Action: delayed) to its sender, unless its RCPT said NOTIFY without DELAY; 0: no warnings (Postfix's delay_warning_time)."),
+    ("http", "listen", "HTTP listeners, as \"IP:PORT\" (e.g. [\"127.0.0.1:8025\"], Mailpit's port); plain HTTP/1.1. Empty: no HTTP."),
+    ("http", "token", "Bearer token that non-loopback peers must send (`Authorization: Bearer` *token*; at least 16 characters of letters, digits and `-._~+/=`); empty: only loopback peers are served (others get 401)."),
+    ("http", "max_wait_secs", "`GET /api/v1/wait`: a longer `timeout` is cut to this many seconds."),
+    ("http", "max_waiters", "Waits in progress at once; beyond: 503."),
+    ("http", "header_timeout_secs", "A request head (request line and headers) must arrive within this many seconds, else the connection is closed; also how long an idle keep-alive connection is kept."),
+    ("http", "max_header_bytes", "Longest request head in octets (at least 1024); beyond: 431 and close."),
     ("accounts", "address", "The login name and mailbox, \"local@domain\" in one of the domains."),
     ("accounts", "password", "An argon2id hash made by `smtpctl encrypt`, or a $6$ SHA512-crypt hash."),
 ];
@@ -184,6 +191,7 @@ fn defaults(section: &str) -> Option<toml::Table> {
         "metrics" => table(Metrics::default()),
         "relay" => table(Relay::default()),
         "queue" => table(Queue::default()),
+        "http" => table(Http::default()),
         _ => None,
     }
 }
