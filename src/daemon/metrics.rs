@@ -1,4 +1,5 @@
-//! `smtpctl metrics` (and `[metrics] listen`): the counters in Prometheus text format.
+//! `smtpctl metrics` (and `[metrics] listen`, and `GET /metrics` on `[http] listen`): the
+//! counters in Prometheus text format.
 
 use super::shared::Shared;
 
@@ -119,6 +120,12 @@ pub fn text(shared: &Shared) -> String {
             ("outcome=\"deferred\"", s.remote_deferred),
             ("outcome=\"failed\"", s.remote_failed),
         ],
+    );
+    metric(
+        "http_waits",
+        "gauge",
+        "HTTP waits (GET /api/v1/wait) in progress.",
+        &[("", shared.http_waiters.active() as u64)],
     );
     metric(
         "uptime_seconds",
