@@ -20,6 +20,9 @@
 //!   transcripts, watch events).
 //! - [`client`]: our SMTP client (smtp-send, send-test, selftest, outbound delivery).
 //! - [`outbound`]: the runner that delivers the queue (client + queue + mailbox).
+//! - [`http`]: the HTTP listener's API (mail list, read, raw, delete, wait; health, metrics).
+//!   Uses `config`, `mailbox`, `net` (stats, watch events) and `proto`; never `daemon`,
+//!   `control` or `outbound` (the metrics text comes from the daemon as a closure).
 //! - [`control`]: the control socket protocol, its server and client.
 //! - [`daemon`]: the composition root: builds everything from a config and runs it. Only
 //!   `bin/smtpd.rs` imports it.
@@ -32,6 +35,7 @@ pub mod control;
 pub mod daemon;
 pub mod dkim;
 pub mod dsn;
+pub mod http;
 pub mod log;
 pub mod mailbox;
 pub mod net;

@@ -72,7 +72,7 @@ const RULES: &[Rule] = &[
         files: |f| in_layer(f, "mailbox"),
         banned: &["tokio", "std::net"],
         modules: Modules::Not(&[
-            "net", "proto", "daemon", "control", "client", "cli", "outbound",
+            "net", "proto", "daemon", "control", "client", "cli", "outbound", "http",
         ]),
         no_clock: false,
     },
@@ -81,7 +81,7 @@ const RULES: &[Rule] = &[
         files: |f| in_layer(f, "queue"),
         banned: &["tokio", "std::net"],
         modules: Modules::Not(&[
-            "net", "proto", "daemon", "control", "client", "cli", "outbound",
+            "net", "proto", "daemon", "control", "client", "cli", "outbound", "http",
         ]),
         no_clock: false,
     },
@@ -90,7 +90,7 @@ const RULES: &[Rule] = &[
         layer: "config",
         files: |f| in_layer(f, "config"),
         banned: &["tokio"],
-        modules: Modules::Not(&["daemon", "net", "control", "client", "outbound"]),
+        modules: Modules::Not(&["daemon", "net", "control", "client", "outbound", "http"]),
         no_clock: false,
     },
     // `dkim` is bytes in, bytes out: the key files are read by `config` and written by smtpctl.
@@ -123,6 +123,18 @@ const RULES: &[Rule] = &[
         modules: Modules::Only(&["testing"]),
         no_clock: false,
     },
+    // `http` serves the Maildirs and the daemon's counters: config, mailbox, net (stats, watch
+    // events) and proto (address rules), and the leaf helpers; never the daemon, the control
+    // socket or the outbound runner (what it needs of the daemon comes in as a closure).
+    Rule {
+        layer: "http",
+        files: |f| in_layer(f, "http"),
+        banned: &[],
+        modules: Modules::Only(&[
+            "http", "config", "mailbox", "net", "proto", "wire", "testing",
+        ]),
+        no_clock: false,
+    },
     // Only the composition root and `bin/smtpd.rs` name `daemon` (every file of `src/bin`, and
     // every other module of the library, is checked).
     Rule {
@@ -136,8 +148,8 @@ const RULES: &[Rule] = &[
 
 /// The library's top-level modules (`src/lib.rs`): what a relative path in the crate root names.
 const TOP: &[&str] = &[
-    "auth", "cli", "client", "config", "control", "daemon", "dkim", "dsn", "log", "mailbox", "net",
-    "outbound", "proto", "queue", "testing", "wire",
+    "auth", "cli", "client", "config", "control", "daemon", "dkim", "dsn", "http", "log",
+    "mailbox", "net", "outbound", "proto", "queue", "testing", "wire",
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -824,6 +836,11 @@ fn leaves_import_nothing() {
 }
 
 #[test]
+fn http_uses_no_daemon_control_or_outbound() {
+    assert_clean("http", false);
+}
+
+#[test]
 fn only_smtpd_imports_daemon() {
     assert_clean("daemon", false);
 }
@@ -1045,6 +1062,36 @@ const CASES: &[(&str, &str, Option<&str>)] = &[
         "use crate::{mailbox, control::Client};",
         Some("config"),
     ),
+    (
+        "http/routes.rs",
+        "use crate::daemon::metrics;",
+        Some("http"),
+    ),
+    (
+        "http/mod.rs",
+        "use crate::control::proto::Status;",
+        Some("http"),
+    ),
+    (
+        "http/wait.rs",
+        "fn f() { crate::outbound::Outbound::counts(); }",
+        Some("http"),
+    ),
+    (
+        "http/select.rs",
+        "use super::super::auth::Accounts;",
+        Some("http"),
+    ),
+    (
+        "mailbox/browse.rs",
+        "use crate::http::id::MessageId;",
+        Some("mailbox"),
+    ),
+    (
+        "config/mod.rs",
+        "use crate::http::HttpContext;",
+        Some("config"),
+    ),
     ("wire.rs", "use crate::proto::line::Line;", Some("wire")),
     (
         "wire.rs",
@@ -1141,6 +1188,11 @@ const CASES: &[(&str, &str, Option<&str>)] = &[
     (
         "net/smtp_conn.rs",
         "use tokio::net::TcpStream; use crate::proto::smtp;",
+        None,
+    ),
+    (
+        "http/routes.rs",
+        "use axum::Router; use tokio::fs::File; use crate::{config::Config, mailbox::browse, net::watch::WatchEvent, proto::smtp::address::is_domain};",
         None,
     ),
 ];

@@ -36,6 +36,7 @@ pub struct Config {
     pub relay: Relay,
     pub dns: Dns,
     pub queue: Queue,
+    pub http: Http,
     /// `[aliases]`: lower-cased `local@domain` (or `@domain`, the domain's catch-all) → the
     /// addresses it delivers to instead.
     pub aliases: BTreeMap<String, Vec<String>>,
@@ -166,6 +167,35 @@ impl Default for Queue {
             maximal_backoff_secs: 4000,
             max_lifetime_secs: 432_000,
             delay_warning_secs: 0,
+        }
+    }
+}
+
+/// `[http]`: the HTTP listener (mail API, server-side wait, health, metrics).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Http {
+    pub listen: Vec<SocketAddr>,
+    /// Bearer token that non-loopback peers must present; empty: loopback peers only.
+    pub token: String,
+    /// A wait's timeout is capped here.
+    pub max_wait_secs: u64,
+    /// Concurrent waits; beyond: 503.
+    pub max_waiters: usize,
+    /// A request head must arrive within this (also the idle keep-alive limit).
+    pub header_timeout_secs: u64,
+    /// Longest request head (request line and headers); beyond: 431.
+    pub max_header_bytes: usize,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http {
+            listen: Vec::new(),
+            token: String::new(),
+            max_wait_secs: 300,
+            max_waiters: 1024,
+            header_timeout_secs: 10,
+            max_header_bytes: 16_384,
         }
     }
 }

@@ -11,7 +11,8 @@
 use serde::Serialize;
 
 use super::{
-    Control, Dns, Limits, Log, Mailboxes, Metrics, Pop3, Queue, Relay, Server, Smtp, Testing, Tls,
+    Control, Dns, Http, Limits, Log, Mailboxes, Metrics, Pop3, Queue, Relay, Server, Smtp, Testing,
+    Tls,
 };
 
 /// One key of the config file.
@@ -50,6 +51,7 @@ const SECTION_DOCS: &[(&str, &str)] = &[
     ("relay", "Mail for domains outside [mailboxes] domains is accepted only from authenticated submission sessions and from `networks` on the plain SMTP listeners; everyone else gets 550 5.7.1. It is queued (fsync'ed) before the 250 and delivered from the queue: to the route of its domain, else to the smarthost, else directly to the domain's MX hosts (RFC 5321 5.1: by preference, each host's addresses in turn; no MX: the domain's own address; a null MX, RFC 7505: bounced at once with 5.1.10)."),
     ("dns", "The resolver of direct delivery (MX and address lookups). Reloadable."),
     ("queue", ""),
+    ("http", "A JSON API over the Maildirs for tests and tools (list, read, raw, delete, and a wait that returns when a matching message is delivered), `GET /health` and `GET /metrics`; its routes are described by the OpenAPI document at `GET /api/openapi.json`. Loopback peers are allowed; any other peer needs `Authorization: Bearer` *token* (`/health` is open to all). Reloadable."),
     ("aliases", "Each key is an address in a local domain (`\"postmaster@example.test\"`), or `\"@example.test\"` for the domain's catch-all (used for local parts with no alias and no account); each value is one address or a list of them (`[\"alice@example.test\", \"bob@example.net\"]`). Mail to the key is delivered to the values instead (remote ones through the queue). One level: a value is not looked up again. Reloadable."),
     ("dkim", "Mail sent out (to a route or the smarthost) whose From: address is in one of these domains is signed (RFC 6376; OpenDKIM also signs by the From: domain, the one DMARC aligns with): one entry per domain, `\"example.test\" = { selector = \"s1\", key = \"config/dkim/example.test.s1.key\" }`. The signature covers From, To, Cc, Subject, Date, Message-ID, MIME-Version, Content-Type, Reply-To, In-Reply-To and References, relaxed/relaxed. `smtpctl dkim-keygen` *domain* makes a key and prints the DNS record to publish. The key files are read at start and on every reload; one that cannot be read or used, or that other users may read, is a configuration error. Local recipients get the message unsigned; a message that cannot be signed goes out unsigned (logged)."),
     ("accounts", ""),
@@ -138,6 +140,12 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("dkim", "selector", "The `s=` of the signatures: the public key is published as a TXT record at *selector*`._domainkey.`*domain*."),
     ("dkim", "key", "The private key file, PEM: RSA (PKCS#1 or PKCS#8, 2048 to 4096 bits) or Ed25519 (PKCS#8), as `smtpctl dkim-keygen` or `openssl genpkey` write it. Mode 0600, or 0640 with smtpd's group: a key other users may read is refused."),
     ("dkim", "algorithm", "\"rsa\" (rsa-sha256) or \"ed25519\" (ed25519-sha256, RFC 8463); unset: the key's. A key of the other kind is an error."),
+    ("http", "listen", "HTTP listeners, as \"IP:PORT\" (e.g. [\"127.0.0.1:8025\"], Mailpit's port); plain HTTP/1.1. Empty: no HTTP."),
+    ("http", "token", "Bearer token that non-loopback peers must send (`Authorization: Bearer` *token*; at least 16 characters of letters, digits and `-._~+/=`); empty: only loopback peers are served (others get 401)."),
+    ("http", "max_wait_secs", "`GET /api/v1/wait`: a longer `timeout` is cut to this many seconds."),
+    ("http", "max_waiters", "Waits in progress at once; beyond: 503."),
+    ("http", "header_timeout_secs", "A request head (request line and headers) must arrive within this many seconds, else the connection is closed; also how long an idle keep-alive connection is kept."),
+    ("http", "max_header_bytes", "Longest request head in octets (at least 1024); beyond: 431 and close."),
     ("accounts", "address", "The login name and mailbox, \"local@domain\" in one of the domains."),
     ("accounts", "password", "An argon2id hash made by `smtpctl encrypt`, or a $6$ SHA512-crypt hash."),
 ];
@@ -199,6 +207,7 @@ fn defaults(section: &str) -> Option<toml::Table> {
         "relay" => table(Relay::default()),
         "dns" => table(Dns::default()),
         "queue" => table(Queue::default()),
+        "http" => table(Http::default()),
         _ => None,
     }
 }

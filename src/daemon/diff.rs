@@ -77,6 +77,16 @@ pub fn describe(
     settings("relay", &old.relay, &new.relay, &[], &mut changes);
     settings("dns", &old.dns, &new.dns, &[], &mut changes);
     settings("queue", &old.queue, &new.queue, &["dir"], &mut changes);
+    settings(
+        "http",
+        &old.http,
+        &new.http,
+        &["listen", "token"],
+        &mut changes,
+    );
+    if old.http.token != new.http.token {
+        changes.push("http.token: changed".into());
+    }
     if old.aliases != new.aliases {
         let changed = old
             .aliases
@@ -198,7 +208,7 @@ mod tests {
         ));
         let h2 = crate::auth::password::hash("y").unwrap();
         let new = cfg(&format!(
-            "[smtp]\nlisten = [\"127.0.0.1:2526\"]\n[limits]\nmax_recipients = 5\n[dns]\nnameservers = [\"127.0.0.1:5353\"]\n[log]\nlevel = \"debug\"\nformat = \"json\"\n[relay]\nroutes = {{ \"far.test\" = \"127.0.0.1:2626\" }}\n[queue]\ndelay_warning_secs = 60\n[aliases]\n\"x@localhost\" = \"a@localhost\"\n[[accounts]]\naddress = \"a@localhost\"\npassword = \"{h2}\"\n[[accounts]]\naddress = \"c@localhost\"\npassword = \"{h}\"\n"
+            "[smtp]\nlisten = [\"127.0.0.1:2526\"]\n[limits]\nmax_recipients = 5\n[dns]\nnameservers = [\"127.0.0.1:5353\"]\n[log]\nlevel = \"debug\"\nformat = \"json\"\n[relay]\nroutes = {{ \"far.test\" = \"127.0.0.1:2626\" }}\n[queue]\ndelay_warning_secs = 60\n[http]\nmax_wait_secs = 5\ntoken = \"0123456789abcdef\"\n[aliases]\n\"x@localhost\" = \"a@localhost\"\n[[accounts]]\naddress = \"a@localhost\"\npassword = \"{h2}\"\n[[accounts]]\naddress = \"c@localhost\"\npassword = \"{h}\"\n"
         ));
         let (changes, restart) = describe(&old, &new, SystemTime::now());
         for want in [
@@ -213,12 +223,18 @@ mod tests {
             "relay.routes: {} → {\"far.test\":\"127.0.0.1:2626\"}",
             "queue.delay_warning_secs: 0 → 60",
             "aliases: 1 changed",
+            "http.max_wait_secs: 300 → 5",
+            "http.token: changed",
         ] {
             assert!(
                 changes.iter().any(|c| c == want),
                 "{want} missing: {changes:#?}"
             );
         }
+        assert!(
+            !changes.iter().any(|c| c.contains("0123456789abcdef")),
+            "no secret shown"
+        );
         assert_eq!(restart, ["[log] dir/rotation/keep/format"]);
         let (none, _) = describe(&old, &old, SystemTime::now());
         assert!(none.is_empty(), "{none:?}");

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::auth::accounts::{Accounts, ProbeSlot};
 use crate::config::{AcceptMode, Config};
+use crate::http::HttpContext;
 use crate::mailbox::MaildirStore;
 use crate::net::pop3_conn::Pop3Context;
 use crate::net::smtp_conn::SmtpContext;
@@ -25,6 +26,7 @@ pub struct Generation {
     pub built_at: SystemTime,
     pub smtp: Arc<SmtpContext>,
     pub pop3: Arc<Pop3Context>,
+    pub http: Arc<HttpContext>,
 }
 
 impl Generation {
@@ -62,6 +64,7 @@ impl Generation {
             auth_failure_delay: Duration::from_millis(config.pop3.auth_failure_delay_ms),
             transcripts: transcripts(&config),
         });
+        let http = Arc::new(HttpContext::new(&config, Arc::clone(stats)));
         let pop3 = Arc::new(Pop3Context::new(
             &config,
             store,
@@ -74,6 +77,7 @@ impl Generation {
             built_at: SystemTime::now(),
             smtp,
             pop3,
+            http,
         })
     }
 }

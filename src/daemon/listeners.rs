@@ -13,6 +13,7 @@ use super::generation::Generation;
 use super::shared::Shared;
 use crate::config::Config;
 use crate::control::proto::ListenerInfo;
+use crate::http::{self, HttpShared};
 use crate::net::Protocol;
 use crate::net::stats;
 use crate::net::{listener, pop3_conn, smtp_conn};
@@ -55,6 +56,7 @@ pub fn wanted(c: &Config) -> Vec<(Protocol, SocketAddr)> {
     );
     w.extend(c.pop3.listen.iter().map(|a| (Protocol::Pop3, *a)));
     w.extend(c.pop3.pop3s.iter().map(|a| (Protocol::Pop3s, *a)));
+    w.extend(c.http.listen.iter().map(|a| (Protocol::Http, *a)));
     w
 }
 
@@ -125,6 +127,15 @@ pub fn start(shared: &Arc<Shared>, u: Unstarted) -> anyhow::Result<Bound> {
     let stop = shared.shutdown.child_token();
     let tracker = shared.tracker.clone();
     let sh = Arc::clone(shared);
+    // What HTTP connections take from the daemon: the metrics text, the wait count, shutdown.
+    let http_shared = Arc::new(HttpShared {
+        metrics: Box::new({
+            let sh = Arc::clone(shared);
+            move || super::metrics::text(&sh)
+        }),
+        waiters: Arc::clone(&shared.http_waiters),
+        shutdown: shared.shutdown.clone(),
+    });
     let admit = move |peer: SocketAddr| {
         let g = sh.current();
         let host = &g.config.hostname;
@@ -134,20 +145,27 @@ pub fn start(shared: &Arc<Shared>, u: Unstarted) -> anyhow::Result<Bound> {
             return Err(Reply::new(421, "4.3.2", why).to_bytes());
         }
         let Some(guard) = slot(&sh, &g, peer) else {
-            return Err(if protocol.is_smtp() {
-                canned::too_many_connections(host).to_bytes()
-            } else {
-                b"-ERR [SYS/TEMP] Too many connections, try again later\r\n".to_vec()
+            return Err(match protocol {
+                Protocol::Http => b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\nRetry-After: 1\r\n\r\n".to_vec(),
+                p if p.is_smtp() => canned::too_many_connections(host).to_bytes(),
+                _ => b"-ERR [SYS/TEMP] Too many connections, try again later\r\n".to_vec(),
             });
         };
         let stop = sh.shutdown.clone();
+        let http_shared = Arc::clone(&http_shared);
         Ok(move |stream| async move {
-            if protocol.is_smtp() {
-                let ctx = Arc::clone(&g.smtp);
-                smtp_conn::serve(stream, peer, ctx, protocol, stop).await;
-            } else {
-                let ctx = Arc::clone(&g.pop3);
-                pop3_conn::serve(stream, peer, ctx, protocol, stop).await;
+            match protocol {
+                Protocol::Http => {
+                    http::serve(stream, peer, Arc::clone(&g.http), http_shared).await;
+                }
+                p if p.is_smtp() => {
+                    let ctx = Arc::clone(&g.smtp);
+                    smtp_conn::serve(stream, peer, ctx, protocol, stop).await;
+                }
+                _ => {
+                    let ctx = Arc::clone(&g.pop3);
+                    pop3_conn::serve(stream, peer, ctx, protocol, stop).await;
+                }
             }
             drop(guard);
         })

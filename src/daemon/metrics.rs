@@ -1,4 +1,5 @@
-//! `smtpctl metrics` (and `[metrics] listen`): the counters in Prometheus text format.
+//! `smtpctl metrics` (and `[metrics] listen`, and `GET /metrics` on `[http] listen`): the
+//! counters in Prometheus text format.
 
 use super::shared::Shared;
 
@@ -126,6 +127,12 @@ pub fn text(shared: &Shared) -> String {
         "counter",
         "SMTP sessions with next hops: opened, and reused from the connection cache.",
         &[("kind=\"opened\"", opened), ("kind=\"reused\"", reused)],
+    );
+    metric(
+        "http_waits",
+        "gauge",
+        "HTTP waits (GET /api/v1/wait) in progress.",
+        &[("", shared.http_waiters.active() as u64)],
     );
     metric(
         "uptime_seconds",

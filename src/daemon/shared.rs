@@ -16,6 +16,7 @@ use crate::auth::accounts::ProbeSlot;
 use crate::control::proto::{
     ListenerInfo, QueueCounts, ReloadInfo, SessionCounts, Sessions, Status,
 };
+use crate::http::Waiters;
 use crate::log::LevelSetter;
 use crate::net::Protocol;
 use crate::net::limiter::ConnLimiter;
@@ -45,6 +46,8 @@ pub struct Shared {
     pub probe: Arc<ProbeSlot>,
     /// The outbound queue's runner (one for the daemon's life; `[queue] dir` needs a restart).
     pub outbound: Arc<Outbound>,
+    /// HTTP waits in progress, across listeners and reloads.
+    pub http_waiters: Arc<Waiters>,
 }
 
 /// What [`Shared::new`] needs besides the first generation.
@@ -82,6 +85,7 @@ impl Shared {
             tracker: p.tracker,
             probe: p.probe,
             outbound: p.outbound,
+            http_waiters: Arc::default(),
         }
     }
 

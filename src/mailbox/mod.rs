@@ -6,6 +6,8 @@
 //!   [`group_commit`] the shared directory fsyncs.
 //! - [`maildrop`]: the POP3 view of a Maildir (listing, lock, UPDATE).
 //! - [`headers`], [`summary`]: header helpers and `smtpctl mailboxes`.
+//! - [`browse`]: the whole tree for the HTTP API (list, find, header section, remove).
+pub mod browse;
 pub mod delivery;
 #[cfg(test)]
 pub mod fake;

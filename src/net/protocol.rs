@@ -1,5 +1,5 @@
 //! The kinds of listener smtpd runs: one enum for the daemon, the connection drivers, the control
-//! socket (`"smtp"`, `"pop3s"`, ... on the wire) and the logs.
+//! socket (`"smtp"`, `"pop3s"`, `"http"`, ... on the wire) and the logs.
 
 use std::fmt;
 
@@ -18,6 +18,8 @@ pub enum Protocol {
     Pop3,
     /// Port 995 role: implicit TLS.
     Pop3s,
+    /// The HTTP API (`[http] listen`), plain HTTP/1.1.
+    Http,
 }
 
 impl Protocol {
@@ -28,10 +30,11 @@ impl Protocol {
             Protocol::Submissions => "submissions",
             Protocol::Pop3 => "pop3",
             Protocol::Pop3s => "pop3s",
+            Protocol::Http => "http",
         }
     }
 
-    /// Served by the SMTP driver (the others by the POP3 driver).
+    /// Served by the SMTP driver.
     pub fn is_smtp(self) -> bool {
         matches!(
             self,
@@ -63,6 +66,7 @@ mod tests {
             Protocol::Submissions,
             Protocol::Pop3,
             Protocol::Pop3s,
+            Protocol::Http,
         ] {
             let json = serde_json::to_string(&p).unwrap();
             assert_eq!(json, format!("\"{p}\""));

@@ -195,8 +195,13 @@ impl Server {
         Client::connect(self.smtp)
     }
 
+    /// `http://ADDR` of the first HTTP listener (`[http] listen`), from the log.
+    pub fn http_base(&self) -> String {
+        format!("http://{}", self.addr("http"))
+    }
+
     /// The bound address of the first listener of `protocol` (smtp, submission, submissions,
-    /// pop3, pop3s), from the log.
+    /// pop3, pop3s, http), from the log.
     pub fn addr(&self, protocol: &str) -> SocketAddr {
         self.log
             .all()

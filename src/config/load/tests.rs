@@ -126,3 +126,34 @@ fn display_is_path_line_message() {
         "{e}"
     );
 }
+
+#[test]
+fn http_section() {
+    let c = parse("hostname = \"mx.test\"\n", Path::new("t.toml")).unwrap();
+    assert_eq!(c.http, crate::config::Http::default());
+    assert!(c.http.listen.is_empty());
+    let c = parse(
+        "hostname = \"mx.test\"\n[http]\nlisten = [\"127.0.0.1:8025\"]\ntoken = \"0123456789abcdef\"\nmax_wait_secs = 5\n",
+        Path::new("t.toml"),
+    )
+    .unwrap();
+    assert_eq!(c.http.listen, vec!["127.0.0.1:8025".parse().unwrap()]);
+    assert_eq!(
+        (c.http.token.as_str(), c.http.max_wait_secs),
+        ("0123456789abcdef", 5)
+    );
+    let p = problems(
+        "hostname = \"mx.test\"\n[smtp]\nlisten = [\"127.0.0.1:8025\"]\n[http]\nlisten = [\"127.0.0.1:8025\"]\ntoken = \"short\"\nmax_header_bytes = 100\n",
+    );
+    assert_eq!(
+        p,
+        [
+            (5, "`127.0.0.1:8025` is listed twice among the listeners".to_string()),
+            (6, "`http.token`: a token of 5 characters is too easy to guess: use at least 16 (e.g. the output of `openssl rand -hex 16`)".to_string()),
+            (7, "`http.max_header_bytes` must be a whole number of at least 1024, not 100".to_string()),
+        ]
+    );
+    let p = problems("hostname = \"mx.test\"\n[http]\ntoken = \"has space in it, 16+\"\n");
+    assert_eq!(p.len(), 1);
+    assert!(p[0].1.contains("' ' cannot be in a Bearer token"), "{p:?}");
+}

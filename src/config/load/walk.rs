@@ -32,6 +32,7 @@ impl Loader<'_> {
         let relay = self.relay(&top);
         let dns = self.dns(&top);
         let queue = self.queue(&top);
+        let http = self.http(&top, &mut seen);
         let aliases = self.aliases(&top, &mailboxes.domains);
         let dkim = self.dkim(&top);
         let accounts = self.accounts(&top, &mailboxes.domains);
@@ -70,6 +71,7 @@ impl Loader<'_> {
             relay,
             dns,
             queue,
+            http,
             aliases,
             dkim,
         }
@@ -349,6 +351,25 @@ impl Loader<'_> {
         })
     }
 
+    fn http(&mut self, top: &Section, seen: &mut BTreeSet<SocketAddr>) -> Http {
+        self.read(top, "http", |l, s| {
+            let d = Http::default();
+            let listen = l.addresses(s, "listen", &d.listen, seen);
+            let token = l.string(s, "token", &d.token);
+            if let Some(why) = token_problem(token.get_ref()) {
+                l.problem(token.span(), format!("`http.token`: {why}"));
+            }
+            Http {
+                listen,
+                token: token.into_inner(),
+                max_wait_secs: l.uint(s, "max_wait_secs", d.max_wait_secs, 1),
+                max_waiters: l.usize(s, "max_waiters", d.max_waiters, 1),
+                header_timeout_secs: l.uint(s, "header_timeout_secs", d.header_timeout_secs, 1),
+                max_header_bytes: l.usize(s, "max_header_bytes", d.max_header_bytes, 1024),
+            }
+        })
+    }
+
     fn accounts(&mut self, top: &Section, domains: &[String]) -> Vec<Account> {
         let Some(v) = self.value(top, "accounts") else {
             return Vec::new();
@@ -416,4 +437,25 @@ impl Loader<'_> {
         }
         out
     }
+}
+
+/// Why `token` cannot be a Bearer token (RFC 6750 b64token characters, at least 16 of them), or
+/// `None` (also for the empty token: loopback peers only).
+fn token_problem(token: &str) -> Option<String> {
+    if token.is_empty() {
+        return None;
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-._~+/=".contains(c);
+    if let Some(c) = token.chars().find(|&c| !allowed(c)) {
+        return Some(format!(
+            "{c:?} cannot be in a Bearer token (letters, digits and - . _ ~ + / = only)"
+        ));
+    }
+    if token.len() < 16 {
+        return Some(format!(
+            "a token of {} characters is too easy to guess: use at least 16 (e.g. the output of `openssl rand -hex 16`)",
+            token.len()
+        ));
+    }
+    None
 }

@@ -1,0 +1,185 @@
+//! The HTTP listener (`[http] listen`): a JSON API over the Maildirs for tests and tools (list,
+//! read, raw, delete, and a wait woken by the delivery itself), `/health`, `/metrics` and the
+//! OpenAPI document. axum routes the requests; hyper's HTTP/1 server drives each connection the
+//! daemon's accept loop hands over, with our limits (header timeout, head size, keep-alive).
+//!
+//! A layer: it uses `config`, `mailbox`, `net` (stats and watch events) and `proto` (address
+//! rules), never `daemon`, `control` or `outbound`; what it needs of the daemon (the metrics text)
+//! comes in as a closure.
+//!
+//! - [`id`]: message ids and cursors (what may name a file); [`query`]: the parameters.
+//! - [`message`]: summaries, the parsed message, filters; [`select`]: the scans behind them.
+//! - `routes`: the router, access rule and handlers; `wait`: the server-side wait.
+
+pub mod id;
+pub mod message;
+pub mod query;
+mod routes;
+pub mod select;
+mod wait;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+use tracing::debug;
+
+use crate::config::Config;
+use crate::net::stats::Stats;
+
+pub use routes::ROUTES;
+
+/// What every HTTP connection of one config generation shares.
+pub struct HttpContext {
+    /// `[mailboxes] root`.
+    pub root: PathBuf,
+    /// Bearer token for non-loopback peers; empty: loopback peers only.
+    pub token: String,
+    pub max_wait: Duration,
+    pub max_waiters: usize,
+    pub header_timeout: Duration,
+    pub max_header_bytes: usize,
+    /// The daemon's counters; `watch` carries the delivery events a wait wakes on.
+    pub stats: Arc<Stats>,
+}
+
+impl HttpContext {
+    pub fn new(config: &Config, stats: Arc<Stats>) -> HttpContext {
+        let h = &config.http;
+        HttpContext {
+            root: config.mailboxes.root.clone(),
+            token: h.token.clone(),
+            max_wait: Duration::from_secs(h.max_wait_secs),
+            max_waiters: h.max_waiters,
+            header_timeout: Duration::from_secs(h.header_timeout_secs),
+            max_header_bytes: h.max_header_bytes,
+            stats,
+        }
+    }
+}
+
+/// What outlives a config generation, given by the daemon.
+pub struct HttpShared {
+    /// The Prometheus text of `smtpctl metrics`.
+    pub metrics: Box<dyn Fn() -> String + Send + Sync>,
+    /// Waits in progress, across listeners and reloads.
+    pub waiters: Arc<Waiters>,
+    /// Fires at shutdown: waits answer 503, connections close after their response.
+    pub shutdown: CancellationToken,
+}
+
+/// A count of waits in progress, bounded by the limit of the generation each wait starts under
+/// (an atomic count, so a reload's new limit applies at once).
+#[derive(Debug, Default)]
+pub struct Waiters {
+    active: AtomicUsize,
+}
+
+/// One wait's place; given back when dropped.
+pub struct WaitSlot(Arc<Waiters>);
+
+impl Waiters {
+    /// A place if fewer than `max` waits are in progress.
+    pub fn try_acquire(self: &Arc<Self>, max: usize) -> Option<WaitSlot> {
+        self.active
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| WaitSlot(Arc::clone(self)))
+    }
+
+    pub fn active(&self) -> usize {
+        self.active.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for WaitSlot {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Loopback peers are served without a token (IPv4-mapped loopback too).
+pub fn is_loopback(peer: &SocketAddr) -> bool {
+    match peer.ip() {
+        std::net::IpAddr::V4(a) => a.is_loopback(),
+        std::net::IpAddr::V6(a) => {
+            a.is_loopback() || a.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
+/// Serves one connection until the client closes it, a head times out or is too large, or
+/// shutdown (after the response in progress).
+pub async fn serve(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    ctx: Arc<HttpContext>,
+    shared: Arc<HttpShared>,
+) {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .keep_alive(true)
+        .header_read_timeout(ctx.header_timeout)
+        .max_header_size(ctx.max_header_bytes)
+        // hyper's floor for its read buffer is 8 KiB; heads are bounded by max_header_size.
+        .max_buf_size(ctx.max_header_bytes.max(8192));
+    let shutdown = shared.shutdown.clone();
+    let app = Arc::new(routes::App { ctx, shared, peer });
+    let service = TowerToHyperService::new(routes::router(app));
+    let conn = builder.serve_connection(TokioIo::new(tcp), service);
+    let mut conn = std::pin::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = shutdown.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        debug!(peer = %peer, error = %e, "http connection ended");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waiters_are_bounded_and_given_back() {
+        let w = Arc::new(Waiters::default());
+        let a = w.try_acquire(2).unwrap();
+        let b = w.try_acquire(2).unwrap();
+        assert!(w.try_acquire(2).is_none());
+        assert_eq!(w.active(), 2);
+        drop(a);
+        let c = w.try_acquire(2).unwrap();
+        assert!(w.try_acquire(3).is_some(), "a larger limit applies at once");
+        drop((b, c));
+        assert_eq!(w.active(), 0);
+    }
+
+    #[test]
+    fn loopback_peers() {
+        for (addr, want) in [
+            ("127.0.0.1:1", true),
+            ("127.8.9.1:1", true),
+            ("[::1]:1", true),
+            ("[::ffff:127.0.0.1]:1", true),
+            ("10.254.77.1:1", false),
+            ("[::ffff:10.0.0.1]:1", false),
+            ("[2001:db8::1]:1", false),
+        ] {
+            assert_eq!(is_loopback(&addr.parse().unwrap()), want, "{addr}");
+        }
+    }
+}

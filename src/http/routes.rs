@@ -1,0 +1,315 @@
+//! The router: every route (also listed in `openapi.json`, which a test holds to this table), the
+//! access rule, and the handlers. Blocking file work runs in `spawn_blocking`; a request error is
+//! a JSON `{"error": "..."}` with its status, and never names a path.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get};
+use serde_json::json;
+use subtle::ConstantTimeEq;
+use tokio_util::io::ReaderStream;
+use tracing::warn;
+
+use super::id::MessageId;
+use super::message::{self, Summary};
+use super::query::{self, Filter};
+use super::select::{self, Order, Target};
+use super::{HttpContext, HttpShared, is_loopback};
+use crate::mailbox::browse::{self, Stored};
+
+/// One connection's view: the generation's context, the daemon's part, and who is asking.
+pub struct App {
+    pub ctx: Arc<HttpContext>,
+    pub shared: Arc<HttpShared>,
+    pub peer: SocketAddr,
+}
+
+type AppState = State<Arc<App>>;
+pub type Params = Result<Query<Vec<(String, String)>>, QueryRejection>;
+
+/// Every route: its path and methods (as the OpenAPI document lists them).
+pub const ROUTES: &[(&str, &[&str])] = &[
+    ("/health", &["get"]),
+    ("/metrics", &["get"]),
+    ("/api/openapi.json", &["get"]),
+    ("/api/v1/messages", &["get", "delete"]),
+    ("/api/v1/messages/{id}", &["get", "delete"]),
+    ("/api/v1/messages/{id}/raw", &["get"]),
+    ("/api/v1/wait", &["get"]),
+];
+
+/// The OpenAPI 3.1 document served at `/api/openapi.json`.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// The routes as [`ROUTES`] lists them; `/health` is open to all, the rest go through
+/// [`access`].
+fn table() -> Vec<(&'static str, MethodRouter<Arc<App>>)> {
+    vec![
+        ("/health", get(health)),
+        ("/metrics", get(metrics)),
+        ("/api/openapi.json", get(openapi)),
+        ("/api/v1/messages", get(list).delete(delete_all)),
+        ("/api/v1/messages/{id}", get(show).delete(delete_one)),
+        ("/api/v1/messages/{id}/raw", get(raw)),
+        ("/api/v1/wait", get(super::wait::wait)),
+    ]
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    let mut open = Router::new();
+    let mut guarded = Router::new();
+    for (path, route) in table() {
+        if path == "/health" {
+            open = open.route(path, route);
+        } else {
+            guarded = guarded.route(path, route);
+        }
+    }
+    let guarded = guarded.route_layer(middleware::from_fn_with_state(Arc::clone(&app), access));
+    open.merge(guarded).fallback(not_found).with_state(app)
+}
+
+/// A request that cannot be answered as asked: its status and what to tell the client (never a
+/// path), as `{"error": "..."}`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    fn no_message() -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "no such message")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "error": self.message }))).into_response()
+    }
+}
+
+type Answer = Result<Response, ApiError>;
+
+/// A loopback peer, or one that sends the configured token; else 401.
+async fn access(State(app): AppState, req: Request, next: Next) -> Response {
+    if is_loopback(&app.peer) {
+        return next.run(req).await;
+    }
+    let token = app.ctx.token.as_bytes();
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.as_bytes().split_at_checked(7))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case(b"bearer "))
+        .map(|(_, t)| t);
+    let ok = !token.is_empty() && presented.is_some_and(|t| bool::from(t.ct_eq(token)));
+    if ok {
+        return next.run(req).await;
+    }
+    let why = if token.is_empty() {
+        "this server serves its API to loopback peers only ([http] token is not set)"
+    } else {
+        "send Authorization: Bearer <token> ([http] token)"
+    };
+    let mut r = ApiError::new(StatusCode::UNAUTHORIZED, why).into_response();
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"smtpd\""),
+    );
+    r
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no such route (see /api/openapi.json)",
+    )
+}
+
+async fn health(State(app): AppState) -> Response {
+    if app.shared.shutdown.is_cancelled() {
+        let body = Json(json!({"status": "stopping"}));
+        (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
+    } else {
+        Json(json!({"status": "ok"})).into_response()
+    }
+}
+
+async fn metrics(State(app): AppState) -> Response {
+    let text = (app.shared.metrics)();
+    let kind = [(
+        header::CONTENT_TYPE,
+        "text/plain; version=0.0.4; charset=utf-8",
+    )];
+    (kind, text).into_response()
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+/// The query pairs, or the 400 for an undecodable query.
+pub fn pairs(p: Params) -> Result<Vec<(String, String)>, ApiError> {
+    p.map(|Query(q)| q)
+        .map_err(|e| ApiError::bad_request(format!("bad query: {}", e.body_text())))
+}
+
+/// Runs blocking file work; an I/O error is logged and answered 500.
+pub async fn blocking<T: Send + 'static>(
+    what: &'static str,
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    let failed = || ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{what} failed"));
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(t)) => Ok(t),
+        Ok(Err(e)) => {
+            warn!(error = %e, "http: {what} failed");
+            Err(failed())
+        }
+        Err(_) => Err(failed()),
+    }
+}
+
+async fn list(State(app): AppState, q: Params) -> Answer {
+    let q = query::parse_list(&pairs(q)?).map_err(ApiError::bad_request)?;
+    let root = app.ctx.root.clone();
+    let page = blocking("listing the messages", move || {
+        select::select(&root, &q.filter, Order::Newest, q.cursor.as_ref(), q.limit)
+    })
+    .await?;
+    let next = page.next_cursor().map(|c| c.encode());
+    let messages: Vec<Summary> = page.messages.into_iter().map(|(_, s)| s).collect();
+    Ok(Json(json!({ "messages": messages, "next_cursor": next })).into_response())
+}
+
+async fn delete_all(State(app): AppState, q: Params) -> Answer {
+    let mailbox = query::parse_mailbox_only(&pairs(q)?).map_err(ApiError::bad_request)?;
+    let root = app.ctx.root.clone();
+    let n = blocking("deleting messages", move || {
+        select::remove_all(&root, mailbox.as_ref())
+    })
+    .await?;
+    Ok(Json(json!({ "deleted": n })).into_response())
+}
+
+/// What `{id}` names: `latest` (with `?mailbox=`) or an id; else 404 (or 400).
+fn target(id: &str, q: Params) -> Result<Target, ApiError> {
+    let pairs = pairs(q)?;
+    if id == "latest" {
+        let mailbox = query::parse_mailbox_only(&pairs).map_err(ApiError::bad_request)?;
+        return Ok(Target::Latest(mailbox));
+    }
+    if let Some((name, _)) = pairs.first() {
+        let e = format!("unknown parameter `{name}` (only `latest` takes `mailbox`)");
+        return Err(ApiError::bad_request(e));
+    }
+    MessageId::parse(id)
+        .map(Target::Id)
+        .ok_or_else(ApiError::no_message)
+}
+
+/// The stored message `{id}` names.
+async fn stored(app: &App, id: &str, q: Params) -> Result<Stored, ApiError> {
+    let t = target(id, q)?;
+    let root = app.ctx.root.clone();
+    blocking("reading the mailbox", move || select::find(&root, &t))
+        .await?
+        .ok_or_else(ApiError::no_message)
+}
+
+async fn show(State(app): AppState, Path(id): Path<String>, q: Params) -> Answer {
+    let s = stored(&app, &id, q).await?;
+    let detail = blocking("reading the message", move || {
+        match std::fs::read(&s.path) {
+            Ok(raw) => Ok(message::detail(&s, &raw)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    })
+    .await?
+    .ok_or_else(ApiError::no_message)?;
+    Ok(Json(detail).into_response())
+}
+
+/// The stored octets, streamed from the file.
+async fn raw(State(app): AppState, Path(id): Path<String>, q: Params) -> Answer {
+    let s = stored(&app, &id, q).await?;
+    let file = match tokio::fs::File::open(&s.path).await {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ApiError::no_message()),
+        Err(e) => {
+            warn!(error = %e, "http: opening a message failed");
+            let why = "reading the message failed";
+            return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, why));
+        }
+    };
+    let len = file.metadata().await.map(|m| m.len()).ok();
+    let mut r = Body::from_stream(ReaderStream::new(file)).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("message/rfc822"),
+    );
+    if let Some(len) = len {
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    Ok(r)
+}
+
+async fn delete_one(State(app): AppState, Path(id): Path<String>, q: Params) -> Answer {
+    let s = stored(&app, &id, q).await?;
+    let removed = blocking("deleting the message", move || browse::remove(&s)).await?;
+    if removed {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(ApiError::no_message())
+    }
+}
+
+/// What a filter means in words, for a 408.
+pub fn describe(f: &Filter) -> String {
+    let mut parts = Vec::new();
+    if let Some((d, l)) = &f.mailbox {
+        parts.push(format!("mailbox={l}@{d}"));
+    }
+    let texts = [
+        ("to", &f.to),
+        ("from", &f.from),
+        ("subject", &f.subject),
+        ("contains", &f.contains),
+    ];
+    for (name, v) in texts {
+        if let Some(v) = v {
+            parts.push(format!("{name}={v}"));
+        }
+    }
+    if parts.is_empty() {
+        "any message".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,401 @@
+//! The router in-process (no socket): the route table against the OpenAPI document, the access
+//! rule, and each route's answers on a small Maildir tree.
+
+use std::collections::BTreeSet;
+use std::fs;
+
+use axum::body::to_bytes;
+use axum::http::{Method, Request};
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+use super::*;
+use crate::config::Config;
+use crate::http::Waiters;
+use crate::net::stats::Stats;
+
+const TOKEN: &str = "0123456789abcdef";
+
+fn app(root: &std::path::Path, peer: &str, token: &str) -> Arc<App> {
+    let text = format!(
+        "hostname = \"mx.test\"\n[mailboxes]\nroot = \"{}\"\n[http]\ntoken = \"{token}\"\nmax_waiters = 1\n",
+        root.display()
+    );
+    let config: Config = crate::config::parse(&text, std::path::Path::new("t.toml")).unwrap();
+    Arc::new(App {
+        ctx: Arc::new(HttpContext::new(&config, Arc::new(Stats::default()))),
+        shared: Arc::new(HttpShared {
+            metrics: Box::new(|| "smtpd_up 1\n".to_string()),
+            waiters: Arc::new(Waiters::default()),
+            shutdown: CancellationToken::new(),
+        }),
+        peer: peer.parse().unwrap(),
+    })
+}
+
+async fn call(
+    app: &Arc<App>,
+    method: Method,
+    uri: &str,
+    auth: Option<&str>,
+) -> (StatusCode, Response) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(a) = auth {
+        req = req.header(header::AUTHORIZATION, a);
+    }
+    let r = router(Arc::clone(app))
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    (r.status(), r)
+}
+
+async fn body(r: Response) -> Vec<u8> {
+    to_bytes(r.into_body(), 1 << 24).await.unwrap().to_vec()
+}
+
+async fn json_of(r: Response) -> serde_json::Value {
+    serde_json::from_slice(&body(r).await).unwrap()
+}
+
+fn tree() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let md = dir.path().join("example.test/bob");
+    for s in ["tmp", "new", "cur"] {
+        fs::create_dir_all(md.join(s)).unwrap();
+    }
+    fs::write(
+        md.join("new/100.M1P1Q1.h,S=44"),
+        "From: a@b.test\nTo: bob@example.test\nSubject: one\n\nfirst\n",
+    )
+    .unwrap();
+    fs::write(
+        md.join("cur/200.M1P1Q2.h:2,S"),
+        "From: a@b.test\nTo: bob@example.test\nSubject: two\n\nsecond\n",
+    )
+    .unwrap();
+    dir
+}
+
+/// The OpenAPI document lists exactly the router's routes and methods, and every route of the
+/// table answers its methods (not 404/405) and refuses the others with 405.
+#[tokio::test]
+async fn openapi_lists_every_route() {
+    let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            documented.insert((path.clone(), method.clone()));
+        }
+    }
+    let mut table = BTreeSet::new();
+    for (path, methods) in ROUTES {
+        for m in *methods {
+            table.insert((path.to_string(), m.to_string()));
+        }
+    }
+    assert_eq!(documented, table);
+    let routed: Vec<&str> = super::table().iter().map(|(p, _)| *p).collect();
+    let listed: Vec<&str> = ROUTES.iter().map(|(p, _)| *p).collect();
+    assert_eq!(routed, listed);
+
+    let dir = tree();
+    let app = app(dir.path(), "127.0.0.1:9", "");
+    for (path, methods) in ROUTES {
+        let uri = path.replace("{id}", "latest")
+            + if path.ends_with("wait") {
+                "?timeout=0"
+            } else {
+                ""
+            };
+        for m in ["GET", "DELETE", "POST", "PUT"] {
+            let (status, r) =
+                call(&app, Method::from_bytes(m.as_bytes()).unwrap(), &uri, None).await;
+            let allowed = methods.contains(&m.to_ascii_lowercase().as_str());
+            if allowed {
+                // Routed: anything but 405, and a 404 only from the route (`latest` once the
+                // DELETE of /api/v1/messages has emptied the tree), never the fallback's.
+                assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{m} {uri}");
+                if status == StatusCode::NOT_FOUND {
+                    assert_eq!(json_of(r).await["error"], "no such message", "{m} {uri}");
+                }
+            } else {
+                assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{m} {uri}");
+            }
+        }
+    }
+    let (status, r) = call(&app, Method::GET, "/api/v2/nothing", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        json_of(r).await["error"]
+            .as_str()
+            .unwrap()
+            .contains("no such route")
+    );
+}
+
+#[tokio::test]
+async fn access_rule() {
+    let dir = tree();
+    let remote = app(dir.path(), "10.254.77.9:4000", TOKEN);
+    let (status, r) = call(&remote, Method::GET, "/api/v1/messages", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        r.headers()[header::WWW_AUTHENTICATE],
+        "Bearer realm=\"smtpd\""
+    );
+    for wrong in [
+        "Bearer nope",
+        "Basic MDEyMzQ1Njc4OWFiY2RlZg==",
+        "Bearer 0123456789abcdeF",
+        "Bearer",
+    ] {
+        let (status, _) = call(&remote, Method::GET, "/metrics", Some(wrong)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{wrong}");
+    }
+    let good = format!("Bearer {TOKEN}");
+    let (status, _) = call(&remote, Method::GET, "/api/v1/messages", Some(&good)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(
+        &remote,
+        Method::GET,
+        "/api/v1/messages",
+        Some(&format!("bearer {TOKEN}")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(&remote, Method::GET, "/health", None).await;
+    assert_eq!(status, StatusCode::OK, "health is open");
+    // No token configured: non-loopback peers are never served, whatever they send.
+    let closed = app(dir.path(), "10.254.77.9:4000", "");
+    let (status, r) = call(&closed, Method::GET, "/api/v1/messages", Some("Bearer ")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        json_of(r).await["error"]
+            .as_str()
+            .unwrap()
+            .contains("loopback peers only")
+    );
+}
+
+#[tokio::test]
+async fn messages_routes() {
+    let dir = tree();
+    let app = app(dir.path(), "[::1]:9", "");
+    let (status, r) = call(&app, Method::GET, "/api/v1/messages?limit=1", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let page = json_of(r).await;
+    assert_eq!(page["messages"][0]["subject"], "two");
+    assert_eq!(page["messages"][0]["flags"][0], "seen");
+    let cursor = page["next_cursor"].as_str().unwrap().to_string();
+    let (_, r) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/messages?cursor={cursor}"),
+        None,
+    )
+    .await;
+    let page = json_of(r).await;
+    assert_eq!(page["messages"][0]["subject"], "one");
+    assert_eq!(page["next_cursor"], serde_json::Value::Null);
+    let (status, r) = call(&app, Method::GET, "/api/v1/messages?limit=0", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        json_of(r).await["error"]
+            .as_str()
+            .unwrap()
+            .contains("`limit`")
+    );
+
+    let id = "bob@example.test~100.M1P1Q1.h,S=44";
+    let (status, r) = call(&app, Method::GET, &format!("/api/v1/messages/{id}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let d = json_of(r).await;
+    assert_eq!(
+        (d["id"].as_str(), d["text"].as_str()),
+        (Some(id), Some("first\n"))
+    );
+    let (status, r) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/messages/{id}/raw"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(r.headers()[header::CONTENT_TYPE], "message/rfc822");
+    let stored = fs::read(dir.path().join("example.test/bob/new/100.M1P1Q1.h,S=44")).unwrap();
+    assert_eq!(body(r).await, stored);
+    let (_, r) = call(
+        &app,
+        Method::GET,
+        "/api/v1/messages/latest?mailbox=bob@example.test",
+        None,
+    )
+    .await;
+    assert_eq!(json_of(r).await["subject"], "two");
+    for bad in [
+        "..%2F..%2Fetc%2Fpasswd",
+        "x~y",
+        "bob@example.test~..",
+        "bob@example.test~100.M1P1Q1.h,S=44:2,",
+        &"a".repeat(5000),
+    ] {
+        for suffix in ["", "/raw"] {
+            let (status, _) = call(
+                &app,
+                Method::GET,
+                &format!("/api/v1/messages/{bad}{suffix}"),
+                None,
+            )
+            .await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{bad}{suffix}");
+        }
+    }
+    let (status, _) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/messages/{id}?x=1"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let (status, _) = call(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/messages/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = call(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/messages/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, r) = call(
+        &app,
+        Method::DELETE,
+        "/api/v1/messages?mailbox=bob@example.test",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json_of(r).await["deleted"], 1);
+    let (status, _) = call(&app, Method::GET, "/api/v1/messages/latest", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn health_metrics_openapi_and_wait_limits() {
+    let dir = tree();
+    let app = app(dir.path(), "127.0.0.1:9", "");
+    let (_, r) = call(&app, Method::GET, "/health", None).await;
+    assert_eq!(json_of(r).await, json!({"status": "ok"}));
+    let (_, r) = call(&app, Method::GET, "/metrics", None).await;
+    assert!(
+        r.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    assert_eq!(body(r).await, b"smtpd_up 1\n");
+    let (_, r) = call(&app, Method::GET, "/api/openapi.json", None).await;
+    assert_eq!(body(r).await, OPENAPI.as_bytes());
+
+    // The match is delivered before the call: found with since=0, not by default.
+    let (status, r) = call(
+        &app,
+        Method::GET,
+        "/api/v1/wait?subject=one&since=0&timeout=0",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json_of(r).await["subject"], "one");
+    let (status, r) = call(
+        &app,
+        Method::GET,
+        "/api/v1/wait?subject=one&timeout=50ms",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
+    assert!(
+        json_of(r).await["error"]
+            .as_str()
+            .unwrap()
+            .contains("subject=one within 50 ms")
+    );
+    let (status, _) = call(&app, Method::GET, "/api/v1/wait?timeout=forever", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // max_waiters = 1: a second wait while one is in progress gets 503.
+    let held = app.shared.waiters.try_acquire(1).unwrap();
+    let (status, _) = call(&app, Method::GET, "/api/v1/wait?timeout=0", None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    drop(held);
+    app.shared.shutdown.cancel();
+    let (status, _) = call(&app, Method::GET, "/health", None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+/// A wait in progress is woken by a delivery event and answers with the message.
+#[tokio::test]
+async fn wait_is_woken_by_a_delivery_event() {
+    let dir = tree();
+    let app = app(dir.path(), "127.0.0.1:9", "");
+    let waiting = {
+        let app = Arc::clone(&app);
+        tokio::spawn(async move {
+            call(&app, Method::GET, "/api/v1/wait?to=carol&timeout=20s", None).await
+        })
+    };
+    // The slot is taken just before the subscription, with no await between.
+    while app.shared.waiters.active() == 0 {
+        tokio::task::yield_now().await;
+    }
+    // A message delivered after the call (named a second ahead), then delivery events until the
+    // wait answers (the first scan may have missed the file; an event makes it scan again).
+    let md = dir.path().join("example.test/carol");
+    for s in ["tmp", "new", "cur"] {
+        fs::create_dir_all(md.join(s)).unwrap();
+    }
+    let name = format!(
+        "{}.M1P1Q9.h",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 1
+    );
+    fs::write(
+        md.join("new").join(&name),
+        "To: carol@example.test\nSubject: hi\n\n",
+    )
+    .unwrap();
+    let event = crate::net::watch::WatchEvent {
+        time: 0,
+        session: 1,
+        peer: "127.0.0.1:1".into(),
+        event: "delivered".into(),
+        from: None,
+        to: vec!["carol@example.test".into()],
+        size: None,
+        result: String::new(),
+    };
+    loop {
+        app.ctx.stats.watch.publish(|| event.clone());
+        if waiting.is_finished() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let (status, r) = waiting.await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json_of(r).await["subject"], "hi");
+}

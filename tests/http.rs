@@ -1,0 +1,512 @@
+//! The HTTP listener (issue 17, first part) from outside: every route with curl and Python's
+//! urllib, the server-side wait woken by an SMTP delivery, its timeout and its bound, /raw
+//! byte-exact against the Maildir file, DELETE, bad ids, the head size and header timeout limits,
+//! keep-alive, reload, and the token rule from a non-loopback peer in a network namespace.
+mod common;
+use common::*;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn http() -> Overrides {
+    Overrides::new().set("http", "listen", "[\"127.0.0.1:0\"]")
+}
+
+/// `curl -s` with `args`; (status, body).
+fn curl(args: &[&str]) -> (u16, Vec<u8>) {
+    let out = Command::new("curl")
+        .args(["-s", "-S", "--max-time", "60", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("run curl");
+    let mut body = out.stdout;
+    let nl = body.iter().rposition(|&b| b == b'\n').expect("status line");
+    let code = String::from_utf8_lossy(&body[nl + 1..])
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    body.truncate(nl);
+    (code, body)
+}
+
+fn curl_json(args: &[&str]) -> (u16, Value) {
+    let (code, body) = curl(args);
+    let v = serde_json::from_slice(&body)
+        .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&body)));
+    (code, v)
+}
+
+/// What urllib does: METHOD url; prints the status on the first line, then the body.
+const URLLIB: &str = r#"
+import sys, urllib.request, urllib.error
+req = urllib.request.Request(sys.argv[1], method=sys.argv[2])
+try:
+    r = urllib.request.urlopen(req, timeout=60)
+    code, body = r.status, r.read()
+except urllib.error.HTTPError as e:
+    code, body = e.code, e.read()
+sys.stdout.write(str(code) + "\n")
+sys.stdout.flush()
+sys.stdout.buffer.write(body)
+"#;
+
+fn urllib_cmd(method: &str, url: &str) -> Command {
+    let mut c = Command::new("python3");
+    c.args(["-c", URLLIB, url, method]);
+    c
+}
+
+fn parse_urllib(out: &[u8]) -> (u16, Value) {
+    let text = String::from_utf8_lossy(out);
+    let (code, body) = text.split_once('\n').expect("status line");
+    let v = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+    };
+    (code.parse().unwrap(), v)
+}
+
+fn urllib(method: &str, url: &str) -> (u16, Value) {
+    let out = urllib_cmd(method, url).output().expect("run python3");
+    assert!(out.status.success(), "{}", stderr(&out));
+    parse_urllib(&out.stdout)
+}
+
+fn message(to: &str, subject: &str) -> Vec<u8> {
+    format!("From: Alice <alice@b.test>\r\nTo: {to}\r\nSubject: {subject}\r\n\r\nHello from {subject}.\r\n").into_bytes()
+}
+
+fn subjects(page: &Value) -> Vec<String> {
+    page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["subject"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+fn tools() -> bool {
+    have("curl") && have("python3")
+}
+
+/// Waits until `n` waits are in progress, as the server's own gauge says.
+fn until_waits(base: &str, n: u32) {
+    let want = format!("\nsmtpd_http_waits {n}\n");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (_, body) = curl(&[&format!("{base}/metrics")]);
+        if String::from_utf8_lossy(&body).contains(&want) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never {n} waits in progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Every route, from curl and from urllib; the listener shows in `smtpctl status --json`.
+#[test]
+fn every_route_from_curl_and_urllib() {
+    if !tools() {
+        return;
+    }
+    let srv = Server::start_with(http());
+    let base = srv.http_base();
+    let status = srv.ctl_json(&["status"]);
+    let listeners = status["listeners"].as_array().unwrap();
+    assert!(
+        listeners
+            .iter()
+            .any(|l| l["protocol"] == "http" && l["address"] == srv.addr("http").to_string()),
+        "{status}"
+    );
+
+    let (code, health) = curl_json(&[&format!("{base}/health")]);
+    assert_eq!((code, health), (200, serde_json::json!({"status": "ok"})));
+
+    srv.deliver("bob@example.test", &message("bob@example.test", "first"));
+    srv.deliver("bob@example.test", &message("bob@example.test", "second"));
+    srv.deliver(
+        "carol@example.test",
+        &message("carol@example.test", "third"),
+    );
+
+    // The list, newest first, filtered, and paged with the cursor.
+    let (code, page) = urllib(
+        "GET",
+        &format!("{base}/api/v1/messages?to=bob@example.test"),
+    );
+    assert_eq!(code, 200);
+    assert_eq!(subjects(&page), ["second", "first"]);
+    let m = &page["messages"][0];
+    for key in [
+        "id", "mailbox", "folder", "from", "to", "subject", "date", "size", "flags",
+    ] {
+        assert!(m.get(key).is_some(), "{key} missing: {m}");
+    }
+    assert_eq!(
+        (m["mailbox"].as_str(), m["from"].as_str()),
+        (Some("bob@example.test"), Some("alice@b.test"))
+    );
+    let (_, page) = urllib("GET", &format!("{base}/api/v1/messages?limit=2"));
+    assert_eq!(subjects(&page), ["third", "second"]);
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let (_, page) = urllib(
+        "GET",
+        &format!("{base}/api/v1/messages?limit=2&cursor={cursor}"),
+    );
+    assert_eq!(
+        (subjects(&page), &page["next_cursor"]),
+        (vec!["first".to_string()], &Value::Null)
+    );
+    let (_, page) = curl_json(&[&format!("{base}/api/v1/messages?subject=THIRD&from=alice")]);
+    assert_eq!(subjects(&page), ["third"]);
+    let (code, err) = curl_json(&[&format!("{base}/api/v1/messages?limit=5000")]);
+    assert_eq!(code, 400);
+    assert!(err["error"].as_str().unwrap().contains("`limit`"), "{err}");
+
+    // One message, parsed; its raw bytes, exactly the Maildir file's.
+    let (_, page) = urllib(
+        "GET",
+        &format!("{base}/api/v1/messages?mailbox=bob@example.test&limit=1"),
+    );
+    let id = page["messages"][0]["id"].as_str().unwrap().to_string();
+    let (code, detail) = curl_json(&[&format!("{base}/api/v1/messages/{id}")]);
+    assert_eq!(code, 200);
+    assert_eq!(detail["subject"], "second");
+    assert_eq!(detail["text"], "Hello from second.\n");
+    assert!(
+        detail["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["name"] == "Received")
+    );
+    let file = srv
+        .new_mail("example.test", "bob")
+        .into_iter()
+        .find(|p| id.ends_with(p.file_name().unwrap().to_str().unwrap()))
+        .expect("the listed file");
+    let (code, raw) = curl(&[&format!("{base}/api/v1/messages/{id}/raw")]);
+    assert_eq!(code, 200);
+    assert_eq!(
+        raw,
+        std::fs::read(&file).unwrap(),
+        "/raw is the stored bytes"
+    );
+    let (code, raw) = curl(&[
+        "-D",
+        "-",
+        "-o",
+        "/dev/null",
+        &format!("{base}/api/v1/messages/{id}/raw"),
+    ]);
+    let head = String::from_utf8_lossy(&raw).to_ascii_lowercase();
+    assert!(
+        code == 200 && head.contains("content-type: message/rfc822"),
+        "{head}"
+    );
+    let (_, latest) = urllib(
+        "GET",
+        &format!("{base}/api/v1/messages/latest?mailbox=carol@example.test"),
+    );
+    assert_eq!(latest["subject"], "third");
+
+    // The OpenAPI document and the metrics, the same text as `smtpctl metrics`.
+    let (code, doc) = curl_json(&[&format!("{base}/api/openapi.json")]);
+    assert_eq!((code, doc["openapi"].as_str()), (200, Some("3.1.0")));
+    assert!(doc["paths"]["/api/v1/wait"]["get"].is_object());
+    let (code, metrics) = curl(&[&format!("{base}/metrics")]);
+    let metrics = String::from_utf8(metrics).unwrap();
+    assert_eq!(code, 200);
+    let ctl = stdout(&srv.ctl(&["metrics"]));
+    for line in [
+        "smtpd_messages_accepted_total 3",
+        "# TYPE smtpd_sessions_total counter",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} not in\n{metrics}"
+        );
+        assert!(
+            ctl.lines().any(|l| l == line),
+            "{line} not in smtpctl metrics"
+        );
+    }
+
+    // DELETE one (the file goes), then a Maildir, then all.
+    let (code, _) = curl(&["-X", "DELETE", &format!("{base}/api/v1/messages/{id}")]);
+    assert_eq!(code, 204);
+    assert!(!file.exists());
+    let (code, _) = urllib("DELETE", &format!("{base}/api/v1/messages/{id}"));
+    assert_eq!(code, 404);
+    let (code, n) = urllib(
+        "DELETE",
+        &format!("{base}/api/v1/messages?mailbox=bob@example.test"),
+    );
+    assert_eq!((code, n), (200, serde_json::json!({"deleted": 1})));
+    let (_, n) = curl_json(&["-X", "DELETE", &format!("{base}/api/v1/messages")]);
+    assert_eq!(n, serde_json::json!({"deleted": 1}));
+    assert!(srv.new_mail("example.test", "carol").is_empty());
+
+    // Unknown routes 404, wrong methods 405.
+    let (code, _) = curl(&[&format!("{base}/api/v2/messages")]);
+    assert_eq!(code, 404);
+    let (code, _) = curl(&["-X", "POST", &format!("{base}/api/v1/messages")]);
+    assert_eq!(code, 405);
+    let (code, _) = curl(&["-X", "PUT", &format!("{base}/health")]);
+    assert_eq!(code, 405);
+}
+
+/// A wait started before the delivery returns it (before its timeout: woken by the delivery);
+/// one with no match gets 408 at its timeout; waits beyond `max_waiters` get 503.
+#[test]
+fn wait_is_woken_by_an_smtp_delivery() {
+    if !tools() {
+        return;
+    }
+    let srv = Server::start_with(http().set("http", "max_waiters", "1"));
+    let base = srv.http_base();
+    let waiting = urllib_cmd(
+        "GET",
+        &format!("{base}/api/v1/wait?to=dave@example.test&subject=wake&timeout=20s"),
+    )
+    .stdout(Stdio::piped())
+    .spawn()
+    .expect("run python3");
+    until_waits(&base, 1);
+
+    let (code, err) = curl_json(&[&format!("{base}/api/v1/wait?timeout=1s")]);
+    assert_eq!(code, 503, "{err}");
+    assert!(
+        err["error"].as_str().unwrap().contains("max_waiters"),
+        "{err}"
+    );
+
+    let sent = Instant::now();
+    srv.deliver("dave@example.test", &message("dave@example.test", "wake"));
+    let out = waiting.wait_with_output().unwrap();
+    let (code, m) = parse_urllib(&out.stdout);
+    assert_eq!(code, 200, "{m}");
+    assert_eq!(
+        (m["subject"].as_str(), m["mailbox"].as_str()),
+        (Some("wake"), Some("dave@example.test"))
+    );
+    assert!(
+        sent.elapsed() < Duration::from_secs(20),
+        "returned before its timeout"
+    );
+    until_waits(&base, 0);
+
+    // Already delivered: found at once with `since` before it, not by default (since = now).
+    let (code, m) = curl_json(&[&format!(
+        "{base}/api/v1/wait?to=dave@example.test&since=0&timeout=5s"
+    )]);
+    assert_eq!((code, m["subject"].as_str()), (200, Some("wake")));
+    let started = Instant::now();
+    let (code, err) = curl_json(&[&format!(
+        "{base}/api/v1/wait?to=dave@example.test&timeout=1s"
+    )]);
+    assert_eq!(code, 408, "{err}");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    assert!(
+        err["error"].as_str().unwrap().contains("within 1 s"),
+        "{err}"
+    );
+    let (code, _) = curl_json(&[&format!("{base}/api/v1/wait?timeout=soon")]);
+    assert_eq!(code, 400);
+}
+
+/// Ids that are not ours, or that try to leave the mailbox root, are 404; never a file.
+#[test]
+fn bad_ids_are_not_found() {
+    if !have("curl") {
+        return;
+    }
+    let srv = Server::start_with(http());
+    let base = srv.http_base();
+    srv.deliver("bob@example.test", &message("bob@example.test", "kept"));
+    let long = "a".repeat(4000);
+    for id in [
+        "..%2F..%2Fetc%2Fpasswd",
+        "..%2F..%2F..%2F..%2F..%2F..%2Fetc%2Fpasswd",
+        "x~y",
+        "bob@example.test~..",
+        "bob@example.test~%2E%2E",
+        "..@example.test~x",
+        long.as_str(),
+    ] {
+        for suffix in ["", "/raw"] {
+            let url = format!("{base}/api/v1/messages/{id}{suffix}");
+            let (code, body) = curl(&["--path-as-is", &url]);
+            assert_eq!(
+                code,
+                404,
+                "{id}{suffix}: {}",
+                String::from_utf8_lossy(&body)
+            );
+            assert!(!String::from_utf8_lossy(&body).contains("root:"), "{id}");
+        }
+        let (code, _) = curl(&[
+            "--path-as-is",
+            "-X",
+            "DELETE",
+            &format!("{base}/api/v1/messages/{id}"),
+        ]);
+        assert_eq!(code, 404, "DELETE {id}");
+    }
+    let (code, _) = curl(&[
+        "--path-as-is",
+        &format!("{base}/api/v1/messages/../../../etc/passwd"),
+    ]);
+    assert_eq!(code, 404);
+    assert_eq!(
+        srv.new_mail("example.test", "bob").len(),
+        1,
+        "nothing was deleted"
+    );
+}
+
+fn read_all(s: &mut TcpStream) -> (String, Duration) {
+    let started = Instant::now();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    (
+        String::from_utf8_lossy(&out).into_owned(),
+        started.elapsed(),
+    )
+}
+
+/// A request head over `max_header_bytes` is refused (431, then the connection closes); a slow
+/// client that sends half a head, and an idle keep-alive connection, are dropped after
+/// `header_timeout_secs`; requests on one connection are served in turn (keep-alive).
+#[test]
+fn head_limits_and_slow_clients() {
+    let srv = Server::start_with(http().set("http", "header_timeout_secs", "1").set(
+        "http",
+        "max_header_bytes",
+        "2048",
+    ));
+    let addr = srv.addr("http");
+    let connect = || {
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        s
+    };
+
+    let mut s = connect();
+    let big = "a".repeat(4000);
+    let _ = write!(s, "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\n\r\n");
+    let (resp, _) = read_all(&mut s);
+    assert!(
+        resp.is_empty() || resp.starts_with("HTTP/1.1 431"),
+        "{resp}"
+    );
+
+    // Under the limit: served, twice on one connection, then closed when idle.
+    let mut s = connect();
+    let fill = "b".repeat(1500);
+    write!(
+        s,
+        "GET /health HTTP/1.1\r\nHost: x\r\nX-Fill: {fill}\r\n\r\n"
+    )
+    .unwrap();
+    write!(s, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let (resp, idle) = read_all(&mut s);
+    assert_eq!(resp.matches("HTTP/1.1 200 OK").count(), 2, "{resp}");
+    assert!(resp.ends_with("{\"status\":\"ok\"}"), "{resp}");
+    assert!(
+        idle >= Duration::from_millis(900) && idle < Duration::from_secs(10),
+        "{idle:?}"
+    );
+
+    // Half a head, then silence.
+    let mut s = connect();
+    s.write_all(b"GET /health HTTP/1.1\r\nHo").unwrap();
+    let (resp, took) = read_all(&mut s);
+    assert!(!resp.contains("200 OK"), "{resp}");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(10),
+        "{took:?}"
+    );
+}
+
+/// The listener follows the config on reload: added, served, removed.
+#[test]
+fn reload_adds_and_removes_the_listener() {
+    if !have("curl") {
+        return;
+    }
+    let srv = Server::start();
+    srv.rewrite_config(&http());
+    let out = srv.ctl(&["reload"]);
+    assert!(
+        stdout(&out).contains("listener added: http 127.0.0.1:0"),
+        "{}",
+        stdout(&out)
+    );
+    srv.log.wait_for("listening on http ");
+    let (code, _) = curl(&[&format!("{}/health", srv.http_base())]);
+    assert_eq!(code, 200);
+    srv.rewrite_config(&Overrides::new());
+    let out = srv.ctl(&["reload"]);
+    assert!(
+        stdout(&out).contains("listener removed: http 127.0.0.1:0"),
+        "{}",
+        stdout(&out)
+    );
+    let status = srv.ctl_json(&["status"]);
+    assert!(!status.to_string().contains("\"http\""), "{status}");
+}
+
+/// From a non-loopback peer: 401 with `WWW-Authenticate: Bearer` without the token (or with a
+/// wrong one), 200 with it; /health is open.
+#[test]
+fn a_non_loopback_peer_needs_the_token() {
+    if !have("curl") {
+        return;
+    }
+    let Some(ns) = NetNs::new("http", "10.254.77.6") else {
+        return;
+    };
+    let token = "s3cr3t-t0ken-for-tests";
+    let o = Overrides::new()
+        .set("smtp", "listen", &format!("[\"{}:0\"]", ns.addr))
+        .set("http", "listen", &format!("[\"{}:0\"]", ns.addr))
+        .set("http", "token", &format!("\"{token}\""));
+    let srv = Server::start_wrapped(o, &ns.wrapper());
+    let base = srv.http_base();
+    let get = |path: &str, auth: Option<&str>| {
+        let url = format!("{base}{path}");
+        let header;
+        let mut args = vec!["-s", "-D", "-", "-o", "/dev/null", url.as_str()];
+        if let Some(a) = auth {
+            header = format!("Authorization: {a}");
+            args.extend(["-H", header.as_str()]);
+        }
+        let out = ns.run("curl", &args);
+        stdout(&out)
+    };
+    let head = get("/api/v1/messages", None);
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("www-authenticate: bearer"),
+        "{head}"
+    );
+    let head = get(
+        "/api/v1/messages",
+        Some("Bearer wrong-token-of-some-length"),
+    );
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+    let head = get("/api/v1/messages", Some(&format!("Bearer {token}")));
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let head = get("/metrics", Some(&format!("Bearer {token}")));
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let head = get("/health", None);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+}
