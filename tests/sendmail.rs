@@ -122,3 +122,43 @@ fn bcc_removed_without_dash_t_and_dash_r() {
         "not a recipient without -t"
     );
 }
+
+/// `-N`, `-R` and `-V` (RFC 3461, as mutt and Postfix's sendmail take them): a success report
+/// asked with -N comes back to the local sender quoting the -V envelope id; a bad -N value is
+/// a usage error (64) and nothing is sent.
+#[test]
+fn dsn_options() {
+    let srv = Server::start();
+    let out = sendmail(
+        &srv,
+        &[
+            "-f",
+            "alice@example.test",
+            "-N",
+            "success,failure",
+            "-R",
+            "hdrs",
+            "-V",
+            "job 42",
+            "carol@example.test",
+        ],
+        b"Subject: nightly\n\ndone\n",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let deadline = std::time::Instant::now() + WAIT;
+    while srv.new_mail("example.test", "alice").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no success report");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let report = std::fs::read_to_string(&srv.new_mail("example.test", "alice")[0]).unwrap();
+    assert!(
+        report.contains("Original-Envelope-Id: job 42\n")
+            && report.contains("Final-Recipient: rfc822; carol@example.test\nAction: delivered\n"),
+        "{report}"
+    );
+    assert_eq!(srv.new_mail("example.test", "carol").len(), 1);
+    let bad = sendmail(&srv, &["-N", "sometimes", "carol@example.test"], b"x\n");
+    assert_eq!(bad.status.code(), Some(64), "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("-N takes never"), "{}", stderr(&bad));
+    assert_eq!(srv.new_mail("example.test", "carol").len(), 1);
+}

@@ -99,12 +99,43 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(sysexits::TEMPFAIL, &e.to_string()),
     };
-    let sent = runtime.block_on(smtpd::client::smtp::send(
+    // RFC 3461 requests, checked here so a typo is a usage error rather than a refusal.
+    let notify = match args.notify.as_deref().map(smtpd::dsn::Notify::parse) {
+        None => None,
+        Some(Some(n)) => Some(n),
+        Some(None) => {
+            return fail(
+                sysexits::USAGE,
+                "-N takes never, or a comma list of success, failure and delay",
+            );
+        }
+    };
+    let ret = match args.ret.as_deref().map(smtpd::dsn::Ret::parse) {
+        None => None,
+        Some(Some(r)) => Some(r),
+        Some(None) => return fail(sysexits::USAGE, "-R takes full or hdrs"),
+    };
+    let envid = args.envid.as_deref().map(smtpd::dsn::xtext_encode);
+    if envid
+        .as_ref()
+        .is_some_and(|e| e.len() > smtpd::dsn::MAX_ENVID)
+    {
+        return fail(sysexits::USAGE, "-V: the envelope id is too long");
+    }
+    let rcpt_dsn: Vec<_> = recipients.iter().map(|_| (notify, None)).collect();
+    let mail = smtpd::client::smtp::Mail {
+        from: &sender,
+        to: &recipients,
+        message: &message,
+        ret,
+        envid: envid.as_deref(),
+        rcpt_dsn: &rcpt_dsn,
+        smtputf8: false,
+    };
+    let sent = runtime.block_on(smtpd::client::smtp::send_mail(
         addr,
         &hostname,
-        &sender,
-        &recipients,
-        &message,
+        &mail,
         Duration::from_secs(60),
     ));
     match sent {

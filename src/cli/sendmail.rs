@@ -13,7 +13,12 @@ use clap::Parser;
 /// 65 bad message, 67 recipient refused, 69 refused, 75 try again later (smtpd not running or a
 /// temporary refusal).
 #[derive(Parser, Debug)]
-#[command(name = "sendmail", version, disable_help_flag = true)]
+#[command(
+    name = "sendmail",
+    version,
+    disable_help_flag = true,
+    disable_version_flag = true
+)]
 pub struct Args {
     /// Take the recipients from the To:, Cc: and Bcc: headers too (Bcc: is then removed).
     #[arg(short = 't')]
@@ -25,9 +30,16 @@ pub struct Args {
     /// is the same (mailx and s-nail pass it).
     #[arg(short = 'f', short_alias = 'r', value_name = "SENDER")]
     pub from: Option<String>,
-    /// DSN notify options (`-N never`, as mutt passes them): accepted; not offered yet.
+    /// Delivery reports wanted (RFC 3461 NOTIFY): `never`, or a comma list of `success`,
+    /// `failure`, `delay` (mutt passes `-N`); default: failures and delays.
     #[arg(short = 'N', value_name = "DSN")]
     pub notify: Option<String>,
+    /// What a bounce returns of the message (RFC 3461 RET): `full` or `hdrs`.
+    #[arg(short = 'R', value_name = "RET")]
+    pub ret: Option<String>,
+    /// The envelope id reports quote back (RFC 3461 ENVID).
+    #[arg(short = 'V', value_name = "ENVID")]
+    pub envid: Option<String>,
     /// The sender's full name, for a From: header that has to be added.
     #[arg(short = 'F', value_name = "NAME")]
     pub full_name: Option<String>,
@@ -51,6 +63,9 @@ pub struct Args {
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
+    /// Print the version (long form only: `-V` is the envelope id, as in Postfix's sendmail).
+    #[arg(long, action = clap::ArgAction::Version)]
+    pub version: Option<bool>,
     /// Recipients.
     pub recipients: Vec<String>,
 }

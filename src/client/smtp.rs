@@ -247,25 +247,37 @@ pub async fn send(
     message: &[u8],
     timeout: Duration,
 ) -> Result<Outcome, ClientError> {
+    let mail = Mail {
+        from,
+        to,
+        message,
+        ..Mail::default()
+    };
+    send_mail(addr, ehlo, &mail, timeout).await
+}
+
+/// [`send`] of a [`Mail`] (with its DSN requests).
+pub async fn send_mail(
+    addr: SocketAddr,
+    ehlo: &str,
+    mail: &Mail<'_>,
+    timeout: Duration,
+) -> Result<Outcome, ClientError> {
     let (mut c, greeting) = Client::connect(addr, timeout).await?;
+    let refused = |reply| Outcome {
+        accepted: Vec::new(),
+        rejected: Vec::new(),
+        reply,
+        delivered: false,
+    };
     if greeting.code != 220 {
-        return Ok(Outcome {
-            accepted: Vec::new(),
-            rejected: Vec::new(),
-            reply: greeting,
-            delivered: false,
-        });
+        return Ok(refused(greeting));
     }
     let r = c.hello(ehlo).await?;
     if !r.is_positive() {
-        return Ok(Outcome {
-            accepted: Vec::new(),
-            rejected: Vec::new(),
-            reply: r,
-            delivered: false,
-        });
+        return Ok(refused(r));
     }
-    let outcome = transaction(&mut c, from, to, message).await?;
+    let outcome = transaction_mail(&mut c, mail).await?;
     let _ = c.command("QUIT").await;
     Ok(outcome)
 }
