@@ -510,3 +510,26 @@ fn a_non_loopback_peer_needs_the_token() {
     let head = get("/health", None);
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
 }
+
+/// DNS rebinding: a loopback peer whose Host: names another site (what a browser sends when a
+/// page's own name resolves to 127.0.0.1) gets 403; localhost, an address or our hostname pass.
+#[test]
+fn loopback_requests_must_name_this_machine() {
+    if !have("curl") {
+        return;
+    }
+    let srv = Server::start_with(http());
+    let url = format!("{}/api/v1/messages", srv.http_base());
+    let (code, body) = curl_json(&["-H", "Host: attacker.example:8025", &url]);
+    assert_eq!(code, 403, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("DNS rebinding"),
+        "{body}"
+    );
+    for host in ["localhost:8025", "mx.example.test", "127.0.0.1"] {
+        let (code, body) = curl_json(&["-H", &format!("Host: {host}"), &url]);
+        assert_eq!(code, 200, "{host}: {body}");
+    }
+    let (code, _) = curl(&[&url]);
+    assert_eq!(code, 200);
+}

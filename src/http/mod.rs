@@ -48,6 +48,8 @@ pub struct HttpContext {
     pub max_header_bytes: usize,
     /// The daemon's counters; `watch` carries the delivery events a wait wakes on.
     pub stats: Arc<Stats>,
+    /// `hostname`: a name loopback peers may use in `Host:` (besides localhost and addresses).
+    pub hostname: String,
 }
 
 impl HttpContext {
@@ -61,6 +63,7 @@ impl HttpContext {
             header_timeout: Duration::from_secs(h.header_timeout_secs),
             max_header_bytes: h.max_header_bytes,
             stats,
+            hostname: config.hostname.to_ascii_lowercase(),
         }
     }
 }
@@ -108,6 +111,29 @@ impl Drop for WaitSlot {
 }
 
 /// Loopback peers are served without a token (IPv4-mapped loopback too).
+/// Whether a loopback peer's `Host:` names this machine: `localhost` (or a name under
+/// `.localhost`), an address literal, or our hostname. A browser on this host that a web page
+/// points at 127.0.0.1 through a name of the page's own (DNS rebinding) sends that name, and is
+/// refused; a missing Host (HTTP/1.0 tools) is allowed.
+pub fn host_is_local(host: Option<&str>, hostname: &str) -> bool {
+    let Some(host) = host else {
+        return true;
+    };
+    let host = host.trim().to_ascii_lowercase();
+    // Without the port: "[::1]:8025", "127.0.0.1:8025", "localhost:8025".
+    let name = match host.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((v6, _)) => return v6.parse::<std::net::Ipv6Addr>().is_ok(),
+            None => return false,
+        },
+        None => host.rsplit_once(':').map(|(h, _)| h).unwrap_or(&host),
+    };
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name.parse::<std::net::Ipv4Addr>().is_ok()
+        || (!hostname.is_empty() && name == hostname)
+}
+
 pub fn is_loopback(peer: &SocketAddr) -> bool {
     match peer.ip() {
         std::net::IpAddr::V4(a) => a.is_loopback(),
@@ -180,6 +206,35 @@ mod tests {
             ("[2001:db8::1]:1", false),
         ] {
             assert_eq!(is_loopback(&addr.parse().unwrap()), want, "{addr}");
+        }
+    }
+
+    /// DNS rebinding: a loopback peer's Host must name this machine.
+    #[test]
+    fn host_names_this_machine() {
+        let ok = [
+            None,
+            Some("127.0.0.1:8025"),
+            Some("localhost"),
+            Some("LOCALHOST:8025"),
+            Some("app.localhost:8025"),
+            Some("[::1]:8025"),
+            Some("10.0.0.5:8025"),
+            Some("mx.example.test:8025"),
+        ];
+        for h in ok {
+            assert!(host_is_local(h, "mx.example.test"), "{h:?}");
+        }
+        let refused = [
+            Some("attacker.example:8025"),
+            Some("localhost.attacker.example"),
+            Some("[not-an-address]:1"),
+            Some("[::1"),
+            Some("mx.example.test.evil:8025"),
+            Some("\u{0}"),
+        ];
+        for h in refused {
+            assert!(!host_is_local(h, "mx.example.test"), "{h:?}");
         }
     }
 }

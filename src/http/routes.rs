@@ -23,7 +23,7 @@ use super::id::MessageId;
 use super::message::{self, Summary};
 use super::query::{self, Filter};
 use super::select::{self, Order, Target};
-use super::{HttpContext, HttpShared, is_loopback};
+use super::{HttpContext, HttpShared, host_is_local, is_loopback};
 use crate::mailbox::browse::{self, Stored};
 
 /// One connection's view: the generation's context, the daemon's part, and who is asking.
@@ -114,7 +114,18 @@ type Answer = Result<Response, ApiError>;
 /// A loopback peer, or one that sends the configured token; else 401.
 async fn access(State(app): AppState, req: Request, next: Next) -> Response {
     if is_loopback(&app.peer) {
-        return next.run(req).await;
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .map(|h| h.to_str().unwrap_or("\u{0}"));
+        if host_is_local(host, &app.ctx.hostname) {
+            return next.run(req).await;
+        }
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "Host names another site: loopback peers must use localhost, an address or this server's hostname (DNS rebinding protection)",
+        )
+        .into_response();
     }
     let token = app.ctx.token.as_bytes();
     let presented = req
