@@ -115,7 +115,11 @@ fn main() -> ExitCode {
         Some(Some(r)) => Some(r),
         Some(None) => return fail(sysexits::USAGE, "-R takes full or hdrs"),
     };
-    let envid = args.envid.as_deref().map(smtpd::dsn::xtext_encode);
+    let envid = args
+        .envid
+        .as_deref()
+        .filter(|e| !e.is_empty())
+        .map(smtpd::dsn::xtext_encode);
     if envid
         .as_ref()
         .is_some_and(|e| e.len() > smtpd::dsn::MAX_ENVID)
