@@ -9,7 +9,6 @@ use common::*;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 /// Debian's python (python3-dkim and python3-nacl are Debian packages, not on another python's
 /// path).
@@ -113,15 +112,6 @@ fn keygen(
     );
     assert!(text.contains(&format!("[dkim]\n{line}")), "{text}");
     (key, (name.to_string(), record))
-}
-
-/// Waits until `f` is true (polling; at most WAIT).
-fn until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn receiver() -> Server {

@@ -5,7 +5,6 @@
 mod common;
 use common::*;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
 
 /// A second smtpd that receives for far.test (fault addresses on).
 fn receiver() -> Server {
@@ -24,18 +23,6 @@ fn sender(to: SocketAddr, extra: Overrides) -> Server {
             .set("queue", "minimal_backoff_secs", "1")
             .set("queue", "maximal_backoff_secs", "2"),
     )
-}
-
-fn until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn queue_empty(srv: &Server) -> bool {
-    srv.ctl_json(&["queue"]).as_array().unwrap().is_empty()
 }
 
 const TEXT: &[u8] =
@@ -100,7 +87,7 @@ fn notify_never_ret_full_envid_and_orcpt() {
         TEXT,
     );
     until("the bounce", || reports(&srv).len() == 1);
-    until("an empty queue", || queue_empty(&srv));
+    until("an empty queue", || srv.queue().is_empty());
     let line = srv.log.wait_for("no bounce: NOTIFY=NEVER");
     assert!(line.contains("fail-550@far.test"), "{line}");
     let text = &reports(&srv)[0];
@@ -157,7 +144,7 @@ fn success_reported_by_a_next_hop_that_takes_dsn() {
         "the final MTA reported it: {text}"
     );
     until("both queues empty", || {
-        queue_empty(&srv) && queue_empty(&far)
+        srv.queue().is_empty() && far.queue().is_empty()
     });
     assert_eq!(reports(&srv).len(), 1);
 }
@@ -178,7 +165,7 @@ fn local_success_report() {
         TEXT,
     );
     until("the report", || reports(&srv).len() == 1);
-    until("an empty queue", || queue_empty(&srv));
+    until("an empty queue", || srv.queue().is_empty());
     assert_eq!(srv.new_mail("example.test", "carol").len(), 1);
     assert_eq!(srv.new_mail("example.test", "dave").len(), 1);
     let text = &reports(&srv)[0];
@@ -205,7 +192,7 @@ fn dsn_passed_on_or_relayed_reported() {
         TEXT,
     );
     until("the sink's copy", || sink.messages().len() == 1);
-    until("an empty queue", || queue_empty(&srv));
+    until("an empty queue", || srv.queue().is_empty());
     let dump = &sink.messages()[0];
     assert!(
         dump.contains("X-Mail-Args: <alice@example.test> RET=HDRS ENVID=e2\n"),
@@ -279,7 +266,7 @@ fn one_delay_warning() {
     until("both copies", || {
         far.new_mail("far.test", "bob").len() == 1 && far.new_mail("far.test", "carol").len() == 1
     });
-    until("an empty queue", || queue_empty(&srv));
+    until("an empty queue", || srv.queue().is_empty());
     assert_eq!(reports(&srv).len(), 1);
 }
 
@@ -304,6 +291,6 @@ fn smtputf8_needed_but_not_offered_bounces() {
     submit(&srv, " SMTPUTF8", &[("bob@far.test", "")], TEXT);
     until("the sink's copy", || sink.messages().len() == 1);
     assert!(!sink.messages()[0].contains("SMTPUTF8"));
-    until("an empty queue", || queue_empty(&srv));
+    until("an empty queue", || srv.queue().is_empty());
     assert_eq!(reports(&srv).len(), 1);
 }

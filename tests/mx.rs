@@ -6,7 +6,6 @@
 //! does not answer defers (4.4.3) until it does. Skipped without dnsmasq, except under CI=true.
 mod common;
 use common::*;
-use std::time::{Duration, Instant};
 
 /// A receiving smtpd for `domains` (fault addresses on).
 fn receiver(domains: &str) -> Server {
@@ -27,27 +26,6 @@ fn sender(nameservers: &str, mx_port: u16, backoff: u64) -> Server {
             .set("queue", "minimal_backoff_secs", &backoff.to_string())
             .set("queue", "maximal_backoff_secs", &(2 * backoff).to_string()),
     )
-}
-
-/// Waits until `f` is true (polling; at most WAIT).
-fn until(what: &str, f: impl FnMut() -> bool) {
-    until_within(WAIT, what, f)
-}
-
-fn until_within(wait: Duration, what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + wait;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn queue(srv: &Server) -> serde_json::Value {
-    srv.ctl_json(&["queue"])
-}
-
-fn empty_queue(srv: &Server) -> bool {
-    queue(srv).as_array().is_some_and(|q| q.is_empty())
 }
 
 /// One message from alice@example.test to `to`; must get 250 (a loopback peer may relay).
@@ -87,7 +65,7 @@ fn delivered_through_the_mx() {
     let srv = sender(&dns.nameservers(), port, 60);
     send(&srv, &["bob@far.test"]);
     until("bob's copy", || far.new_mail("far.test", "bob").len() == 1);
-    until("an empty queue", || empty_queue(&srv));
+    until("an empty queue", || srv.queue().is_empty());
     let ours = String::from_utf8(stored_body(&far.new_mail("far.test", "bob")[0])).unwrap();
     assert!(ours.starts_with("Received: from [127.0.0.1]"), "{ours}");
     assert!(ours.ends_with(BODY), "{ours}");
@@ -126,7 +104,7 @@ fn the_next_mx_when_the_preferred_one_is_down() {
         bounce.contains("Final-Recipient: rfc822; fail-550@far.test\nAction: failed\nStatus: 5.0.0\nRemote-MTA: dns; mx1.far.test\n"),
         "{bounce}"
     );
-    until("an empty queue", || empty_queue(&srv));
+    until("an empty queue", || srv.queue().is_empty());
 }
 
 /// implicit.test has no MX record, only an A record: the domain is its own mail host.
@@ -144,7 +122,7 @@ fn implicit_mx() {
     });
     srv.log
         .wait_for(&format!("connected to MX implicit.test (127.0.0.1:{port})"));
-    until("an empty queue", || empty_queue(&srv));
+    until("an empty queue", || srv.queue().is_empty());
 }
 
 /// A null MX (RFC 7505: `MX 0 .`) and a domain that does not exist (NXDOMAIN) fail at the first
@@ -168,7 +146,7 @@ fn null_mx_and_nxdomain_bounce_at_once() {
         "{bounce}"
     );
     assert!(!bounce.contains("Remote-MTA"), "nothing answered: {bounce}");
-    until("an empty queue", || empty_queue(&srv));
+    until("an empty queue", || srv.queue().is_empty());
     std::fs::remove_file(&srv.new_mail("example.test", "alice")[0]).unwrap();
     send(&srv, &["bob@nx.test"]);
     let bounce = the_bounce(&srv);
@@ -177,7 +155,7 @@ fn null_mx_and_nxdomain_bounce_at_once() {
         "{bounce}"
     );
     assert!(bounce.contains("nx.test: no such domain"), "{bounce}");
-    until("an empty queue", || empty_queue(&srv));
+    until("an empty queue", || srv.queue().is_empty());
 }
 
 /// The name server does not answer (nothing listens on its port): deferred with a 4.4.3 last
@@ -197,11 +175,11 @@ fn dns_down_defers_until_it_answers() {
     send(&srv, &["bob@far.test"]);
     // The resolver gives up after its timeouts (5 s a query, retried): about 15 s.
     until_within(WAIT * 3, "a deferral", || {
-        queue(&srv)[0]["recipients"][0]["state"] == "deferred"
+        srv.queue()[0]["recipients"][0]["state"] == "deferred"
     });
-    let q = queue(&srv);
+    let q = srv.queue();
     let error = q[0]["recipients"][0]["last_error"].as_str().unwrap();
-    assert!(error.contains("4.4.3 far.test: MX lookup failed"), "{q}");
+    assert!(error.contains("4.4.3 far.test: MX lookup failed"), "{q:?}");
     let records = [
         "--mx-host=far.test,mx1.far.test,10",
         "--host-record=mx1.far.test,127.0.0.1",
@@ -212,5 +190,5 @@ fn dns_down_defers_until_it_answers() {
     let out = srv.ctl_json(&["queue", "flush"]);
     assert_eq!(out["flushed"], 1, "{out}");
     until("bob's copy", || far.new_mail("far.test", "bob").len() == 1);
-    until("an empty queue", || empty_queue(&srv));
+    until("an empty queue", || srv.queue().is_empty());
 }

@@ -5,7 +5,6 @@
 //! recipient sent twice. Direct delivery (a domain without a route: its MX hosts) is in mx.rs.
 mod common;
 use common::*;
-use std::time::{Duration, Instant};
 
 /// A second smtpd that receives for far.test (fault addresses on).
 fn receiver() -> Server {
@@ -30,15 +29,6 @@ fn sender_with_backoff(receiver: &Server, secs: u64) -> Server {
             .set("queue", "minimal_backoff_secs", &secs.to_string())
             .set("queue", "maximal_backoff_secs", &(2 * secs).to_string()),
     )
-}
-
-/// Waits until `f` is true (polling; at most WAIT).
-fn until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn queue(srv: &Server) -> serde_json::Value {

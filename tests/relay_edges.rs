@@ -4,19 +4,6 @@
 //! flight twice).
 mod common;
 use common::*;
-use std::time::{Duration, Instant};
-
-fn until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn queue(srv: &Server) -> Vec<serde_json::Value> {
-    srv.ctl_json(&["queue"]).as_array().unwrap().clone()
-}
 
 const TEXT: &[u8] = b"Subject: edge\r\n\r\nbody\r\n";
 
@@ -66,11 +53,12 @@ fn required_tls_on_a_route() {
     );
     untrusted.deliver("carol@far.test", TEXT);
     until("a deferral for the certificate", || {
-        queue(&untrusted)
+        untrusted
+            .queue()
             .first()
             .is_some_and(|q| q["recipients"][0]["state"] == "deferred")
     });
-    let error = queue(&untrusted)[0]["recipients"][0]["last_error"]
+    let error = untrusted.queue()[0]["recipients"][0]["last_error"]
         .as_str()
         .unwrap()
         .to_lowercase();
@@ -84,11 +72,11 @@ fn required_tls_on_a_route() {
     );
     srv.deliver("dave@far.test", TEXT);
     until("a deferral for missing STARTTLS", || {
-        queue(&srv)
+        srv.queue()
             .first()
             .is_some_and(|q| q["recipients"][0]["state"] == "deferred")
     });
-    let error = queue(&srv)[0]["recipients"][0]["last_error"]
+    let error = srv.queue()[0]["recipients"][0]["last_error"]
         .as_str()
         .unwrap()
         .to_string();
@@ -140,7 +128,7 @@ fn kill_9_mid_delivery_of_200() {
     for i in 0..N {
         srv.deliver(&format!("r{i}@far.test"), TEXT);
     }
-    assert_eq!(queue(&srv).len(), N);
+    assert_eq!(srv.queue().len(), N);
     far.ctl(&["resume", "smtp"]);
     srv.ctl_json(&["queue", "flush"]);
     let delivered = |far: &Server| {
@@ -153,7 +141,7 @@ fn kill_9_mid_delivery_of_200() {
     let at_kill = delivered(&far);
     assert!(at_kill < N, "all {N} were delivered before the kill");
     until("every message", || delivered(&far) == N);
-    until("an empty queue", || queue(&srv).is_empty());
+    until("an empty queue", || srv.queue().is_empty());
     let twice: Vec<usize> = (0..N)
         .filter(|i| far.new_mail("far.test", &format!("r{i}")).len() > 1)
         .collect();
@@ -246,7 +234,7 @@ fn connection_reuse_and_destination_concurrency() {
         until("three deliveries", || {
             far.new_mail("far.test", "slow-1s").len() == 3
         });
-        until("an empty queue", || queue(&srv).is_empty());
+        until("an empty queue", || srv.queue().is_empty());
         let metrics = stdout(&srv.ctl(&["metrics"]));
         (sessions_at(&far), metrics)
     };

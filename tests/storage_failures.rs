@@ -70,6 +70,28 @@ impl Drop for Tmpfs {
     }
 }
 
+/// A 1 MiB message from `from` to `to` (more than the 256 KiB tmpfs holds): it must get
+/// 452 4.3.1. Returns the session, still open.
+fn too_big_for_the_disk(srv: &Server, from: &str, to: &[&str]) -> Client {
+    let mut c = srv.connect();
+    c.expect(220);
+    c.cmd("EHLO client.test");
+    assert_eq!(c.cmd(&format!("MAIL FROM:<{from}>")).code, 250);
+    for t in to {
+        assert_eq!(c.cmd(&format!("RCPT TO:<{t}>")).code, 250);
+    }
+    assert_eq!(c.cmd("DATA").code, 354);
+    let big = "x".repeat(998) + "\r\n";
+    for _ in 0..1024 {
+        c.send(big.as_bytes());
+    }
+    c.send(b".\r\n");
+    let r = c.reply();
+    assert_eq!(r.code, 452, "{r:?}");
+    assert!(r.lines[0].starts_with("4.3.1"), "{r:?}");
+    c
+}
+
 /// The mailbox root on a tiny tmpfs: a message that does not fit gets 452 4.3.1, nothing partial
 /// appears in new/ or stays in tmp/, and a message that fits is then delivered.
 #[test]
@@ -85,21 +107,11 @@ fn disk_full_is_452_and_recovers() {
         "root",
         &format!("\"{}\"", root.display()),
     ));
-    let mut c = srv.connect();
-    c.expect(220);
-    c.cmd("EHLO client.test");
-    let big = "x".repeat(998) + "\r\n";
-    assert_eq!(c.cmd("MAIL FROM:<a@b.test>").code, 250);
-    assert_eq!(c.cmd("RCPT TO:<bob@example.test>").code, 250);
-    assert_eq!(c.cmd("RCPT TO:<carol@example.test>").code, 250);
-    assert_eq!(c.cmd("DATA").code, 354);
-    for _ in 0..1024 {
-        c.send(big.as_bytes());
-    }
-    c.send(b".\r\n");
-    let r = c.reply();
-    assert_eq!(r.code, 452, "{r:?}");
-    assert!(r.lines[0].starts_with("4.3.1"));
+    let mut c = too_big_for_the_disk(
+        &srv,
+        "a@b.test",
+        &["bob@example.test", "carol@example.test"],
+    );
     let bob = root.join("example.test/bob");
     assert!(list(&bob.join("new")).is_empty());
     assert!(list(&root.join("example.test/carol/new")).is_empty());
@@ -132,21 +144,11 @@ fn queue_disk_full_is_452_and_nothing_partial() {
             // Nobody listens there: queued messages stay deferred.
             .set("relay", "routes", "{ \"far.test\" = \"127.0.0.1:9\" }"),
     );
-    let mut c = srv.connect();
-    c.expect(220);
-    c.cmd("EHLO client.test");
-    let big = "x".repeat(998) + "\r\n";
-    assert_eq!(c.cmd("MAIL FROM:<a@example.test>").code, 250);
-    assert_eq!(c.cmd("RCPT TO:<bob@far.test>").code, 250);
-    assert_eq!(c.cmd("RCPT TO:<carol@example.test>").code, 250);
-    assert_eq!(c.cmd("DATA").code, 354);
-    for _ in 0..1024 {
-        c.send(big.as_bytes());
-    }
-    c.send(b".\r\n");
-    let r = c.reply();
-    assert_eq!(r.code, 452, "{r:?}");
-    assert!(r.lines[0].starts_with("4.3.1"), "{r:?}");
+    let mut c = too_big_for_the_disk(
+        &srv,
+        "a@example.test",
+        &["bob@far.test", "carol@example.test"],
+    );
     for sub in ["msg", "env", "tmp"] {
         assert!(list(&q.join(sub)).is_empty(), "{sub}/ not empty");
     }

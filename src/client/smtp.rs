@@ -238,6 +238,18 @@ pub struct Outcome {
     pub delivered: bool,
 }
 
+impl Outcome {
+    /// A refusal before any recipient (greeting, EHLO, MAIL...): the same for all.
+    pub fn refused(reply: Reply) -> Outcome {
+        Outcome {
+            accepted: Vec::new(),
+            rejected: Vec::new(),
+            reply,
+            delivered: false,
+        }
+    }
+}
+
 /// One whole transaction on a fresh connection.
 pub async fn send(
     addr: SocketAddr,
@@ -264,18 +276,12 @@ pub async fn send_mail(
     timeout: Duration,
 ) -> Result<Outcome, ClientError> {
     let (mut c, greeting) = Client::connect(addr, timeout).await?;
-    let refused = |reply| Outcome {
-        accepted: Vec::new(),
-        rejected: Vec::new(),
-        reply,
-        delivered: false,
-    };
     if greeting.code != 220 {
-        return Ok(refused(greeting));
+        return Ok(Outcome::refused(greeting));
     }
     let r = c.hello(ehlo).await?;
     if !r.is_positive() {
-        return Ok(refused(r));
+        return Ok(Outcome::refused(r));
     }
     let outcome = transaction_mail(&mut c, mail).await?;
     let _ = c.command("QUIT").await;
@@ -345,17 +351,12 @@ pub async fn transaction_mail(c: &mut Client, m: &Mail<'_>) -> Result<Outcome, C
     }
     let utf8 = m.needs_smtputf8();
     if utf8 && !c.has("SMTPUTF8") {
-        return Ok(Outcome {
-            accepted: Vec::new(),
-            rejected: Vec::new(),
-            reply: Reply {
-                code: NEEDS_SMTPUTF8,
-                lines: vec![
-                    "5.6.7 the message needs SMTPUTF8 (non-ASCII addresses or header fields), which the server does not offer".into(),
-                ],
-            },
-            delivered: false,
-        });
+        return Ok(Outcome::refused(Reply {
+            code: NEEDS_SMTPUTF8,
+            lines: vec![
+                "5.6.7 the message needs SMTPUTF8 (non-ASCII addresses or header fields), which the server does not offer".into(),
+            ],
+        }));
     }
     let dsn = c.has("DSN");
     let mut mail = format!("MAIL FROM:<{from}>");

@@ -125,12 +125,7 @@ pub async fn deliver(
         }
         _ => Client::connect_with(t.addr, t.timeout, hook).await?,
     };
-    let refused = |reply| Outcome {
-        accepted: Vec::new(),
-        rejected: Vec::new(),
-        reply,
-        delivered: false,
-    };
+    let refused = Outcome::refused;
     if greeting.code != 220 {
         return Ok(refused(greeting));
     }

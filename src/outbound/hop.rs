@@ -117,7 +117,7 @@ pub async fn send(
             Err(e) => Sent::Deferred(e),
         },
         Err(Early::Refused(r)) => Sent::Answered {
-            outcome: stopped(r),
+            outcome: Outcome::refused(r),
             by,
             took_dsn: false,
         },
@@ -220,7 +220,7 @@ async fn send_mx(
                     let said = r.to_string().replace('\n', " ");
                     warn!(domain, mx = %host, address = %addr, "direct delivery: MX {host} ({addr}) refused: {said}");
                     return Sent::Answered {
-                        outcome: stopped(r),
+                        outcome: Outcome::refused(r),
                         by: remote_mta(host, addr),
                         took_dsn: false,
                     };
@@ -380,7 +380,7 @@ async fn transact(
     match outcome {
         Ok(o) => Ok((o, took_dsn)),
         Err(ClientError::TooBig { size, max }) => Ok((
-            stopped(Reply {
+            Outcome::refused(Reply {
                 code: 552,
                 lines: vec![format!(
                     "5.3.4 the message ({size} octets) is over {label}'s SIZE limit ({max})"
@@ -399,16 +399,6 @@ enum Tls {
     StarttlsRequired,
     Implicit,
     No,
-}
-
-/// A refusal before any recipient: the same for all.
-fn stopped(reply: Reply) -> Outcome {
-    Outcome {
-        accepted: Vec::new(),
-        rejected: Vec::new(),
-        reply,
-        delivered: false,
-    }
 }
 
 /// `host:port` to the first address it resolves to (the system's resolver for names).

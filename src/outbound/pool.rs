@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -37,11 +38,11 @@ struct Idle {
 #[derive(Default)]
 pub struct Connections {
     idle: Mutex<HashMap<Key, Vec<Idle>>>,
-    serial: Mutex<u64>,
+    serial: AtomicU64,
     destinations: Mutex<HashMap<String, (usize, Arc<Semaphore>)>>,
-    /// Sessions opened and reused (for tests, logs and the benchmark notes).
-    opened: std::sync::atomic::AtomicU64,
-    reused: std::sync::atomic::AtomicU64,
+    /// Sessions opened and reused (for metrics and the benchmark notes).
+    opened: AtomicU64,
+    reused: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -91,8 +92,7 @@ impl Connections {
             let mut client = idle.client;
             match tokio::time::timeout(CHECK, client.command("RSET")).await {
                 Ok(Ok(r)) if r.code == 250 => {
-                    self.reused
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    self.reused.fetch_add(1, Relaxed);
                     return Some(client);
                 }
                 // Closed by the peer meanwhile, or confused: try the next one.
@@ -103,13 +103,11 @@ impl Connections {
 
     /// A session was opened (counted).
     pub fn opened(&self) {
-        self.opened
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.opened.fetch_add(1, Relaxed);
     }
 
     /// (opened, reused) so far.
     pub fn counts(&self) -> (u64, u64) {
-        use std::sync::atomic::Ordering::Relaxed;
         (self.opened.load(Relaxed), self.reused.load(Relaxed))
     }
 
@@ -122,11 +120,7 @@ impl Connections {
             });
             return;
         }
-        let serial = {
-            let mut s = lock(&self.serial);
-            *s += 1;
-            *s
-        };
+        let serial = self.serial.fetch_add(1, Relaxed);
         lock(&self.idle).entry(key.clone()).or_default().push(Idle {
             client,
             since: Instant::now(),

@@ -47,3 +47,20 @@ pub use smtp::{Client, Reply};
 use std::time::Duration;
 
 pub const WAIT: Duration = Duration::from_secs(20);
+
+/// Waits until `f` is true (polling every 20 ms; at most WAIT), else fails naming `what`.
+pub fn until(what: &str, f: impl FnMut() -> bool) {
+    until_within(WAIT, what, f)
+}
+
+/// [`until`] with another deadline.
+pub fn until_within(wait: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + wait;
+    while !f() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

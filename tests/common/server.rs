@@ -177,6 +177,14 @@ impl Server {
         serde_json::from_slice(&out.stdout).expect("smtpctl --json output")
     }
 
+    /// `smtpctl queue --json`: the queued messages, oldest first.
+    pub fn queue(&self) -> Vec<serde_json::Value> {
+        match self.ctl_json(&["queue"]) {
+            serde_json::Value::Array(v) => v,
+            other => panic!("smtpctl queue --json: not a list: {other}"),
+        }
+    }
+
     /// Rewrites the config file with `o` (same directory layout).
     pub fn rewrite_config(&self, o: &Overrides) {
         std::fs::write(&self.config, config_text(self.dir.path(), o)).unwrap();
