@@ -57,12 +57,12 @@ pub async fn run(
     let now = unix_now();
     let mut outcomes: BTreeMap<usize, Result1> = BTreeMap::new();
     let message = {
-        let path = store.message_path(&env.id);
-        tokio::task::spawn_blocking(move || std::fs::read(path)).await
+        let (store, env) = (Arc::clone(store), env.clone());
+        tokio::task::spawn_blocking(move || store.read_message(&env)).await
     };
     let message = match message {
         // One copy in memory, shared by the local delivery and every next hop.
-        Ok(Ok(m)) => Arc::<[u8]>::from(m),
+        Ok(Ok(m)) => m,
         Ok(Err(e)) => {
             return defer_all(
                 cfg,

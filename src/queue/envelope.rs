@@ -1,6 +1,8 @@
-//! What the queue keeps beside each message: the sender, each recipient's state, attempts and
-//! next try. Stored as JSON in `env/<id>.json`, replaced whole (write, fsync, rename, fsync the
-//! directory) after every attempt, so a restart resumes exactly where the last write left it.
+//! What the queue keeps with each message: the sender, each recipient's state, attempts and
+//! next try. The first version is the first line of the message file itself (one file, one
+//! fsync to queue a message); a later one (after an attempt that leaves something to do, a
+//! hold) is JSON in `env/<id>.json`, replaced whole (write, fsync, rename, fsync the directory),
+//! and wins over the first line, so a restart resumes exactly where the last write left it.
 
 use serde::{Deserialize, Serialize};
 
@@ -86,6 +88,9 @@ pub struct Envelope {
     pub created: u64,
     /// Octets of the stored message (LF line ends).
     pub size: u64,
+    /// Where the message starts in its file (after the envelope line it was queued with).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub body_offset: u64,
     /// `smtpctl queue hold`: not tried until released.
     #[serde(default)]
     pub held: bool,
@@ -129,6 +134,10 @@ impl Envelope {
     }
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// The wait before try `attempts + 1`: `minimal` doubled after each failed try, at most
 /// `maximal` (Postfix's exponential backoff).
 pub fn backoff(attempts: u32, minimal: u64, maximal: u64) -> u64 {
@@ -170,6 +179,7 @@ mod tests {
             sender: String::new(),
             created: 0,
             size: 1,
+            body_offset: 0,
             held: false,
             ret: None,
             envid: None,

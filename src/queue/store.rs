@@ -1,8 +1,11 @@
-//! The queue on disk: `tmp/` (being written), `msg/<id>` (the message, LF line ends, as a Maildir
-//! copy would be), `env/<id>.json` (its [`Envelope`]). A message is queued once its envelope is
-//! in `env/`: commit fsyncs the message, renames it into `msg/`, writes the envelope the same way,
-//! and fsyncs both directories before the 250. A message without an envelope (a crash between
-//! the two renames) was never acknowledged and is removed at start.
+//! The queue on disk: `tmp/` (being written), `msg/<id>` (one line with the [`Envelope`] as
+//! it was queued, then the message, LF line ends, as a Maildir copy would be) and, once an
+//! attempt leaves something to do, `env/<id>.json` (the envelope's later state, which wins
+//! over the first line). Queueing is one file: written, fsynced, renamed into `msg/`, and the
+//! directory fsynced (shared by the messages renamed at once) before the 250; a file in `tmp/`
+//! was never acknowledged and is removed at start. Removal unlinks the message first (the
+//! point of no return), then its `env/` file: an `env/` file left without its message by a
+//! crash in between is removed at start.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -34,6 +37,40 @@ impl std::fmt::Debug for QueueStore {
             .field("dir", &self.dir)
             .finish_non_exhaustive()
     }
+}
+
+/// The start of a message file's first line; the envelope follows as one line of JSON.
+const HEADER: &[u8] = b"smtpd-queue-envelope ";
+/// The longest first line read back (a message with thousands of long recipients fits).
+const MAX_HEADER: u64 = 8 << 20;
+
+/// Reads the envelope a message file starts with: `Ok(None)` for a file without one (from an
+/// older version, whose envelope was never written: it was never acknowledged).
+fn read_header(path: &Path) -> io::Result<Option<Result<Envelope, String>>> {
+    use std::io::{BufRead, BufReader, Read};
+    let file = File::open(path)?;
+    let len = file.metadata()?.len();
+    let mut line = Vec::new();
+    BufReader::new(file)
+        .take(MAX_HEADER)
+        .read_until(b'\n', &mut line)?;
+    let Some(json) = line.strip_prefix(HEADER) else {
+        return Ok(None);
+    };
+    if line.last() != Some(&b'\n') {
+        return Ok(Some(Err(format!(
+            "its envelope line is unfinished or longer than {MAX_HEADER} bytes"
+        ))));
+    }
+    Ok(Some(
+        serde_json::from_slice::<Envelope>(json)
+            .map(|mut env| {
+                env.body_offset = line.len() as u64;
+                env.size = len.saturating_sub(env.body_offset);
+                env
+            })
+            .map_err(|e| e.to_string()),
+    ))
 }
 
 fn sync_dir(dir: &Path) -> Result<(), FsError> {
@@ -94,8 +131,9 @@ impl QueueStore {
         self.dir.join("env").join(format!("{id}.json"))
     }
 
-    /// Every queued envelope; removes what a crash left (files in `tmp/`, messages without an
-    /// envelope). An envelope that cannot be read is moved to `corrupt/` and reported.
+    /// Every queued envelope; removes what a crash left (files in `tmp/`, `env/` files whose
+    /// message is gone, message files of an older version without an envelope). A message whose
+    /// envelope cannot be read is moved to `corrupt/` (with its `env/` file) and reported.
     pub fn load(&self) -> Result<(Vec<Envelope>, Vec<String>), DeliveryError> {
         let mut problems = Vec::new();
         let tmp = self.dir.join("tmp");
@@ -103,61 +141,82 @@ impl QueueStore {
             let _ = fs::remove_file(e.path());
         }
         let env_dir = self.dir.join("env");
-        let mut envelopes = Vec::new();
-        let mut keep: Vec<String> = Vec::new();
-        for e in fs::read_dir(&env_dir)
+        let mut later: std::collections::HashMap<String, PathBuf> = fs::read_dir(&env_dir)
             .map_err(io_err("list", &env_dir))?
             .flatten()
-        {
-            let path = e.path();
-            let parsed = fs::read(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|b| serde_json::from_slice::<Envelope>(&b).map_err(|e| e.to_string()));
-            let stem = e
-                .file_name()
-                .to_string_lossy()
-                .trim_end_matches(".json")
-                .to_string();
-            match parsed {
-                Ok(env) => match fs::metadata(self.message_path(&env.id)) {
-                    Ok(_) => envelopes.push(env),
-                    Err(m) if m.kind() == io::ErrorKind::NotFound => {
-                        problems.push(format!(
-                            "{}: its message file is missing; removed",
-                            path.display()
-                        ));
-                        let _ = fs::remove_file(&path);
-                    }
-                    // Unreadable (permissions, I/O): never a reason to delete anything.
-                    Err(m) => return Err(io_err("stat", &self.message_path(&env.id))(m).into()),
-                },
-                Err(why) => {
-                    // Set aside with its message, which is kept (nothing acknowledged is lost).
-                    let corrupt = self.dir.join("corrupt");
-                    let _ = fs::create_dir_all(&corrupt);
-                    let _ = fs::rename(&path, corrupt.join(e.file_name()));
-                    let _ = fs::rename(self.message_path(&stem), corrupt.join(&stem));
-                    keep.push(stem);
-                    problems.push(format!(
-                        "{}: {why}; it and its message moved to {}",
-                        path.display(),
-                        corrupt.display()
-                    ));
-                }
-            }
-        }
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let id = name.strip_suffix(".json")?.to_string();
+                Some((id, e.path()))
+            })
+            .collect();
         let msg_dir = self.dir.join("msg");
+        let mut envelopes = Vec::new();
         for e in fs::read_dir(&msg_dir)
             .map_err(io_err("list", &msg_dir))?
             .flatten()
         {
             let id = e.file_name().to_string_lossy().into_owned();
-            if !envelopes.iter().any(|env| env.id == id) && !keep.contains(&id) {
-                let _ = fs::remove_file(e.path());
+            let path = e.path();
+            let env_path = later.remove(&id);
+            let parsed = match &env_path {
+                Some(p) => Some(fs::read(p).map_err(|e| e.to_string()).and_then(|b| {
+                    serde_json::from_slice::<Envelope>(&b).map_err(|e| e.to_string())
+                })),
+                // Unreadable (permissions, I/O): never a reason to delete anything.
+                None => read_header(&path).map_err(|e| io_err("read", &path)(e))?,
+            };
+            match parsed {
+                Some(Ok(env)) if env.id == id => envelopes.push(env),
+                None => {
+                    let _ = fs::remove_file(&path);
+                }
+                Some(other) => {
+                    let why = match other {
+                        Ok(env) => format!("its envelope names another message ({})", env.id),
+                        Err(why) => why,
+                    };
+                    // Set aside, message and all (nothing acknowledged is lost).
+                    let corrupt = self.dir.join("corrupt");
+                    let _ = fs::create_dir_all(&corrupt);
+                    let _ = fs::rename(&path, corrupt.join(&id));
+                    let shown = match &env_path {
+                        Some(p) => {
+                            let _ = fs::rename(p, corrupt.join(format!("{id}.json")));
+                            p.display().to_string()
+                        }
+                        None => path.display().to_string(),
+                    };
+                    problems.push(format!(
+                        "{shown}: {why}; the message moved to {}",
+                        corrupt.display()
+                    ));
+                }
             }
+        }
+        // What a removal interrupted by a crash left: the message was already gone.
+        for (_, path) in later {
+            let _ = fs::remove_file(&path);
         }
         envelopes.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
         Ok((envelopes, problems))
+    }
+
+    /// The message of `env`, without the envelope line its file starts with.
+    pub fn read_message(&self, env: &Envelope) -> io::Result<Arc<[u8]>> {
+        let path = self.message_path(&env.id);
+        let bytes = fs::read(&path)?;
+        let body = usize::try_from(env.body_offset)
+            .ok()
+            .and_then(|off| bytes.get(off..))
+            .ok_or_else(|| {
+                io::Error::other(format!(
+                    "{}: shorter than its envelope line ({} bytes)",
+                    path.display(),
+                    env.body_offset
+                ))
+            })?;
+        Ok(Arc::from(body))
     }
 
     /// Replaces `env`'s file durably (write, fsync, rename, fsync the directory). The temporary
@@ -186,17 +245,21 @@ impl QueueStore {
         Ok(())
     }
 
-    /// Removes a message and its envelope (the envelope first: without it the message is gone).
+    /// Removes a message and its envelope: the message first (once it is gone, nothing is sent
+    /// again; the directory fsync makes that survive a power cut), then its `env/` file.
     pub fn remove(&self, id: &str) -> Result<(), DeliveryError> {
+        let msg = self.message_path(id);
+        match fs::remove_file(&msg) {
+            Ok(()) => self.sync_sub("msg")?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("remove", &msg)(e).into()),
+        }
         let env = self.envelope_path(id);
         match fs::remove_file(&env) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_err("remove", &env)(e).into()),
         }
-        self.sync_sub("env")?;
-        let msg = self.message_path(id);
-        let _ = fs::remove_file(&msg);
         Ok(())
     }
 }
@@ -210,6 +273,7 @@ impl Target for QueueStore {
             sender: origin.sender.clone(),
             created: now,
             size: 0,
+            body_offset: 0,
             held: false,
             ret: origin.ret,
             envid: origin.envid.clone(),
@@ -256,15 +320,28 @@ struct QueueDelivery {
 }
 
 impl QueueDelivery {
+    /// The file, made at the first write with the envelope line it starts with.
     fn file(&mut self) -> Result<&mut File, DeliveryError> {
         let file = match self.file.take() {
             Some(f) => f,
-            None => OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&self.tmp)
-                .map_err(io_err("create", &self.tmp))?,
+            None => {
+                let mut line = HEADER.to_vec();
+                serde_json::to_writer(&mut line, &self.envelope).map_err(|e| FsError {
+                    op: "encode",
+                    path: self.tmp.clone(),
+                    source: io::Error::other(e),
+                })?;
+                line.push(b'\n');
+                let mut f = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&self.tmp)
+                    .map_err(io_err("create", &self.tmp))?;
+                f.write_all(&line).map_err(io_err("write", &self.tmp))?;
+                self.envelope.body_offset = line.len() as u64;
+                f
+            }
         };
         Ok(self.file.insert(file))
     }
@@ -277,7 +354,6 @@ impl QueueDelivery {
         let msg = self.store.message_path(&self.envelope.id);
         fs::rename(&self.tmp, &msg).map_err(io_err("rename into", &msg))?;
         self.placed = true;
-        self.store.save(&self.envelope)?;
         self.store.sync_sub("msg")?;
         Ok(())
     }

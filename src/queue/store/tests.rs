@@ -27,10 +27,6 @@ fn commit_makes_message_and_envelope_durable_and_loadable() {
     }));
     let id = queue_one(&store, b"Subject: q\n\nbody\n");
     assert_eq!(seen.lock().unwrap().as_slice(), std::slice::from_ref(&id));
-    assert_eq!(
-        fs::read(store.message_path(&id)).unwrap(),
-        b"Subject: q\n\nbody\n"
-    );
     let (envs, problems) = store.load().unwrap();
     assert!(problems.is_empty(), "{problems:?}");
     assert_eq!(envs.len(), 1);
@@ -42,7 +38,11 @@ fn commit_makes_message_and_envelope_durable_and_loadable() {
     assert_eq!(e.recipients.len(), 2);
     assert!(!e.recipients[0].local_delivery && e.recipients[1].local_delivery);
     assert!(e.recipients.iter().all(|r| r.state == State::Queued));
+    assert_eq!(&*store.read_message(e).unwrap(), b"Subject: q\n\nbody\n");
+    // One file per queued message: no envelope file until an attempt leaves something to do.
     assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    assert_eq!(fs::read_dir(dir.path().join("env")).unwrap().count(), 0);
+    assert_eq!(fs::read_dir(dir.path().join("msg")).unwrap().count(), 1);
 }
 
 #[test]
@@ -64,31 +64,76 @@ fn aborted_and_dropped_leave_nothing() {
     }
 }
 
-/// What a crash leaves: a file in tmp/ and a message whose envelope was never written are
-/// removed; an unreadable envelope is set aside and reported; the good one loads.
+/// What a crash leaves: a file in tmp/ (never acknowledged), a message file of an older version
+/// with no envelope, and an `env/` file whose message was removed are cleaned up; a message whose
+/// envelope cannot be read (a corrupt `env/` file, a cut first line) is set aside with its bytes
+/// and reported; the good ones load, from their first line or from their `env/` file.
 #[test]
 fn load_cleans_what_a_crash_left() {
     let dir = tempfile::tempdir().unwrap();
     let store = QueueStore::open(dir.path()).unwrap();
     let good = queue_one(&store, b"ok\n");
+    let saved = queue_one(&store, b"saved\n");
+    let mut env = store
+        .load()
+        .unwrap()
+        .0
+        .into_iter()
+        .find(|e| e.id == saved)
+        .unwrap();
+    env.recipients[0].attempts = 2;
+    store.save(&env).unwrap();
     fs::write(dir.path().join("tmp/half"), b"x").unwrap();
     fs::write(dir.path().join("msg/orphan"), b"x").unwrap();
+    fs::write(dir.path().join("env/gone.json"), b"{}").unwrap();
     fs::write(dir.path().join("env/bad.json"), b"{not json").unwrap();
     fs::write(dir.path().join("msg/bad"), b"acknowledged text").unwrap();
-    let (envs, problems) = store.load().unwrap();
-    assert_eq!(
-        envs.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
-        [good]
-    );
-    assert_eq!(problems.len(), 1, "{problems:?}");
+    fs::write(
+        dir.path().join("msg/cut"),
+        b"smtpd-queue-envelope {\"id\":\"cut\",\"sen",
+    )
+    .unwrap();
+    let (envs, mut problems) = store.load().unwrap();
+    let mut ids: Vec<String> = envs.iter().map(|e| e.id.clone()).collect();
+    ids.sort();
+    let mut want = vec![good, saved.clone()];
+    want.sort();
+    assert_eq!(ids, want);
+    let loaded = envs.iter().find(|e| e.id == saved).unwrap();
+    assert_eq!(loaded.recipients[0].attempts, 2, "the env/ file wins");
+    assert_eq!(&*store.read_message(loaded).unwrap(), b"saved\n");
+    problems.sort();
+    assert_eq!(problems.len(), 2, "{problems:?}");
     assert!(problems[0].contains("bad.json"), "{problems:?}");
+    assert!(problems[1].contains("msg/cut"), "{problems:?}");
     assert!(dir.path().join("corrupt/bad.json").is_file());
     assert_eq!(
         fs::read(dir.path().join("corrupt/bad")).unwrap(),
         b"acknowledged text",
         "the message of a corrupt envelope is kept"
     );
-    assert!(!dir.path().join("msg/orphan").exists() && !dir.path().join("tmp/half").exists());
+    assert!(dir.path().join("corrupt/cut").is_file());
+    for gone in ["msg/orphan", "tmp/half", "env/gone.json"] {
+        assert!(!dir.path().join(gone).exists(), "{gone}");
+    }
+}
+
+/// A removal cut short after its first step (the message unlinked, its `env/` file still
+/// there) loses nothing and sends nothing again: the leftover is removed at start.
+#[test]
+fn an_interrupted_removal_leaves_nothing_to_send() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = QueueStore::open(dir.path()).unwrap();
+    let id = queue_one(&store, b"m\n");
+    let (envs, _) = store.load().unwrap();
+    store.save(&envs[0]).unwrap();
+    fs::remove_file(store.message_path(&id)).unwrap();
+    let (envs, problems) = store.load().unwrap();
+    assert!(
+        envs.is_empty() && problems.is_empty(),
+        "{envs:?} {problems:?}"
+    );
+    assert_eq!(fs::read_dir(dir.path().join("env")).unwrap().count(), 0);
 }
 
 #[test]
