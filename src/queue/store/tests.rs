@@ -151,3 +151,26 @@ fn save_replaces_and_remove_deletes() {
     assert!(store.load().unwrap().0.is_empty());
     assert!(!store.message_path(&id).exists());
 }
+
+/// A queue written by the previous layout (the message alone in `msg/`, its envelope in
+/// `env/` with no `body_offset`) loads after an upgrade, its message read whole.
+#[test]
+fn the_previous_layout_still_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = QueueStore::open(dir.path()).unwrap();
+    fs::write(dir.path().join("msg/old1"), b"Subject: old\n\nbody\n").unwrap();
+    fs::write(
+        dir.path().join("env/old1.json"),
+        br#"{"id":"old1","sender":"a@b.test","created":5,"size":19,"recipients":[
+            {"address":"x@far.test","domain":"far.test","local":"x","state":"deferred"}]}"#,
+    )
+    .unwrap();
+    let (envs, problems) = store.load().unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(envs.len(), 1);
+    assert_eq!((envs[0].body_offset, envs[0].size), (0, 19));
+    assert_eq!(
+        &*store.read_message(&envs[0]).unwrap(),
+        b"Subject: old\n\nbody\n"
+    );
+}
