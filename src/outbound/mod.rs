@@ -13,6 +13,7 @@ pub mod bounce;
 mod hop;
 mod mx;
 mod pool;
+mod removal;
 mod report;
 
 pub use mx::Dns;
@@ -63,6 +64,8 @@ pub struct Outbound {
     stats: Arc<Stats>,
     /// Sessions with next hops kept for the next message, and the per-destination limits.
     conns: Arc<pool::Connections>,
+    /// Finished messages leave the queue in batches.
+    removals: Arc<removal::Removals>,
 }
 
 pub fn unix_now() -> u64 {
@@ -113,6 +116,7 @@ impl Outbound {
             wake: Notify::new(),
             stats,
             conns: pool::Connections::new(),
+            removals: removal::Removals::new(Arc::clone(&store)),
         });
         let weak = Arc::downgrade(&o);
         store.on_queued(Arc::new(move |e: &Envelope| {
@@ -195,7 +199,8 @@ impl Outbound {
         Ok(n)
     }
 
-    /// `queue hold ID` / `queue release ID`, recorded durably.
+    /// `queue hold ID` / `queue release ID`, recorded durably (by the end of its attempt when it
+    /// is being tried).
     pub fn hold(&self, id: &str, held: bool) -> Result<(), String> {
         let env = {
             let mut entries = self.entries();
@@ -203,9 +208,13 @@ impl Outbound {
                 .get_mut(id)
                 .ok_or_else(|| format!("no message {id} in the queue"))?;
             e.envelope.held = held;
-            e.envelope.clone()
+            // One being tried is saved by the end of its attempt, with its new state (this copy
+            // is the state before the attempt).
+            (!e.in_flight).then(|| e.envelope.clone())
         };
-        self.store.save(&env).map_err(|e| e.to_string())?;
+        if let Some(env) = env {
+            self.store.save(&env).map_err(|e| e.to_string())?;
+        }
         self.wake.notify_one();
         Ok(())
     }
@@ -249,10 +258,18 @@ impl Outbound {
     }
 
     /// Due messages (marked in flight), at most `room` of them, and when the next one is due.
+    /// With no room, or once `room` are taken, the rest is not looked at (and the next time
+    /// not known): the end of an attempt wakes the runner anyway.
     fn take_due(&self, now: u64, room: usize) -> (Vec<Envelope>, Option<u64>) {
         let mut due = Vec::new();
         let mut next: Option<u64> = None;
+        if room == 0 {
+            return (due, None);
+        }
         for e in self.entries().values_mut() {
+            if due.len() == room {
+                return (due, None);
+            }
             if e.in_flight || e.envelope.held {
                 continue;
             }
@@ -272,33 +289,41 @@ impl Outbound {
     /// Records the outcome of an attempt: durably first, then in memory. A message with nothing
     /// left to do (every recipient delivered, or failed and bounced) is removed; one whose bounce
     /// could not be queued yet stays and is tried again.
-    fn finished(&self, mut env: Envelope) {
-        // A hold or release made while it was in flight stands, on disk too.
-        if let Some(e) = self.entries().get(&env.id) {
-            env.held = e.envelope.held;
-        }
-        let done = env.is_done();
-        let saved = if done {
-            self.store.remove(&env.id)
-        } else {
-            self.store.save(&env)
-        };
-        let mut entries = self.entries();
-        if let Err(e) = saved {
-            // Kept in memory, so delivered recipients are not sent again by this process; the
-            // next save (the next try, or a later attempt) records it on disk.
-            warn!(id = %env.id, error = %e, "cannot record the delivery outcome on disk yet");
-            if let Some(entry) = entries.get_mut(&env.id) {
-                entry.envelope = env;
-                entry.in_flight = false;
+    async fn finished(&self, mut env: Envelope) {
+        loop {
+            // A hold or release made while it was in flight stands, on disk too.
+            if let Some(e) = self.entries().get(&env.id) {
+                env.held = e.envelope.held;
             }
-            return;
-        }
-        if done {
-            entries.remove(&env.id);
-        } else if let Some(entry) = entries.get_mut(&env.id) {
+            let done = env.is_done();
+            let saved = if done {
+                self.removals.remove(&env.id).await
+            } else {
+                // The save (fsyncs) off the async threads.
+                let (store, e) = (Arc::clone(&self.store), env.clone());
+                tokio::task::spawn_blocking(move || store.save(&e).map_err(|e| e.to_string()))
+                    .await
+                    .unwrap_or_else(|e| Err(e.to_string()))
+            };
+            let mut entries = self.entries();
+            let Some(entry) = entries.get_mut(&env.id) else {
+                return;
+            };
+            if let Err(e) = saved {
+                // Kept in memory, so delivered recipients are not sent again by this process;
+                // the next save (the next try, or a later attempt) records it on disk.
+                warn!(id = %env.id, error = %e, "cannot record the delivery outcome on disk yet");
+            } else if done {
+                entries.remove(&env.id);
+                return;
+            } else if entry.envelope.held != env.held {
+                // Held or released during the save (which `hold` leaves to this attempt):
+                // saved again with it.
+                continue;
+            }
             entry.envelope = env;
             entry.in_flight = false;
+            return;
         }
     }
 
@@ -323,9 +348,7 @@ impl Outbound {
                 tracker.spawn(async move {
                     let cfg = me.config();
                     let env = attempt::run(&cfg, &me.store, &me.stats, &me.conns, env).await;
-                    let done = Arc::clone(&me);
-                    // The final save (fsyncs) off the async threads.
-                    let _ = tokio::task::spawn_blocking(move || done.finished(env)).await;
+                    me.finished(env).await;
                     active.fetch_sub(1, SeqCst);
                     me.wake.notify_one();
                 });

@@ -111,6 +111,12 @@ impl QueueStore {
         }))
     }
 
+    /// Directory fsyncs made on `sub/` so far.
+    #[cfg(test)]
+    pub(crate) fn dir_syncs(&self, sub: &str) -> u64 {
+        self.dirs.syncs(&self.dir.join(sub))
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -248,19 +254,48 @@ impl QueueStore {
     /// Removes a message and its envelope: the message first (once it is gone, nothing is sent
     /// again; the directory fsync makes that survive a power cut), then its `env/` file.
     pub fn remove(&self, id: &str) -> Result<(), DeliveryError> {
-        let msg = self.message_path(id);
-        match fs::remove_file(&msg) {
-            Ok(()) => self.sync_sub("msg")?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err("remove", &msg)(e).into()),
-        }
-        let env = self.envelope_path(id);
-        match fs::remove_file(&env) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err("remove", &env)(e).into()),
-        }
-        Ok(())
+        let id = [id.to_string()];
+        self.remove_many(&id).pop().unwrap_or(Ok(()))
+    }
+
+    /// [`QueueStore::remove`] for several messages with one directory fsync for all of them;
+    /// a result per id, in order.
+    pub fn remove_many(&self, ids: &[String]) -> Vec<Result<(), DeliveryError>> {
+        let unlinked: Vec<Result<bool, DeliveryError>> = ids
+            .iter()
+            .map(|id| {
+                let msg = self.message_path(id);
+                match fs::remove_file(&msg) {
+                    Ok(()) => Ok(true),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+                    Err(e) => Err(io_err("remove", &msg)(e).into()),
+                }
+            })
+            .collect();
+        let synced = match unlinked.iter().any(|r| matches!(r, Ok(true))) {
+            true => self.sync_sub("msg"),
+            false => Ok(()),
+        };
+        ids.iter()
+            .zip(unlinked)
+            .map(|(id, r)| {
+                r?;
+                if let Err(e) = &synced {
+                    return Err(FsError {
+                        op: e.op,
+                        path: e.path.clone(),
+                        source: io::Error::new(e.source.kind(), e.source.to_string()),
+                    }
+                    .into());
+                }
+                let env = self.envelope_path(id);
+                match fs::remove_file(&env) {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                    Err(e) => Err(io_err("remove", &env)(e).into()),
+                }
+            })
+            .collect()
     }
 }
 

@@ -174,3 +174,18 @@ fn the_previous_layout_still_loads() {
         b"Subject: old\n\nbody\n"
     );
 }
+
+/// Removing ten messages at once: one fsync of `msg/` for all of them, each result Ok, and
+/// an id that is not there is no error.
+#[test]
+fn remove_many_shares_one_directory_fsync() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = QueueStore::open(dir.path()).unwrap();
+    let mut ids: Vec<String> = (0..10).map(|_| queue_one(&store, b"m\n")).collect();
+    ids.push("never-queued".into());
+    let before = store.dir_syncs("msg");
+    let results = store.remove_many(&ids);
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(store.dir_syncs("msg"), before + 1);
+    assert!(store.load().unwrap().0.is_empty());
+}
