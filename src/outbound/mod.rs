@@ -13,7 +13,6 @@ pub mod bounce;
 mod hop;
 mod mx;
 mod pool;
-mod removal;
 mod report;
 
 pub use mx::Dns;
@@ -64,8 +63,6 @@ pub struct Outbound {
     stats: Arc<Stats>,
     /// Sessions with next hops kept for the next message, and the per-destination limits.
     conns: Arc<pool::Connections>,
-    /// Finished messages leave the queue in batches.
-    removals: Arc<removal::Removals>,
 }
 
 pub fn unix_now() -> u64 {
@@ -116,7 +113,6 @@ impl Outbound {
             wake: Notify::new(),
             stats,
             conns: pool::Connections::new(),
-            removals: removal::Removals::new(Arc::clone(&store)),
         });
         let weak = Arc::downgrade(&o);
         store.on_queued(Arc::new(move |e: &Envelope| {
@@ -296,15 +292,17 @@ impl Outbound {
                 env.held = e.envelope.held;
             }
             let done = env.is_done();
-            let saved = if done {
-                self.removals.remove(&env.id).await
-            } else {
-                // The save (fsyncs) off the async threads.
-                let (store, e) = (Arc::clone(&self.store), env.clone());
-                tokio::task::spawn_blocking(move || store.save(&e).map_err(|e| e.to_string()))
-                    .await
-                    .unwrap_or_else(|e| Err(e.to_string()))
-            };
+            // The removal or save (unlink, fsyncs) off the async threads. Removals run in
+            // parallel: an unlink can wait for the disk (ext4 discards the freed blocks), and
+            // their directory fsyncs are shared anyway.
+            let (store, e) = (Arc::clone(&self.store), env.clone());
+            let saved = tokio::task::spawn_blocking(move || match done {
+                true => store.remove(&e.id),
+                false => store.save(&e),
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
             let mut entries = self.entries();
             let Some(entry) = entries.get_mut(&env.id) else {
                 return;
