@@ -1,8 +1,8 @@
 //! A small async SMTP client: greeting, EHLO (HELO fallback on 500/502), MAIL, RCPT, DATA with
 //! dot-stuffing and CRLF line ends, QUIT. Uses PIPELINING when the server offers it, refuses
 //! locally a message above the advertised SIZE, and can show every line as it goes (`C:`/`S:`).
-//! STARTTLS ([`Client::start_tls`]), implicit TLS ([`Client::connect_tls`]) and AUTH PLAIN
-//! ([`Client::auth_plain`], its secret kept out of the transcript).
+//! STARTTLS ([`Client::start_tls`]), implicit TLS ([`Client::connect_tls`]) and AUTH PLAIN or
+//! LOGIN ([`Client::authenticate`], the secret kept out of the transcript).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -26,6 +26,8 @@ pub struct Client {
     pub extensions: Vec<String>,
     /// The SIZE the server advertised (0 or absent: no limit).
     pub max_size: Option<u64>,
+    /// The SASL mechanisms of the EHLO reply's AUTH line.
+    pub auth_mechanisms: Vec<String>,
 }
 
 impl Client {
@@ -56,6 +58,7 @@ impl Client {
             hook: None,
             extensions: Vec::new(),
             max_size: None,
+            auth_mechanisms: Vec::new(),
         };
         Ok(c)
     }
@@ -120,6 +123,7 @@ impl Client {
         if r.is_positive() {
             self.extensions = r.keywords();
             self.max_size = r.size_limit();
+            self.auth_mechanisms = r.auth_mechanisms();
         }
         Ok(r)
     }
@@ -138,6 +142,7 @@ impl Client {
         self.conn.start_tls(config, server_name).await?;
         self.extensions.clear();
         self.max_size = None;
+        self.auth_mechanisms.clear();
         self.note("C: ", "[TLS handshake done]");
         Ok(())
     }
@@ -155,6 +160,45 @@ impl Client {
         c.start_tls(config, server_name).await?;
         let greeting = c.reply().await?;
         Ok((c, greeting))
+    }
+
+    /// Logs in with the mechanism the server offers: PLAIN when offered (or when the EHLO reply
+    /// names none: some servers only list it after STARTTLS, and then the server's reply
+    /// says), else LOGIN; an error when it offers only others. The reply that ends the
+    /// exchange (235 when logged in).
+    pub async fn authenticate(&mut self, user: &str, password: &str) -> Result<Reply, ClientError> {
+        let offers = |m: &str| self.auth_mechanisms.iter().any(|o| o == m);
+        if self.auth_mechanisms.is_empty() || offers("PLAIN") {
+            self.auth_plain(user, password).await
+        } else if offers("LOGIN") {
+            self.auth_login(user, password).await
+        } else {
+            Err(ClientError::Malformed(format!(
+                "the server offers AUTH {} but neither PLAIN nor LOGIN",
+                self.auth_mechanisms.join(" ")
+            )))
+        }
+    }
+
+    /// AUTH LOGIN (draft-murchison-sasl-login): the user name and the password, each base64
+    /// after a 334; the secret is not shown in the transcript.
+    pub async fn auth_login(&mut self, user: &str, password: &str) -> Result<Reply, ClientError> {
+        use base64::Engine;
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let r = self.command("AUTH LOGIN").await?;
+        if r.code != 334 {
+            return Ok(r);
+        }
+        self.note("C: ", "[user name hidden]");
+        self.write(format!("{}\r\n", b64(user)).as_bytes()).await?;
+        let r = self.reply().await?;
+        if r.code != 334 {
+            return Ok(r);
+        }
+        self.note("C: ", "[password hidden]");
+        self.write(format!("{}\r\n", b64(password)).as_bytes())
+            .await?;
+        self.reply().await
     }
 
     /// AUTH PLAIN with an initial response (RFC 4954); the secret is not shown in the transcript.
@@ -466,4 +510,93 @@ pub async fn transaction_mail(c: &mut Client, m: &Mail<'_>) -> Result<Outcome, C
         reply: r,
         delivered,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    /// A scripted server on loopback: sends `ehlo` after the greeting, then for each
+    /// (expected line, reply) pair reads a line, checks it and answers; the client after EHLO.
+    async fn scripted(ehlo: &'static str, steps: Vec<(&'static str, &'static str)>) -> Client {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (s, _) = listener.accept().await.unwrap();
+            let (r, mut w) = s.into_split();
+            let mut r = BufReader::new(r);
+            w.write_all(b"220 peer.test ESMTP\r\n").await.unwrap();
+            let mut line = String::new();
+            r.read_line(&mut line).await.unwrap();
+            assert!(line.starts_with("EHLO "), "{line:?}");
+            w.write_all(ehlo.as_bytes()).await.unwrap();
+            for (want, reply) in steps {
+                line.clear();
+                r.read_line(&mut line).await.unwrap();
+                assert_eq!(line, want);
+                w.write_all(reply.as_bytes()).await.unwrap();
+            }
+        });
+        let (mut c, greeting) = Client::connect(addr, Duration::from_secs(5)).await.unwrap();
+        assert_eq!(greeting.code, 220);
+        c.transcript = Some(Vec::new());
+        assert_eq!(c.hello("me.test").await.unwrap().code, 250);
+        c
+    }
+
+    #[tokio::test]
+    async fn login_when_the_server_offers_only_login() {
+        let mut c = scripted(
+            "250-peer.test\r\n250 AUTH LOGIN\r\n",
+            vec![
+                ("AUTH LOGIN\r\n", "334 VXNlcm5hbWU6\r\n"),
+                ("dUBleGFtcGxlLnRlc3Q=\r\n", "334 UGFzc3dvcmQ6\r\n"),
+                ("czNjcjN0\r\n", "235 2.7.0 ok\r\n"),
+            ],
+        )
+        .await;
+        let r = c.authenticate("u@example.test", "s3cr3t").await.unwrap();
+        assert_eq!(r.code, 235);
+        let t = c.transcript.unwrap().join("\n");
+        assert!(!t.contains("czNjcjN0") && !t.contains("dUBl"), "{t}");
+    }
+
+    #[tokio::test]
+    async fn plain_when_offered_and_a_refusal_is_the_reply() {
+        let mut c = scripted(
+            "250-peer.test\r\n250 AUTH LOGIN PLAIN\r\n",
+            vec![(
+                "AUTH PLAIN AHVAZXhhbXBsZS50ZXN0AHMzY3IzdA==\r\n",
+                "535 5.7.8 no\r\n",
+            )],
+        )
+        .await;
+        let r = c.authenticate("u@example.test", "s3cr3t").await.unwrap();
+        assert_eq!(r.code, 535);
+    }
+
+    #[tokio::test]
+    async fn login_stops_at_a_refusal_of_the_user_name() {
+        let mut c = scripted(
+            "250-peer.test\r\n250 AUTH=LOGIN\r\n",
+            vec![
+                ("AUTH LOGIN\r\n", "334 VXNlcm5hbWU6\r\n"),
+                ("dUBleGFtcGxlLnRlc3Q=\r\n", "535 5.7.8 no\r\n"),
+            ],
+        )
+        .await;
+        let r = c.authenticate("u@example.test", "s3cr3t").await.unwrap();
+        assert_eq!(r.code, 535);
+    }
+
+    #[tokio::test]
+    async fn no_mechanism_we_speak_is_an_error_before_sending_secrets() {
+        let mut c = scripted("250-peer.test\r\n250 AUTH CRAM-MD5 XOAUTH2\r\n", vec![]).await;
+        let e = c
+            .authenticate("u@example.test", "s3cr3t")
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("CRAM-MD5 XOAUTH2"), "{e}");
+    }
 }

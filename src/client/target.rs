@@ -155,7 +155,7 @@ pub async fn deliver(
         }
     }
     if let Some((user, password)) = &t.auth {
-        let r = c.auth_plain(user, password).await?;
+        let r = c.authenticate(user, password).await?;
         if r.code != 235 {
             let _ = c.command("QUIT").await;
             return Ok(refused(r));

@@ -335,7 +335,7 @@ async fn open(cfg: &OutboundConfig, p: &Peer<'_>) -> Result<Client, Early> {
         let (user, password) = credentials(&cfg.relay.smarthost_auth_file)
             .await
             .map_err(Early::Failed)?;
-        let r = c.auth_plain(&user, &password).await.map_err(failed)?;
+        let r = c.authenticate(&user, &password).await.map_err(failed)?;
         if !r.is_positive() {
             return Err(Early::Refused(r));
         }

@@ -46,6 +46,29 @@ impl Response {
             .collect()
     }
 
+    /// EHLO: the SASL mechanisms after `AUTH` (RFC 4954), upper-cased; also the `AUTH=` form
+    /// that old servers send for old clients. Empty when the server offers no AUTH.
+    pub fn auth_mechanisms(&self) -> Vec<String> {
+        let mut mechs: Vec<String> = Vec::new();
+        for l in self.lines.iter().skip(1) {
+            let mut w = l.split_whitespace();
+            let Some(first) = w.next() else { continue };
+            let first = first.to_ascii_uppercase();
+            let rest: Vec<&str> = match first.strip_prefix("AUTH=") {
+                Some(m) => std::iter::once(m).chain(w).collect(),
+                None if first == "AUTH" => w.collect(),
+                None => continue,
+            };
+            for m in rest.iter().filter(|m| !m.is_empty()) {
+                let m = m.to_ascii_uppercase();
+                if !mechs.contains(&m) {
+                    mechs.push(m);
+                }
+            }
+        }
+        mechs
+    }
+
     /// EHLO: the number after `SIZE`, when positive (RFC 1870; 0 means no limit).
     pub fn size_limit(&self) -> Option<u64> {
         self.lines
@@ -145,6 +168,17 @@ pub fn parse(text: &str) -> Result<Response, Malformed> {
 mod tests {
     use super::*;
     use crate::proto::smtp::Reply;
+
+    #[test]
+    fn auth_mechanisms() {
+        let r = parse("250-mx.test\r\n250-AUTH login PLAIN\r\n250-AUTH=LOGIN CRAM-MD5\r\n250-AUTHX Y\r\n250 SIZE 10\r\n").unwrap();
+        assert_eq!(r.auth_mechanisms(), ["LOGIN", "PLAIN", "CRAM-MD5"]);
+        let r = parse("250-mx.test\r\n250 PIPELINING\r\n").unwrap();
+        assert!(r.auth_mechanisms().is_empty());
+        // The greeting line is not an extension.
+        let r = parse("250-AUTH PLAIN\r\n250 OK\r\n").unwrap();
+        assert!(r.auth_mechanisms().is_empty());
+    }
 
     #[test]
     fn table() {
