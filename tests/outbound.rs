@@ -371,6 +371,49 @@ fn mail_loop_fails_and_bounces() {
     assert!(far.new_mail("far.test", "bob").is_empty(), "not sent on");
 }
 
+/// Two servers whose aliases forward to each other: the copy that comes back carries our
+/// Delivered-To: twice, so it fails as a forwarding loop on its second pass (not after 50
+/// Received: headers) and the sender gets a bounce naming it.
+#[test]
+fn alias_forwarding_loop_bounces_on_the_second_pass() {
+    let far_o = |route: &str| {
+        Overrides::new()
+            .set("mailboxes", "domains", "[\"far.test\"]")
+            .set("aliases", "\"bob@far.test\"", "\"loop@example.test\"")
+            .set("relay", "routes", route)
+    };
+    let far = Server::start_with(far_o("{}"));
+    let route = format!("{{ \"far.test\" = \"{}\" }}", far.addr("smtp"));
+    let srv = Server::start_with(Overrides::new().set("relay", "routes", &route).set(
+        "aliases",
+        "\"loop@example.test\"",
+        "\"bob@far.test\"",
+    ));
+    let back = format!("{{ \"example.test\" = \"{}\" }}", srv.addr("smtp"));
+    far.rewrite_config(&far_o(&back));
+    assert_eq!(far.ctl_json(&["reload"])["applied"], true);
+    send(&srv, &["loop@example.test"]);
+    until("the bounce", || {
+        srv.new_mail("example.test", "alice").len() == 1
+    });
+    let report = std::fs::read_to_string(&srv.new_mail("example.test", "alice")[0]).unwrap();
+    assert!(report.contains("Status: 5.4.6"), "{report}");
+    assert!(
+        report.contains("mail forwarding loop for loop@example.test"),
+        "{report}"
+    );
+    // The returned headers: two passes through each server, no more.
+    let received = report.matches("\nReceived: ").count();
+    assert!(
+        (3..=5).contains(&received),
+        "{received} Received: in\n{report}"
+    );
+    until("both queues empty", || {
+        queue(&srv).as_array().is_some_and(|q| q.is_empty())
+            && queue(&far).as_array().is_some_and(|q| q.is_empty())
+    });
+}
+
 /// `[aliases]` (a list with a remote address, reloadable) and `recipient_delimiter`.
 #[test]
 fn aliases_and_recipient_delimiter() {

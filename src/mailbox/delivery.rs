@@ -70,6 +70,8 @@ pub struct Recipient {
     /// RFC 3461 `NOTIFY=` and `ORCPT=` (as given).
     pub notify: Option<Notify>,
     pub orcpt: Option<String>,
+    /// The alias it is a target of (lower-cased), for the forwarding loop check.
+    pub alias: Option<String>,
 }
 
 impl Recipient {
@@ -82,6 +84,7 @@ impl Recipient {
             remote,
             notify: None,
             orcpt: None,
+            alias: None,
         }
     }
 

@@ -32,6 +32,27 @@ fn clean_addr(s: &str) -> String {
         .collect()
 }
 
+/// `Delivered-To: address` (LF), added to a copy forwarded for an alias.
+pub fn delivered_to(address: &str) -> String {
+    format!("Delivered-To: {}\n", clean_addr(address))
+}
+
+/// How many `Delivered-To:` fields of a header section name `address` (case-insensitive).
+pub fn delivered_to_count(head: &[u8], address: &str) -> usize {
+    head.split(|&b| b == b'\n')
+        .filter_map(|line| {
+            let (name, value) = line.split_at(line.iter().position(|&b| b == b':')?);
+            name.eq_ignore_ascii_case(b"Delivered-To")
+                .then_some(&value[1..])
+        })
+        .filter(|v| {
+            let v = String::from_utf8_lossy(v);
+            let v = v.trim().trim_start_matches('<').trim_end_matches('>');
+            v.eq_ignore_ascii_case(address)
+        })
+        .count()
+}
+
 /// `Return-Path: <sender>` (LF), added at final delivery.
 pub fn return_path(sender: &str) -> String {
     format!("Return-Path: <{}>\n", clean_addr(sender))
@@ -139,6 +160,21 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delivered_to_fields_naming_an_address() {
+        let head =
+            b"Delivered-To: Loop@Example.test\nReceived: x\ndelivered-to:<loop@example.test>\n\
+                     Delivered-To: other@example.test\nX-Delivered-To: loop@example.test\n\
+                     Delivered-To loop@example.test\n";
+        assert_eq!(delivered_to_count(head, "loop@example.test"), 2);
+        assert_eq!(delivered_to_count(head, "other@example.test"), 1);
+        assert_eq!(delivered_to_count(b"", "loop@example.test"), 0);
+        assert_eq!(
+            delivered_to("a@b.test\r\nX: y"),
+            "Delivered-To: a@b.testX: y\n"
+        );
+    }
     use std::time::Duration;
 
     #[test]

@@ -52,6 +52,7 @@ impl Message {
                 remote: r.remote,
                 notify: r.notify,
                 orcpt: r.orcpt.clone(),
+                alias: r.alias.clone(),
             })
             .collect();
         let origin = Origin {
@@ -80,11 +81,23 @@ impl Message {
         };
         // Mail that leaves through the queue gets its Return-Path at its final delivery.
         let relayed = recipients.iter().any(Recipient::through_queue);
-        let head = if relayed {
+        let mut head = if relayed {
             trace.received()
         } else {
             trace.render()
         };
+        // An alias forwarded out: Delivered-To: the alias, as Postfix's local(8) adds, so a
+        // copy that comes back shows the loop (checked when it is sent on again).
+        let mut forwarded: Vec<&str> = recipients
+            .iter()
+            .filter(|r| r.remote)
+            .filter_map(|r| r.alias.as_deref())
+            .collect();
+        forwarded.sort_unstable();
+        forwarded.dedup();
+        for alias in forwarded {
+            head.insert_str(0, &crate::mailbox::headers::delivered_to(alias));
+        }
         Message {
             buf: head.into_bytes(),
             head: envelope.submission.then(Vec::new),

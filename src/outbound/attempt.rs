@@ -94,6 +94,19 @@ pub async fn run(
             outcomes.insert(i, Result1::Failed(why.clone()));
         }
     }
+    // A forwarded alias whose copy came back: our Delivered-To: from the first pass and the
+    // one added on this one (Postfix's local(8) says "mail forwarding loop" for the same).
+    let head = &message[..crate::mailbox::headers::header_end(&message).unwrap_or(message.len())];
+    for &i in &pending {
+        let r = &env.recipients[i];
+        if let Some(alias) = r.alias.as_deref().filter(|_| !r.local_delivery)
+            && crate::mailbox::headers::delivered_to_count(head, alias) > 1
+            && !outcomes.contains_key(&i)
+        {
+            let why = format!("554 5.4.6 mail forwarding loop for {alias}");
+            outcomes.insert(i, Result1::Failed(why));
+        }
+    }
     let pending: Vec<usize> = pending
         .into_iter()
         .filter(|i| !outcomes.contains_key(i))

@@ -58,6 +58,9 @@ pub struct RecipientState {
     pub notify: Option<Notify>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub orcpt: Option<String>,
+    /// The alias it is a target of (lower-cased), for the forwarding loop check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
     /// The sender was sent a delay warning for it.
     #[serde(default)]
     pub warned: bool,
@@ -171,6 +174,7 @@ mod tests {
             bounced: false,
             notify: None,
             orcpt: None,
+            alias: None,
             warned: false,
             success_report: false,
         };

@@ -328,6 +328,7 @@ impl Target for QueueStore {
                     bounced: false,
                     notify: r.notify,
                     orcpt: r.orcpt.clone(),
+                    alias: r.alias.clone(),
                     warned: false,
                     success_report: false,
                 })

@@ -17,6 +17,9 @@ pub struct Recipient {
     pub notify: Option<Notify>,
     /// RFC 3461 `ORCPT=` as given, or (for an alias's target) the alias itself.
     pub orcpt: Option<String>,
+    /// The alias (lower-cased `local@domain`) this address is a target of: a copy forwarded
+    /// to it carries `Delivered-To:` the alias, which shows a forwarding loop.
+    pub alias: Option<String>,
 }
 
 impl Recipient {
@@ -29,6 +32,7 @@ impl Recipient {
             remote,
             notify: None,
             orcpt: None,
+            alias: None,
         }
     }
 

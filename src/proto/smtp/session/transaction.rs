@@ -108,7 +108,8 @@ impl SmtpSession {
             Path::Postmaster => {
                 let domain = self.policy.domains.first().cloned().unwrap_or_default();
                 if let Some(targets) = self.policy.alias(&format!("postmaster@{domain}"), false) {
-                    return self.accept_alias(targets, "postmaster", &params, events);
+                    let alias = format!("postmaster@{domain}");
+                    return self.accept_alias(targets, &alias, &params, events);
                 }
                 Recipient::new("postmaster".into(), domain, "postmaster".into(), false)
             }
@@ -242,7 +243,10 @@ impl SmtpSession {
                 } else {
                     self.policy.base_local(local).to_string()
                 };
-                Recipient::new(t.clone(), domain.to_string(), local, remote).with(&params)
+                let mut r =
+                    Recipient::new(t.clone(), domain.to_string(), local, remote).with(&params);
+                r.alias = Some(alias.to_ascii_lowercase());
+                r
             })
             .collect();
         if let Some(tx) = self.tx.as_mut() {
