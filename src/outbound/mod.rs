@@ -14,6 +14,7 @@ mod hop;
 mod mx;
 mod pool;
 mod report;
+mod table;
 
 pub use mx::Dns;
 
@@ -50,15 +51,10 @@ pub struct OutboundConfig {
     pub dkim: Arc<BTreeMap<String, crate::dkim::Signer>>,
 }
 
-struct Entry {
-    envelope: Envelope,
-    in_flight: bool,
-}
-
 pub struct Outbound {
     store: Arc<QueueStore>,
     config: RwLock<Arc<OutboundConfig>>,
-    entries: Mutex<BTreeMap<String, Entry>>,
+    entries: Mutex<table::Table>,
     wake: Notify,
     stats: Arc<Stats>,
     /// Sessions with next hops kept for the next message, and the per-destination limits.
@@ -94,18 +90,7 @@ impl Outbound {
             }
             true
         });
-        let entries = envelopes
-            .into_iter()
-            .map(|envelope| {
-                (
-                    envelope.id.clone(),
-                    Entry {
-                        envelope,
-                        in_flight: false,
-                    },
-                )
-            })
-            .collect();
+        let entries = table::Table::new(envelopes);
         let o = Arc::new(Outbound {
             store: Arc::clone(&store),
             config: RwLock::new(Arc::new(config)),
@@ -127,7 +112,7 @@ impl Outbound {
         Ok(o)
     }
 
-    fn entries(&self) -> MutexGuard<'_, BTreeMap<String, Entry>> {
+    fn entries(&self) -> MutexGuard<'_, table::Table> {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -147,13 +132,7 @@ impl Outbound {
 
     /// A message was just queued (its files are durable).
     fn queued(&self, e: &Envelope) {
-        self.entries().insert(
-            e.id.clone(),
-            Entry {
-                envelope: e.clone(),
-                in_flight: false,
-            },
-        );
+        self.entries().insert(e.clone());
         self.wake.notify_one();
     }
 
@@ -175,20 +154,27 @@ impl Outbound {
         {
             let mut entries = self.entries();
             if let Some(id) = id
-                && !entries.contains_key(id)
+                && !entries.contains(id)
             {
                 return Err(format!("no message {id} in the queue"));
             }
-            for (k, e) in entries.iter_mut() {
-                if id.is_some_and(|id| id != k) || !e.envelope.is_pending() || e.envelope.held {
-                    continue;
-                }
-                for r in &mut e.envelope.recipients {
-                    if r.state.is_pending() {
-                        r.next_try = 0;
+            let ids = match id {
+                Some(id) => vec![id.to_string()],
+                None => entries.ids(),
+            };
+            for k in ids {
+                let touched = entries.update(&k, |e| {
+                    if !e.envelope.is_pending() || e.envelope.held {
+                        return false;
                     }
-                }
-                n += 1;
+                    for r in &mut e.envelope.recipients {
+                        if r.state.is_pending() {
+                            r.next_try = 0;
+                        }
+                    }
+                    true
+                });
+                n += usize::from(touched == Some(true));
             }
         }
         self.wake.notify_one();
@@ -200,13 +186,14 @@ impl Outbound {
     pub fn hold(&self, id: &str, held: bool) -> Result<(), String> {
         let env = {
             let mut entries = self.entries();
-            let e = entries
-                .get_mut(id)
-                .ok_or_else(|| format!("no message {id} in the queue"))?;
-            e.envelope.held = held;
-            // One being tried is saved by the end of its attempt, with its new state (this copy
-            // is the state before the attempt).
-            (!e.in_flight).then(|| e.envelope.clone())
+            entries
+                .update(id, |e| {
+                    e.envelope.held = held;
+                    // One being tried is saved by the end of its attempt, with its new state
+                    // (this copy is the state before the attempt).
+                    (!e.in_flight).then(|| e.envelope.clone())
+                })
+                .ok_or_else(|| format!("no message {id} in the queue"))?
         };
         if let Some(env) = env {
             self.store.save(&env).map_err(|e| e.to_string())?;
@@ -257,29 +244,7 @@ impl Outbound {
     /// With no room, or once `room` are taken, the rest is not looked at (and the next time
     /// not known): the end of an attempt wakes the runner anyway.
     fn take_due(&self, now: u64, room: usize) -> (Vec<Envelope>, Option<u64>) {
-        let mut due = Vec::new();
-        let mut next: Option<u64> = None;
-        if room == 0 {
-            return (due, None);
-        }
-        for e in self.entries().values_mut() {
-            if due.len() == room {
-                return (due, None);
-            }
-            if e.in_flight || e.envelope.held {
-                continue;
-            }
-            let Some(t) = e.envelope.next_try() else {
-                continue;
-            };
-            if t <= now && due.len() < room {
-                e.in_flight = true;
-                due.push(e.envelope.clone());
-            } else {
-                next = Some(next.map_or(t, |n| n.min(t)));
-            }
-        }
-        (due, next)
+        self.entries().take_due(now, room)
     }
 
     /// Records the outcome of an attempt: durably first, then in memory. A message with nothing
@@ -304,7 +269,7 @@ impl Outbound {
             .map_err(|e| e.to_string())
             .and_then(|r| r.map_err(|e| e.to_string()));
             let mut entries = self.entries();
-            let Some(entry) = entries.get_mut(&env.id) else {
+            let Some(entry) = entries.get(&env.id) else {
                 return;
             };
             if let Err(e) = saved {
@@ -319,8 +284,11 @@ impl Outbound {
                 // saved again with it.
                 continue;
             }
-            entry.envelope = env;
-            entry.in_flight = false;
+            let id = env.id.clone();
+            entries.update(&id, |e| {
+                e.envelope = env;
+                e.in_flight = false;
+            });
             return;
         }
     }

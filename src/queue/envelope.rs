@@ -149,6 +149,50 @@ pub fn backoff(attempts: u32, minimal: u64, maximal: u64) -> u64 {
 }
 
 #[cfg(test)]
+impl RecipientState {
+    /// A remote recipient, queued, due at `next_try`.
+    pub fn for_tests(address: &str, next_try: u64) -> RecipientState {
+        let (local, domain) = address.rsplit_once('@').unwrap_or((address, ""));
+        RecipientState {
+            address: address.into(),
+            domain: domain.into(),
+            local: local.into(),
+            local_delivery: false,
+            state: State::Queued,
+            attempts: 0,
+            last_error: None,
+            next_try,
+            remote_mta: None,
+            bounced: false,
+            notify: None,
+            orcpt: None,
+            alias: None,
+            warned: false,
+            success_report: false,
+        }
+    }
+}
+
+#[cfg(test)]
+impl Envelope {
+    /// A message `id` from nobody, without recipients.
+    pub fn for_tests(id: &str) -> Envelope {
+        Envelope {
+            id: id.into(),
+            sender: String::new(),
+            created: 0,
+            size: 1,
+            body_offset: 0,
+            held: false,
+            ret: None,
+            envid: None,
+            smtputf8: false,
+            recipients: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -162,38 +206,15 @@ mod tests {
     #[test]
     fn due_and_pending() {
         let r = |state, next_try| RecipientState {
-            address: "a@x.test".into(),
-            domain: "x.test".into(),
-            local: "a".into(),
-            local_delivery: false,
             state,
-            attempts: 0,
-            last_error: None,
-            next_try,
-            remote_mta: None,
-            bounced: false,
-            notify: None,
-            orcpt: None,
-            alias: None,
-            warned: false,
-            success_report: false,
+            ..RecipientState::for_tests("a@x.test", next_try)
         };
-        let mut e = Envelope {
-            id: "1".into(),
-            sender: String::new(),
-            created: 0,
-            size: 1,
-            body_offset: 0,
-            held: false,
-            ret: None,
-            envid: None,
-            smtputf8: false,
-            recipients: vec![
-                r(State::Delivered, 0),
-                r(State::Deferred, 50),
-                r(State::Queued, 80),
-            ],
-        };
+        let mut e = Envelope::for_tests("1");
+        e.recipients = vec![
+            r(State::Delivered, 0),
+            r(State::Deferred, 50),
+            r(State::Queued, 80),
+        ];
         assert!(e.is_pending() && !e.due(49) && e.due(50));
         assert_eq!(e.next_try(), Some(50));
         e.held = true;
