@@ -175,17 +175,27 @@ fn the_previous_layout_still_loads() {
     );
 }
 
-/// Removing ten messages at once: one fsync of `msg/` for all of them, each result Ok, and
-/// an id that is not there is no error.
+/// A removal takes the message and, when it has one, its `env/` file (saved since, or found
+/// at load by another store on the same directory), fsyncs `msg/`; an unknown id is no error.
 #[test]
-fn remove_many_shares_one_directory_fsync() {
+fn remove_takes_the_env_file_and_syncs() {
     let dir = tempfile::tempdir().unwrap();
     let store = QueueStore::open(dir.path()).unwrap();
-    let mut ids: Vec<String> = (0..10).map(|_| queue_one(&store, b"m\n")).collect();
-    ids.push("never-queued".into());
+    let a = queue_one(&store, b"a\n");
+    let b = queue_one(&store, b"b\n");
+    let (envs, _) = store.load().unwrap();
+    for e in &envs {
+        store.save(e).unwrap();
+    }
+    let count = |sub: &str| std::fs::read_dir(dir.path().join(sub)).unwrap().count();
+    assert_eq!((count("msg"), count("env")), (2, 2));
     let before = store.dir_syncs("msg");
-    let results = store.remove_many(&ids);
-    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    store.remove(&a).unwrap();
     assert_eq!(store.dir_syncs("msg"), before + 1);
-    assert!(store.load().unwrap().0.is_empty());
+    // Another store (a restart) learns of b's env/ file at load.
+    let again = QueueStore::open(dir.path()).unwrap();
+    assert_eq!(again.load().unwrap().0.len(), 1);
+    again.remove(&b).unwrap();
+    again.remove("never-queued").unwrap();
+    assert_eq!((count("msg"), count("env")), (0, 0));
 }
