@@ -199,3 +199,24 @@ fn remove_takes_the_env_file_and_syncs() {
     again.remove("never-queued").unwrap();
     assert_eq!((count("msg"), count("env")), (0, 0));
 }
+
+/// The message is read by its envelope's offset and size; a file cut short (a damaged disk, a
+/// hand edit) is an error that says so, not a shorter message sent on.
+#[test]
+fn a_message_file_shorter_than_its_envelope_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = QueueStore::open(dir.path()).unwrap();
+    let id = queue_one(&store, b"Subject: x\n\nbody\n");
+    let env = store.load().unwrap().0.remove(0);
+    assert_eq!(&*store.read_message(&env).unwrap(), b"Subject: x\n\nbody\n");
+    let path = store.message_path(&id);
+    let len = std::fs::metadata(&path).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(len - 3)
+        .unwrap();
+    let e = store.read_message(&env).unwrap_err();
+    assert!(e.to_string().contains("shorter than its envelope"), "{e}");
+}
