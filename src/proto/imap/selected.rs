@@ -1,0 +1,289 @@
+//! The selected state's commands that change or report the folder: NOOP/CHECK, IDLE, CLOSE,
+//! UNSELECT, EXPUNGE / UID EXPUNGE, STORE, COPY / MOVE; and how changes made elsewhere (other
+//! sessions, POP3, deliveries) are reported: untagged EXPUNGE / EXISTS / FETCH FLAGS.
+
+use imap_codec::imap_types::flag::{Flag as ImapFlag, StoreResponse, StoreType};
+use imap_codec::imap_types::mailbox::Mailbox;
+use imap_codec::imap_types::sequence::SequenceSet;
+use tracing::warn;
+
+use super::encode::{tagged, untagged};
+use super::folders::mailbox_name;
+use super::seqset::{compact, contains, resolve};
+use super::session::{Event, ImapSession, State, Wait};
+use crate::mailbox::imap::{Flag, Flags, Msg, StoreError};
+
+/// `(\Seen \Recent)`.
+pub fn flags_list(m: &Msg) -> String {
+    let mut names: Vec<&str> = m.flags.iter().map(Flag::name).collect();
+    if m.recent {
+        names.push("\\Recent");
+    }
+    format!("({})", names.join(" "))
+}
+
+/// A storage failure as a tagged NO, with the cause in the log only.
+pub fn store_failed(s: &mut ImapSession, tag: &str, e: &StoreError) {
+    let text = match e {
+        StoreError::BadName(why) => format!("[CANNOT] {why}"),
+        StoreError::NoSuchFolder => "[NONEXISTENT] No such folder".to_string(),
+        StoreError::Exists => "[ALREADYEXISTS] The folder already exists".to_string(),
+        StoreError::Refused(why) => format!("[CANNOT] {why}"),
+        StoreError::Gone => "[EXPUNGEISSUED] The message was expunged meanwhile".to_string(),
+        e if e.is_disk_full() => "[OVERQUOTA] Not enough disk space".to_string(),
+        e => {
+            warn!(user = s.user.as_deref().unwrap_or("-"), error = %e, "imap storage failure");
+            "[SERVERBUG] Internal storage error; the administrator can find it in the log"
+                .to_string()
+        }
+    };
+    s.reply(tagged(tag, "NO", &text));
+}
+
+/// Syncs the selected folder and reports what changed. With `expunges` false (FETCH, STORE,
+/// SEARCH by sequence number, where RFC 3501 forbids EXPUNGE), nothing is synced.
+pub fn report_changes(s: &mut ImapSession, expunges: bool) {
+    if s.state != State::Selected || !expunges {
+        return;
+    }
+    let Some(store) = s.store.as_mut() else {
+        return;
+    };
+    let changes = match store.sync() {
+        Ok(c) => c,
+        Err(e) => {
+            warn!(user = s.user.as_deref().unwrap_or("-"), error = %e, "imap folder sync failed");
+            return;
+        }
+    };
+    let mut out = Vec::new();
+    for n in &changes.expunged {
+        out.extend(untagged(&format!("{n} EXPUNGE")));
+    }
+    if let Some(n) = changes.exists {
+        out.extend(untagged(&format!("{n} EXISTS")));
+        let recent = store
+            .selected()
+            .map_or(0, |f| f.msgs.iter().filter(|m| m.recent).count());
+        out.extend(untagged(&format!("{recent} RECENT")));
+    }
+    if let Some(f) = store.selected() {
+        for &n in &changes.flags {
+            if let Some(m) = f.msgs.get(n as usize - 1) {
+                out.extend(untagged(&format!(
+                    "{n} FETCH (UID {} FLAGS {})",
+                    m.uid,
+                    flags_list(m)
+                )));
+            }
+        }
+    }
+    if !out.is_empty() {
+        s.reply(out);
+    }
+}
+
+pub fn noop(s: &mut ImapSession, tag: &str) {
+    report_changes(s, true);
+    s.reply(tagged(tag, "OK", "NOOP completed"));
+}
+
+pub fn idle(s: &mut ImapSession, tag: &str) {
+    report_changes(s, true);
+    s.reply(b"+ idling\r\n".to_vec());
+    s.wait = Wait::Idle {
+        tag: tag.to_string(),
+    };
+    s.events.push(Event::Idle);
+}
+
+/// CLOSE (expunging when read-write) or UNSELECT.
+pub fn close(s: &mut ImapSession, tag: &str, expunge: bool) {
+    if let Some(store) = s.store.as_mut() {
+        if expunge
+            && !s.read_only
+            && let Err(e) = store.expunge(&|_, m| m.flags.contains(Flag::Deleted))
+        {
+            warn!(user = s.user.as_deref().unwrap_or("-"), error = %e, "imap CLOSE expunge failed");
+        }
+        store.deselect();
+    }
+    s.state = State::Authenticated;
+    let verb = if expunge { "CLOSE" } else { "UNSELECT" };
+    s.reply(tagged(tag, "OK", &format!("{verb} completed")));
+}
+
+pub fn expunge(s: &mut ImapSession, tag: &str, uids: Option<&SequenceSet>) {
+    if s.read_only {
+        return s.reply(tagged(
+            tag,
+            "NO",
+            "[READ-ONLY] The folder is selected read-only (EXAMINE)",
+        ));
+    }
+    report_changes(s, true);
+    let Some(store) = s.store.as_mut() else {
+        return;
+    };
+    let star = store
+        .selected()
+        .and_then(|f| f.msgs.last())
+        .map_or(0, |m| m.uid);
+    let pick = |_: usize, m: &Msg| {
+        m.flags.contains(Flag::Deleted) && uids.is_none_or(|set| contains(set, m.uid, star))
+    };
+    match store.expunge(&pick) {
+        Ok(gone) => {
+            let mut out = Vec::new();
+            for n in gone {
+                out.extend(untagged(&format!("{n} EXPUNGE")));
+            }
+            s.reply(out);
+            s.reply(tagged(tag, "OK", "EXPUNGE completed"));
+        }
+        Err(e) => store_failed(s, tag, &e),
+    }
+}
+
+fn system_flags(flags: &[ImapFlag<'_>]) -> Vec<Flag> {
+    flags
+        .iter()
+        .filter_map(|f| match f {
+            ImapFlag::Seen => Some(Flag::Seen),
+            ImapFlag::Answered => Some(Flag::Answered),
+            ImapFlag::Flagged => Some(Flag::Flagged),
+            ImapFlag::Deleted => Some(Flag::Deleted),
+            ImapFlag::Draft => Some(Flag::Draft),
+            // Keywords are not stored yet (no dovecot-keywords): accepted and dropped, and
+            // PERMANENTFLAGS does not offer \*.
+            _ => None,
+        })
+        .collect()
+}
+
+/// Flags for APPEND.
+pub fn flags_from(list: &[ImapFlag<'_>]) -> Flags {
+    let mut f = Flags::default();
+    for fl in system_flags(list) {
+        f.insert(fl);
+    }
+    f
+}
+
+pub fn store(
+    s: &mut ImapSession,
+    tag: &str,
+    set: &SequenceSet,
+    kind: StoreType,
+    response: StoreResponse,
+    flags: &[ImapFlag<'_>],
+    uid: bool,
+) {
+    if s.read_only {
+        return s.reply(tagged(
+            tag,
+            "NO",
+            "[READ-ONLY] The folder is selected read-only (EXAMINE)",
+        ));
+    }
+    report_changes(s, uid);
+    let wanted = system_flags(flags);
+    let Some(store) = s.store.as_mut() else {
+        return;
+    };
+    let msgs = store.selected().map(|f| f.msgs.clone()).unwrap_or_default();
+    let mut out = Vec::new();
+    for i in resolve(set, &msgs, uid) {
+        let mut f = match kind {
+            StoreType::Replace => Flags::from_name(&msgs[i].flags.info()).without_system(),
+            _ => msgs[i].flags.clone(),
+        };
+        for &fl in &wanted {
+            match kind {
+                StoreType::Remove => f.remove(fl),
+                _ => f.insert(fl),
+            }
+        }
+        if let Err(e) = store.set_flags(i, f) {
+            return store_failed(s, tag, &e);
+        }
+        if response == StoreResponse::Answer
+            && let Some(m) = store.selected().and_then(|f| f.msgs.get(i))
+        {
+            let uid_part = if uid {
+                format!("UID {} ", m.uid)
+            } else {
+                String::new()
+            };
+            out.extend(untagged(&format!(
+                "{} FETCH ({uid_part}FLAGS {})",
+                i + 1,
+                flags_list(m)
+            )));
+        }
+    }
+    s.reply(out);
+    s.reply(tagged(tag, "OK", "STORE completed"));
+}
+
+/// COPY, or MOVE (copy, then expunge the originals; RFC 6851).
+pub fn copy(
+    s: &mut ImapSession,
+    tag: &str,
+    set: &SequenceSet,
+    dest: &Mailbox<'_>,
+    uid: bool,
+    mv: bool,
+) {
+    let Some(dest) = mailbox_name(s, tag, dest) else {
+        return;
+    };
+    if mv && s.read_only {
+        return s.reply(tagged(
+            tag,
+            "NO",
+            "[READ-ONLY] The folder is selected read-only (EXAMINE)",
+        ));
+    }
+    report_changes(s, uid);
+    let Some(store) = s.store.as_mut() else {
+        return;
+    };
+    let msgs = store.selected().map(|f| f.msgs.clone()).unwrap_or_default();
+    let idx = resolve(set, &msgs, uid);
+    let (validity, pairs) = match store.copy(&idx, &dest) {
+        Ok(r) => r,
+        Err(StoreError::NoSuchFolder) => {
+            return s.reply(tagged(
+                tag,
+                "NO",
+                "[TRYCREATE] No such folder; CREATE it first",
+            ));
+        }
+        Err(e) => return store_failed(s, tag, &e),
+    };
+    let verb = if mv { "MOVE" } else { "COPY" };
+    let code = if pairs.is_empty() {
+        String::new()
+    } else {
+        let (old, new): (Vec<u32>, Vec<u32>) = pairs.iter().copied().unzip();
+        format!("[COPYUID {validity} {} {}] ", compact(&old), compact(&new))
+    };
+    if !mv {
+        return s.reply(tagged(tag, "OK", &format!("{code}{verb} completed")));
+    }
+    let moved: Vec<u32> = pairs.iter().map(|p| p.0).collect();
+    let gone = store.expunge(&|_, m| moved.contains(&m.uid));
+    s.reply(untagged(&format!("OK {code}Moved")));
+    match gone {
+        Ok(gone) => {
+            let mut out = Vec::new();
+            for n in gone {
+                out.extend(untagged(&format!("{n} EXPUNGE")));
+            }
+            s.reply(out);
+            s.reply(tagged(tag, "OK", "MOVE completed"));
+        }
+        Err(e) => store_failed(s, tag, &e),
+    }
+}

@@ -1,0 +1,301 @@
+//! Transcripts through the real Maildir store on a tempdir, fed whole, byte by byte and in
+//! pieces; limits and bad input; a property test that no input panics the engine.
+
+use std::fs;
+use std::sync::Arc;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::mailbox::MaildirStore;
+use crate::mailbox::imap::MaildirAccount;
+
+fn policy(plaintext: bool) -> Arc<ImapPolicy> {
+    Arc::new(ImapPolicy {
+        hostname: "mail.example.test".into(),
+        plaintext_allowed: plaintext,
+        tls_available: true,
+        max_errors: 5,
+        max_literal: 1000,
+        max_line: 200,
+    })
+}
+
+struct Harness {
+    dir: tempfile::TempDir,
+    s: ImapSession,
+    closed: bool,
+    tls_started: bool,
+}
+
+impl Harness {
+    fn new(plaintext: bool) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["tmp", "new", "cur"] {
+            fs::create_dir(dir.path().join(sub)).unwrap();
+        }
+        fs::write(
+            dir.path().join("new/1700000001.M1P1Q1.h,S=52,W=55"),
+            "From: a@b.test\nSubject: first\nTo: alice@example.test\n\nhello\n",
+        )
+        .unwrap();
+        fs::write(
+            dir.path().join("new/1700000002.M1P1Q2.h"),
+            "Subject: second\n\nworld wide\n",
+        )
+        .unwrap();
+        Harness {
+            dir,
+            s: ImapSession::new(policy(plaintext)),
+            closed: false,
+            tls_started: false,
+        }
+    }
+
+    fn events(&mut self, events: Vec<Event>, out: &mut Vec<u8>) {
+        for ev in events {
+            match ev {
+                Event::Reply(b) => out.extend_from_slice(&b),
+                Event::Login { user, password } => {
+                    let outcome = if user == "alice@example.test" && password == "secret" {
+                        let names = Arc::new(MaildirStore::new(self.dir.path(), "h"));
+                        LoginOutcome::Ok(Box::new(
+                            MaildirAccount::open(self.dir.path(), names).unwrap(),
+                        ))
+                    } else {
+                        LoginOutcome::BadCredentials
+                    };
+                    let more = self.s.login(outcome);
+                    self.events(more, out);
+                }
+                Event::StartTls => {
+                    self.s.tls_started();
+                    self.tls_started = true;
+                }
+                Event::Idle => {}
+                Event::Close => self.closed = true,
+            }
+        }
+    }
+
+    /// Feeds `input` in chunks of `size` (0: whole); returns the text of every reply.
+    fn run(&mut self, input: &str, size: usize) -> String {
+        let mut out = Vec::new();
+        let bytes = input.as_bytes();
+        let size = if size == 0 { bytes.len().max(1) } else { size };
+        for chunk in bytes.chunks(size) {
+            let ev = self.s.feed(chunk);
+            self.events(ev, &mut out);
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+const SESSION: &str = "a1 CAPABILITY\r\n\
+a2 LOGIN alice@example.test secret\r\n\
+a3 LIST \"\" *\r\n\
+a4 SELECT INBOX\r\n\
+a5 FETCH 1:* (UID FLAGS RFC822.SIZE)\r\n\
+a6 FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)] ENVELOPE)\r\n\
+a7 UID FETCH 2 BODY[]\r\n\
+a8 STORE 1 +FLAGS (\\Deleted)\r\n\
+a9 SEARCH UNSEEN\r\n\
+b1 UID SEARCH BODY wide\r\n\
+b2 COPY 2 Trash\r\n\
+b3 EXPUNGE\r\n\
+b4 APPEND Sent (\\Seen) {12}\r\nSubject: x\r\n\r\n\
+b5 STATUS Sent (MESSAGES UIDNEXT UNSEEN)\r\n\
+b6 MOVE 1 Archive\r\n\
+b7 SELECT Archive\r\n\
+b8 FETCH 1 (FLAGS BODY[TEXT]<0.5>)\r\n\
+b9 LOGOUT\r\n";
+
+#[test]
+fn a_whole_session_fed_whole_byte_by_byte_and_in_pieces() {
+    for size in [0, 1, 7, 64] {
+        let mut h = Harness::new(true);
+        let out = h.run(SESSION, size);
+        for want in [
+            "a1 OK CAPABILITY",
+            "AUTH=PLAIN",
+            "a2 OK [CAPABILITY",
+            "* LIST (\\HasNoChildren \\Sent \\Subscribed) \".\" Sent\r\n",
+            "* LIST (\\HasNoChildren \\Subscribed) \".\" INBOX\r\n",
+            "* 2 EXISTS\r\n* 2 RECENT\r\n",
+            "a4 OK [READ-WRITE] SELECT completed",
+            "* 1 FETCH (UID 1 FLAGS (\\Recent) RFC822.SIZE 55)\r\n",
+            "* 2 FETCH (UID 2 FLAGS (\\Recent) RFC822.SIZE 31)\r\n",
+            "* 1 FETCH (BODY[HEADER.FIELDS (SUBJECT)] {18}\r\nSubject: first\r\n\r\n ENVELOPE (NIL \"first\" ((NIL NIL \"a\" \"b.test\"))",
+            "* 2 FETCH (UID 2 BODY[] {31}\r\nSubject: second\r\n\r\nworld wide\r\n FLAGS (\\Seen \\Recent))",
+            "* 1 FETCH (FLAGS (\\Deleted \\Recent))",
+            "* SEARCH 1\r\n",
+            "* SEARCH 2\r\n",
+            "b2 OK [COPYUID ",
+            "* 1 EXPUNGE\r\nb3 OK",
+            "+ Ready for literal data\r\n",
+            "b4 OK [APPENDUID ",
+            "* STATUS Sent (MESSAGES 1 UIDNEXT 2 UNSEEN 0)",
+            "* OK [COPYUID ",
+            "b6 OK MOVE completed",
+            "* 1 FETCH (FLAGS (\\Seen) BODY[TEXT]<0> {5}\r\nworld)",
+            "* BYE",
+            "b9 OK LOGOUT completed",
+        ] {
+            assert!(
+                out.contains(want),
+                "chunk size {size}: {want:?} missing in:\n{out}"
+            );
+        }
+        assert!(h.closed);
+        // Flags are in the file names; the expunged message is gone from disk.
+        let archive: Vec<String> = fs::read_dir(h.dir.path().join(".Archive/cur"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(archive.len(), 1);
+        assert!(archive[0].ends_with(":2,S"), "{archive:?}");
+        assert_eq!(fs::read_dir(h.dir.path().join("cur")).unwrap().count(), 0);
+        assert_eq!(
+            fs::read_dir(h.dir.path().join(".Trash/cur"))
+                .unwrap()
+                .count(),
+            1
+        );
+    }
+}
+
+#[test]
+fn plaintext_login_is_refused_when_not_allowed() {
+    let mut h = Harness::new(false);
+    assert!(String::from_utf8_lossy(&h.s.greeting()).contains("LOGINDISABLED"));
+    let out = h.run("a LOGIN alice@example.test secret\r\nb AUTHENTICATE PLAIN AGFsaWNlQGV4YW1wbGUudGVzdABzZWNyZXQ=\r\nc STARTTLS\r\nd NOOP\r\n", 0);
+    assert!(out.contains("a NO [PRIVACYREQUIRED]"), "{out}");
+    assert!(out.contains("b NO [PRIVACYREQUIRED]"), "{out}");
+    assert!(out.contains("c OK Begin TLS"), "{out}");
+    // Pipelined after STARTTLS: dropped, never answered.
+    assert!(!out.contains("d OK"), "{out}");
+    assert!(h.tls_started);
+    let out = h.run(
+        "e AUTHENTICATE PLAIN\r\nAGFsaWNlQGV4YW1wbGUudGVzdABzZWNyZXQ=\r\nf CAPABILITY\r\n",
+        0,
+    );
+    assert!(out.contains("+ \r\ne OK [CAPABILITY"), "{out}");
+    assert!(
+        !out.contains("STARTTLS") && !out.contains("LOGINDISABLED"),
+        "{out}"
+    );
+}
+
+#[test]
+fn failed_logins_and_commands_before_login() {
+    let mut h = Harness::new(true);
+    let out = h.run(
+        "a LOGIN alice@example.test wrong\r\nb SELECT INBOX\r\nc LOGIN nobody@x secret\r\n",
+        0,
+    );
+    assert!(out.contains("a NO [AUTHENTICATIONFAILED]"), "{out}");
+    assert!(out.contains("b BAD Log in first"), "{out}");
+    assert!(out.contains("c NO [AUTHENTICATIONFAILED]"), "{out}");
+    assert_eq!(h.s.failed_logins, 2);
+}
+
+#[test]
+fn an_overlong_literal_is_refused_before_it_is_read() {
+    let mut h = Harness::new(true);
+    let out = h.run(
+        "a LOGIN alice@example.test secret\r\nb APPEND INBOX {5000}\r\nc NOOP\r\n",
+        0,
+    );
+    assert!(out.contains("b NO [TOOBIG]"), "{out}");
+    assert!(!out.contains("+ Ready"), "{out}");
+    assert!(out.contains("c OK NOOP"), "{out}");
+    // A non-synchronizing one comes anyway: read, dropped, refused, and the session goes on.
+    let big = "x".repeat(5000);
+    let out = h.run(
+        &format!("d APPEND INBOX {{5000+}}\r\n{big}\r\ne NOOP\r\n"),
+        512,
+    );
+    assert!(out.contains("d NO [TOOBIG]"), "{out}");
+    assert!(out.contains("e OK NOOP"), "{out}");
+    assert_eq!(fs::read_dir(h.dir.path().join("cur")).unwrap().count(), 0);
+}
+
+#[test]
+fn bad_commands_are_counted_then_bye() {
+    let mut h = Harness::new(true);
+    let long = format!("x NOOP {}\r\n", "a".repeat(300));
+    let script =
+        format!("a FOO\r\nb LOGIN (\r\n{long}c LIST \"unbalanced\r\nd SELECT\r\ne NOOP\r\n");
+    let out = h.run(&script, 0);
+    assert!(out.contains("a BAD Unknown command"), "{out}");
+    assert!(out.contains("b BAD Syntax error"), "{out}");
+    assert!(out.contains("x BAD Command line over 200 octets"), "{out}");
+    assert!(out.contains("* BYE Too many invalid commands"), "{out}");
+    assert!(!out.contains("e OK"), "{out}");
+    assert!(h.closed);
+}
+
+#[test]
+fn huge_sequence_sets_and_idle() {
+    let mut h = Harness::new(true);
+    let out = h.run("a LOGIN alice@example.test secret\r\nb SELECT INBOX\r\nc FETCH 1:4294967295 UID\r\nd UID FETCH *:* UID\r\ne FETCH 3 UID\r\nf IDLE\r\n", 0);
+    assert!(out.contains("* 2 FETCH (UID 2)\r\nc OK"), "{out}");
+    assert!(out.contains("* 2 FETCH (UID 2)\r\nd OK"), "{out}");
+    assert!(out.contains("e BAD"), "{out}");
+    assert!(out.contains("+ idling"), "{out}");
+    assert!(h.s.is_idle());
+    // A delivery while idling is reported when the driver polls.
+    fs::write(
+        h.dir.path().join("new/1700000003.M1P1Q3.h"),
+        "Subject: 3\n\nx\n",
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let ev = h.s.idle_poll();
+    h.events(ev, &mut out);
+    assert!(
+        String::from_utf8_lossy(&out).contains("* 3 EXISTS"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    let out = h.run("DONE\r\ng NOOP\r\n", 1);
+    assert!(out.contains("f OK IDLE terminated\r\ng OK"), "{out}");
+}
+
+#[test]
+fn folder_names_that_leave_the_account_are_refused() {
+    let mut h = Harness::new(true);
+    let out = h.run("a LOGIN alice@example.test secret\r\nb CREATE \"../../etc\"\r\nc CREATE \"a/b\"\r\nd CREATE Work\r\ne CREATE Work.2026\r\nf LIST \"\" \"Work*\"\r\ng SELECT \"..\"\r\n", 0);
+    assert!(out.contains("b NO [CANNOT]"), "{out}");
+    assert!(out.contains("c NO [CANNOT]"), "{out}");
+    assert!(out.contains("d OK") && out.contains("e OK"), "{out}");
+    assert!(
+        out.contains("* LIST (\\HasChildren) \".\" Work\r\n"),
+        "{out}"
+    );
+    assert!(out.contains("g NO [CANNOT]"), "{out}");
+    assert!(
+        !h.dir.path().join("../../etc/cur").exists()
+            || !h.dir.path().parent().unwrap().join("etc").exists()
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// Arbitrary bytes, before and after login, never panic the engine.
+    #[test]
+    fn arbitrary_bytes_never_panic(junk in proptest::collection::vec(any::<u8>(), 0..600), split in 1usize..50) {
+        let mut h = Harness::new(true);
+        let mut out = Vec::new();
+        for chunk in junk.chunks(split) {
+            let ev = h.s.feed(chunk);
+            h.events(ev, &mut out);
+        }
+        let mut h = Harness::new(true);
+        h.run("a LOGIN alice@example.test secret\r\nb SELECT INBOX\r\n", 0);
+        for chunk in junk.chunks(split) {
+            let ev = h.s.feed(chunk);
+            h.events(ev, &mut out);
+        }
+    }
+}
