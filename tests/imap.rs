@@ -1,0 +1,277 @@
+//! IMAP against the real smtpd: Python imaplib over plain loopback, STARTTLS and implicit TLS,
+//! curl imap://, IDLE woken by an SMTP delivery, another session seeing changes, and bad input
+//! (an overlong literal refused before it is sent, too many BADs, plaintext login refused).
+mod common;
+use common::*;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const ALICE: &str = "alice@example.test";
+
+fn overrides() -> Overrides {
+    Overrides::new()
+        .account(ALICE, PASSWORD)
+        .set("imap", "listen", "[\"127.0.0.1:0\"]")
+        .set("imap", "auth_failure_delay_ms", "100")
+        // Only a delivery event can wake IDLE within the tests' time.
+        .set("imap", "idle_poll_secs", "600")
+}
+
+fn server() -> Server {
+    Server::start_with(overrides())
+}
+
+fn tls_server() -> Server {
+    Server::start_with(
+        overrides()
+            .set("tls", "cert", "\"tls/cert.pem\"")
+            .set("tls", "key", "\"tls/key.pem\"")
+            .set("tls", "self_signed", "true")
+            .set("imap", "imaps", "[\"127.0.0.1:0\"]"),
+    )
+}
+
+fn two_messages(srv: &Server) {
+    srv.deliver(ALICE, b"Subject: one\r\n\r\nfirst body\r\n");
+    srv.deliver(ALICE, b"Subject: two\r\n\r\nsecond body\r\n");
+}
+
+/// A raw line client.
+struct Imap {
+    r: BufReader<TcpStream>,
+    w: TcpStream,
+}
+
+impl Imap {
+    fn connect(addr: SocketAddr) -> Imap {
+        let w = TcpStream::connect(addr).unwrap();
+        w.set_read_timeout(Some(WAIT)).unwrap();
+        let mut c = Imap {
+            r: BufReader::new(w.try_clone().unwrap()),
+            w,
+        };
+        let greeting = c.line();
+        assert!(
+            greeting.starts_with("* OK [CAPABILITY IMAP4rev1"),
+            "{greeting}"
+        );
+        c
+    }
+    fn line(&mut self) -> String {
+        let mut s = String::new();
+        self.r.read_line(&mut s).unwrap();
+        s
+    }
+    fn send(&mut self, s: &str) {
+        self.w.write_all(s.as_bytes()).unwrap();
+    }
+    /// Sends `tag CMD`, returns every line up to the tagged one.
+    fn cmd(&mut self, tag: &str, cmd: &str) -> String {
+        self.send(&format!("{tag} {cmd}\r\n"));
+        self.until(tag)
+    }
+    fn until(&mut self, tag: &str) -> String {
+        let mut all = String::new();
+        loop {
+            let l = self.line();
+            assert!(!l.is_empty(), "connection closed; so far:\n{all}");
+            all.push_str(&l);
+            if l.starts_with(&format!("{tag} ")) {
+                return all;
+            }
+        }
+    }
+}
+
+fn python(mode: &str, addr: SocketAddr) {
+    let out = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/clients/imaplib_session.py"
+        ))
+        .args([
+            mode,
+            &addr.ip().to_string(),
+            &addr.port().to_string(),
+            ALICE,
+            PASSWORD,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && stdout(&out).trim() == "ok",
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
+
+/// Python imaplib on the loopback listener: LIST with SPECIAL-USE, SELECT, FETCH, SEARCH, STORE,
+/// APPEND, COPY, MOVE, EXPUNGE, CREATE/RENAME/DELETE; flags end up in the file names.
+#[test]
+fn python_imaplib_plain() {
+    if !have("python3") {
+        return;
+    }
+    let srv = server();
+    two_messages(&srv);
+    python("plain", srv.addr("imap"));
+    let md = srv.root().join("example.test/alice");
+    assert!(list(&md.join("new")).is_empty() && list(&md.join("cur")).is_empty());
+    let archive = list(&md.join(".Archive/cur"));
+    assert_eq!(archive.len(), 1);
+    assert!(archive[0].to_string_lossy().ends_with(":2,"), "{archive:?}");
+    let sent = list(&md.join(".Sent/cur"));
+    assert!(sent[0].to_string_lossy().ends_with(":2,S"), "{sent:?}");
+    let uidlist = std::fs::read_to_string(md.join(".Trash/dovecot-uidlist")).unwrap();
+    assert!(
+        uidlist.starts_with("3 V") && uidlist.contains("\n1 :"),
+        "{uidlist}"
+    );
+}
+
+/// The same over STARTTLS and over the implicit-TLS listener.
+#[test]
+fn python_imaplib_starttls_and_imaps() {
+    if !have("python3") {
+        return;
+    }
+    let srv = tls_server();
+    two_messages(&srv);
+    python("starttls", srv.addr("imap"));
+    let srv = tls_server();
+    two_messages(&srv);
+    python("ssl", srv.addr("imaps"));
+}
+
+/// `smtpctl status --json` lists the IMAP listeners.
+#[test]
+fn status_lists_imap_listeners() {
+    let srv = tls_server();
+    let v = srv.ctl_json(&["status", "--json"]);
+    let protos: Vec<&str> = v["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["protocol"].as_str())
+        .collect();
+    assert!(protos.contains(&"imap") && protos.contains(&"imaps"), "{v}");
+}
+
+/// IDLE is woken by an SMTP delivery within a second (idle_poll_secs is 600 here), and another
+/// session on the same folder sees a flag change and an expunge at its next command.
+#[test]
+fn idle_woken_by_delivery_and_changes_reach_other_sessions() {
+    let srv = server();
+    two_messages(&srv);
+    let addr = srv.addr("imap");
+    let mut a = Imap::connect(addr);
+    let mut b = Imap::connect(addr);
+    for c in [&mut a, &mut b] {
+        assert!(
+            c.cmd("l", &format!("LOGIN {ALICE} \"{PASSWORD}\""))
+                .contains("l OK")
+        );
+        assert!(c.cmd("s", "SELECT INBOX").contains("* 2 EXISTS"));
+    }
+    b.send("i IDLE\r\n");
+    assert_eq!(b.line(), "+ idling\r\n");
+    let t = Instant::now();
+    srv.deliver(ALICE, b"Subject: three\r\n\r\nthird\r\n");
+    let sent = t.elapsed();
+    let line = b.line();
+    assert_eq!(line, "* 3 EXISTS\r\n");
+    assert!(
+        t.elapsed() - sent < Duration::from_secs(1),
+        "IDLE woke {:?} after the delivery",
+        t.elapsed() - sent
+    );
+    b.send("DONE\r\n");
+    assert!(b.until("i").contains("i OK IDLE terminated"));
+    // a flags and expunges message 1; b sees both at its next NOOP.
+    assert!(a.cmd("f", "STORE 1 +FLAGS (\\Deleted)").contains("f OK"));
+    assert!(a.cmd("e", "EXPUNGE").contains("* 1 EXPUNGE"));
+    let seen = b.cmd("n", "NOOP");
+    assert!(seen.contains("* 1 EXPUNGE"), "{seen}");
+    let seen = b.cmd("m", "FETCH 1:* UID");
+    assert!(
+        seen.contains("* 1 FETCH (UID 2)") && seen.contains("* 2 FETCH (UID 3)"),
+        "{seen}"
+    );
+}
+
+/// An overlong synchronizing literal gets NO [TOOBIG] and no "+" (so the client never sends it);
+/// the session goes on. Too many BAD commands end it with BYE.
+#[test]
+fn overlong_literal_and_too_many_bads() {
+    let srv = Server::start_with(overrides().set("imap", "max_literal", "2048").set(
+        "limits",
+        "max_errors",
+        "3",
+    ));
+    let mut c = Imap::connect(srv.addr("imap"));
+    assert!(
+        c.cmd("l", &format!("LOGIN {ALICE} \"{PASSWORD}\""))
+            .contains("l OK")
+    );
+    c.send("a APPEND INBOX {1000000}\r\n");
+    let l = c.line();
+    assert!(l.starts_with("a NO [TOOBIG]"), "{l}");
+    assert!(c.cmd("n", "NOOP").contains("n OK"));
+    for i in 0..2 {
+        assert!(c.cmd(&format!("b{i}"), "FROB").contains("BAD"));
+    }
+    c.send("b3 (((\r\n");
+    let rest = c.until("b3");
+    let mut tail = String::new();
+    let _ = c.r.read_to_string(&mut tail);
+    assert!(
+        rest.contains("b3 BAD") && tail.contains("* BYE Too many invalid commands"),
+        "{rest}{tail}"
+    );
+    assert!(srv.new_mail("example.test", "alice").is_empty());
+}
+
+/// `curl imap://` lists the folders and fetches a message by UID.
+#[test]
+fn curl_imap() {
+    if !have("curl") {
+        return;
+    }
+    let srv = server();
+    two_messages(&srv);
+    let addr = srv.addr("imap");
+    let user = format!("{ALICE}:{PASSWORD}");
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "20",
+            "-u",
+            &user,
+            &format!("imap://{addr}/"),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("Sent") && stdout(&out).contains("INBOX"),
+        "{}",
+        stdout(&out)
+    );
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "20",
+            "-u",
+            &user,
+            &format!("imap://{addr}/INBOX;UID=2"),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("second body"), "{}", stdout(&out));
+}
