@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::Protocol;
+use super::imap_store::ImapMaildir;
 use super::pop3_conn::is_loopback;
 use super::session::{self, SessionEnd, Who};
 use super::stats::{self, ActiveGuard, Stats};
@@ -22,7 +23,6 @@ use super::watch::WatchEvent;
 use crate::auth::accounts::Accounts;
 use crate::config::Config;
 use crate::mailbox::MaildirStore;
-use crate::mailbox::imap::MaildirAccount;
 use crate::proto::imap::{Event, ImapPolicy, ImapSession, LoginOutcome};
 
 const READ_BUF: usize = 16 * 1024;
@@ -297,7 +297,7 @@ impl Conn {
         let opened = tokio::task::spawn_blocking(move || {
             let dir = store.maildir(&domain, &local).map_err(|e| e.to_string())?;
             store.ensure(&dir).map_err(|e| e.to_string())?;
-            MaildirAccount::open(&dir, Arc::clone(&store)).map_err(|e| e.to_string())
+            ImapMaildir::open(&dir, Arc::clone(&store)).map_err(|e| e.to_string())
         })
         .await;
         match opened {

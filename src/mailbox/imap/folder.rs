@@ -150,18 +150,16 @@ impl Folder {
                     base_of(name),
                     Flags::from_name(name).info()
                 ));
-                match fs::rename(&*path, &to) {
-                    Ok(()) => {
-                        *name = to
-                            .file_name()
-                            .map(|n| n.to_string_lossy().into_owned())
-                            .unwrap_or_default();
-                        *path = to;
-                        *in_new = false;
-                        recent.push(base_of(name).to_string());
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(io_at("move to cur/", path)(e)),
+                // Gone (another reader moved it), or cannot be moved (disk full, read-only
+                // Maildir): left where it is, as Dovecot leaves it.
+                if fs::rename(&*path, &to).is_ok() {
+                    *name = to
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    *path = to;
+                    *in_new = false;
+                    recent.push(base_of(name).to_string());
                 }
             }
         }

@@ -7,7 +7,7 @@
 //! - [`flags`]: the info letters.
 //! - [`folder`]: one selected folder kept in step with its files.
 //! - [`account`]: the folder tree (names, LIST, CREATE/DELETE/RENAME, subscriptions, APPEND, COPY).
-//! - [`store`]: the interface the IMAP engine uses, over the three above.
+//! - [`store`]: one session's view (the account and its selected folder), over the three above.
 pub mod account;
 pub mod flags;
 pub mod folder;
@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 pub use account::{Account, FolderInfo};
 pub use flags::{Flag, Flags};
 pub use folder::{Changes, Folder, Msg};
-pub use store::{MaildirAccount, Status, Store};
+pub use store::{MaildirAccount, Status};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

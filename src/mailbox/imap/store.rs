@@ -1,7 +1,6 @@
-//! The storage interface the IMAP engine works through ([`Store`]), and its Maildir
-//! implementation ([`MaildirAccount`]: an [`Account`] and the selected [`Folder`]). The engine
-//! (`proto::imap`) does no I/O of its own; every call here may block on the disk, so the
-//! connection driver runs the engine off the async threads.
+//! One IMAP session's view of an account: the [`Account`] and the selected [`Folder`], with the
+//! operations the IMAP engine asks for (the driver's `net::imap_store` puts them behind the
+//! engine's `Store` trait). Every call may block on the disk.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -18,35 +17,6 @@ pub struct Status {
     pub uidvalidity: u32,
     pub unseen: u32,
     pub deleted: u32,
-}
-
-pub trait Store: Send {
-    fn folders(&self) -> Result<Vec<FolderInfo>, StoreError>;
-    fn create(&self, name: &str) -> Result<(), StoreError>;
-    fn delete(&self, name: &str) -> Result<(), StoreError>;
-    fn rename(&self, from: &str, to: &str) -> Result<(), StoreError>;
-    fn subscribe(&self, name: &str, on: bool) -> Result<(), StoreError>;
-    fn status(&self, name: &str) -> Result<Status, StoreError>;
-    /// APPEND into `name` (INTERNALDATE `internal`, Unix seconds; now when `None`);
-    /// (UIDVALIDITY, UID).
-    fn append(
-        &self,
-        name: &str,
-        body: &[u8],
-        flags: &Flags,
-        internal: Option<i64>,
-    ) -> Result<(u32, u32), StoreError>;
-    /// Selects `name`; the previous selection ends.
-    fn select(&mut self, name: &str, read_only: bool) -> Result<(), StoreError>;
-    fn deselect(&mut self);
-    /// The selected folder.
-    fn selected(&self) -> Option<&Folder>;
-    fn sync(&mut self) -> Result<Changes, StoreError>;
-    fn set_flags(&mut self, i: usize, flags: Flags) -> Result<(), StoreError>;
-    fn expunge(&mut self, pick: &dyn Fn(usize, &Msg) -> bool) -> Result<Vec<u32>, StoreError>;
-    fn read(&self, i: usize) -> Result<Vec<u8>, StoreError>;
-    /// COPY of the selected messages `idx` into `dest`: (UIDVALIDITY of dest, (old UID, new UID)...).
-    fn copy(&self, idx: &[usize], dest: &str) -> Result<(u32, Vec<(u32, u32)>), StoreError>;
 }
 
 pub struct MaildirAccount {
@@ -68,24 +38,24 @@ impl MaildirAccount {
     }
 }
 
-impl Store for MaildirAccount {
-    fn folders(&self) -> Result<Vec<FolderInfo>, StoreError> {
+impl MaildirAccount {
+    pub fn folders(&self) -> Result<Vec<FolderInfo>, StoreError> {
         self.account.folders()
     }
-    fn create(&self, name: &str) -> Result<(), StoreError> {
+    pub fn create(&self, name: &str) -> Result<(), StoreError> {
         self.account.create(name)
     }
-    fn delete(&self, name: &str) -> Result<(), StoreError> {
+    pub fn delete(&self, name: &str) -> Result<(), StoreError> {
         self.account.delete(name)
     }
-    fn rename(&self, from: &str, to: &str) -> Result<(), StoreError> {
+    pub fn rename(&self, from: &str, to: &str) -> Result<(), StoreError> {
         self.account.rename(from, to)
     }
-    fn subscribe(&self, name: &str, on: bool) -> Result<(), StoreError> {
+    pub fn subscribe(&self, name: &str, on: bool) -> Result<(), StoreError> {
         self.account.subscribe(name, on)
     }
 
-    fn status(&self, name: &str) -> Result<Status, StoreError> {
+    pub fn status(&self, name: &str) -> Result<Status, StoreError> {
         let dir = self.account.existing(name)?;
         let f = Folder::open(&dir, true)?;
         let new = f
@@ -111,7 +81,7 @@ impl Store for MaildirAccount {
         })
     }
 
-    fn append(
+    pub fn append(
         &self,
         name: &str,
         body: &[u8],
@@ -126,38 +96,38 @@ impl Store for MaildirAccount {
         self.account.append(&dir, body, flags, when)
     }
 
-    fn select(&mut self, name: &str, read_only: bool) -> Result<(), StoreError> {
+    pub fn select(&mut self, name: &str, read_only: bool) -> Result<(), StoreError> {
         self.folder = None;
         let dir = self.account.existing(name)?;
         self.folder = Some(Folder::open(&dir, read_only)?);
         Ok(())
     }
-    fn deselect(&mut self) {
+    pub fn deselect(&mut self) {
         self.folder = None;
     }
-    fn selected(&self) -> Option<&Folder> {
+    pub fn selected(&self) -> Option<&Folder> {
         self.folder.as_ref()
     }
-    fn sync(&mut self) -> Result<Changes, StoreError> {
+    pub fn sync(&mut self) -> Result<Changes, StoreError> {
         match self.folder.as_mut() {
             Some(f) => f.sync(),
             None => Ok(Changes::default()),
         }
     }
-    fn set_flags(&mut self, i: usize, flags: Flags) -> Result<(), StoreError> {
+    pub fn set_flags(&mut self, i: usize, flags: Flags) -> Result<(), StoreError> {
         self.folder_mut()?.set_flags(i, flags)
     }
-    fn expunge(&mut self, pick: &dyn Fn(usize, &Msg) -> bool) -> Result<Vec<u32>, StoreError> {
+    pub fn expunge(&mut self, pick: &dyn Fn(usize, &Msg) -> bool) -> Result<Vec<u32>, StoreError> {
         self.folder_mut()?.expunge(pick)
     }
-    fn read(&self, i: usize) -> Result<Vec<u8>, StoreError> {
+    pub fn read(&self, i: usize) -> Result<Vec<u8>, StoreError> {
         self.folder
             .as_ref()
             .ok_or(StoreError::NoSuchFolder)?
             .read(i)
     }
 
-    fn copy(&self, idx: &[usize], dest: &str) -> Result<(u32, Vec<(u32, u32)>), StoreError> {
+    pub fn copy(&self, idx: &[usize], dest: &str) -> Result<(u32, Vec<(u32, u32)>), StoreError> {
         let f = self.folder.as_ref().ok_or(StoreError::NoSuchFolder)?;
         let dir = self.account.existing(dest)?;
         let mut pairs = Vec::with_capacity(idx.len());

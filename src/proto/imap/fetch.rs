@@ -12,7 +12,7 @@ use super::mime::{self, Spec};
 use super::selected::{flags_list, report_changes, store_failed};
 use super::seqset::{out_of_range, resolve};
 use super::session::ImapSession;
-use crate::mailbox::imap::{Flag, StoreError};
+use super::store::{Flag, StoreError};
 
 /// One BODY[...] item, resolved.
 struct BodyItem {
@@ -207,7 +207,10 @@ pub fn fetch(
     let Some(store) = s.store.as_mut() else {
         return;
     };
-    let msgs = store.selected().map(|f| f.msgs.clone()).unwrap_or_default();
+    let msgs = store
+        .selected()
+        .map(|f| f.msgs.to_vec())
+        .unwrap_or_default();
     if !uid && out_of_range(set, msgs.len() as u32) {
         return s.bad(
             tag,
@@ -226,7 +229,7 @@ pub fn fetch(
             None
         };
         if sets_seen && !msgs[i].flags.contains(Flag::Seen) {
-            let mut f = msgs[i].flags.clone();
+            let mut f = msgs[i].flags;
             f.insert(Flag::Seen);
             if let Err(e) = store.set_flags(i, f) {
                 return store_failed(s, tag, &e);

@@ -11,7 +11,7 @@ use imap_codec::imap_types::status::StatusDataItemName;
 use super::encode::{astring, tagged, untagged};
 use super::selected::{flags_from, report_changes, store_failed};
 use super::session::{ImapSession, State};
-use crate::mailbox::imap::Flag;
+use super::store::{Flag, Store, StoreError};
 
 /// The folder name a command gave, or a NO already sent.
 pub fn mailbox_name(s: &mut ImapSession, tag: &str, m: &Mailbox<'_>) -> Option<String> {
@@ -34,7 +34,7 @@ pub fn mailbox_name(s: &mut ImapSession, tag: &str, m: &Mailbox<'_>) -> Option<S
 fn store_call<T>(
     s: &mut ImapSession,
     tag: &str,
-    f: impl FnOnce(&mut dyn crate::mailbox::imap::Store) -> Result<T, crate::mailbox::imap::StoreError>,
+    f: impl FnOnce(&mut dyn Store) -> Result<T, StoreError>,
 ) -> Option<T> {
     let store = s.store.as_mut()?;
     match f(store.as_mut()) {
@@ -284,7 +284,7 @@ pub fn append(
     match s
         .store
         .as_mut()
-        .map(|st| st.append(&name, body, &f, internal))
+        .map(|st| st.append(&name, body, f, internal))
     {
         Some(Ok((validity, uid))) => {
             report_changes(s, true);
@@ -294,7 +294,7 @@ pub fn append(
                 &format!("[APPENDUID {validity} {uid}] APPEND completed"),
             ));
         }
-        Some(Err(crate::mailbox::imap::StoreError::NoSuchFolder)) => {
+        Some(Err(StoreError::NoSuchFolder)) => {
             s.reply(tagged(
                 tag,
                 "NO",

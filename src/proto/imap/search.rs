@@ -9,7 +9,7 @@ use super::encode::{days_from_civil, tagged};
 use super::selected::{report_changes, store_failed};
 use super::seqset::contains;
 use super::session::ImapSession;
-use crate::mailbox::imap::{Flag, Msg, StoreError};
+use super::store::{Flag, Msg, StoreError};
 
 struct Ctx<'a> {
     msg: &'a Msg,
@@ -164,7 +164,10 @@ pub fn search(s: &mut ImapSession, tag: &str, keys: &[SearchKey<'_>], uid: bool)
     let Some(store) = s.store.as_ref() else {
         return;
     };
-    let msgs = store.selected().map(|f| f.msgs.clone()).unwrap_or_default();
+    let msgs = store
+        .selected()
+        .map(|f| f.msgs.to_vec())
+        .unwrap_or_default();
     let count = msgs.len() as u32;
     let max_uid = msgs.last().map_or(0, |m| m.uid);
     let mut hits = Vec::new();

@@ -11,7 +11,7 @@ use super::encode::{tagged, untagged};
 use super::folders::mailbox_name;
 use super::seqset::{compact, contains, resolve};
 use super::session::{Event, ImapSession, State, Wait};
-use crate::mailbox::imap::{Flag, Flags, Msg, StoreError};
+use super::store::{Flag, Flags, Msg, StoreError};
 
 /// `(\Seen \Recent)`.
 pub fn flags_list(m: &Msg) -> String {
@@ -30,8 +30,8 @@ pub fn store_failed(s: &mut ImapSession, tag: &str, e: &StoreError) {
         StoreError::Exists => "[ALREADYEXISTS] The folder already exists".to_string(),
         StoreError::Refused(why) => format!("[CANNOT] {why}"),
         StoreError::Gone => "[EXPUNGEISSUED] The message was expunged meanwhile".to_string(),
-        e if e.is_disk_full() => "[OVERQUOTA] Not enough disk space".to_string(),
-        e => {
+        StoreError::DiskFull => "[OVERQUOTA] Not enough disk space".to_string(),
+        StoreError::Failed(e) => {
             warn!(user = s.user.as_deref().unwrap_or("-"), error = %e, "imap storage failure");
             "[SERVERBUG] Internal storage error; the administrator can find it in the log"
                 .to_string()
@@ -191,12 +191,15 @@ pub fn store(
     let Some(store) = s.store.as_mut() else {
         return;
     };
-    let msgs = store.selected().map(|f| f.msgs.clone()).unwrap_or_default();
+    let msgs = store
+        .selected()
+        .map(|f| f.msgs.to_vec())
+        .unwrap_or_default();
     let mut out = Vec::new();
     for i in resolve(set, &msgs, uid) {
         let mut f = match kind {
-            StoreType::Replace => Flags::from_name(&msgs[i].flags.info()).without_system(),
-            _ => msgs[i].flags.clone(),
+            StoreType::Replace => Flags::default(),
+            _ => msgs[i].flags,
         };
         for &fl in &wanted {
             match kind {
@@ -249,7 +252,10 @@ pub fn copy(
     let Some(store) = s.store.as_mut() else {
         return;
     };
-    let msgs = store.selected().map(|f| f.msgs.clone()).unwrap_or_default();
+    let msgs = store
+        .selected()
+        .map(|f| f.msgs.to_vec())
+        .unwrap_or_default();
     let idx = resolve(set, &msgs, uid);
     let (validity, pairs) = match store.copy(&idx, &dest) {
         Ok(r) => r,
@@ -272,7 +278,7 @@ pub fn copy(
     if !mv {
         return s.reply(tagged(tag, "OK", &format!("{code}{verb} completed")));
     }
-    let moved: Vec<u32> = pairs.iter().map(|p| p.0).collect();
+    let moved: std::collections::HashSet<u32> = pairs.iter().map(|p| p.0).collect();
     let gone = store.expunge(&|_, m| moved.contains(&m.uid));
     s.reply(untagged(&format!("OK {code}Moved")));
     match gone {

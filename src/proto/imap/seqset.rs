@@ -5,7 +5,7 @@
 
 use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
 
-use crate::mailbox::imap::Msg;
+use super::store::Msg;
 
 fn value(v: &SeqOrUid, star: u32) -> u32 {
     match v {
@@ -89,8 +89,6 @@ mod tests {
         uids.iter()
             .map(|&uid| Msg {
                 uid,
-                base: String::new(),
-                path: Default::default(),
                 flags: Default::default(),
                 recent: false,
                 size: 0,

@@ -14,7 +14,7 @@ use imap_codec::imap_types::command::Command;
 use imap_codec::imap_types::core::LiteralMode;
 
 use super::encode::{tagged, untagged};
-use crate::mailbox::imap::Store;
+use super::store::Store;
 
 /// What a session is allowed and told, fixed when it starts.
 #[derive(Clone, Debug)]

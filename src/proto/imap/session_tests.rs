@@ -1,14 +1,13 @@
-//! Transcripts through the real Maildir store on a tempdir, fed whole, byte by byte and in
-//! pieces; limits and bad input; a property test that no input panics the engine.
+//! Transcripts over the in-memory store, fed whole, byte by byte and in pieces; two sessions
+//! on one account; limits and bad input; a property test that no input panics the engine.
 
-use std::fs;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use proptest::prelude::*;
 
 use super::*;
-use crate::mailbox::MaildirStore;
-use crate::mailbox::imap::MaildirAccount;
+use crate::proto::imap::fake::{Account, FakeStore};
+use crate::proto::imap::store::Flag;
 
 fn policy(plaintext: bool) -> Arc<ImapPolicy> {
     Arc::new(ImapPolicy {
@@ -22,30 +21,28 @@ fn policy(plaintext: bool) -> Arc<ImapPolicy> {
 }
 
 struct Harness {
-    dir: tempfile::TempDir,
+    account: Arc<Mutex<Account>>,
     s: ImapSession,
     closed: bool,
     tls_started: bool,
 }
 
 impl Harness {
+    /// A session on an account with two messages in INBOX.
     fn new(plaintext: bool) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        for sub in ["tmp", "new", "cur"] {
-            fs::create_dir(dir.path().join(sub)).unwrap();
+        let account = Account::new();
+        {
+            let mut a = account.lock().unwrap();
+            a.deliver(b"From: a@b.test\nSubject: first\nTo: alice@example.test\n\nhello\n");
+            a.deliver(b"Subject: second\n\nworld wide\n");
         }
-        fs::write(
-            dir.path().join("new/1700000001.M1P1Q1.h,S=52,W=55"),
-            "From: a@b.test\nSubject: first\nTo: alice@example.test\n\nhello\n",
-        )
-        .unwrap();
-        fs::write(
-            dir.path().join("new/1700000002.M1P1Q2.h"),
-            "Subject: second\n\nworld wide\n",
-        )
-        .unwrap();
+        Self::on(&account, plaintext)
+    }
+
+    /// Another session on the same account.
+    fn on(account: &Arc<Mutex<Account>>, plaintext: bool) -> Self {
         Harness {
-            dir,
+            account: Arc::clone(account),
             s: ImapSession::new(policy(plaintext)),
             closed: false,
             tls_started: false,
@@ -58,10 +55,7 @@ impl Harness {
                 Event::Reply(b) => out.extend_from_slice(&b),
                 Event::Login { user, password } => {
                     let outcome = if user == "alice@example.test" && password == "secret" {
-                        let names = Arc::new(MaildirStore::new(self.dir.path(), "h"));
-                        LoginOutcome::Ok(Box::new(
-                            MaildirAccount::open(self.dir.path(), names).unwrap(),
-                        ))
+                        LoginOutcome::Ok(Box::new(FakeStore::new(&self.account)))
                     } else {
                         LoginOutcome::BadCredentials
                     };
@@ -123,7 +117,7 @@ fn a_whole_session_fed_whole_byte_by_byte_and_in_pieces() {
             "* LIST (\\HasNoChildren \\Subscribed) \".\" INBOX\r\n",
             "* 2 EXISTS\r\n* 2 RECENT\r\n",
             "a4 OK [READ-WRITE] SELECT completed",
-            "* 1 FETCH (UID 1 FLAGS (\\Recent) RFC822.SIZE 55)\r\n",
+            "* 1 FETCH (UID 1 FLAGS (\\Recent) RFC822.SIZE 65)\r\n",
             "* 2 FETCH (UID 2 FLAGS (\\Recent) RFC822.SIZE 31)\r\n",
             "* 1 FETCH (BODY[HEADER.FIELDS (SUBJECT)] {18}\r\nSubject: first\r\n\r\n ENVELOPE (NIL \"first\" ((NIL NIL \"a\" \"b.test\"))",
             "* 2 FETCH (UID 2 BODY[] {31}\r\nSubject: second\r\n\r\nworld wide\r\n FLAGS (\\Seen \\Recent))",
@@ -147,20 +141,13 @@ fn a_whole_session_fed_whole_byte_by_byte_and_in_pieces() {
             );
         }
         assert!(h.closed);
-        // Flags are in the file names; the expunged message is gone from disk.
-        let archive: Vec<String> = fs::read_dir(h.dir.path().join(".Archive/cur"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
+        // What the store holds: the moved message \Seen in Archive, INBOX empty, one in Trash.
+        let a = h.account.lock().unwrap();
+        let archive = a.flags("Archive");
         assert_eq!(archive.len(), 1);
-        assert!(archive[0].ends_with(":2,S"), "{archive:?}");
-        assert_eq!(fs::read_dir(h.dir.path().join("cur")).unwrap().count(), 0);
-        assert_eq!(
-            fs::read_dir(h.dir.path().join(".Trash/cur"))
-                .unwrap()
-                .count(),
-            1
-        );
+        assert!(archive[0].1.contains(Flag::Seen));
+        assert!(a.flags("INBOX").is_empty());
+        assert_eq!(a.flags("Trash").len(), 1);
     }
 }
 
@@ -217,7 +204,7 @@ fn an_overlong_literal_is_refused_before_it_is_read() {
     );
     assert!(out.contains("d NO [TOOBIG]"), "{out}");
     assert!(out.contains("e OK NOOP"), "{out}");
-    assert_eq!(fs::read_dir(h.dir.path().join("cur")).unwrap().count(), 0);
+    assert_eq!(h.account.lock().unwrap().flags("INBOX").len(), 2);
 }
 
 #[test]
@@ -245,11 +232,7 @@ fn huge_sequence_sets_and_idle() {
     assert!(out.contains("+ idling"), "{out}");
     assert!(h.s.is_idle());
     // A delivery while idling is reported when the driver polls.
-    fs::write(
-        h.dir.path().join("new/1700000003.M1P1Q3.h"),
-        "Subject: 3\n\nx\n",
-    )
-    .unwrap();
+    h.account.lock().unwrap().deliver(b"Subject: 3\n\nx\n");
     let mut out = Vec::new();
     let ev = h.s.idle_poll();
     h.events(ev, &mut out);
@@ -274,10 +257,28 @@ fn folder_names_that_leave_the_account_are_refused() {
         "{out}"
     );
     assert!(out.contains("g NO [CANNOT]"), "{out}");
-    assert!(
-        !h.dir.path().join("../../etc/cur").exists()
-            || !h.dir.path().parent().unwrap().join("etc").exists()
+}
+
+#[test]
+fn changes_by_one_session_reach_another_at_its_next_command() {
+    let mut a = Harness::new(true);
+    let mut b = Harness::on(&a.account, true);
+    let login = "l LOGIN alice@example.test secret\r\ns SELECT INBOX\r\n";
+    a.run(login, 0);
+    assert!(b.run(login, 0).contains("* 2 EXISTS"));
+    a.run(
+        "x STORE 2 +FLAGS (\\Flagged)\r\ny STORE 1 +FLAGS (\\Deleted)\r\nz EXPUNGE\r\n",
+        0,
     );
+    a.account.lock().unwrap().deliver(b"Subject: new\n\nnew\n");
+    // FETCH by sequence number may not renumber (RFC 3501 7.4.1): nothing is reported there.
+    let out = b.run("f FETCH 1 UID\r\n", 0);
+    assert!(!out.contains("EXPUNGE"), "{out}");
+    let out = b.run("n NOOP\r\n", 0);
+    assert!(out.contains("* 1 EXPUNGE\r\n* 2 EXISTS\r\n"), "{out}");
+    assert!(out.contains("* 1 FETCH (UID 2 FLAGS (\\Flagged))"), "{out}");
+    let out = b.run("u UID FETCH 1:* (UID FLAGS)\r\n", 0);
+    assert!(out.contains("* 2 FETCH (UID 3 FLAGS (\\Recent))"), "{out}");
 }
 
 proptest! {
