@@ -275,3 +275,22 @@ fn curl_imap() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("second body"), "{}", stdout(&out));
 }
+
+/// IDLE with no DONE ends at the autologout (`idle_timeout_secs`) with BYE.
+#[test]
+fn idle_without_done_ends_at_the_autologout() {
+    let srv = Server::start_with(overrides().set("imap", "idle_timeout_secs", "2"));
+    let mut c = Imap::connect(srv.addr("imap"));
+    assert!(
+        c.cmd("l", &format!("LOGIN {ALICE} \"{PASSWORD}\""))
+            .contains("l OK")
+    );
+    assert!(c.cmd("s", "SELECT INBOX").contains("s OK"));
+    let t = Instant::now();
+    c.send("i IDLE\r\n");
+    assert_eq!(c.line(), "+ idling\r\n");
+    let bye = c.line();
+    assert!(bye.starts_with("* BYE Autologout"), "{bye}");
+    assert!(t.elapsed() >= Duration::from_secs(2), "{:?}", t.elapsed());
+    assert_eq!(c.line(), "", "the connection is closed after BYE");
+}

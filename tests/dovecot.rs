@@ -1,0 +1,188 @@
+//! The same Maildir read by Dovecot's IMAP and by ours, one after the other: UIDVALIDITY, UIDs
+//! and flags set by one are what the other sees, and mail Dovecot appends gets the next UID for
+//! us (Debian's dovecot-imapd, run pre-authenticated on stdin/stdout; as user nobody, since
+//! Dovecot refuses to touch mail as root).
+mod common;
+use common::*;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+
+const ALICE: &str = "alice@example.test";
+const DOVECOT_IMAP: &str = "/usr/lib/dovecot/imap";
+
+/// Runs Dovecot's imap on `maildir` with `script` (CRLF lines); its output.
+fn dovecot(dir: &std::path::Path, maildir: &std::path::Path, script: &str) -> String {
+    let conf = dir.join("dovecot.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "mail_location = maildir:{}\nlog_path = /dev/stderr\nssl = no\nprotocols = imap\n\
+             base_dir = {d}/dovecot-run\nstate_dir = {d}/dovecot-state\n\
+             mail_uid = 65534\nmail_gid = 65534\nfirst_valid_uid = 1\n",
+            maildir.display(),
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    // Dovecot drops to nobody: the directories above the Maildir (tempdirs are 0700) need +x.
+    use std::os::unix::fs::PermissionsExt;
+    let mut up = maildir.parent();
+    while let Some(d) = up {
+        if !d.starts_with(dir) {
+            break;
+        }
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o711)).unwrap();
+        up = d.parent();
+    }
+    let chown = Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(maildir)
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    let mut child = Command::new(DOVECOT_IMAP)
+        .arg("-c")
+        .arg(&conf)
+        .env_clear()
+        .env("USER", "alice")
+        .env("HOME", dir)
+        .env("PATH", "/usr/bin:/bin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = stdout(&out);
+    assert!(text.contains("* BYE"), "{text}{}", stderr(&out));
+    text
+}
+
+struct Imap {
+    r: BufReader<TcpStream>,
+    w: TcpStream,
+}
+
+impl Imap {
+    fn connect(srv: &Server) -> Imap {
+        let w = TcpStream::connect(srv.addr("imap")).unwrap();
+        w.set_read_timeout(Some(WAIT)).unwrap();
+        let mut c = Imap {
+            r: BufReader::new(w.try_clone().unwrap()),
+            w,
+        };
+        let mut greeting = String::new();
+        c.r.read_line(&mut greeting).unwrap();
+        assert!(
+            c.cmd("l", &format!("LOGIN {ALICE} \"{PASSWORD}\""))
+                .contains("l OK")
+        );
+        c
+    }
+    fn cmd(&mut self, tag: &str, cmd: &str) -> String {
+        self.w
+            .write_all(format!("{tag} {cmd}\r\n").as_bytes())
+            .unwrap();
+        let mut all = String::new();
+        loop {
+            let mut l = String::new();
+            self.r.read_line(&mut l).unwrap();
+            assert!(!l.is_empty(), "closed: {all}");
+            all.push_str(&l);
+            if l.starts_with(&format!("{tag} ")) {
+                return all;
+            }
+        }
+    }
+}
+
+fn uidvalidity(select: &str) -> String {
+    select
+        .split("[UIDVALIDITY ")
+        .nth(1)
+        .and_then(|r| r.split(']').next())
+        .unwrap_or_else(|| panic!("no UIDVALIDITY in {select}"))
+        .to_string()
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| stdout(&o).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// smtpd sets flags, Dovecot sees them with the same UIDs and UIDVALIDITY and changes them and
+/// appends; smtpd then sees Dovecot's flags and the appended message as UID 4.
+#[test]
+fn dovecot_and_smtpd_share_uids_and_flags() {
+    if !have(DOVECOT_IMAP) {
+        return;
+    }
+    if !is_root() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("the Dovecot round trip needs root (to run Dovecot as nobody)");
+        }
+        eprintln!("SKIPPED: the Dovecot round trip needs root");
+        return;
+    }
+    let srv = Server::start_with(Overrides::new().account(ALICE, PASSWORD).set(
+        "imap",
+        "listen",
+        "[\"127.0.0.1:0\"]",
+    ));
+    for s in ["one", "two", "three"] {
+        srv.deliver(
+            ALICE,
+            format!("Subject: {s}\r\n\r\n{s} body\r\n").as_bytes(),
+        );
+    }
+    let mut c = Imap::connect(&srv);
+    let ours = uidvalidity(&c.cmd("s", "SELECT INBOX"));
+    assert!(c.cmd("a", "STORE 1 +FLAGS (\\Seen)").contains("a OK"));
+    assert!(
+        c.cmd("b", "STORE 2 +FLAGS (\\Flagged \\Answered)")
+            .contains("b OK")
+    );
+    assert!(c.cmd("o", "LOGOUT").contains("o OK"));
+
+    let maildir = srv.root().join("example.test/alice");
+    let out = dovecot(
+        srv.dir.path(),
+        &maildir,
+        "a SELECT INBOX\r\nb UID FETCH 1:* (UID FLAGS)\r\nc UID STORE 3 +FLAGS (\\Draft)\r\n\
+         d APPEND INBOX (\\Seen) {23}\r\nSubject: four\r\n\r\nfour\r\n\r\ne LOGOUT\r\n",
+    );
+    assert_eq!(uidvalidity(&out), ours, "{out}");
+    assert!(out.contains("* 1 FETCH (UID 1 FLAGS (\\Seen))"), "{out}");
+    assert!(
+        out.contains("* 2 FETCH (UID 2 FLAGS (\\Answered \\Flagged))"),
+        "{out}"
+    );
+    assert!(out.contains("* 3 FETCH (UID 3 FLAGS ())"), "{out}");
+    assert!(out.contains("d OK [APPENDUID"), "{out}");
+
+    let mut c = Imap::connect(&srv);
+    let select = c.cmd("s", "SELECT INBOX");
+    assert_eq!(uidvalidity(&select), ours);
+    assert!(select.contains("* 4 EXISTS"), "{select}");
+    let f = c.cmd("f", "UID FETCH 1:* (UID FLAGS)");
+    for want in [
+        "* 1 FETCH (UID 1 FLAGS (\\Seen))",
+        "* 2 FETCH (UID 2 FLAGS (\\Flagged \\Answered))",
+        "* 3 FETCH (UID 3 FLAGS (\\Draft))",
+        "* 4 FETCH (UID 4 FLAGS (\\Seen))",
+    ] {
+        assert!(f.contains(want), "{want} in {f}");
+    }
+    let body = c.cmd("g", "UID FETCH 4 BODY.PEEK[TEXT]");
+    assert!(body.contains("four\r\n"), "{body}");
+}
