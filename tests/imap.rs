@@ -294,3 +294,150 @@ fn idle_without_done_ends_at_the_autologout() {
     assert!(t.elapsed() >= Duration::from_secs(2), "{:?}", t.elapsed());
     assert_eq!(c.line(), "", "the connection is closed after BYE");
 }
+
+fn uidls(p: &mut Pop3) -> Vec<String> {
+    assert!(p.cmd("UIDL").starts_with("+OK"));
+    p.multiline()
+}
+
+/// POP3 and IMAP on one account, as Dovecot behaves: IMAP's SELECT (new/ to cur/) and flag
+/// changes leave the POP3 UIDLs unchanged; a message deleted over POP3 is an EXPUNGE for an IMAP
+/// session at its next command, and one expunged over IMAP is gone from the next POP3 listing.
+#[test]
+fn pop3_and_imap_on_one_account() {
+    let srv = Server::start_with(overrides().pop3(&[]));
+    for s in ["one", "two", "three"] {
+        srv.deliver(ALICE, format!("Subject: {s}\r\n\r\n{s}\r\n").as_bytes());
+    }
+    let mut p = srv.pop3();
+    assert!(p.login(ALICE, PASSWORD).starts_with("+OK"));
+    let before = uidls(&mut p);
+    assert_eq!(before.len(), 3, "{before:?}");
+    assert!(p.cmd("QUIT").starts_with("+OK"));
+
+    let mut c = Imap::connect(srv.addr("imap"));
+    assert!(
+        c.cmd("l", &format!("LOGIN {ALICE} \"{PASSWORD}\""))
+            .contains("l OK")
+    );
+    assert!(c.cmd("s", "SELECT INBOX").contains("* 3 EXISTS"));
+    assert!(c.cmd("f", "STORE 1:3 +FLAGS (\\Flagged)").contains("f OK"));
+    assert!(srv.new_mail("example.test", "alice").is_empty());
+
+    let mut p = srv.pop3();
+    assert!(p.login(ALICE, PASSWORD).starts_with("+OK"));
+    assert_eq!(uidls(&mut p), before, "POP3 UIDLs changed after IMAP");
+    // DELE 2 then QUIT: the file is removed; the IMAP session hears of it at its next command.
+    assert!(p.cmd("DELE 2").starts_with("+OK"));
+    assert!(p.cmd("QUIT").starts_with("+OK"));
+    let noop = c.cmd("n", "NOOP");
+    assert!(noop.contains("* 2 EXPUNGE\r\n"), "{noop}");
+    let uids = c.cmd("u", "UID FETCH 1:* (UID)");
+    assert!(
+        uids.contains("* 1 FETCH (UID 1)") && uids.contains("* 2 FETCH (UID 3)"),
+        "{uids}"
+    );
+    // Expunged over IMAP: gone for POP3, the other UIDL unchanged.
+    assert!(c.cmd("d", "STORE 1 +FLAGS (\\Deleted)").contains("d OK"));
+    assert!(c.cmd("e", "EXPUNGE").contains("* 1 EXPUNGE"));
+    let mut p = srv.pop3();
+    assert!(p.login(ALICE, PASSWORD).starts_with("+OK"));
+    let after = uidls(&mut p);
+    assert_eq!(after.len(), 1, "{after:?}");
+    let uidl = |l: &str| l.split_whitespace().nth(1).unwrap_or("").to_string();
+    assert_eq!(uidl(&after[0]), uidl(&before[2]), "{after:?} {before:?}");
+    let (_, body) = p.retr(1);
+    assert!(String::from_utf8_lossy(&body).contains("Subject: three"));
+}
+
+/// mbsync (isync) syncs 1,000 messages down to a local Maildir, then a flag set locally goes
+/// back up: smtpd's file for that message gets the `F` letter, and a third run copies nothing.
+#[test]
+fn mbsync_syncs_a_thousand_messages_down_and_a_flag_back() {
+    if !have("mbsync") {
+        return;
+    }
+    let srv = server();
+    let inbox = srv.root().join("example.test/alice");
+    for sub in ["tmp", "new", "cur"] {
+        std::fs::create_dir_all(inbox.join(sub)).unwrap();
+    }
+    for i in 0..1000 {
+        let body = format!("Subject: message {i}\nMessage-ID: <{i}@example.test>\n\nbody {i}\n");
+        std::fs::write(
+            inbox.join(format!(
+                "new/{}.M{i}P1Q{i}.test,S={}",
+                1_700_000_000 + i,
+                body.len()
+            )),
+            body,
+        )
+        .unwrap();
+    }
+    let home = tempfile::tempdir().unwrap();
+    let local = home.path().join("local");
+    std::fs::create_dir(&local).unwrap();
+    let rc = home.path().join("mbsyncrc");
+    std::fs::write(
+        &rc,
+        format!(
+            "FSync no\n\nIMAPAccount t\nHost {}\nPort {}\nUser {ALICE}\nPass \"{PASSWORD}\"\nSSLType None\n\
+             AuthMechs LOGIN\n\nIMAPStore far\nAccount t\n\n\
+             MaildirStore near\nPath {l}/\nInbox {l}/INBOX\n\n\
+             Channel c\nFar :far:\nNear :near:\nPatterns INBOX\nCreate Near\nSync All\n\
+             SyncState *\nExpunge None\n",
+            srv.addr("imap").ip(),
+            srv.addr("imap").port(),
+            l = local.display()
+        ),
+    )
+    .unwrap();
+    let mbsync = || {
+        let out = Command::new("mbsync")
+            .env("HOME", home.path())
+            .arg("-c")
+            .arg(&rc)
+            .arg("-V")
+            .arg("c")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+        stdout(&out) + &stderr(&out)
+    };
+    let t = Instant::now();
+    mbsync();
+    let near = list(&local.join("INBOX/cur"))
+        .into_iter()
+        .chain(list(&local.join("INBOX/new")))
+        .collect::<Vec<_>>();
+    assert_eq!(near.len(), 1000, "after {:?}", t.elapsed());
+    // Flag message 500 locally (Maildir info letter F) and sync back.
+    let target = near
+        .iter()
+        .find(|p| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .contains("Subject: message 500\n")
+        })
+        .unwrap()
+        .clone();
+    let name = target.file_name().unwrap().to_string_lossy().into_owned();
+    let flagged = match name.split_once(":2,") {
+        Some((base, letters)) => format!("{base}:2,F{letters}"),
+        None => format!("{name}:2,F"),
+    };
+    std::fs::rename(&target, local.join("INBOX/cur").join(flagged)).unwrap();
+    let second = mbsync();
+    let ours: Vec<String> = list(&inbox.join("cur"))
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("1700000500.M500P1Q500.test"))
+        .collect();
+    assert_eq!(ours.len(), 1, "{ours:?}");
+    assert!(ours[0].contains(":2,F"), "{ours:?}\n{second}");
+    // Nothing is copied again either way.
+    mbsync();
+    let count = |d: &std::path::Path| list(&d.join("cur")).len() + list(&d.join("new")).len();
+    assert_eq!(count(&local.join("INBOX")), 1000);
+    assert_eq!(count(&inbox), 1000);
+}
