@@ -9,6 +9,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use super::cache;
 use super::flags::{Flags, base_of};
 use super::uidlist::{self, Lock, UidList};
 use super::{StoreError, io_at};
@@ -51,6 +52,8 @@ pub struct Folder {
     pub msgs: Vec<Msg>,
     pub read_only: bool,
     stamp: Option<(SystemTime, SystemTime)>,
+    /// Size and INTERNALDATE by base name, from `smtpd-cache` and kept up to date with it.
+    cache: HashMap<String, cache::Entry>,
 }
 
 impl Folder {
@@ -63,6 +66,7 @@ impl Folder {
             msgs: Vec::new(),
             read_only,
             stamp: None,
+            cache: cache::load(dir),
         };
         f.rescan()?;
         Ok(f)
@@ -142,7 +146,7 @@ impl Folder {
                 files.push((name, e.path(), in_new));
             }
         }
-        let mut recent = Vec::new();
+        let mut recent = std::collections::HashSet::new();
         if !self.read_only {
             for (name, path, in_new) in files.iter_mut().filter(|f| f.2) {
                 let to = self.dir.join("cur").join(format!(
@@ -159,7 +163,7 @@ impl Folder {
                         .unwrap_or_default();
                     *path = to;
                     *in_new = false;
-                    recent.push(base_of(name).to_string());
+                    recent.insert(base_of(name).to_string());
                 }
             }
         }
@@ -171,35 +175,39 @@ impl Folder {
         self.uidvalidity = list.uidvalidity;
         self.next_uid = list.next_uid;
         let mut msgs = Vec::with_capacity(by_base.len());
+        let mut dirty = false;
         for r in &list.records {
             let Some(&(name, path)) = by_base.get(r.base.as_str()) else {
                 continue;
             };
-            let meta = match fs::metadata(path) {
-                Ok(m) => m,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(io_at("stat", path)(e)),
+            let entry = match self.cache.get(r.base.as_str()) {
+                Some(&e) => e,
+                None => {
+                    let Some(e) = entry_of(path, &r.base)? else {
+                        continue;
+                    };
+                    self.cache.insert(r.base.clone(), e);
+                    dirty = true;
+                    e
+                }
             };
-            let size = match size_hint(&r.base) {
-                Some(s) => s,
-                None => wire_size_of(path).map_err(io_at("read", path))?,
-            };
-            let internal = meta
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_secs() as i64);
+            let (size, internal) = (entry.size, entry.internal);
             msgs.push(Msg {
                 uid: r.uid,
                 base: r.base.clone(),
                 path: path.clone(),
                 flags: Flags::from_name(name),
-                recent: recent.contains(&r.base),
+                recent: recent.contains(r.base.as_str()),
                 size,
                 internal,
             });
         }
         self.msgs = msgs;
+        let before = self.cache.len();
+        self.cache.retain(|b, _| by_base.contains_key(b.as_str()));
+        if dirty || self.cache.len() != before {
+            cache::save(&self.dir, &self.cache);
+        }
         self.stamp = match stamp {
             (Some(n), Some(c)) => Some((n, c)),
             _ => None,
@@ -337,6 +345,29 @@ fn size_hint(base: &str) -> Option<u64> {
         .skip(1)
         .find_map(|p| p.strip_prefix("W="))
         .and_then(|w| w.parse().ok())
+}
+
+/// Size and INTERNALDATE of the message file at `path` (`None` when it is gone).
+fn entry_of(path: &Path, base: &str) -> Result<Option<cache::Entry>, StoreError> {
+    let meta = match fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_at("stat", path)(e)),
+    };
+    let size = match size_hint(base) {
+        Some(s) => s,
+        None => match wire_size_of(path) {
+            Ok(s) => s,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_at("read", path)(e)),
+        },
+    };
+    let internal = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs() as i64);
+    Ok(Some(cache::Entry { size, internal }))
 }
 
 fn wire_size_of(path: &Path) -> io::Result<u64> {

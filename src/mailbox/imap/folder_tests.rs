@@ -110,3 +110,28 @@ fn dovecot_uids_are_kept() {
     let text = fs::read_to_string(d.path().join(uidlist::FILE)).unwrap();
     assert!(text.contains("31 W4 :"));
 }
+
+#[test]
+fn sizes_and_dates_come_from_the_cache_after_the_first_open() {
+    let d = maildir();
+    deliver(d.path(), "1700000001.M1P1Q1.h", "one\n");
+    deliver(d.path(), "1700000002.M1P1Q2.h", "two\n");
+    let f = Folder::open(d.path(), false).unwrap();
+    assert_eq!(f.msgs[0].size, 5);
+    let cached = cache::load(d.path());
+    assert_eq!(cached.len(), 2);
+    // The file is not read again: a changed length (which a Maildir file never has) is not seen.
+    let path = f.msgs[0].path.clone();
+    fs::write(&path, "one, longer\n").unwrap();
+    let f = Folder::open(d.path(), true).unwrap();
+    assert_eq!(f.msgs[0].size, 5);
+    // Missing or stale: worked out from the files again; gone messages leave the cache.
+    fs::remove_file(d.path().join(cache::FILE)).unwrap();
+    fs::remove_file(&f.msgs[1].path).unwrap();
+    let f = Folder::open(d.path(), true).unwrap();
+    assert_eq!(f.msgs.len(), 1);
+    assert_eq!(f.msgs[0].size, 13);
+    let cached = cache::load(d.path());
+    assert_eq!(cached.len(), 1);
+    assert!(cached.contains_key("1700000001.M1P1Q1.h"));
+}

@@ -6,9 +6,11 @@
 //! - [`uidlist`]: `dovecot-uidlist` v3 and its dotlock.
 //! - [`flags`]: the info letters.
 //! - [`folder`]: one selected folder kept in step with its files.
+//! - [`cache`]: sizes and dates per message, kept across restarts.
 //! - [`account`]: the folder tree (names, LIST, CREATE/DELETE/RENAME, subscriptions, APPEND, COPY).
 //! - [`store`]: one session's view (the account and its selected folder), over the three above.
 pub mod account;
+pub mod cache;
 pub mod flags;
 pub mod folder;
 pub mod store;
