@@ -112,6 +112,21 @@ fn uidvalidity(select: &str) -> String {
         .to_string()
 }
 
+/// Dovecot's imap is installed and we are root (to run it as nobody); under CI=true both must be.
+fn usable() -> bool {
+    if !have(DOVECOT_IMAP) {
+        return false;
+    }
+    if !is_root() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("the Dovecot round trip needs root (to run Dovecot as nobody)");
+        }
+        eprintln!("SKIPPED: the Dovecot round trip needs root");
+        return false;
+    }
+    true
+}
+
 fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
@@ -124,14 +139,7 @@ fn is_root() -> bool {
 /// appends; smtpd then sees Dovecot's flags and the appended message as UID 4.
 #[test]
 fn dovecot_and_smtpd_share_uids_and_flags() {
-    if !have(DOVECOT_IMAP) {
-        return;
-    }
-    if !is_root() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("the Dovecot round trip needs root (to run Dovecot as nobody)");
-        }
-        eprintln!("SKIPPED: the Dovecot round trip needs root");
+    if !usable() {
         return;
     }
     let srv = Server::start_with(Overrides::new().account(ALICE, PASSWORD).set(
@@ -185,4 +193,91 @@ fn dovecot_and_smtpd_share_uids_and_flags() {
     }
     let body = c.cmd("g", "UID FETCH 4 BODY.PEEK[TEXT]");
     assert!(body.contains("four\r\n"), "{body}");
+}
+
+fn uidnext(select: &str) -> String {
+    select
+        .split("[UIDNEXT ")
+        .nth(1)
+        .and_then(|r| r.split(']').next())
+        .unwrap_or_else(|| panic!("no UIDNEXT in {select}"))
+        .to_string()
+}
+
+/// The other way: a Maildir Dovecot made and used (its uidlist, with its extended fields, its
+/// index files, an expunge leaving a gap in the UIDs) is what smtpd serves with the same
+/// UIDVALIDITY, UIDs, UIDNEXT and flags, so a client switching servers has nothing to download;
+/// after smtpd has used it, Dovecot still agrees.
+#[test]
+fn a_maildir_dovecot_made_keeps_its_uids_under_smtpd() {
+    if !usable() {
+        return;
+    }
+    let srv = Server::start_with(Overrides::new().account(ALICE, PASSWORD).set(
+        "imap",
+        "listen",
+        "[\"127.0.0.1:0\"]",
+    ));
+    let maildir = srv.root().join("example.test/alice");
+    std::fs::create_dir_all(&maildir).unwrap();
+    let mut script = String::from("a CREATE Work\r\n");
+    for i in 1..=5 {
+        let m = format!("Subject: m{i}\r\n\r\nbody {i}\r\n");
+        script.push_str(&format!("p{i} APPEND INBOX {{{}+}}\r\n{m}\r\n", m.len()));
+    }
+    script.push_str(
+        "s SELECT INBOX\r\nt STORE 2 +FLAGS (\\Deleted)\r\nx EXPUNGE\r\n\
+         f STORE 1 +FLAGS (\\Seen \\Answered)\r\ng UID STORE 5 +FLAGS (\\Flagged)\r\n\
+         c UID COPY 3 Work\r\nz LOGOUT\r\n",
+    );
+    let out = dovecot(srv.dir.path(), &maildir, &script);
+    assert!(out.contains("x OK"), "{out}");
+    let theirs = {
+        let o = dovecot(
+            srv.dir.path(),
+            &maildir,
+            "s SELECT INBOX\r\nf UID FETCH 1:* (UID FLAGS)\r\nz LOGOUT\r\n",
+        );
+        assert!(o.contains("* 4 EXISTS"), "{o}");
+        o
+    };
+
+    let mut c = Imap::connect(&srv);
+    let select = c.cmd("s", "SELECT INBOX");
+    assert_eq!(uidvalidity(&select), uidvalidity(&theirs), "{select}");
+    assert_eq!(uidnext(&select), uidnext(&theirs), "{select}");
+    assert_eq!(uidnext(&select), "6");
+    let f = c.cmd("f", "UID FETCH 1:* (UID FLAGS)");
+    for want in [
+        "* 1 FETCH (UID 1 FLAGS (\\Answered \\Seen))",
+        "* 2 FETCH (UID 3 FLAGS ())",
+        "* 3 FETCH (UID 4 FLAGS ())",
+        "* 4 FETCH (UID 5 FLAGS (\\Flagged))",
+    ] {
+        assert!(f.contains(want), "{want} in {f}");
+    }
+    let body = c.cmd("b", "UID FETCH 4 BODY.PEEK[TEXT]");
+    assert!(body.contains("body 4\r\n"), "{body}");
+    let work = c.cmd("w", "STATUS Work (MESSAGES UIDNEXT)");
+    assert!(work.contains("MESSAGES 1 UIDNEXT 2"), "{work}");
+    // Our changes, then Dovecot again: same UIDs, our flag, our expunge.
+    assert!(
+        c.cmd("d", "UID STORE 4 +FLAGS (\\Deleted)")
+            .contains("d OK")
+    );
+    assert!(c.cmd("e", "EXPUNGE").contains("* 3 EXPUNGE"));
+    assert!(c.cmd("g", "UID STORE 3 +FLAGS (\\Draft)").contains("g OK"));
+    assert!(c.cmd("o", "LOGOUT").contains("o OK"));
+    let again = dovecot(
+        srv.dir.path(),
+        &maildir,
+        "s SELECT INBOX\r\nf UID FETCH 1:* (UID FLAGS)\r\nz LOGOUT\r\n",
+    );
+    assert_eq!(uidvalidity(&again), uidvalidity(&theirs));
+    assert!(again.contains("* 3 EXISTS"), "{again}");
+    assert!(
+        again.contains("* 2 FETCH (UID 3 FLAGS (\\Draft))")
+            && again.contains("* 3 FETCH (UID 5 FLAGS (\\Flagged))"),
+        "{again}"
+    );
 }
