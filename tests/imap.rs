@@ -441,3 +441,45 @@ fn mbsync_syncs_a_thousand_messages_down_and_a_flag_back() {
     assert_eq!(count(&local.join("INBOX")), 1000);
     assert_eq!(count(&inbox), 1000);
 }
+
+/// Folder names that would lead outside the account or are not names (`..`, `/`, `\`, control
+/// characters, a leading dot) are refused by the real server, and nothing appears on disk.
+#[test]
+fn folder_names_that_leave_the_account_are_refused() {
+    let srv = server();
+    two_messages(&srv);
+    let mut c = Imap::connect(srv.addr("imap"));
+    assert!(
+        c.cmd("l", &format!("LOGIN {ALICE} \"{PASSWORD}\""))
+            .contains("l OK")
+    );
+    let before = walk(&srv.root());
+    for (i, cmd) in [
+        "CREATE ../x",
+        "CREATE ../../../../tmp/x",
+        "CREATE a/b",
+        "CREATE \"a\\\\b\"",
+        "CREATE ..",
+        "CREATE .hidden",
+        "CREATE \"a..b\"",
+        "SELECT \"../..\"",
+        "RENAME Trash ../../escaped",
+        "DELETE ../alice",
+        "STATUS \"/etc\" (MESSAGES)",
+        "APPEND ../x {1+}\r\nx",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let tag = format!("t{i}");
+        let out = c.cmd(&tag, cmd);
+        assert!(out.contains(&format!("{tag} NO")), "{cmd}: {out}");
+    }
+    c.send("c CREATE {3}\r\n");
+    assert!(c.line().starts_with("+ "));
+    c.send("a\u{1}b\r\n");
+    let out = c.until("c");
+    assert!(out.contains("c NO"), "{out}");
+    assert_eq!(walk(&srv.root()), before);
+    assert!(c.cmd("n", "NOOP").contains("n OK"));
+}

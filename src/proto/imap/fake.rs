@@ -118,7 +118,11 @@ impl FakeStore {
 }
 
 fn check(name: &str) -> Result<(), StoreError> {
-    if name.is_empty() || name.contains(['/', '\\']) || name.contains("..") || name.starts_with('.')
+    if name.is_empty()
+        || name.contains(['/', '\\'])
+        || name.contains("..")
+        || name.starts_with('.')
+        || name.chars().any(char::is_control)
     {
         return Err(StoreError::BadName("bad folder name"));
     }

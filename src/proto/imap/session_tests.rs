@@ -300,3 +300,113 @@ proptest! {
         }
     }
 }
+
+/// One bad or extreme command after login and SELECT INBOX (two messages, max_line 200,
+/// max_literal 1000), what the reply must contain, and what it must not.
+const BAD_INPUT: &[(&str, &str, &str)] = &[
+    ("FETCH 1:4294967295 UID", "* 2 FETCH (UID 2)\r\nt OK", ""),
+    (
+        "UID FETCH 4294967295:1 UID",
+        "* 2 FETCH (UID 2)\r\nt OK",
+        "",
+    ),
+    (
+        "UID FETCH *:* UID",
+        "* 2 FETCH (UID 2)\r\nt OK",
+        "* 1 FETCH",
+    ),
+    ("UID SEARCH UID 1:4294967295", "* SEARCH 1 2\r\nt OK", ""),
+    (
+        "SEARCH 1:4294967295,1:4294967295",
+        "* SEARCH 1 2\r\nt OK",
+        "",
+    ),
+    (
+        "UID STORE 1:4294967295 +FLAGS.SILENT (\\Seen)",
+        "t OK",
+        "FETCH",
+    ),
+    ("UID COPY 3:4294967295 Trash", "t OK", "COPYUID"),
+    ("FETCH 0 UID", "t BAD", "FETCH (UID"),
+    ("FETCH 3 UID", "t BAD", "FETCH (UID"),
+    ("FETCH 4294967296 UID", "t BAD", "FETCH (UID"),
+    ("FETCH 1 (UID FLAGS", "t BAD", "FETCH (UID"),
+    ("FETCH 1 UID)", "t BAD", "FETCH (UID"),
+    ("SEARCH SUBJECT \"unterminated", "t BAD", "* SEARCH"),
+    (
+        "SEARCH (((((((((((((((((((((((((((((((((((((((((((ALL",
+        "t BAD",
+        "* SEARCH",
+    ),
+    ("SEARCH NOT NOT NOT ALL", "* SEARCH\r\nt OK", ""),
+    // imap-codec's recursion limit: deep nesting is a syntax error, not a deep stack.
+    (
+        "SEARCH NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT ALL",
+        "t BAD",
+        "* SEARCH",
+    ),
+    ("STORE 1 +FLAGS (\\Seen", "t BAD", "FETCH"),
+    ("LOGIN \"a\" \"b", "t BAD", ""),
+    // An empty line is skipped.
+    ("", "z OK", "BAD"),
+    ("t", "BAD", ""),
+    ("t NOOP\0", "t BAD", "t OK"),
+    ("t CREATE ../x", "t NO", "t OK"),
+    ("t CREATE a/b", "t NO", "t OK"),
+    ("t CREATE ..", "t NO", "t OK"),
+    ("t CREATE .hidden", "t NO", "t OK"),
+    ("t CREATE \"a\\\\b\"", "t NO", "t OK"),
+    ("t CREATE {3}\r\na\u{1}b", "t NO", "t OK"),
+    ("t SELECT \"../..\"", "t NO", "t OK"),
+    ("t RENAME Trash ../../etc", "t NO", "t OK"),
+    ("t DELETE INBOX", "t NO", "t OK"),
+    ("t STATUS \"/etc\" (MESSAGES)", "t NO", "* STATUS"),
+    ("t APPEND INBOX {1001}", "t NO [TOOBIG]", "+ "),
+    ("t APPEND INBOX {4294967296}", "t BAD", "+ "),
+    (
+        "t APPEND INBOX (\\Seen \\Flagged) \"01-Jan-2020 00:00:00 +0000\" {5}\r\nx\r\nyz",
+        "t OK [APPENDUID",
+        "",
+    ),
+];
+
+#[test]
+fn bad_input_table_fed_whole_byte_by_byte_and_in_pieces() {
+    for &(cmd, want, never) in BAD_INPUT {
+        let line = if cmd.starts_with("t ") || cmd.is_empty() || cmd == "t" {
+            format!("{cmd}\r\n")
+        } else {
+            format!("t {cmd}\r\n")
+        };
+        let mut outs = Vec::new();
+        for size in [0, 1, 3, 17] {
+            let mut h = Harness::new(true);
+            let login = h.run("l LOGIN alice@example.test secret\r\ns SELECT INBOX\r\n", 0);
+            assert!(login.contains("s OK"), "{login}");
+            let out = h.run(&format!("{line}z NOOP\r\n"), size);
+            assert!(out.contains(want), "{cmd:?} (size {size}): {out}");
+            assert!(
+                never.is_empty() || !out.contains(never),
+                "{cmd:?} (size {size}): {out}"
+            );
+            assert!(out.contains("z OK"), "{cmd:?} (size {size}): {out}");
+            assert!(!h.closed, "{cmd:?}");
+            outs.push(out);
+        }
+        // However the bytes arrive, the replies are the same.
+        assert!(outs.windows(2).all(|w| w[0] == w[1]), "{cmd:?}: {outs:?}");
+    }
+}
+
+#[test]
+fn an_overlong_line_is_bad_whole_and_in_pieces_and_its_tail_never_runs() {
+    for size in [0, 1, 100] {
+        let mut h = Harness::new(true);
+        h.run("l LOGIN alice@example.test secret\r\n", 0);
+        let long = format!("a SEARCH SUBJECT {} \r\nb LOGOUT\r\n", "x".repeat(10_000));
+        let out = h.run(&long, size);
+        assert!(out.starts_with("a NO [TOOBIG]"), "size {size}: {out}");
+        assert!(out.contains("b OK"), "size {size}: {out}");
+        assert!(!out.contains("BAD"), "size {size}: {out}");
+    }
+}
