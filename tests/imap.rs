@@ -483,3 +483,58 @@ fn folder_names_that_leave_the_account_are_refused() {
     assert_eq!(walk(&srv.root()), before);
     assert!(c.cmd("n", "NOOP").contains("n OK"));
 }
+
+/// IDLE wakes within a second (idle_poll_secs is 600 here) when another IMAP session of the
+/// account changes flags or expunges, and when a POP3 session deletes: smtpd tells its own
+/// sessions in-process.
+#[test]
+fn idle_woken_by_another_imap_session_and_by_pop3() {
+    let srv = Server::start_with(overrides().pop3(&[]));
+    for s in ["one", "two", "three"] {
+        srv.deliver(ALICE, format!("Subject: {s}\r\n\r\n{s}\r\n").as_bytes());
+    }
+    let addr = srv.addr("imap");
+    let mut a = Imap::connect(addr);
+    let mut b = Imap::connect(addr);
+    for c in [&mut a, &mut b] {
+        assert!(
+            c.cmd("l", &format!("LOGIN {ALICE} \"{PASSWORD}\""))
+                .contains("l OK")
+        );
+        assert!(c.cmd("s", "SELECT INBOX").contains("* 3 EXISTS"));
+    }
+    let within_a_second = |b: &mut Imap, t: Instant, want: &str| {
+        let line = b.line();
+        assert_eq!(line, want);
+        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    };
+    b.send("i IDLE\r\n");
+    assert_eq!(b.line(), "+ idling\r\n");
+    let t = Instant::now();
+    assert!(a.cmd("f", "STORE 2 +FLAGS (\\Flagged)").contains("f OK"));
+    within_a_second(&mut b, t, "* 2 FETCH (UID 2 FLAGS (\\Flagged))\r\n");
+    let t = Instant::now();
+    assert!(
+        a.cmd("d", "STORE 1 +FLAGS.SILENT (\\Deleted)")
+            .contains("d OK")
+    );
+    assert!(a.cmd("e", "EXPUNGE").contains("* 1 EXPUNGE"));
+    // The \Deleted flag may be reported before the expunge; the expunge comes within the second.
+    loop {
+        let line = b.line();
+        if line == "* 1 EXPUNGE\r\n" {
+            break;
+        }
+        assert!(line.starts_with("* 1 FETCH"), "{line}");
+    }
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    // POP3 deletes what is now message 1 (UID 2).
+    let mut p = srv.pop3();
+    assert!(p.login(ALICE, PASSWORD).starts_with("+OK"));
+    assert!(p.cmd("DELE 1").starts_with("+OK"));
+    let t = Instant::now();
+    assert!(p.cmd("QUIT").starts_with("+OK"));
+    within_a_second(&mut b, t, "* 1 EXPUNGE\r\n");
+    b.send("DONE\r\n");
+    assert!(b.until("i").contains("i OK IDLE terminated"));
+}

@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt;
@@ -19,7 +20,7 @@ use super::pop3_conn::is_loopback;
 use super::session::{self, SessionEnd, Who};
 use super::stats::{self, ActiveGuard, Stats};
 use super::tls::Stream;
-use super::watch::WatchEvent;
+use super::watch::{self, WatchEvent};
 use crate::auth::accounts::Accounts;
 use crate::config::Config;
 use crate::mailbox::MaildirStore;
@@ -74,6 +75,9 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
     tokio::task::block_in_place(f)
 }
 
+/// The watch event of an IMAP session that changed messages of an account (`to`).
+pub const CHANGED: &str = "mailbox changed";
+
 fn is_delivery(e: &WatchEvent) -> bool {
     e.event == "delivered" || e.event == "queue delivered"
 }
@@ -103,6 +107,7 @@ pub async fn serve(
         who,
         ctx: Arc::clone(&ctx),
         idle: None,
+        account: None,
     };
     let end = if listener.is_implicit_tls() {
         match session::start_tls(
@@ -142,6 +147,9 @@ struct Conn {
     ctx: Arc<ImapContext>,
     /// Delivery events, subscribed while the session is in IDLE.
     idle: Option<broadcast::Receiver<WatchEvent>>,
+    /// After login: the account's address and the store's "changed messages" flag, published
+    /// after each command as a "mailbox changed" event that wakes the account's other IDLEs.
+    account: Option<(String, Arc<AtomicBool>)>,
 }
 
 enum Wake {
@@ -179,12 +187,32 @@ impl Conn {
                 Err(end) => return end,
             };
             let result = self.carry_out(s, stream, events).await;
+            self.tell_others();
             if !s.is_idle() {
                 self.idle = None;
             }
             if let Err(end) = session::carried_out(result, stream).await {
                 return end;
             }
+        }
+    }
+
+    /// Publishes "mailbox changed" when the last command changed messages.
+    fn tell_others(&self) {
+        let Some((address, changed)) = &self.account else {
+            return;
+        };
+        if changed.swap(false, Ordering::Relaxed) {
+            self.ctx.stats.watch.publish(|| WatchEvent {
+                time: watch::now(),
+                session: self.who.sid,
+                peer: self.who.peer.to_string(),
+                event: CHANGED.to_string(),
+                from: None,
+                to: vec![address.clone()],
+                size: None,
+                result: String::new(),
+            });
         }
     }
 
@@ -203,11 +231,20 @@ impl Conn {
         let poll = self.ctx.idle_poll;
         let idling = self.idle.is_some();
         let idle = self.idle.as_mut();
+        let me = self.who.sid;
+        let address = self.account.as_ref().map(|a| a.0.as_str());
         let delivered = async {
             match idle {
                 Some(rx) => loop {
                     match rx.recv().await {
                         Ok(e) if is_delivery(&e) => return,
+                        Ok(e)
+                            if e.event == CHANGED
+                                && e.session != me
+                                && address.is_some_and(|a| e.mentions(a)) =>
+                        {
+                            return;
+                        }
                         Ok(_) => {}
                         Err(broadcast::error::RecvError::Lagged(_)) => return,
                         Err(broadcast::error::RecvError::Closed) => {
@@ -303,6 +340,7 @@ impl Conn {
         match opened {
             Ok(Ok(account)) => {
                 info!(session = self.who.sid, peer = %self.who.peer, user = %address, "imap login");
+                self.account = Some((address.clone(), account.changed()));
                 stats::add(&self.ctx.stats.imap_logins, 1);
                 LoginOutcome::Ok(Box::new(account))
             }

@@ -3,6 +3,7 @@
 //! engine. Keeps the engine's view of the selected folder in step with the folder.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::mailbox::MaildirStore;
 use crate::mailbox::imap::{self as md, MaildirAccount};
@@ -11,6 +12,9 @@ use crate::proto::imap::store::{self as ps, Store};
 pub struct ImapMaildir {
     inner: MaildirAccount,
     view: Vec<ps::Msg>,
+    /// Set when this session changed messages (flags, expunges, appends, copies), so the driver
+    /// can tell other sessions on the account (their IDLE wakes at once).
+    changed: Arc<AtomicBool>,
 }
 
 impl ImapMaildir {
@@ -20,7 +24,20 @@ impl ImapMaildir {
         Ok(ImapMaildir {
             inner: MaildirAccount::open(root, names)?,
             view: Vec::new(),
+            changed: Arc::default(),
         })
+    }
+
+    /// The flag [`ImapMaildir`] sets when it changed messages; the driver clears it.
+    pub fn changed(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.changed)
+    }
+
+    fn mark<T>(&self, r: Result<T, ps::StoreError>) -> Result<T, ps::StoreError> {
+        if r.is_ok() {
+            self.changed.store(true, Ordering::Relaxed);
+        }
+        r
     }
 
     fn refresh(&mut self) {
@@ -135,7 +152,8 @@ impl Store for ImapMaildir {
         internal: Option<i64>,
     ) -> Result<(u32, u32), ps::StoreError> {
         let f = with_flags(md::Flags::default(), set);
-        self.inner.append(name, body, &f, internal).map_err(err)
+        let r = self.inner.append(name, body, &f, internal).map_err(err);
+        self.mark(r)
     }
     fn select(&mut self, name: &str, read_only: bool) -> Result<(), ps::StoreError> {
         let r = self.inner.select(name, read_only).map_err(err);
@@ -165,7 +183,8 @@ impl Store for ImapMaildir {
             return Err(ps::StoreError::Gone);
         };
         let f = with_flags(current.flags.clone(), set);
-        self.inner.set_flags(i, f).map_err(err)?;
+        let r = self.inner.set_flags(i, f).map_err(err);
+        self.mark(r)?;
         if let Some(v) = self.view.get_mut(i) {
             v.flags = set;
         }
@@ -181,6 +200,9 @@ impl Store for ImapMaildir {
             .expunge(&|i, _| view.get(i).is_some_and(|m| pick(i, m)))
             .map_err(err);
         self.refresh();
+        if r.as_ref().is_ok_and(|gone| !gone.is_empty()) {
+            self.changed.store(true, Ordering::Relaxed);
+        }
         r
     }
     fn read(&self, i: usize) -> Result<Vec<u8>, ps::StoreError> {
@@ -191,7 +213,8 @@ impl Store for ImapMaildir {
         idx: &[usize],
         dest: &str,
     ) -> Result<(u32, Vec<(u32, u32)>), ps::StoreError> {
-        self.inner.copy(idx, dest).map_err(err)
+        let r = self.inner.copy(idx, dest).map_err(err);
+        self.mark(r)
     }
 }
 
