@@ -205,9 +205,9 @@ fn uidnext(select: &str) -> String {
 }
 
 /// The other way: a Maildir Dovecot made and used (its uidlist, with its extended fields, its
-/// index files, an expunge leaving a gap in the UIDs) is what smtpd serves with the same
-/// UIDVALIDITY, UIDs, UIDNEXT and flags, so a client switching servers has nothing to download;
-/// after smtpd has used it, Dovecot still agrees.
+/// index files, an expunge leaving a gap in the UIDs, keywords in dovecot-keywords) is what
+/// smtpd serves with the same UIDVALIDITY, UIDs, UIDNEXT, flags and keywords, so a client
+/// switching servers has nothing to download; after smtpd has used it, Dovecot still agrees.
 #[test]
 fn a_maildir_dovecot_made_keeps_its_uids_under_smtpd() {
     if !usable() {
@@ -228,7 +228,7 @@ fn a_maildir_dovecot_made_keeps_its_uids_under_smtpd() {
     script.push_str(
         "s SELECT INBOX\r\nt STORE 2 +FLAGS (\\Deleted)\r\nx EXPUNGE\r\n\
          f STORE 1 +FLAGS (\\Seen \\Answered)\r\ng UID STORE 5 +FLAGS (\\Flagged)\r\n\
-         c UID COPY 3 Work\r\nz LOGOUT\r\n",
+         c UID COPY 3 Work\r\nk UID STORE 3 +FLAGS ($Forwarded Work)\r\nz LOGOUT\r\n",
     );
     let out = dovecot(srv.dir.path(), &maildir, &script);
     assert!(out.contains("x OK"), "{out}");
@@ -250,7 +250,7 @@ fn a_maildir_dovecot_made_keeps_its_uids_under_smtpd() {
     let f = c.cmd("f", "UID FETCH 1:* (UID FLAGS)");
     for want in [
         "* 1 FETCH (UID 1 FLAGS (\\Answered \\Seen))",
-        "* 2 FETCH (UID 3 FLAGS ())",
+        "* 2 FETCH (UID 3 FLAGS ($Forwarded Work))",
         "* 3 FETCH (UID 4 FLAGS ())",
         "* 4 FETCH (UID 5 FLAGS (\\Flagged))",
     ] {
@@ -266,7 +266,11 @@ fn a_maildir_dovecot_made_keeps_its_uids_under_smtpd() {
             .contains("d OK")
     );
     assert!(c.cmd("e", "EXPUNGE").contains("* 3 EXPUNGE"));
-    assert!(c.cmd("g", "UID STORE 3 +FLAGS (\\Draft)").contains("g OK"));
+    assert!(
+        c.cmd("g", "UID STORE 3 +FLAGS (\\Draft Junk)")
+            .contains("g OK")
+    );
+    assert!(c.cmd("h", "UID STORE 3 -FLAGS (Work)").contains("h OK"));
     assert!(c.cmd("o", "LOGOUT").contains("o OK"));
     let again = dovecot(
         srv.dir.path(),
@@ -276,7 +280,7 @@ fn a_maildir_dovecot_made_keeps_its_uids_under_smtpd() {
     assert_eq!(uidvalidity(&again), uidvalidity(&theirs));
     assert!(again.contains("* 3 EXISTS"), "{again}");
     assert!(
-        again.contains("* 2 FETCH (UID 3 FLAGS (\\Draft))")
+        again.contains("* 2 FETCH (UID 3 FLAGS (\\Draft $Forwarded Junk))")
             && again.contains("* 3 FETCH (UID 5 FLAGS (\\Flagged))"),
         "{again}"
     );

@@ -58,6 +58,7 @@ const PAIRS: [(md::Flag, ps::Flag); 5] = [
 
 fn flags(f: &md::Flags) -> ps::Flags {
     let mut out = ps::Flags::default();
+    out.keywords = f.keywords();
     for (m, p) in PAIRS {
         if f.contains(m) {
             out.insert(p);
@@ -76,8 +77,9 @@ fn msg(m: &md::Msg) -> ps::Msg {
     }
 }
 
-/// The engine's system flags over `f`, whose other letters (keywords) are kept.
-fn with_flags(mut f: md::Flags, set: ps::Flags) -> md::Flags {
+/// The engine's flags and keywords over `f`, whose other letters are kept.
+fn with_flags(f: md::Flags, set: ps::Flags) -> md::Flags {
+    let mut f = f.with_keywords(set.keywords);
     for (m, p) in PAIRS {
         if set.contains(p) {
             f.insert(m);
@@ -169,6 +171,7 @@ impl Store for ImapMaildir {
             uidvalidity: f.uidvalidity,
             next_uid: f.next_uid,
             msgs: &self.view,
+            keywords: &f.keywords,
         })
     }
     fn sync(&mut self) -> Result<ps::Changes, ps::StoreError> {
@@ -177,6 +180,10 @@ impl Store for ImapMaildir {
             self.refresh();
         }
         Ok(changes(c))
+    }
+    fn keyword(&mut self, name: &str) -> Result<Option<u8>, ps::StoreError> {
+        let i = self.inner.define_keyword(name).map_err(err)?;
+        Ok(i.map(|i| i as u8))
     }
     fn set_flags(&mut self, i: usize, set: ps::Flags) -> Result<(), ps::StoreError> {
         let Some(current) = self.inner.selected().and_then(|f| f.msgs.get(i)) else {
@@ -223,26 +230,51 @@ mod tests {
     use super::*;
 
     #[test]
-    fn flags_map_both_ways_and_keywords_survive() {
+    fn flags_and_keywords_map_both_ways() {
         let d = tempfile::tempdir().unwrap();
         for s in ["tmp", "new", "cur"] {
             std::fs::create_dir(d.path().join(s)).unwrap();
         }
-        std::fs::write(d.path().join("cur/1700000001.M1P1Q1.h:2,Sa"), "m\n").unwrap();
+        std::fs::write(d.path().join("cur/1700000001.M1P1Q1.h:2,PSa"), "m\n").unwrap();
+        std::fs::write(d.path().join("dovecot-keywords"), "0 $Forwarded\n").unwrap();
         let names = Arc::new(MaildirStore::new(d.path(), "h"));
         let mut s = ImapMaildir::open(d.path(), names).unwrap();
         s.select("INBOX", false).unwrap();
         let sel = s.selected().unwrap();
         assert_eq!(sel.msgs.len(), 1);
         assert!(sel.msgs[0].flags.contains(ps::Flag::Seen));
+        assert!(sel.msgs[0].flags.has_keyword(0));
+        assert_eq!(sel.keywords, ["$Forwarded"]);
+        let junk = s.keyword("Junk").unwrap().unwrap();
+        assert_eq!(junk, 1);
+        assert_eq!(s.keyword("$forwarded").unwrap(), Some(0));
         let mut f = ps::Flags::default();
         f.insert(ps::Flag::Flagged);
+        f.set_keyword(junk, true);
         s.set_flags(0, f).unwrap();
         let names: Vec<String> = std::fs::read_dir(d.path().join("cur"))
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(names, ["1700000001.M1P1Q1.h:2,Fa"]);
+        // P (passed) is not an IMAP flag: kept.
+        assert_eq!(names, ["1700000001.M1P1Q1.h:2,FPb"]);
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("dovecot-keywords")).unwrap(),
+            "0 $Forwarded\n1 Junk\n"
+        );
+        // COPY maps keywords by name: Junk is the first keyword of Archive.
+        let (_, pairs) = s.copy(&[0], "Archive").unwrap();
+        assert_eq!(pairs.len(), 1);
+        assert_eq!(
+            std::fs::read_to_string(d.path().join(".Archive/dovecot-keywords")).unwrap(),
+            "0 Junk\n"
+        );
+        let copied: Vec<String> = std::fs::read_dir(d.path().join(".Archive/cur"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(copied.len(), 1);
+        assert!(copied[0].ends_with(":2,FPa"), "{copied:?}");
         assert_eq!(s.selected().unwrap().msgs[0].flags, f);
         assert!(matches!(s.create("a/b"), Err(ps::StoreError::BadName(_))));
         assert!(matches!(

@@ -92,6 +92,31 @@ impl Flags {
         self
     }
 
+    /// Keyword letters `a`..`z` as bits (bit i: the folder's keyword i, `dovecot-keywords`).
+    pub fn keywords(&self) -> u32 {
+        self.other
+            .bytes()
+            .filter(u8::is_ascii_lowercase)
+            .fold(0, |m, b| m | 1 << (b - b'a'))
+    }
+
+    /// The same with these keyword letters instead of its own (other letters are kept).
+    pub fn with_keywords(mut self, mask: u32) -> Flags {
+        let mut other: Vec<char> = self
+            .other
+            .chars()
+            .filter(|c| !c.is_ascii_lowercase())
+            .collect();
+        other.extend(
+            (0..26u8)
+                .filter(|i| mask & 1 << i != 0)
+                .map(|i| char::from(b'a' + i)),
+        );
+        other.sort_unstable();
+        self.other = other.into_iter().collect();
+        self
+    }
+
     /// The system flags, in a fixed order.
     pub fn iter(&self) -> impl Iterator<Item = Flag> + '_ {
         Flag::ALL.into_iter().filter(|f| self.contains(*f))
@@ -141,5 +166,8 @@ mod tests {
         assert_eq!(f.info(), ":2,Rb");
         assert_eq!(base_of("x:2,Sb"), "x");
         assert_eq!(base_of("x"), "x");
+        assert_eq!(Flags::from_name("x:2,PSbd").keywords(), 0b1010);
+        let f = Flags::from_name("x:2,PSbd").with_keywords(0b1_0001);
+        assert_eq!(f.info(), ":2,PSae");
     }
 }

@@ -9,10 +9,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use super::cache;
 use super::flags::{Flags, base_of};
 use super::uidlist::{self, Lock, UidList};
 use super::{StoreError, io_at};
+use super::{cache, keywords};
 use crate::wire::WireSize;
 
 /// How long to wait for another holder of the uidlist lock.
@@ -50,6 +50,8 @@ pub struct Folder {
     pub uidvalidity: u32,
     pub next_uid: u32,
     pub msgs: Vec<Msg>,
+    /// Keyword names by index (`dovecot-keywords`).
+    pub keywords: Vec<String>,
     pub read_only: bool,
     stamp: Option<(SystemTime, SystemTime)>,
     /// Size and INTERNALDATE by base name, from `smtpd-cache` and kept up to date with it.
@@ -64,6 +66,7 @@ impl Folder {
             uidvalidity: 0,
             next_uid: 1,
             msgs: Vec::new(),
+            keywords: Vec::new(),
             read_only,
             stamp: None,
             cache: cache::load(dir),
@@ -172,6 +175,7 @@ impl Folder {
             .map(|(n, p, _)| (base_of(n), (n.as_str(), p)))
             .collect();
         let list = self.uidlist_for(&by_base)?;
+        self.keywords = keywords::load(&self.dir);
         self.uidvalidity = list.uidvalidity;
         self.next_uid = list.next_uid;
         let mut msgs = Vec::with_capacity(by_base.len());
@@ -242,6 +246,14 @@ impl Folder {
         }
         lock.replace(&list)?;
         Ok(list)
+    }
+
+    /// The index of keyword `name`, added to `dovecot-keywords` when new (`None`: 26 already).
+    pub fn define_keyword(&mut self, name: &str) -> Result<Option<usize>, StoreError> {
+        let i =
+            keywords::define(&self.dir, name).map_err(io_at("define a keyword in", &self.dir))?;
+        self.keywords = keywords::load(&self.dir);
+        Ok(i)
     }
 
     /// Renames message `i` to carry `flags` (within `cur/`).

@@ -7,12 +7,14 @@
 //! - [`flags`]: the info letters.
 //! - [`folder`]: one selected folder kept in step with its files.
 //! - [`cache`]: sizes and dates per message, kept across restarts.
+//! - [`keywords`]: `dovecot-keywords`, the names of the keyword letters.
 //! - [`account`]: the folder tree (names, LIST, CREATE/DELETE/RENAME, subscriptions, APPEND, COPY).
 //! - [`store`]: one session's view (the account and its selected folder), over the three above.
 pub mod account;
 pub mod cache;
 pub mod flags;
 pub mod folder;
+pub mod keywords;
 pub mod store;
 pub mod uidlist;
 

@@ -114,6 +114,9 @@ impl MaildirAccount {
             None => Ok(Changes::default()),
         }
     }
+    pub fn define_keyword(&mut self, name: &str) -> Result<Option<usize>, StoreError> {
+        self.folder_mut()?.define_keyword(name)
+    }
     pub fn set_flags(&mut self, i: usize, flags: Flags) -> Result<(), StoreError> {
         self.folder_mut()?.set_flags(i, flags)
     }
@@ -134,7 +137,18 @@ impl MaildirAccount {
         let mut validity = 0;
         for &i in idx {
             let Some(m) = f.msgs.get(i) else { continue };
-            let mut flags = m.flags.clone();
+            // Keywords by name: the destination's letters may differ (Dovecot maps them too).
+            let mut mask = 0u32;
+            for k in 0..super::keywords::MAX.min(f.keywords.len()) {
+                if m.flags.keywords() & 1 << k != 0
+                    && !f.keywords[k].is_empty()
+                    && let Some(j) = super::keywords::define(&dir, &f.keywords[k])
+                        .map_err(super::io_at("define a keyword in", &dir))?
+                {
+                    mask |= 1 << j;
+                }
+            }
+            let mut flags = m.flags.clone().with_keywords(mask);
             flags.remove(super::Flag::Deleted);
             let src = match std::fs::metadata(&m.path) {
                 Ok(_) => m.path.clone(),

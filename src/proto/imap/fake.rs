@@ -94,6 +94,8 @@ pub struct FakeStore {
     account: Arc<Mutex<Account>>,
     selected: Option<(String, u32, u32)>,
     view: Vec<Msg>,
+    /// Keyword names by index (this handle's only: the tests use keywords in one session).
+    keywords: Vec<String>,
 }
 
 impl FakeStore {
@@ -102,6 +104,7 @@ impl FakeStore {
             account: Arc::clone(account),
             selected: None,
             view: Vec::new(),
+            keywords: Vec::new(),
         }
     }
 
@@ -248,7 +251,22 @@ impl Store for FakeStore {
             uidvalidity: *v,
             next_uid: *n,
             msgs: &self.view,
+            keywords: &self.keywords,
         })
+    }
+    fn keyword(&mut self, name: &str) -> Result<Option<u8>, StoreError> {
+        if let Some(i) = self
+            .keywords
+            .iter()
+            .position(|k| k.eq_ignore_ascii_case(name))
+        {
+            return Ok(Some(i as u8));
+        }
+        if self.keywords.len() >= 26 {
+            return Ok(None);
+        }
+        self.keywords.push(name.to_string());
+        Ok(Some(self.keywords.len() as u8 - 1))
     }
     fn sync(&mut self) -> Result<Changes, StoreError> {
         let Ok(name) = self.name() else {

@@ -252,7 +252,8 @@ pub fn fetch(
             }
             match item {
                 Item::Flags => {
-                    out.extend_from_slice(format!("FLAGS {}", flags_list(&m)).as_bytes())
+                    let kw = store.selected().map_or(&[][..], |f| f.keywords);
+                    out.extend_from_slice(format!("FLAGS {}", flags_list(&m, kw)).as_bytes())
                 }
                 Item::Uid => out.extend_from_slice(format!("UID {}", m.uid).as_bytes()),
                 Item::InternalDate => out.extend_from_slice(

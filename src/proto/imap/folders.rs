@@ -9,7 +9,7 @@ use imap_codec::imap_types::mailbox::{ListMailbox, Mailbox};
 use imap_codec::imap_types::status::StatusDataItemName;
 
 use super::encode::{astring, tagged, untagged};
-use super::selected::{flags_from, report_changes, store_failed};
+use super::selected::{flags_from, flags_lines, report_changes, store_failed};
 use super::session::{ImapSession, State};
 use super::store::{Flag, Store, StoreError};
 
@@ -64,17 +64,7 @@ pub fn select(s: &mut ImapSession, tag: &str, m: &Mailbox<'_>, read_only: bool) 
     let Some(f) = s.store.as_ref().and_then(|st| st.selected()) else {
         return;
     };
-    let mut out = Vec::new();
-    out.extend(untagged(
-        "FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)",
-    ));
-    if read_only {
-        out.extend(untagged("OK [PERMANENTFLAGS ()] Read-only folder"));
-    } else {
-        out.extend(untagged(
-            "OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)] Limited",
-        ));
-    }
+    let mut out = flags_lines(f.keywords, read_only);
     out.extend(untagged(&format!("{} EXISTS", f.msgs.len())));
     out.extend(untagged(&format!(
         "{} RECENT",

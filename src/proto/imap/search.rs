@@ -18,6 +18,8 @@ struct Ctx<'a> {
     max_uid: u32,
     content: Option<Vec<u8>>,
     load: &'a dyn Fn() -> Result<Vec<u8>, StoreError>,
+    /// The folder's keyword names by index.
+    keywords: &'a [String],
 }
 
 impl Ctx<'_> {
@@ -131,8 +133,8 @@ fn eval(k: &SearchKey<'_>, c: &mut Ctx<'_>, depth: usize) -> Result<bool, StoreE
         SearchKey::Recent => c.msg.recent,
         SearchKey::Old => !c.msg.recent,
         SearchKey::New => c.msg.recent && !f.contains(Flag::Seen),
-        SearchKey::Keyword(_) => false,
-        SearchKey::Unkeyword(_) => true,
+        SearchKey::Keyword(k) => has_keyword(c, k.as_ref()),
+        SearchKey::Unkeyword(k) => !has_keyword(c, k.as_ref()),
         SearchKey::Larger(n) => c.msg.size > u64::from(*n),
         SearchKey::Smaller(n) => c.msg.size < u64::from(*n),
         SearchKey::Before(d) => internal_day < days(d),
@@ -159,14 +161,21 @@ fn field(c: &mut Ctx<'_>, name: &[u8], v: &[u8]) -> Result<bool, StoreError> {
     Ok(header_value(c.header()?, name).is_some_and(|h| has(&h, v)))
 }
 
+fn has_keyword(c: &Ctx<'_>, name: &str) -> bool {
+    c.keywords
+        .iter()
+        .position(|k| k.eq_ignore_ascii_case(name))
+        .is_some_and(|i| c.msg.flags.has_keyword(i as u8))
+}
+
 pub fn search(s: &mut ImapSession, tag: &str, keys: &[SearchKey<'_>], uid: bool) {
     report_changes(s, uid);
     let Some(store) = s.store.as_ref() else {
         return;
     };
-    let msgs = store
+    let (msgs, keywords) = store
         .selected()
-        .map(|f| f.msgs.to_vec())
+        .map(|f| (f.msgs.to_vec(), f.keywords.to_vec()))
         .unwrap_or_default();
     let count = msgs.len() as u32;
     let max_uid = msgs.last().map_or(0, |m| m.uid);
@@ -180,6 +189,7 @@ pub fn search(s: &mut ImapSession, tag: &str, keys: &[SearchKey<'_>], uid: bool)
             max_uid,
             content: None,
             load: &load,
+            keywords: &keywords,
         };
         let mut all = true;
         for k in keys {

@@ -13,13 +13,42 @@ use super::seqset::{compact, contains, resolve};
 use super::session::{Event, ImapSession, State, Wait};
 use super::store::{Flag, Flags, Msg, StoreError};
 
-/// `(\Seen \Recent)`.
-pub fn flags_list(m: &Msg) -> String {
+/// `(\Seen \Recent $Forwarded)`, keywords named from the folder's list `kw`.
+pub fn flags_list(m: &Msg, kw: &[String]) -> String {
     let mut names: Vec<&str> = m.flags.iter().map(Flag::name).collect();
     if m.recent {
         names.push("\\Recent");
     }
+    for (i, k) in kw.iter().enumerate() {
+        if !k.is_empty() && m.flags.has_keyword(i as u8) {
+            names.push(k);
+        }
+    }
     format!("({})", names.join(" "))
+}
+
+/// The untagged FLAGS and PERMANENTFLAGS of a folder with keywords `kw` (at SELECT, and when a
+/// STORE defined a keyword). `\*`: new keywords may be made while there is room for them.
+pub fn flags_lines(kw: &[String], read_only: bool) -> Vec<u8> {
+    let mut names = String::from("\\Answered \\Flagged \\Deleted \\Seen \\Draft");
+    for k in kw.iter().filter(|k| !k.is_empty()) {
+        names.push(' ');
+        names.push_str(k);
+    }
+    let mut out = untagged(&format!("FLAGS ({names})"));
+    if read_only {
+        out.extend(untagged("OK [PERMANENTFLAGS ()] Read-only folder"));
+    } else {
+        let more = if kw.iter().filter(|k| !k.is_empty()).count() < 26 {
+            " \\*"
+        } else {
+            ""
+        };
+        out.extend(untagged(&format!(
+            "OK [PERMANENTFLAGS ({names}{more})] Flags permitted"
+        )));
+    }
+    out
 }
 
 /// A storage failure as a tagged NO, with the cause in the log only.
@@ -73,7 +102,7 @@ pub fn report_changes(s: &mut ImapSession, expunges: bool) {
                 out.extend(untagged(&format!(
                     "{n} FETCH (UID {} FLAGS {})",
                     m.uid,
-                    flags_list(m)
+                    flags_list(m, f.keywords)
                 )));
             }
         }
@@ -154,14 +183,25 @@ fn system_flags(flags: &[ImapFlag<'_>]) -> Vec<Flag> {
             ImapFlag::Flagged => Some(Flag::Flagged),
             ImapFlag::Deleted => Some(Flag::Deleted),
             ImapFlag::Draft => Some(Flag::Draft),
-            // Keywords are not stored yet (no dovecot-keywords): accepted and dropped, and
-            // PERMANENTFLAGS does not offer \*.
+            // Keywords: see `keywords`.
             _ => None,
         })
         .collect()
 }
 
-/// Flags for APPEND.
+/// The keyword names in a flag list (`$Forwarded`, `Junk`...).
+fn keyword_names<'a>(flags: &'a [ImapFlag<'_>]) -> Vec<&'a str> {
+    flags
+        .iter()
+        .filter_map(|f| match f {
+            ImapFlag::Keyword(a) => Some(a.as_ref()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Flags for APPEND (keywords there are dropped: they are per folder and the engine does not
+/// know the destination's).
 pub fn flags_from(list: &[ImapFlag<'_>]) -> Flags {
     let mut f = Flags::default();
     for fl in system_flags(list) {
@@ -191,11 +231,34 @@ pub fn store(
     let Some(store) = s.store.as_mut() else {
         return;
     };
-    let msgs = store
+    // Keyword indexes: made for +FLAGS and FLAGS (a folder full of keywords drops the rest),
+    // looked up for -FLAGS.
+    let known_before = store.selected().map_or(0, |f| f.keywords.len());
+    let mut kw_mask = 0u32;
+    for name in keyword_names(flags) {
+        let index = match kind {
+            StoreType::Remove => Ok(store.selected().and_then(|f| {
+                f.keywords
+                    .iter()
+                    .position(|k| k.eq_ignore_ascii_case(name))
+                    .map(|i| i as u8)
+            })),
+            _ => store.keyword(name),
+        };
+        match index {
+            Ok(Some(i)) if i < 32 => kw_mask |= 1 << i,
+            Ok(_) => {}
+            Err(e) => return store_failed(s, tag, &e),
+        }
+    }
+    let (msgs, keywords) = store
         .selected()
-        .map(|f| f.msgs.to_vec())
+        .map(|f| (f.msgs.to_vec(), f.keywords.to_vec()))
         .unwrap_or_default();
     let mut out = Vec::new();
+    if keywords.len() != known_before {
+        out.extend(flags_lines(&keywords, false));
+    }
     for i in resolve(set, &msgs, uid) {
         let mut f = match kind {
             StoreType::Replace => Flags::default(),
@@ -206,6 +269,10 @@ pub fn store(
                 StoreType::Remove => f.remove(fl),
                 _ => f.insert(fl),
             }
+        }
+        match kind {
+            StoreType::Remove => f.keywords &= !kw_mask,
+            _ => f.keywords |= kw_mask,
         }
         if let Err(e) = store.set_flags(i, f) {
             return store_failed(s, tag, &e);
@@ -221,7 +288,7 @@ pub fn store(
             out.extend(untagged(&format!(
                 "{} FETCH ({uid_part}FLAGS {})",
                 i + 1,
-                flags_list(m)
+                flags_list(m, &keywords)
             )));
         }
     }

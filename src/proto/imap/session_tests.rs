@@ -410,3 +410,39 @@ fn an_overlong_line_is_bad_whole_and_in_pieces_and_its_tail_never_runs() {
         assert!(!out.contains("BAD"), "size {size}: {out}");
     }
 }
+
+#[test]
+fn keywords_are_stored_fetched_and_searched() {
+    let mut h = Harness::new(true);
+    let out = h.run("l LOGIN alice@example.test secret\r\ns SELECT INBOX\r\n", 0);
+    assert!(
+        out.contains("* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)]"),
+        "{out}"
+    );
+    let out = h.run("a STORE 1 +FLAGS ($Forwarded Junk \\Seen)\r\n", 1);
+    assert!(
+        out.contains("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded Junk)\r\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("* 1 FETCH (FLAGS (\\Seen \\Recent $Forwarded Junk))\r\na OK"),
+        "{out}"
+    );
+    let out = h.run(
+        "b SEARCH KEYWORD junk\r\nc SEARCH UNKEYWORD Junk\r\nd STORE 1 -FLAGS (JUNK)\r\ne FETCH 1 FLAGS\r\nf SEARCH KEYWORD Nope\r\n",
+        0,
+    );
+    assert!(out.contains("* SEARCH 1\r\nb OK"), "{out}");
+    assert!(out.contains("* SEARCH 2\r\nc OK"), "{out}");
+    assert!(
+        out.contains("* 1 FETCH (FLAGS (\\Seen \\Recent $Forwarded))\r\nd OK"),
+        "{out}"
+    );
+    assert!(out.contains("* SEARCH\r\nf OK"), "{out}");
+    // FLAGS replaces keywords too.
+    let out = h.run("g STORE 1 FLAGS (\\Flagged)\r\n", 0);
+    assert!(
+        out.contains("* 1 FETCH (FLAGS (\\Flagged \\Recent))"),
+        "{out}"
+    );
+}

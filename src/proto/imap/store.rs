@@ -38,23 +38,39 @@ impl Flag {
     }
 }
 
-/// A set of system flags.
+/// A message's flags: the system flags, and keywords as bits (bit i: the selected folder's
+/// keyword i, [`Selected::keywords`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Flags(u8);
+pub struct Flags {
+    system: u8,
+    pub keywords: u32,
+}
 
 impl Flags {
     pub fn contains(self, f: Flag) -> bool {
-        self.0 & f.bit() != 0
+        self.system & f.bit() != 0
     }
     pub fn insert(&mut self, f: Flag) {
-        self.0 |= f.bit();
+        self.system |= f.bit();
     }
     pub fn remove(&mut self, f: Flag) {
-        self.0 &= !f.bit();
+        self.system &= !f.bit();
     }
     /// In a fixed order.
     pub fn iter(self) -> impl Iterator<Item = Flag> {
         Flag::ALL.into_iter().filter(move |f| self.contains(*f))
+    }
+    pub fn has_keyword(self, i: u8) -> bool {
+        i < 32 && self.keywords & 1 << i != 0
+    }
+    pub fn set_keyword(&mut self, i: u8, on: bool) {
+        if i < 32 {
+            if on {
+                self.keywords |= 1 << i;
+            } else {
+                self.keywords &= !(1 << i);
+            }
+        }
     }
 }
 
@@ -77,6 +93,8 @@ pub struct Selected<'a> {
     pub uidvalidity: u32,
     pub next_uid: u32,
     pub msgs: &'a [Msg],
+    /// The folder's keyword names by index (an empty name for an unused index).
+    pub keywords: &'a [String],
 }
 
 /// What a sync found since the last one.
@@ -156,7 +174,10 @@ pub trait Store: Send {
     fn selected(&self) -> Option<Selected<'_>>;
     /// Brings the selected folder up to date with changes made elsewhere.
     fn sync(&mut self) -> Result<Changes, StoreError>;
-    /// Sets the system flags of message `i` (other flags the store keeps are kept).
+    /// The index of keyword `name` in the selected folder, defined there when new; `None` when
+    /// the folder can take no more keywords.
+    fn keyword(&mut self, name: &str) -> Result<Option<u8>, StoreError>;
+    /// Sets the flags and keywords of message `i` (other flags the store keeps are kept).
     fn set_flags(&mut self, i: usize, flags: Flags) -> Result<(), StoreError>;
     /// Removes the messages `pick` names; the EXPUNGE sequence numbers in the order to send them.
     fn expunge(&mut self, pick: &dyn Fn(usize, &Msg) -> bool) -> Result<Vec<u32>, StoreError>;
