@@ -151,10 +151,16 @@ impl Store for ImapMaildir {
         name: &str,
         body: &[u8],
         set: ps::Flags,
+        keywords: &[&str],
         internal: Option<i64>,
     ) -> Result<(u32, u32), ps::StoreError> {
+        let mut set = set;
+        set.keywords = 0;
         let f = with_flags(md::Flags::default(), set);
-        let r = self.inner.append(name, body, &f, internal).map_err(err);
+        let r = self
+            .inner
+            .append(name, body, &f, keywords, internal)
+            .map_err(err);
         self.mark(r)
     }
     fn select(&mut self, name: &str, read_only: bool) -> Result<(), ps::StoreError> {
@@ -275,6 +281,20 @@ mod tests {
             .collect();
         assert_eq!(copied.len(), 1);
         assert!(copied[0].ends_with(":2,FPa"), "{copied:?}");
+        // APPEND names its keywords: defined in the destination.
+        let mut seen = ps::Flags::default();
+        seen.insert(ps::Flag::Seen);
+        s.append("Sent", b"x\n", seen, &["$Forwarded", "Junk"], None)
+            .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(d.path().join(".Sent/dovecot-keywords")).unwrap(),
+            "0 $Forwarded\n1 Junk\n"
+        );
+        let sent: Vec<String> = std::fs::read_dir(d.path().join(".Sent/cur"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(sent[0].ends_with(":2,Sab"), "{sent:?}");
         assert_eq!(s.selected().unwrap().msgs[0].flags, f);
         assert!(matches!(s.create("a/b"), Err(ps::StoreError::BadName(_))));
         assert!(matches!(

@@ -86,9 +86,19 @@ impl MaildirAccount {
         name: &str,
         body: &[u8],
         flags: &Flags,
+        keywords: &[&str],
         internal: Option<i64>,
     ) -> Result<(u32, u32), StoreError> {
         let dir = self.account.existing(name)?;
+        let mut mask = flags.keywords();
+        for k in keywords {
+            if let Some(i) = super::keywords::define(&dir, k)
+                .map_err(super::io_at("define a keyword in", &dir))?
+            {
+                mask |= 1 << i;
+            }
+        }
+        let flags = &flags.clone().with_keywords(mask);
         let when = match internal {
             Some(t) => SystemTime::UNIX_EPOCH + Duration::from_secs(t.max(0) as u64),
             None => SystemTime::now(),

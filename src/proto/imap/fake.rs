@@ -216,6 +216,7 @@ impl Store for FakeStore {
         name: &str,
         body: &[u8],
         flags: Flags,
+        _keywords: &[&str],
         internal: Option<i64>,
     ) -> Result<(u32, u32), StoreError> {
         self.lock()

@@ -9,7 +9,7 @@ use imap_codec::imap_types::mailbox::{ListMailbox, Mailbox};
 use imap_codec::imap_types::status::StatusDataItemName;
 
 use super::encode::{astring, tagged, untagged};
-use super::selected::{flags_from, flags_lines, report_changes, store_failed};
+use super::selected::{flags_from, flags_lines, keyword_names, report_changes, store_failed};
 use super::session::{ImapSession, State};
 use super::store::{Flag, Store, StoreError};
 
@@ -271,10 +271,11 @@ pub fn append(
     }
     let internal = date.map(|d| d.as_ref().timestamp());
     let f = flags_from(flags);
+    let keywords = keyword_names(flags);
     match s
         .store
         .as_mut()
-        .map(|st| st.append(&name, body, f, internal))
+        .map(|st| st.append(&name, body, f, &keywords, internal))
     {
         Some(Ok((validity, uid))) => {
             report_changes(s, true);

@@ -190,7 +190,7 @@ fn system_flags(flags: &[ImapFlag<'_>]) -> Vec<Flag> {
 }
 
 /// The keyword names in a flag list (`$Forwarded`, `Junk`...).
-fn keyword_names<'a>(flags: &'a [ImapFlag<'_>]) -> Vec<&'a str> {
+pub fn keyword_names<'a>(flags: &'a [ImapFlag<'_>]) -> Vec<&'a str> {
     flags
         .iter()
         .filter_map(|f| match f {
@@ -200,8 +200,7 @@ fn keyword_names<'a>(flags: &'a [ImapFlag<'_>]) -> Vec<&'a str> {
         .collect()
 }
 
-/// Flags for APPEND (keywords there are dropped: they are per folder and the engine does not
-/// know the destination's).
+/// System flags for APPEND (its keywords go by name: [`keyword_names`]).
 pub fn flags_from(list: &[ImapFlag<'_>]) -> Flags {
     let mut f = Flags::default();
     for fl in system_flags(list) {

@@ -160,12 +160,14 @@ pub trait Store: Send {
     fn rename(&mut self, from: &str, to: &str) -> Result<(), StoreError>;
     fn subscribe(&mut self, name: &str, on: bool) -> Result<(), StoreError>;
     fn status(&self, name: &str) -> Result<Status, StoreError>;
-    /// APPEND into `name` (INTERNALDATE `internal`; now when `None`): (UIDVALIDITY, UID).
+    /// APPEND into `name` (INTERNALDATE `internal`; now when `None`) with these system flags
+    /// (`flags.keywords` is ignored) and keywords by name: (UIDVALIDITY, UID).
     fn append(
         &mut self,
         name: &str,
         body: &[u8],
         flags: Flags,
+        keywords: &[&str],
         internal: Option<i64>,
     ) -> Result<(u32, u32), StoreError>;
     /// Selects `name`; the previous selection ends. Read-write: new mail becomes \Recent.
