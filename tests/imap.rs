@@ -538,3 +538,52 @@ fn idle_woken_by_another_imap_session_and_by_pop3() {
     b.send("DONE\r\n");
     assert!(b.until("i").contains("i OK IDLE terminated"));
 }
+
+/// Changes by other programs on the Maildir (a file dropped into `new/` as procmail or Dovecot's
+/// LDA would, a flag letter renamed on by mutt) reach a session in IDLE within a second through
+/// inotify, although idle_poll_secs is 600 here.
+#[test]
+fn idle_sees_changes_by_other_programs_at_once() {
+    let srv = server();
+    two_messages(&srv);
+    let mut c = Imap::connect(srv.addr("imap"));
+    assert!(
+        c.cmd("l", &format!("LOGIN {ALICE} \"{PASSWORD}\""))
+            .contains("l OK")
+    );
+    assert!(c.cmd("s", "SELECT INBOX").contains("* 2 EXISTS"));
+    c.send("i IDLE\r\n");
+    assert_eq!(c.line(), "+ idling\r\n");
+    let inbox = srv.root().join("example.test/alice");
+    let t = Instant::now();
+    std::fs::write(
+        inbox.join("tmp/1800000000.M1P1Q1.other"),
+        "Subject: dropped\n\nby hand\n",
+    )
+    .unwrap();
+    std::fs::rename(
+        inbox.join("tmp/1800000000.M1P1Q1.other"),
+        inbox.join("new/1800000000.M1P1Q1.other"),
+    )
+    .unwrap();
+    let mut got = String::new();
+    while !got.contains(" RECENT\r\n") {
+        got.push_str(&c.line());
+    }
+    assert!(got.starts_with("* 3 EXISTS\r\n"), "{got}");
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    // mutt marks the first message flagged: a rename within cur/.
+    let first = list(&inbox.join("cur"))
+        .into_iter()
+        .find(|p| std::fs::read_to_string(p).unwrap().contains("Subject: one"))
+        .unwrap();
+    let name = first.file_name().unwrap().to_string_lossy().into_owned();
+    let base = name.split(":2,").next().unwrap();
+    let t = Instant::now();
+    std::fs::rename(&first, inbox.join("cur").join(format!("{base}:2,F"))).unwrap();
+    let line = c.line();
+    assert_eq!(line, "* 1 FETCH (UID 1 FLAGS (\\Flagged \\Recent))\r\n");
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    c.send("DONE\r\n");
+    assert!(c.until("i").contains("i OK IDLE terminated"));
+}

@@ -100,7 +100,7 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("imap", "max_literal", "Largest literal accepted (the message of APPEND), advertised as APPENDLIMIT; a larger one is refused with NO [TOOBIG] before it is sent."),
     ("imap", "max_line", "Longest command line, literals excluded; beyond: BAD."),
     ("imap", "auth_failure_delay_ms", "Wait before answering a failed login, times the failures so far in the session."),
-    ("imap", "idle_poll_secs", "In IDLE, how often the folder is checked for changes by other sessions and programs (deliveries by this smtpd wake IDLE at once)."),
+    ("imap", "idle_poll_secs", "In IDLE, how often the folder is checked for changes in any case (deliveries and changes by this smtpd's sessions, and by other programs through inotify, wake IDLE at once; this is for NFS or when inotify is not available)."),
     ("tls", "cert", "PEM certificate chain."),
     ("tls", "key", "PEM private key."),
     ("tls", "self_signed", "Make (once) and keep a self-signed certificate for hostname, localhost and 127.0.0.1 when the files are missing."),

@@ -1,11 +1,12 @@
 //! The only IMAP socket code: read → feed the engine → carry out its events (check passwords and
 //! open the account, STARTTLS, IDLE) → write. The engine works on the Maildir through its store,
 //! so it is fed on a blocking-capable thread (`block_in_place`). In IDLE the session also wakes on
-//! this daemon's deliveries (watch events) and every `idle_poll_secs` for changes made by others.
+//! this daemon's deliveries and its other sessions' changes (watch events), on inotify events in
+//! the selected folder (changes by other programs), and every `idle_poll_secs` in any case.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt;
@@ -15,7 +16,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::Protocol;
-use super::imap_store::ImapMaildir;
+use super::imap_store::{ImapMaildir, Shared};
+use super::imap_watch::FolderWatch;
 use super::pop3_conn::is_loopback;
 use super::session::{self, SessionEnd, Who};
 use super::stats::{self, ActiveGuard, Stats};
@@ -108,6 +110,7 @@ pub async fn serve(
         ctx: Arc::clone(&ctx),
         idle: None,
         account: None,
+        folder_watch: None,
     };
     let end = if listener.is_implicit_tls() {
         match session::start_tls(
@@ -147,9 +150,12 @@ struct Conn {
     ctx: Arc<ImapContext>,
     /// Delivery events, subscribed while the session is in IDLE.
     idle: Option<broadcast::Receiver<WatchEvent>>,
-    /// After login: the account's address and the store's "changed messages" flag, published
-    /// after each command as a "mailbox changed" event that wakes the account's other IDLEs.
-    account: Option<(String, Arc<AtomicBool>)>,
+    /// After login: the account's address and what the store shares: its "changed messages"
+    /// flag, published after each command as a "mailbox changed" event that wakes the account's
+    /// other IDLEs, and the selected folder, watched with inotify during IDLE.
+    account: Option<(String, Arc<Shared>)>,
+    /// In IDLE: the selected folder's new/ and cur/ (changes by other programs).
+    folder_watch: Option<FolderWatch>,
 }
 
 enum Wake {
@@ -190,6 +196,7 @@ impl Conn {
             self.tell_others();
             if !s.is_idle() {
                 self.idle = None;
+                self.folder_watch = None;
             }
             if let Err(end) = session::carried_out(result, stream).await {
                 return end;
@@ -202,7 +209,7 @@ impl Conn {
         let Some((address, changed)) = &self.account else {
             return;
         };
-        if changed.swap(false, Ordering::Relaxed) {
+        if changed.changed.swap(false, Ordering::Relaxed) {
             self.ctx.stats.watch.publish(|| WatchEvent {
                 time: watch::now(),
                 session: self.who.sid,
@@ -255,6 +262,13 @@ impl Conn {
                 None => std::future::pending::<()>().await,
             }
         };
+        let folder_watch = self.folder_watch.as_mut();
+        let touched = async {
+            match folder_watch {
+                Some(w) => w.changed().await,
+                None => std::future::pending::<()>().await,
+            }
+        };
         tokio::select! {
             r = stream.read(buf) => match r {
                 Ok(0) => Ok(Wake::Closed),
@@ -264,6 +278,7 @@ impl Conn {
             _ = tokio::time::sleep_until(deadline) => Ok(Wake::Timeout),
             _ = shutdown.cancelled() => Ok(Wake::Shutdown),
             _ = delivered => Ok(Wake::Poll),
+            _ = touched => Ok(Wake::Poll),
             _ = tokio::time::sleep(poll), if idling => Ok(Wake::Poll),
         }
     }
@@ -299,6 +314,11 @@ impl Conn {
                 Event::Idle => {
                     if self.idle.is_none() {
                         self.idle = Some(self.ctx.stats.watch.subscribe());
+                        self.folder_watch = self
+                            .account
+                            .as_ref()
+                            .and_then(|a| a.1.selected_dir())
+                            .and_then(|d| FolderWatch::new(&d));
                     }
                 }
                 Event::Close => closed = true,
@@ -340,7 +360,7 @@ impl Conn {
         match opened {
             Ok(Ok(account)) => {
                 info!(session = self.who.sid, peer = %self.who.peer, user = %address, "imap login");
-                self.account = Some((address.clone(), account.changed()));
+                self.account = Some((address.clone(), account.shared()));
                 stats::add(&self.ctx.stats.imap_logins, 1);
                 LoginOutcome::Ok(Box::new(account))
             }

@@ -2,8 +2,9 @@
 //! here, since the engine (`proto`) may not name the mailbox layer nor the mailbox layer the
 //! engine. Keeps the engine's view of the selected folder in step with the folder.
 
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::mailbox::MaildirStore;
 use crate::mailbox::imap::{self as md, MaildirAccount};
@@ -12,9 +13,29 @@ use crate::proto::imap::store::{self as ps, Store};
 pub struct ImapMaildir {
     inner: MaildirAccount,
     view: Vec<ps::Msg>,
+    shared: Arc<Shared>,
+}
+
+/// What the connection driver reads of the store while the engine owns it.
+#[derive(Debug, Default)]
+pub struct Shared {
     /// Set when this session changed messages (flags, expunges, appends, copies), so the driver
-    /// can tell other sessions on the account (their IDLE wakes at once).
-    changed: Arc<AtomicBool>,
+    /// can tell other sessions on the account (their IDLE wakes at once); the driver clears it.
+    pub changed: AtomicBool,
+    /// The selected folder's directory (for inotify in IDLE).
+    pub selected: Mutex<Option<PathBuf>>,
+}
+
+impl Shared {
+    pub fn selected_dir(&self) -> Option<PathBuf> {
+        self.selected
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+    fn set_selected(&self, dir: Option<PathBuf>) {
+        *self.selected.lock().unwrap_or_else(PoisonError::into_inner) = dir;
+    }
 }
 
 impl ImapMaildir {
@@ -24,18 +45,18 @@ impl ImapMaildir {
         Ok(ImapMaildir {
             inner: MaildirAccount::open(root, names)?,
             view: Vec::new(),
-            changed: Arc::default(),
+            shared: Arc::default(),
         })
     }
 
-    /// The flag [`ImapMaildir`] sets when it changed messages; the driver clears it.
-    pub fn changed(&self) -> Arc<AtomicBool> {
-        Arc::clone(&self.changed)
+    /// The state the driver reads while the engine owns the store.
+    pub fn shared(&self) -> Arc<Shared> {
+        Arc::clone(&self.shared)
     }
 
     fn mark<T>(&self, r: Result<T, ps::StoreError>) -> Result<T, ps::StoreError> {
         if r.is_ok() {
-            self.changed.store(true, Ordering::Relaxed);
+            self.shared.changed.store(true, Ordering::Relaxed);
         }
         r
     }
@@ -166,11 +187,14 @@ impl Store for ImapMaildir {
     fn select(&mut self, name: &str, read_only: bool) -> Result<(), ps::StoreError> {
         let r = self.inner.select(name, read_only).map_err(err);
         self.refresh();
+        self.shared
+            .set_selected(self.inner.selected().map(|f| f.dir.clone()));
         r
     }
     fn deselect(&mut self) {
         self.inner.deselect();
         self.view.clear();
+        self.shared.set_selected(None);
     }
     fn selected(&self) -> Option<ps::Selected<'_>> {
         self.inner.selected().map(|f| ps::Selected {
@@ -214,7 +238,7 @@ impl Store for ImapMaildir {
             .map_err(err);
         self.refresh();
         if r.as_ref().is_ok_and(|gone| !gone.is_empty()) {
-            self.changed.store(true, Ordering::Relaxed);
+            self.shared.changed.store(true, Ordering::Relaxed);
         }
         r
     }
