@@ -154,3 +154,53 @@ fn relaying_needs_networks_or_auth_from_a_non_loopback_peer() {
     let listed = smtp_transcript(&ns, srv.addr("smtp").port(), &relay);
     assert!(listed.contains("250 2.1.5"), "{listed}");
 }
+
+/// IMAP from a non-loopback peer without TLS: LOGINDISABLED is advertised and LOGIN is refused
+/// with [PRIVACYREQUIRED]; with `[imap] allow_insecure_auth = true` the same login works.
+#[test]
+fn imap_plaintext_login_refused_for_non_loopback_peer() {
+    if !have("python3") {
+        return;
+    }
+    let Some(ns) = NetNs::new("imap", "10.254.77.7") else {
+        return;
+    };
+    const SCRIPT: &str = "import imaplib, sys\n\
+        m = imaplib.IMAP4(sys.argv[1], int(sys.argv[2]))\n\
+        print('LOGINDISABLED' in m.capabilities)\n\
+        try:\n    print(m.login(sys.argv[3], sys.argv[4])[0])\n\
+        except imaplib.IMAP4.error as e:\n    print(e)\n";
+    for insecure in [false, true] {
+        let o = Overrides::new()
+            .account("alice@example.test", PASSWORD)
+            .set("smtp", "listen", &format!("[\"{}:0\"]", ns.addr))
+            .set("imap", "listen", &format!("[\"{}:0\"]", ns.addr))
+            .set(
+                "imap",
+                "allow_insecure_auth",
+                if insecure { "true" } else { "false" },
+            );
+        let srv = Server::start_wrapped(o, &ns.wrapper());
+        let port = srv.addr("imap").port().to_string();
+        let host = ns.addr.to_string();
+        let out = ns.run(
+            "python3",
+            &["-c", SCRIPT, &host, &port, "alice@example.test", PASSWORD],
+        );
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if insecure {
+            assert_eq!(
+                text,
+                "False\nOK\n",
+                "{text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        } else {
+            assert!(
+                text.starts_with("True\n") && text.contains("PRIVACYREQUIRED"),
+                "{text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}

@@ -25,6 +25,7 @@ pub struct Config {
     pub server: Server,
     pub smtp: Smtp,
     pub pop3: Pop3,
+    pub imap: Imap,
     pub tls: Option<Tls>,
     pub mailboxes: Mailboxes,
     pub limits: Limits,
@@ -244,6 +245,24 @@ pub struct Pop3 {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Imap {
+    pub listen: Vec<SocketAddr>,
+    pub imaps: Vec<SocketAddr>,
+    pub allow_insecure_auth: bool,
+    /// Autologout timer, IDLE included (RFC 9051: at least 30 minutes).
+    pub idle_timeout_secs: u64,
+    /// Largest literal (APPEND's message) accepted; advertised as APPENDLIMIT.
+    pub max_literal: u32,
+    /// Longest command line, literals excluded.
+    pub max_line: u32,
+    /// Delay before answering a failed login; grows with each failure in the session.
+    pub auth_failure_delay_ms: u64,
+    /// While in IDLE, how often the folder is looked at for changes made by other programs
+    /// (deliveries by this daemon wake IDLE at once).
+    pub idle_poll_secs: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Tls {
     pub cert: PathBuf,
     pub key: PathBuf,
@@ -356,6 +375,21 @@ impl Default for Pop3 {
             idle_timeout_secs: 600,
             max_command_line: 1024,
             auth_failure_delay_ms: 2000,
+        }
+    }
+}
+
+impl Default for Imap {
+    fn default() -> Self {
+        Imap {
+            listen: Vec::new(),
+            imaps: Vec::new(),
+            allow_insecure_auth: false,
+            idle_timeout_secs: 1800,
+            max_literal: 26_214_400,
+            max_line: 65_536,
+            auth_failure_delay_ms: 2000,
+            idle_poll_secs: 5,
         }
     }
 }

@@ -11,8 +11,8 @@
 use serde::Serialize;
 
 use super::{
-    Control, Dns, Http, Limits, Log, Mailboxes, Metrics, Pop3, Queue, Relay, Server, Smtp, Testing,
-    Tls,
+    Control, Dns, Http, Imap, Limits, Log, Mailboxes, Metrics, Pop3, Queue, Relay, Server, Smtp,
+    Testing, Tls,
 };
 
 /// One key of the config file.
@@ -46,6 +46,7 @@ pub const DESCRIPTION: &str = "A TOML file. Every key but `hostname` has a defau
 #[rustfmt::skip]
 const SECTION_DOCS: &[(&str, &str)] = &[
     ("", ""), ("server", ""), ("smtp", ""), ("pop3", ""),
+    ("imap", "IMAP4rev1 on the same Maildirs (Dovecot's layout: folders are `.Name` subdirectories, UIDs in `dovecot-uidlist`, flags in the file names). Login with the full address of an [[accounts]] entry."),
     ("tls", "Present: TLS (1.2 and 1.3) is offered. Absent: no TLS."),
     ("mailboxes", ""), ("limits", ""), ("log", ""), ("control", ""), ("testing", ""), ("metrics", ""),
     ("relay", "Mail for domains outside [mailboxes] domains is accepted only from authenticated submission sessions and from `networks` on the plain SMTP listeners; everyone else gets 550 5.7.1. It is queued (fsync'ed) before the 250 and delivered from the queue: to the route of its domain, else to the smarthost, else directly to the domain's MX hosts (RFC 5321 5.1: by preference, each host's addresses in turn; no MX: the domain's own address; a null MX, RFC 7505: bounced at once with 5.1.10)."),
@@ -92,6 +93,14 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("pop3", "idle_timeout_secs", "Autologout (at least 10 minutes per RFC 1939)."),
     ("pop3", "max_command_line", "Longest command line with CRLF."),
     ("pop3", "auth_failure_delay_ms", "Wait before answering a failed login (POP3 and SMTP AUTH), times the failures so far in the session."),
+    ("imap", "listen", "IMAP listeners (STARTTLS offered when [tls] is set)."),
+    ("imap", "imaps", "Implicit-TLS IMAP listeners (993 role); need [tls]."),
+    ("imap", "allow_insecure_auth", "LOGIN and AUTHENTICATE PLAIN without TLS from non-loopback peers (otherwise LOGINDISABLED is advertised)."),
+    ("imap", "idle_timeout_secs", "Autologout, IDLE included (RFC 9051 asks for at least 30 minutes)."),
+    ("imap", "max_literal", "Largest literal accepted (the message of APPEND), advertised as APPENDLIMIT; a larger one is refused with NO [TOOBIG] before it is sent."),
+    ("imap", "max_line", "Longest command line, literals excluded; beyond: BAD."),
+    ("imap", "auth_failure_delay_ms", "Wait before answering a failed login, times the failures so far in the session."),
+    ("imap", "idle_poll_secs", "In IDLE, how often the folder is checked for changes in any case (deliveries and changes by this smtpd's sessions, and by other programs through inotify, wake IDLE at once; this is for NFS or when inotify is not available)."),
     ("tls", "cert", "PEM certificate chain."),
     ("tls", "key", "PEM private key."),
     ("tls", "self_signed", "Make (once) and keep a self-signed certificate for hostname, localhost and 127.0.0.1 when the files are missing."),
@@ -197,6 +206,7 @@ fn defaults(section: &str) -> Option<toml::Table> {
         "server" => table(Server::default()),
         "smtp" => table(Smtp::default()),
         "pop3" => table(Pop3::default()),
+        "imap" => table(Imap::default()),
         "tls" => table(Tls::default()),
         "mailboxes" => table(Mailboxes::default()),
         "limits" => table(Limits::default()),

@@ -64,9 +64,10 @@ pub fn describe(
         &[],
         &mut changes,
     );
-    let skip = ["listen", "submission", "submissions", "pop3s"];
+    let skip = ["listen", "submission", "submissions", "pop3s", "imaps"];
     settings("smtp", &old.smtp, &new.smtp, &skip, &mut changes);
     settings("pop3", &old.pop3, &new.pop3, &skip, &mut changes);
+    settings("imap", &old.imap, &new.imap, &skip, &mut changes);
     settings(
         "server",
         &old.server,

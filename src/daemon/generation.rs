@@ -10,6 +10,7 @@ use crate::auth::accounts::{Accounts, ProbeSlot};
 use crate::config::{AcceptMode, Config};
 use crate::http::HttpContext;
 use crate::mailbox::MaildirStore;
+use crate::net::imap_conn::ImapContext;
 use crate::net::pop3_conn::Pop3Context;
 use crate::net::smtp_conn::SmtpContext;
 use crate::net::stats::Stats;
@@ -26,6 +27,7 @@ pub struct Generation {
     pub built_at: SystemTime,
     pub smtp: Arc<SmtpContext>,
     pub pop3: Arc<Pop3Context>,
+    pub imap: Arc<ImapContext>,
     pub http: Arc<HttpContext>,
 }
 
@@ -65,6 +67,13 @@ impl Generation {
             transcripts: transcripts(&config),
         });
         let http = Arc::new(HttpContext::new(&config, Arc::clone(stats)));
+        let imap = Arc::new(ImapContext::new(
+            &config,
+            Arc::clone(&store),
+            Arc::clone(stats),
+            Arc::clone(&accounts),
+            tls.clone(),
+        ));
         let pop3 = Arc::new(Pop3Context::new(
             &config,
             store,
@@ -77,6 +86,7 @@ impl Generation {
             built_at: SystemTime::now(),
             smtp,
             pop3,
+            imap,
             http,
         })
     }

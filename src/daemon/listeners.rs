@@ -16,7 +16,7 @@ use crate::control::proto::ListenerInfo;
 use crate::http::{self, HttpShared};
 use crate::net::Protocol;
 use crate::net::stats;
-use crate::net::{listener, pop3_conn, smtp_conn};
+use crate::net::{imap_conn, listener, pop3_conn, smtp_conn};
 use crate::proto::smtp::Reply;
 use crate::proto::smtp::reply::canned;
 
@@ -56,6 +56,8 @@ pub fn wanted(c: &Config) -> Vec<(Protocol, SocketAddr)> {
     );
     w.extend(c.pop3.listen.iter().map(|a| (Protocol::Pop3, *a)));
     w.extend(c.pop3.pop3s.iter().map(|a| (Protocol::Pop3s, *a)));
+    w.extend(c.imap.listen.iter().map(|a| (Protocol::Imap, *a)));
+    w.extend(c.imap.imaps.iter().map(|a| (Protocol::Imaps, *a)));
     w.extend(c.http.listen.iter().map(|a| (Protocol::Http, *a)));
     w
 }
@@ -148,6 +150,7 @@ pub fn start(shared: &Arc<Shared>, u: Unstarted) -> anyhow::Result<Bound> {
             return Err(match protocol {
                 Protocol::Http => b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\nRetry-After: 1\r\n\r\n".to_vec(),
                 p if p.is_smtp() => canned::too_many_connections(host).to_bytes(),
+                Protocol::Imap | Protocol::Imaps => b"* BYE [UNAVAILABLE] Too many connections, try again later\r\n".to_vec(),
                 _ => b"-ERR [SYS/TEMP] Too many connections, try again later\r\n".to_vec(),
             });
         };
@@ -161,6 +164,10 @@ pub fn start(shared: &Arc<Shared>, u: Unstarted) -> anyhow::Result<Bound> {
                 p if p.is_smtp() => {
                     let ctx = Arc::clone(&g.smtp);
                     smtp_conn::serve(stream, peer, ctx, protocol, stop).await;
+                }
+                Protocol::Imap | Protocol::Imaps => {
+                    let ctx = Arc::clone(&g.imap);
+                    imap_conn::serve(stream, peer, ctx, protocol, stop).await;
                 }
                 _ => {
                     let ctx = Arc::clone(&g.pop3);

@@ -137,6 +137,11 @@ impl MaildirStore {
         Reservation { unique, id }
     }
 
+    /// A new unique name alone (IMAP APPEND and COPY name their files with it).
+    pub fn unique_name(&self) -> String {
+        self.unique().0
+    }
+
     fn unique(&self) -> (String, String) {
         let (now, seq) = stamp();
         let name = format!(

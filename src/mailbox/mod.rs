@@ -5,6 +5,7 @@
 //! - [`maildir`]: the Maildir store (fsync + rename), [`maildir_delivery`] its delivery, and
 //!   [`group_commit`] the shared directory fsyncs.
 //! - [`maildrop`]: the POP3 view of a Maildir (listing, lock, UPDATE).
+//! - [`imap`]: the IMAP view (Maildir++ folders, `dovecot-uidlist`, flags in names).
 //! - [`headers`], [`summary`]: header helpers and `smtpctl mailboxes`.
 //! - [`browse`]: the whole tree for the HTTP API (list, find, header section, remove).
 pub mod browse;
@@ -13,6 +14,7 @@ pub mod delivery;
 pub mod fake;
 pub mod group_commit;
 pub mod headers;
+pub mod imap;
 pub mod maildir;
 pub mod maildir_delivery;
 pub mod maildrop;

@@ -1,5 +1,8 @@
 //! The thin tokio layer: listeners, connection limits, and the SMTP connection driver that feeds
 //! socket bytes to the sans-IO engine and carries out its events.
+pub mod imap_conn;
+pub mod imap_store;
+pub mod imap_watch;
 pub mod limiter;
 pub mod listener;
 pub mod pop3_conn;

@@ -14,6 +14,7 @@ use super::Protocol;
 use super::session::{self, SessionEnd, Who};
 use super::stats::{self, ActiveGuard, Stats};
 use super::tls::Stream;
+use super::watch::{self, WatchEvent};
 use crate::auth::accounts::Accounts;
 use crate::config::Config;
 use crate::mailbox::MaildirStore;
@@ -75,6 +76,8 @@ struct Conn {
     who: Who,
     ctx: Arc<Pop3Context>,
     maildrop: Option<Maildrop>,
+    /// The logged-in address (for the "mailbox changed" event after an update).
+    address: String,
     retrieved: u64,
     bytes: u64,
     deleted: u64,
@@ -104,6 +107,7 @@ pub async fn serve(
         who,
         ctx: Arc::clone(&ctx),
         maildrop: None,
+        address: String::new(),
         retrieved: 0,
         bytes: 0,
         deleted: 0,
@@ -286,6 +290,7 @@ impl Conn {
                     .collect();
                 info!(session = self.who.sid, peer = %self.who.peer, user = %address, messages = md.messages.len(), "pop3 login");
                 self.maildrop = Some(md);
+                self.address = address.clone();
                 stats::add(&self.ctx.stats.pop3_logins, 1);
                 LoginOutcome::Ok(entries)
             }
@@ -390,6 +395,7 @@ impl Conn {
             return true;
         };
         let n = delete.len() as u64;
+        let changed = !delete.is_empty() || !seen.is_empty();
         let result = tokio::task::spawn_blocking(move || {
             let r = md.update(&delete, &seen);
             drop(md);
@@ -400,6 +406,19 @@ impl Conn {
             Ok(Ok(())) => {
                 self.deleted += n;
                 stats::add(&self.ctx.stats.pop3_deleted, n);
+                if changed {
+                    // IMAP sessions of the account in IDLE look again at once.
+                    self.ctx.stats.watch.publish(|| WatchEvent {
+                        time: watch::now(),
+                        session: self.who.sid,
+                        peer: self.who.peer.to_string(),
+                        event: super::imap_conn::CHANGED.to_string(),
+                        from: None,
+                        to: vec![self.address.clone()],
+                        size: None,
+                        result: String::new(),
+                    });
+                }
                 true
             }
             Ok(Err(e)) => {

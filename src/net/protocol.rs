@@ -18,6 +18,10 @@ pub enum Protocol {
     Pop3,
     /// Port 995 role: implicit TLS.
     Pop3s,
+    /// Port 143 role: STARTTLS offered.
+    Imap,
+    /// Port 993 role: implicit TLS.
+    Imaps,
     /// The HTTP API (`[http] listen`), plain HTTP/1.1.
     Http,
 }
@@ -30,6 +34,8 @@ impl Protocol {
             Protocol::Submissions => "submissions",
             Protocol::Pop3 => "pop3",
             Protocol::Pop3s => "pop3s",
+            Protocol::Imap => "imap",
+            Protocol::Imaps => "imaps",
             Protocol::Http => "http",
         }
     }
@@ -44,7 +50,10 @@ impl Protocol {
 
     /// TLS from the first byte (no STARTTLS/STLS step).
     pub fn is_implicit_tls(self) -> bool {
-        matches!(self, Protocol::Submissions | Protocol::Pop3s)
+        matches!(
+            self,
+            Protocol::Submissions | Protocol::Pop3s | Protocol::Imaps
+        )
     }
 }
 
@@ -66,6 +75,8 @@ mod tests {
             Protocol::Submissions,
             Protocol::Pop3,
             Protocol::Pop3s,
+            Protocol::Imap,
+            Protocol::Imaps,
             Protocol::Http,
         ] {
             let json = serde_json::to_string(&p).unwrap();

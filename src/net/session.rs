@@ -18,7 +18,7 @@ use super::tls::Stream;
 
 static SESSION_IDS: AtomicU64 = AtomicU64::new(1);
 
-/// The next session id (SMTP and POP3 share one sequence, so an id names one session).
+/// The next session id (SMTP, POP3 and IMAP share one sequence, so an id names one session).
 pub fn next_id() -> u64 {
     SESSION_IDS.fetch_add(1, Ordering::Relaxed)
 }

@@ -15,6 +15,10 @@ pub struct Stats {
     pub smtp_total: AtomicU64,
     pub pop3_active: AtomicU64,
     pub pop3_total: AtomicU64,
+    pub imap_active: AtomicU64,
+    pub imap_total: AtomicU64,
+    pub imap_logins: AtomicU64,
+    pub imap_failed_logins: AtomicU64,
     /// Messages acknowledged with 250 after DATA.
     pub messages_accepted: AtomicU64,
     /// Messages refused after DATA (size, line length, storage failure).
@@ -46,6 +50,14 @@ pub struct Snapshot {
     pub smtp_total: u64,
     pub pop3_active: u64,
     pub pop3_total: u64,
+    #[serde(default)]
+    pub imap_active: u64,
+    #[serde(default)]
+    pub imap_total: u64,
+    #[serde(default)]
+    pub imap_logins: u64,
+    #[serde(default)]
+    pub imap_failed_logins: u64,
     pub messages_accepted: u64,
     pub messages_rejected: u64,
     pub bytes_accepted: u64,
@@ -98,6 +110,10 @@ impl Stats {
             smtp_total: g(&self.smtp_total),
             pop3_active: g(&self.pop3_active),
             pop3_total: g(&self.pop3_total),
+            imap_active: g(&self.imap_active),
+            imap_total: g(&self.imap_total),
+            imap_logins: g(&self.imap_logins),
+            imap_failed_logins: g(&self.imap_failed_logins),
             messages_accepted: g(&self.messages_accepted),
             messages_rejected: g(&self.messages_rejected),
             bytes_accepted: g(&self.bytes_accepted),

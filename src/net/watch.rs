@@ -10,7 +10,9 @@ pub struct WatchEvent {
     pub time: u64,
     pub session: u64,
     pub peer: String,
-    /// "session start", "delivered", "refused", "delivery failed", "session end".
+    /// "session start", "delivered", "refused", "delivery failed", "session end"; "mailbox
+    /// changed" when an IMAP or POP3 session changed messages of the account in `to` (it wakes
+    /// that account's IMAP sessions in IDLE).
     pub event: String,
     #[serde(default)]
     pub from: Option<String>,

@@ -22,6 +22,7 @@ impl Loader<'_> {
         let server = self.server(&top);
         let smtp = self.smtp(&top, &mut seen);
         let pop3 = self.pop3(&top, &mut seen);
+        let imap = self.imap(&top, &mut seen);
         let tls = self.tls(&top);
         let mailboxes = self.mailboxes(&top);
         let limits = self.limits(&top);
@@ -41,6 +42,7 @@ impl Loader<'_> {
             for (key, set) in [
                 ("submissions", !smtp.submissions.is_empty()),
                 ("pop3s", !pop3.pop3s.is_empty()),
+                ("imaps", !imap.imaps.is_empty()),
             ] {
                 if set {
                     let line = self.key_line(key);
@@ -60,6 +62,7 @@ impl Loader<'_> {
             server,
             smtp,
             pop3,
+            imap,
             tls,
             mailboxes,
             limits,
@@ -136,6 +139,31 @@ impl Loader<'_> {
                 submissions: l.addresses(s, "submissions", &d.submissions, seen),
                 sender_login_match: l.boolean(s, "sender_login_match", d.sender_login_match),
                 allow_insecure_auth: l.boolean(s, "allow_insecure_auth", d.allow_insecure_auth),
+            }
+        })
+    }
+
+    fn imap(&mut self, top: &Section, seen: &mut BTreeSet<SocketAddr>) -> Imap {
+        self.read(top, "imap", |l, s| {
+            let d = Imap::default();
+            Imap {
+                listen: l.addresses(s, "listen", &d.listen, seen),
+                imaps: l.addresses(s, "imaps", &d.imaps, seen),
+                allow_insecure_auth: l.boolean(s, "allow_insecure_auth", d.allow_insecure_auth),
+                idle_timeout_secs: l.uint(s, "idle_timeout_secs", d.idle_timeout_secs, 1),
+                max_literal: l
+                    .uint(s, "max_literal", u64::from(d.max_literal), 1024)
+                    .min(u64::from(u32::MAX)) as u32,
+                max_line: l
+                    .uint(s, "max_line", u64::from(d.max_line), 1024)
+                    .min(1 << 24) as u32,
+                auth_failure_delay_ms: l.uint(
+                    s,
+                    "auth_failure_delay_ms",
+                    d.auth_failure_delay_ms,
+                    0,
+                ),
+                idle_poll_secs: l.uint(s, "idle_poll_secs", d.idle_poll_secs, 1),
             }
         })
     }

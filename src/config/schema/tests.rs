@@ -116,7 +116,7 @@ fn unknown_key_lists_the_reference() {
     );
     let err = parse("hostname = \"mx.test\"\nx = 1\n", Path::new("t.toml")).unwrap_err();
     assert!(
-        err.to_string().ends_with("(known keys: hostname, server, smtp, pop3, tls, mailboxes, limits, log, control, testing, metrics, relay, dns, queue, http, aliases, dkim, accounts)"),
+        err.to_string().ends_with("(known keys: hostname, server, smtp, pop3, imap, tls, mailboxes, limits, log, control, testing, metrics, relay, dns, queue, http, aliases, dkim, accounts)"),
         "{err}"
     );
 }

@@ -1,0 +1,397 @@
+//! An in-memory [`Store`] for the engine's tests, shared between sessions like one account's
+//! Maildir is: messages delivered, flagged or expunged through one handle show in the others at
+//! their next sync.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::store::{Changes, Flag, Flags, FolderInfo, Msg, Selected, Status, Store, StoreError};
+
+#[derive(Clone, Debug, Default)]
+struct Folder {
+    uidvalidity: u32,
+    next_uid: u32,
+    /// (message, bytes, still in new/).
+    msgs: Vec<(Msg, Vec<u8>, bool)>,
+}
+
+#[derive(Debug, Default)]
+pub struct Account {
+    folders: BTreeMap<String, Folder>,
+    subscribed: BTreeSet<String>,
+}
+
+const SPECIAL: [(&str, &str); 5] = [
+    ("Archive", "\\Archive"),
+    ("Drafts", "\\Drafts"),
+    ("Junk", "\\Junk"),
+    ("Sent", "\\Sent"),
+    ("Trash", "\\Trash"),
+];
+
+impl Account {
+    /// INBOX and the special folders, subscribed.
+    pub fn new() -> Arc<Mutex<Account>> {
+        let mut a = Account::default();
+        for (i, name) in std::iter::once("INBOX")
+            .chain(SPECIAL.iter().map(|s| s.0))
+            .enumerate()
+        {
+            a.folders.insert(
+                name.to_string(),
+                Folder {
+                    uidvalidity: 1000 + i as u32,
+                    next_uid: 1,
+                    msgs: Vec::new(),
+                },
+            );
+            a.subscribed.insert(name.to_string());
+        }
+        Arc::new(Mutex::new(a))
+    }
+
+    /// A delivery into INBOX (as into new/).
+    pub fn deliver(&mut self, bytes: &[u8]) {
+        self.add("INBOX", bytes, Flags::default(), 1_700_000_000, true);
+    }
+
+    fn add(
+        &mut self,
+        name: &str,
+        bytes: &[u8],
+        flags: Flags,
+        internal: i64,
+        new: bool,
+    ) -> Option<(u32, u32)> {
+        let f = self.folders.get_mut(name)?;
+        let uid = f.next_uid;
+        f.next_uid += 1;
+        let size = crate::wire::wire_size(bytes);
+        f.msgs.push((
+            Msg {
+                uid,
+                flags,
+                recent: false,
+                size,
+                internal,
+            },
+            bytes.to_vec(),
+            new,
+        ));
+        Some((f.uidvalidity, uid))
+    }
+
+    /// The flags of every message of `name`.
+    pub fn flags(&self, name: &str) -> Vec<(u32, Flags)> {
+        self.folders.get(name).map_or(Vec::new(), |f| {
+            f.msgs.iter().map(|m| (m.0.uid, m.0.flags)).collect()
+        })
+    }
+}
+
+/// One session's handle: the shared account and the selected folder as this session sees it.
+pub struct FakeStore {
+    account: Arc<Mutex<Account>>,
+    selected: Option<(String, u32, u32)>,
+    view: Vec<Msg>,
+    /// Keyword names by index (this handle's only: the tests use keywords in one session).
+    keywords: Vec<String>,
+}
+
+impl FakeStore {
+    pub fn new(account: &Arc<Mutex<Account>>) -> FakeStore {
+        FakeStore {
+            account: Arc::clone(account),
+            selected: None,
+            view: Vec::new(),
+            keywords: Vec::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Account> {
+        self.account.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn name(&self) -> Result<String, StoreError> {
+        self.selected
+            .as_ref()
+            .map(|s| s.0.clone())
+            .ok_or(StoreError::NoSuchFolder)
+    }
+}
+
+fn check(name: &str) -> Result<(), StoreError> {
+    if name.is_empty()
+        || name.contains(['/', '\\'])
+        || name.contains("..")
+        || name.starts_with('.')
+        || name.chars().any(char::is_control)
+    {
+        return Err(StoreError::BadName("bad folder name"));
+    }
+    Ok(())
+}
+
+impl Store for FakeStore {
+    fn folders(&self) -> Result<Vec<FolderInfo>, StoreError> {
+        let a = self.lock();
+        let names: Vec<&String> = a.folders.keys().collect();
+        let mut out: Vec<FolderInfo> = names
+            .iter()
+            .map(|n| FolderInfo {
+                name: n.to_string(),
+                special: SPECIAL.iter().find(|s| s.0 == n.as_str()).map(|s| s.1),
+                has_children: names.iter().any(|c| c.starts_with(&format!("{n}."))),
+                subscribed: a.subscribed.contains(n.as_str()),
+            })
+            .collect();
+        out.sort_by_key(|f| (f.name != "INBOX", f.name.clone()));
+        Ok(out)
+    }
+    fn create(&mut self, name: &str) -> Result<(), StoreError> {
+        check(name)?;
+        let mut a = self.lock();
+        if a.folders.contains_key(name) {
+            return Err(StoreError::Exists);
+        }
+        let v = 2000 + a.folders.len() as u32;
+        a.folders.insert(
+            name.to_string(),
+            Folder {
+                uidvalidity: v,
+                next_uid: 1,
+                msgs: Vec::new(),
+            },
+        );
+        Ok(())
+    }
+    fn delete(&mut self, name: &str) -> Result<(), StoreError> {
+        if name == "INBOX" {
+            return Err(StoreError::Refused("INBOX cannot be deleted"));
+        }
+        self.lock()
+            .folders
+            .remove(name)
+            .map(|_| ())
+            .ok_or(StoreError::NoSuchFolder)
+    }
+    fn rename(&mut self, from: &str, to: &str) -> Result<(), StoreError> {
+        check(to)?;
+        let mut a = self.lock();
+        let f = a.folders.remove(from).ok_or(StoreError::NoSuchFolder)?;
+        a.folders.insert(to.to_string(), f);
+        Ok(())
+    }
+    fn subscribe(&mut self, name: &str, on: bool) -> Result<(), StoreError> {
+        let mut a = self.lock();
+        if on {
+            a.subscribed.insert(name.to_string());
+        } else {
+            a.subscribed.remove(name);
+        }
+        Ok(())
+    }
+    fn status(&self, name: &str) -> Result<Status, StoreError> {
+        let a = self.lock();
+        let f = a.folders.get(name).ok_or(StoreError::NoSuchFolder)?;
+        Ok(Status {
+            messages: f.msgs.len() as u32,
+            recent: f.msgs.iter().filter(|m| m.2).count() as u32,
+            uidnext: f.next_uid,
+            uidvalidity: f.uidvalidity,
+            unseen: f
+                .msgs
+                .iter()
+                .filter(|m| !m.0.flags.contains(Flag::Seen))
+                .count() as u32,
+            deleted: f
+                .msgs
+                .iter()
+                .filter(|m| m.0.flags.contains(Flag::Deleted))
+                .count() as u32,
+        })
+    }
+    fn append(
+        &mut self,
+        name: &str,
+        body: &[u8],
+        flags: Flags,
+        _keywords: &[&str],
+        internal: Option<i64>,
+    ) -> Result<(u32, u32), StoreError> {
+        self.lock()
+            .add(name, body, flags, internal.unwrap_or(1_800_000_000), false)
+            .ok_or(StoreError::NoSuchFolder)
+    }
+    fn select(&mut self, name: &str, read_only: bool) -> Result<(), StoreError> {
+        self.selected = None;
+        check(name)?;
+        let mut a = self.lock();
+        let f = a.folders.get_mut(name).ok_or(StoreError::NoSuchFolder)?;
+        let mut view = Vec::new();
+        for (m, _, new) in f.msgs.iter_mut() {
+            let mut v = m.clone();
+            v.recent = *new && !read_only;
+            if !read_only {
+                *new = false;
+            }
+            view.push(v);
+        }
+        let sel = (name.to_string(), f.uidvalidity, f.next_uid);
+        drop(a);
+        self.view = view;
+        self.selected = Some(sel);
+        Ok(())
+    }
+    fn deselect(&mut self) {
+        self.selected = None;
+        self.view.clear();
+    }
+    fn selected(&self) -> Option<Selected<'_>> {
+        self.selected.as_ref().map(|(_, v, n)| Selected {
+            uidvalidity: *v,
+            next_uid: *n,
+            msgs: &self.view,
+            keywords: &self.keywords,
+        })
+    }
+    fn keyword(&mut self, name: &str) -> Result<Option<u8>, StoreError> {
+        if let Some(i) = self
+            .keywords
+            .iter()
+            .position(|k| k.eq_ignore_ascii_case(name))
+        {
+            return Ok(Some(i as u8));
+        }
+        if self.keywords.len() >= 26 {
+            return Ok(None);
+        }
+        self.keywords.push(name.to_string());
+        Ok(Some(self.keywords.len() as u8 - 1))
+    }
+    fn sync(&mut self) -> Result<Changes, StoreError> {
+        let Ok(name) = self.name() else {
+            return Ok(Changes::default());
+        };
+        let a = self.lock();
+        let Some(f) = a.folders.get(&name) else {
+            return Ok(Changes::default());
+        };
+        let now: Vec<Msg> = f.msgs.iter().map(|m| m.0.clone()).collect();
+        let next = f.next_uid;
+        drop(a);
+        let mut ch = Changes::default();
+        let mut kept = Vec::new();
+        for old in std::mem::take(&mut self.view) {
+            match now.iter().find(|m| m.uid == old.uid) {
+                None => ch.expunged.push(kept.len() as u32 + 1),
+                Some(m) => {
+                    if m.flags != old.flags {
+                        ch.flags.push(kept.len() as u32 + 1);
+                    }
+                    kept.push(Msg {
+                        flags: m.flags,
+                        ..old
+                    });
+                }
+            }
+        }
+        let max = kept.last().map_or(0, |m: &Msg| m.uid);
+        let before = kept.len();
+        kept.extend(
+            now.into_iter()
+                .filter(|m| m.uid > max)
+                .map(|m| Msg { recent: true, ..m }),
+        );
+        if kept.len() != before || !ch.expunged.is_empty() {
+            ch.exists = Some(kept.len() as u32);
+        }
+        self.view = kept;
+        if let Some(s) = self.selected.as_mut() {
+            s.2 = next;
+        }
+        Ok(ch)
+    }
+    fn set_flags(&mut self, i: usize, flags: Flags) -> Result<(), StoreError> {
+        let name = self.name()?;
+        let uid = self.view.get(i).ok_or(StoreError::Gone)?.uid;
+        let mut a = self.lock();
+        let f = a.folders.get_mut(&name).ok_or(StoreError::NoSuchFolder)?;
+        let m = f
+            .msgs
+            .iter_mut()
+            .find(|m| m.0.uid == uid)
+            .ok_or(StoreError::Gone)?;
+        m.0.flags = flags;
+        drop(a);
+        self.view[i].flags = flags;
+        Ok(())
+    }
+    fn expunge(&mut self, pick: &dyn Fn(usize, &Msg) -> bool) -> Result<Vec<u32>, StoreError> {
+        let name = self.name()?;
+        let gone: Vec<u32> = self
+            .view
+            .iter()
+            .enumerate()
+            .filter(|(i, m)| pick(*i, m))
+            .map(|(_, m)| m.uid)
+            .collect();
+        let mut a = self.lock();
+        if let Some(f) = a.folders.get_mut(&name) {
+            f.msgs.retain(|m| !gone.contains(&m.0.uid));
+        }
+        drop(a);
+        let mut seqs = Vec::new();
+        let mut kept = Vec::new();
+        for m in std::mem::take(&mut self.view) {
+            if gone.contains(&m.uid) {
+                seqs.push(kept.len() as u32 + 1);
+            } else {
+                kept.push(m);
+            }
+        }
+        self.view = kept;
+        Ok(seqs)
+    }
+    fn read(&self, i: usize) -> Result<Vec<u8>, StoreError> {
+        let name = self.name()?;
+        let uid = self.view.get(i).ok_or(StoreError::Gone)?.uid;
+        let a = self.lock();
+        let f = a.folders.get(&name).ok_or(StoreError::NoSuchFolder)?;
+        f.msgs
+            .iter()
+            .find(|m| m.0.uid == uid)
+            .map(|m| m.1.clone())
+            .ok_or(StoreError::Gone)
+    }
+    fn copy(&mut self, idx: &[usize], dest: &str) -> Result<(u32, Vec<(u32, u32)>), StoreError> {
+        let name = self.name()?;
+        let mut a = self.lock();
+        if !a.folders.contains_key(dest) {
+            return Err(StoreError::NoSuchFolder);
+        }
+        let mut pairs = Vec::new();
+        let mut validity = 0;
+        for &i in idx {
+            let Some(v) = self.view.get(i) else { continue };
+            let Some((m, bytes, _)) = a
+                .folders
+                .get(&name)
+                .and_then(|f| f.msgs.iter().find(|m| m.0.uid == v.uid))
+                .cloned()
+            else {
+                continue;
+            };
+            let mut flags = m.flags;
+            flags.remove(Flag::Deleted);
+            if let Some((val, uid)) = a.add(dest, &bytes, flags, m.internal, false) {
+                validity = val;
+                pairs.push((m.uid, uid));
+            }
+        }
+        if validity == 0 {
+            validity = a.folders.get(dest).map_or(0, |f| f.uidvalidity);
+        }
+        Ok((validity, pairs))
+    }
+}

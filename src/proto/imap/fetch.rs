@@ -1,0 +1,304 @@
+//! FETCH and UID FETCH: FLAGS, UID, INTERNALDATE, RFC822.SIZE, ENVELOPE, BODY / BODYSTRUCTURE,
+//! BODY[section]<partial> and BODY.PEEK, RFC822, RFC822.HEADER, RFC822.TEXT. A message's file
+//! is read only when an item needs its content; a non-PEEK body fetch sets \Seen.
+
+use imap_codec::imap_types::fetch::{
+    Macro, MacroOrMessageDataItemNames, MessageDataItemName, Part, Section,
+};
+use imap_codec::imap_types::sequence::SequenceSet;
+
+use super::encode::{internal_date, literal, tagged};
+use super::mime::{self, Spec};
+use super::selected::{flags_list, report_changes, store_failed};
+use super::seqset::{out_of_range, resolve};
+use super::session::ImapSession;
+use super::store::{Flag, StoreError};
+
+/// One BODY[...] item, resolved.
+struct BodyItem {
+    /// What the response names it: `BODY[1.MIME]`, `BODY[HEADER.FIELDS (SUBJECT)]`.
+    label: String,
+    path: Vec<u32>,
+    spec: Spec,
+    partial: Option<(u32, u32)>,
+    peek: bool,
+}
+
+enum Item {
+    Flags,
+    Uid,
+    InternalDate,
+    Size,
+    Envelope,
+    Structure(&'static str),
+    Body(BodyItem),
+}
+
+fn part_path(p: &Part) -> Vec<u32> {
+    p.0.as_ref().iter().map(|n| n.get()).collect()
+}
+
+fn names(list: &[imap_codec::imap_types::core::AString<'_>]) -> (Vec<String>, String) {
+    let lower: Vec<String> = list
+        .iter()
+        .map(|a| String::from_utf8_lossy(a.as_ref()).to_ascii_lowercase())
+        .collect();
+    let shown: Vec<String> = list
+        .iter()
+        .map(|a| String::from_utf8_lossy(a.as_ref()).to_ascii_uppercase())
+        .collect();
+    (lower, shown.join(" "))
+}
+
+fn body_item(
+    section: &Option<Section<'_>>,
+    partial: Option<(u32, std::num::NonZeroU32)>,
+    peek: bool,
+) -> BodyItem {
+    let dotted = |p: &Option<Part>| {
+        p.as_ref()
+            .map(|p| {
+                format!(
+                    "{}.",
+                    part_path(p)
+                        .iter()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(".")
+                )
+            })
+            .unwrap_or_default()
+    };
+    let path_of = |p: &Option<Part>| p.as_ref().map(part_path).unwrap_or_default();
+    let (label, path, spec) = match section {
+        None => (String::new(), vec![], Spec::Whole),
+        Some(Section::Part(p)) => (
+            dotted(&Some(p.clone())).trim_end_matches('.').to_string(),
+            part_path(p),
+            Spec::Whole,
+        ),
+        Some(Section::Header(p)) => (format!("{}HEADER", dotted(p)), path_of(p), Spec::Header),
+        Some(Section::Text(p)) => (format!("{}TEXT", dotted(p)), path_of(p), Spec::Text),
+        Some(Section::Mime(p)) => (
+            format!("{}MIME", dotted(&Some(p.clone()))),
+            part_path(p),
+            Spec::Mime,
+        ),
+        Some(Section::HeaderFields(p, list)) => {
+            let (lower, shown) = names(list.as_ref());
+            (
+                format!("{}HEADER.FIELDS ({shown})", dotted(p)),
+                path_of(p),
+                Spec::Fields {
+                    names: lower,
+                    not: false,
+                },
+            )
+        }
+        Some(Section::HeaderFieldsNot(p, list)) => {
+            let (lower, shown) = names(list.as_ref());
+            (
+                format!("{}HEADER.FIELDS.NOT ({shown})", dotted(p)),
+                path_of(p),
+                Spec::Fields {
+                    names: lower,
+                    not: true,
+                },
+            )
+        }
+    };
+    BodyItem {
+        label: format!("BODY[{label}]"),
+        path,
+        spec,
+        partial: partial.map(|(o, n)| (o, n.get())),
+        peek,
+    }
+}
+
+fn items(m: MacroOrMessageDataItemNames<'_>) -> Vec<Item> {
+    let names = match m {
+        MacroOrMessageDataItemNames::Macro(Macro::Fast) => vec![
+            MessageDataItemName::Flags,
+            MessageDataItemName::InternalDate,
+            MessageDataItemName::Rfc822Size,
+        ],
+        MacroOrMessageDataItemNames::Macro(Macro::All) => vec![
+            MessageDataItemName::Flags,
+            MessageDataItemName::InternalDate,
+            MessageDataItemName::Rfc822Size,
+            MessageDataItemName::Envelope,
+        ],
+        MacroOrMessageDataItemNames::Macro(Macro::Full) => vec![
+            MessageDataItemName::Flags,
+            MessageDataItemName::InternalDate,
+            MessageDataItemName::Rfc822Size,
+            MessageDataItemName::Envelope,
+            MessageDataItemName::Body,
+        ],
+        MacroOrMessageDataItemNames::MessageDataItemNames(n) => n,
+        MacroOrMessageDataItemNames::Macro(_) => vec![MessageDataItemName::Flags],
+    };
+    names
+        .into_iter()
+        .filter_map(|n| {
+            Some(match n {
+                MessageDataItemName::Flags => Item::Flags,
+                MessageDataItemName::Uid => Item::Uid,
+                MessageDataItemName::InternalDate => Item::InternalDate,
+                MessageDataItemName::Rfc822Size => Item::Size,
+                MessageDataItemName::Envelope => Item::Envelope,
+                MessageDataItemName::Body => Item::Structure("BODY"),
+                MessageDataItemName::BodyStructure => Item::Structure("BODYSTRUCTURE"),
+                MessageDataItemName::BodyExt {
+                    section,
+                    partial,
+                    peek,
+                } => Item::Body(body_item(&section, partial, peek)),
+                MessageDataItemName::Rfc822 => Item::Body(BodyItem {
+                    label: "RFC822".into(),
+                    path: vec![],
+                    spec: Spec::Whole,
+                    partial: None,
+                    peek: false,
+                }),
+                MessageDataItemName::Rfc822Header => Item::Body(BodyItem {
+                    label: "RFC822.HEADER".into(),
+                    path: vec![],
+                    spec: Spec::Header,
+                    partial: None,
+                    peek: true,
+                }),
+                MessageDataItemName::Rfc822Text => Item::Body(BodyItem {
+                    label: "RFC822.TEXT".into(),
+                    path: vec![],
+                    spec: Spec::Text,
+                    partial: None,
+                    peek: false,
+                }),
+                _ => return None,
+            })
+        })
+        .collect()
+}
+
+pub fn fetch(
+    s: &mut ImapSession,
+    tag: &str,
+    set: &SequenceSet,
+    what: MacroOrMessageDataItemNames<'_>,
+    uid: bool,
+) {
+    report_changes(s, uid);
+    let mut list = items(what);
+    if list.is_empty() {
+        return s.bad(tag, "FETCH: no item we know (BINARY is not offered)");
+    }
+    if uid && !list.iter().any(|i| matches!(i, Item::Uid)) {
+        list.insert(0, Item::Uid);
+    }
+    let needs_content = list
+        .iter()
+        .any(|i| matches!(i, Item::Envelope | Item::Structure(_) | Item::Body(_)));
+    let sets_seen = !s.read_only && list.iter().any(|i| matches!(i, Item::Body(b) if !b.peek));
+    if sets_seen && !list.iter().any(|i| matches!(i, Item::Flags)) {
+        list.push(Item::Flags);
+    }
+    let Some(store) = s.store.as_mut() else {
+        return;
+    };
+    let msgs = store
+        .selected()
+        .map(|f| f.msgs.to_vec())
+        .unwrap_or_default();
+    if !uid && out_of_range(set, msgs.len() as u32) {
+        return s.bad(
+            tag,
+            "FETCH: no such message (sequence number past the last one)",
+        );
+    }
+    let mut out = Vec::new();
+    for i in resolve(set, &msgs, uid) {
+        let crlf = if needs_content {
+            match store.read(i) {
+                Ok(b) => Some(crate::wire::to_crlf(&b)),
+                Err(StoreError::Gone) => continue,
+                Err(e) => return store_failed(s, tag, &e),
+            }
+        } else {
+            None
+        };
+        if sets_seen && !msgs[i].flags.contains(Flag::Seen) {
+            let mut f = msgs[i].flags;
+            f.insert(Flag::Seen);
+            if let Err(e) = store.set_flags(i, f) {
+                return store_failed(s, tag, &e);
+            }
+        }
+        let Some(m) = store.selected().and_then(|f| f.msgs.get(i)).cloned() else {
+            continue;
+        };
+        let parsed = crlf
+            .as_deref()
+            .filter(|_| {
+                list.iter()
+                    .any(|i| matches!(i, Item::Envelope | Item::Structure(_)))
+            })
+            .and_then(mime::parse);
+        out.extend_from_slice(format!("* {} FETCH (", i + 1).as_bytes());
+        for (k, item) in list.iter().enumerate() {
+            if k > 0 {
+                out.push(b' ');
+            }
+            match item {
+                Item::Flags => {
+                    let kw = store.selected().map_or(&[][..], |f| f.keywords);
+                    out.extend_from_slice(format!("FLAGS {}", flags_list(&m, kw)).as_bytes())
+                }
+                Item::Uid => out.extend_from_slice(format!("UID {}", m.uid).as_bytes()),
+                Item::InternalDate => out.extend_from_slice(
+                    format!("INTERNALDATE {}", internal_date(m.internal)).as_bytes(),
+                ),
+                Item::Size => out.extend_from_slice(format!("RFC822.SIZE {}", m.size).as_bytes()),
+                Item::Envelope => {
+                    out.extend_from_slice(b"ENVELOPE ");
+                    match &parsed {
+                        Some(p) => mime::envelope(&mut out, p),
+                        None => out.extend_from_slice(b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"),
+                    }
+                }
+                Item::Structure(name) => {
+                    out.extend_from_slice(name.as_bytes());
+                    out.push(b' ');
+                    match &parsed {
+                        Some(p) => mime::bodystructure(&mut out, p),
+                        None => {
+                            out.extend_from_slice(b"(\"text\" \"plain\" NIL NIL NIL \"7bit\" 0 0)")
+                        }
+                    }
+                }
+                Item::Body(b) => {
+                    let whole = crlf.as_deref().unwrap_or_default();
+                    let data = mime::section(whole, &b.path, &b.spec).unwrap_or_default();
+                    match b.partial {
+                        Some((start, len)) => {
+                            let from = (start as usize).min(data.len());
+                            let to = from.saturating_add(len as usize).min(data.len());
+                            let label = b.label.clone();
+                            out.extend_from_slice(format!("{label}<{start}> ").as_bytes());
+                            literal(&mut out, &data[from..to]);
+                        }
+                        None => {
+                            out.extend_from_slice(b.label.as_bytes());
+                            out.push(b' ');
+                            literal(&mut out, &data);
+                        }
+                    }
+                }
+            }
+        }
+        out.extend_from_slice(b")\r\n");
+    }
+    s.reply(out);
+    s.reply(tagged(tag, "OK", "FETCH completed"));
+}

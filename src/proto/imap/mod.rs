@@ -1,0 +1,19 @@
+//! The IMAP server engine (RFC 3501 IMAP4rev1, with IDLE, UIDPLUS, MOVE, LITERAL+, ENABLE,
+//! NAMESPACE, ID, SPECIAL-USE, UNSELECT, SASL-IR, CHILDREN, APPENDLIMIT). Command parsing is
+//! `imap-codec`'s; responses are written by [`encode`]. Folders and messages are reached through
+//! [`store::Store`]: the engine itself does no I/O.
+mod auth;
+pub mod encode;
+#[cfg(test)]
+pub mod fake;
+mod fetch;
+mod folders;
+pub mod mime;
+mod search;
+mod selected;
+pub mod seqset;
+pub mod session;
+pub mod store;
+mod verbs;
+
+pub use session::{Event, ImapPolicy, ImapSession, LoginOutcome};

@@ -1,0 +1,448 @@
+//! Transcripts over the in-memory store, fed whole, byte by byte and in pieces; two sessions
+//! on one account; limits and bad input; a property test that no input panics the engine.
+
+use std::sync::{Arc, Mutex};
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::proto::imap::fake::{Account, FakeStore};
+use crate::proto::imap::store::Flag;
+
+fn policy(plaintext: bool) -> Arc<ImapPolicy> {
+    Arc::new(ImapPolicy {
+        hostname: "mail.example.test".into(),
+        plaintext_allowed: plaintext,
+        tls_available: true,
+        max_errors: 5,
+        max_literal: 1000,
+        max_line: 200,
+    })
+}
+
+struct Harness {
+    account: Arc<Mutex<Account>>,
+    s: ImapSession,
+    closed: bool,
+    tls_started: bool,
+}
+
+impl Harness {
+    /// A session on an account with two messages in INBOX.
+    fn new(plaintext: bool) -> Self {
+        let account = Account::new();
+        {
+            let mut a = account.lock().unwrap();
+            a.deliver(b"From: a@b.test\nSubject: first\nTo: alice@example.test\n\nhello\n");
+            a.deliver(b"Subject: second\n\nworld wide\n");
+        }
+        Self::on(&account, plaintext)
+    }
+
+    /// Another session on the same account.
+    fn on(account: &Arc<Mutex<Account>>, plaintext: bool) -> Self {
+        Harness {
+            account: Arc::clone(account),
+            s: ImapSession::new(policy(plaintext)),
+            closed: false,
+            tls_started: false,
+        }
+    }
+
+    fn events(&mut self, events: Vec<Event>, out: &mut Vec<u8>) {
+        for ev in events {
+            match ev {
+                Event::Reply(b) => out.extend_from_slice(&b),
+                Event::Login { user, password } => {
+                    let outcome = if user == "alice@example.test" && password == "secret" {
+                        LoginOutcome::Ok(Box::new(FakeStore::new(&self.account)))
+                    } else {
+                        LoginOutcome::BadCredentials
+                    };
+                    let more = self.s.login(outcome);
+                    self.events(more, out);
+                }
+                Event::StartTls => {
+                    self.s.tls_started();
+                    self.tls_started = true;
+                }
+                Event::Idle => {}
+                Event::Close => self.closed = true,
+            }
+        }
+    }
+
+    /// Feeds `input` in chunks of `size` (0: whole); returns the text of every reply.
+    fn run(&mut self, input: &str, size: usize) -> String {
+        let mut out = Vec::new();
+        let bytes = input.as_bytes();
+        let size = if size == 0 { bytes.len().max(1) } else { size };
+        for chunk in bytes.chunks(size) {
+            let ev = self.s.feed(chunk);
+            self.events(ev, &mut out);
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+const SESSION: &str = "a1 CAPABILITY\r\n\
+a2 LOGIN alice@example.test secret\r\n\
+a3 LIST \"\" *\r\n\
+a4 SELECT INBOX\r\n\
+a5 FETCH 1:* (UID FLAGS RFC822.SIZE)\r\n\
+a6 FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)] ENVELOPE)\r\n\
+a7 UID FETCH 2 BODY[]\r\n\
+a8 STORE 1 +FLAGS (\\Deleted)\r\n\
+a9 SEARCH UNSEEN\r\n\
+b1 UID SEARCH BODY wide\r\n\
+b2 COPY 2 Trash\r\n\
+b3 EXPUNGE\r\n\
+b4 APPEND Sent (\\Seen) {12}\r\nSubject: x\r\n\r\n\
+b5 STATUS Sent (MESSAGES UIDNEXT UNSEEN)\r\n\
+b6 MOVE 1 Archive\r\n\
+b7 SELECT Archive\r\n\
+b8 FETCH 1 (FLAGS BODY[TEXT]<0.5>)\r\n\
+b9 LOGOUT\r\n";
+
+#[test]
+fn a_whole_session_fed_whole_byte_by_byte_and_in_pieces() {
+    for size in [0, 1, 7, 64] {
+        let mut h = Harness::new(true);
+        let out = h.run(SESSION, size);
+        for want in [
+            "a1 OK CAPABILITY",
+            "AUTH=PLAIN",
+            "a2 OK [CAPABILITY",
+            "* LIST (\\HasNoChildren \\Sent \\Subscribed) \".\" Sent\r\n",
+            "* LIST (\\HasNoChildren \\Subscribed) \".\" INBOX\r\n",
+            "* 2 EXISTS\r\n* 2 RECENT\r\n",
+            "a4 OK [READ-WRITE] SELECT completed",
+            "* 1 FETCH (UID 1 FLAGS (\\Recent) RFC822.SIZE 65)\r\n",
+            "* 2 FETCH (UID 2 FLAGS (\\Recent) RFC822.SIZE 31)\r\n",
+            "* 1 FETCH (BODY[HEADER.FIELDS (SUBJECT)] {18}\r\nSubject: first\r\n\r\n ENVELOPE (NIL \"first\" ((NIL NIL \"a\" \"b.test\"))",
+            "* 2 FETCH (UID 2 BODY[] {31}\r\nSubject: second\r\n\r\nworld wide\r\n FLAGS (\\Seen \\Recent))",
+            "* 1 FETCH (FLAGS (\\Deleted \\Recent))",
+            "* SEARCH 1\r\n",
+            "* SEARCH 2\r\n",
+            "b2 OK [COPYUID ",
+            "* 1 EXPUNGE\r\nb3 OK",
+            "+ Ready for literal data\r\n",
+            "b4 OK [APPENDUID ",
+            "* STATUS Sent (MESSAGES 1 UIDNEXT 2 UNSEEN 0)",
+            "* OK [COPYUID ",
+            "b6 OK MOVE completed",
+            "* 1 FETCH (FLAGS (\\Seen) BODY[TEXT]<0> {5}\r\nworld)",
+            "* BYE",
+            "b9 OK LOGOUT completed",
+        ] {
+            assert!(
+                out.contains(want),
+                "chunk size {size}: {want:?} missing in:\n{out}"
+            );
+        }
+        assert!(h.closed);
+        // What the store holds: the moved message \Seen in Archive, INBOX empty, one in Trash.
+        let a = h.account.lock().unwrap();
+        let archive = a.flags("Archive");
+        assert_eq!(archive.len(), 1);
+        assert!(archive[0].1.contains(Flag::Seen));
+        assert!(a.flags("INBOX").is_empty());
+        assert_eq!(a.flags("Trash").len(), 1);
+    }
+}
+
+#[test]
+fn plaintext_login_is_refused_when_not_allowed() {
+    let mut h = Harness::new(false);
+    assert!(String::from_utf8_lossy(&h.s.greeting()).contains("LOGINDISABLED"));
+    let out = h.run("a LOGIN alice@example.test secret\r\nb AUTHENTICATE PLAIN AGFsaWNlQGV4YW1wbGUudGVzdABzZWNyZXQ=\r\nc STARTTLS\r\nd NOOP\r\n", 0);
+    assert!(out.contains("a NO [PRIVACYREQUIRED]"), "{out}");
+    assert!(out.contains("b NO [PRIVACYREQUIRED]"), "{out}");
+    assert!(out.contains("c OK Begin TLS"), "{out}");
+    // Pipelined after STARTTLS: dropped, never answered.
+    assert!(!out.contains("d OK"), "{out}");
+    assert!(h.tls_started);
+    let out = h.run(
+        "e AUTHENTICATE PLAIN\r\nAGFsaWNlQGV4YW1wbGUudGVzdABzZWNyZXQ=\r\nf CAPABILITY\r\n",
+        0,
+    );
+    assert!(out.contains("+ \r\ne OK [CAPABILITY"), "{out}");
+    assert!(
+        !out.contains("STARTTLS") && !out.contains("LOGINDISABLED"),
+        "{out}"
+    );
+}
+
+#[test]
+fn failed_logins_and_commands_before_login() {
+    let mut h = Harness::new(true);
+    let out = h.run(
+        "a LOGIN alice@example.test wrong\r\nb SELECT INBOX\r\nc LOGIN nobody@x secret\r\n",
+        0,
+    );
+    assert!(out.contains("a NO [AUTHENTICATIONFAILED]"), "{out}");
+    assert!(out.contains("b BAD Log in first"), "{out}");
+    assert!(out.contains("c NO [AUTHENTICATIONFAILED]"), "{out}");
+    assert_eq!(h.s.failed_logins, 2);
+}
+
+#[test]
+fn an_overlong_literal_is_refused_before_it_is_read() {
+    let mut h = Harness::new(true);
+    let out = h.run(
+        "a LOGIN alice@example.test secret\r\nb APPEND INBOX {5000}\r\nc NOOP\r\n",
+        0,
+    );
+    assert!(out.contains("b NO [TOOBIG]"), "{out}");
+    assert!(!out.contains("+ Ready"), "{out}");
+    assert!(out.contains("c OK NOOP"), "{out}");
+    // A non-synchronizing one comes anyway: read, dropped, refused, and the session goes on.
+    let big = "x".repeat(5000);
+    let out = h.run(
+        &format!("d APPEND INBOX {{5000+}}\r\n{big}\r\ne NOOP\r\n"),
+        512,
+    );
+    assert!(out.contains("d NO [TOOBIG]"), "{out}");
+    assert!(out.contains("e OK NOOP"), "{out}");
+    assert_eq!(h.account.lock().unwrap().flags("INBOX").len(), 2);
+}
+
+#[test]
+fn bad_commands_are_counted_then_bye() {
+    let mut h = Harness::new(true);
+    let long = format!("x NOOP {}\r\n", "a".repeat(300));
+    let script =
+        format!("a FOO\r\nb LOGIN (\r\n{long}c LIST \"unbalanced\r\nd SELECT\r\ne NOOP\r\n");
+    let out = h.run(&script, 0);
+    assert!(out.contains("a BAD Unknown command"), "{out}");
+    assert!(out.contains("b BAD Syntax error"), "{out}");
+    assert!(out.contains("x BAD Command line over 200 octets"), "{out}");
+    assert!(out.contains("* BYE Too many invalid commands"), "{out}");
+    assert!(!out.contains("e OK"), "{out}");
+    assert!(h.closed);
+}
+
+#[test]
+fn huge_sequence_sets_and_idle() {
+    let mut h = Harness::new(true);
+    let out = h.run("a LOGIN alice@example.test secret\r\nb SELECT INBOX\r\nc FETCH 1:4294967295 UID\r\nd UID FETCH *:* UID\r\ne FETCH 3 UID\r\nf IDLE\r\n", 0);
+    assert!(out.contains("* 2 FETCH (UID 2)\r\nc OK"), "{out}");
+    assert!(out.contains("* 2 FETCH (UID 2)\r\nd OK"), "{out}");
+    assert!(out.contains("e BAD"), "{out}");
+    assert!(out.contains("+ idling"), "{out}");
+    assert!(h.s.is_idle());
+    // A delivery while idling is reported when the driver polls.
+    h.account.lock().unwrap().deliver(b"Subject: 3\n\nx\n");
+    let mut out = Vec::new();
+    let ev = h.s.idle_poll();
+    h.events(ev, &mut out);
+    assert!(
+        String::from_utf8_lossy(&out).contains("* 3 EXISTS"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    let out = h.run("DONE\r\ng NOOP\r\n", 1);
+    assert!(out.contains("f OK IDLE terminated\r\ng OK"), "{out}");
+}
+
+#[test]
+fn folder_names_that_leave_the_account_are_refused() {
+    let mut h = Harness::new(true);
+    let out = h.run("a LOGIN alice@example.test secret\r\nb CREATE \"../../etc\"\r\nc CREATE \"a/b\"\r\nd CREATE Work\r\ne CREATE Work.2026\r\nf LIST \"\" \"Work*\"\r\ng SELECT \"..\"\r\n", 0);
+    assert!(out.contains("b NO [CANNOT]"), "{out}");
+    assert!(out.contains("c NO [CANNOT]"), "{out}");
+    assert!(out.contains("d OK") && out.contains("e OK"), "{out}");
+    assert!(
+        out.contains("* LIST (\\HasChildren) \".\" Work\r\n"),
+        "{out}"
+    );
+    assert!(out.contains("g NO [CANNOT]"), "{out}");
+}
+
+#[test]
+fn changes_by_one_session_reach_another_at_its_next_command() {
+    let mut a = Harness::new(true);
+    let mut b = Harness::on(&a.account, true);
+    let login = "l LOGIN alice@example.test secret\r\ns SELECT INBOX\r\n";
+    a.run(login, 0);
+    assert!(b.run(login, 0).contains("* 2 EXISTS"));
+    a.run(
+        "x STORE 2 +FLAGS (\\Flagged)\r\ny STORE 1 +FLAGS (\\Deleted)\r\nz EXPUNGE\r\n",
+        0,
+    );
+    a.account.lock().unwrap().deliver(b"Subject: new\n\nnew\n");
+    // FETCH by sequence number may not renumber (RFC 3501 7.4.1): nothing is reported there.
+    let out = b.run("f FETCH 1 UID\r\n", 0);
+    assert!(!out.contains("EXPUNGE"), "{out}");
+    let out = b.run("n NOOP\r\n", 0);
+    assert!(out.contains("* 1 EXPUNGE\r\n* 2 EXISTS\r\n"), "{out}");
+    assert!(out.contains("* 1 FETCH (UID 2 FLAGS (\\Flagged))"), "{out}");
+    let out = b.run("u UID FETCH 1:* (UID FLAGS)\r\n", 0);
+    assert!(out.contains("* 2 FETCH (UID 3 FLAGS (\\Recent))"), "{out}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// Arbitrary bytes, before and after login, never panic the engine.
+    #[test]
+    fn arbitrary_bytes_never_panic(junk in proptest::collection::vec(any::<u8>(), 0..600), split in 1usize..50) {
+        let mut h = Harness::new(true);
+        let mut out = Vec::new();
+        for chunk in junk.chunks(split) {
+            let ev = h.s.feed(chunk);
+            h.events(ev, &mut out);
+        }
+        let mut h = Harness::new(true);
+        h.run("a LOGIN alice@example.test secret\r\nb SELECT INBOX\r\n", 0);
+        for chunk in junk.chunks(split) {
+            let ev = h.s.feed(chunk);
+            h.events(ev, &mut out);
+        }
+    }
+}
+
+/// One bad or extreme command after login and SELECT INBOX (two messages, max_line 200,
+/// max_literal 1000), what the reply must contain, and what it must not.
+const BAD_INPUT: &[(&str, &str, &str)] = &[
+    ("FETCH 1:4294967295 UID", "* 2 FETCH (UID 2)\r\nt OK", ""),
+    (
+        "UID FETCH 4294967295:1 UID",
+        "* 2 FETCH (UID 2)\r\nt OK",
+        "",
+    ),
+    (
+        "UID FETCH *:* UID",
+        "* 2 FETCH (UID 2)\r\nt OK",
+        "* 1 FETCH",
+    ),
+    ("UID SEARCH UID 1:4294967295", "* SEARCH 1 2\r\nt OK", ""),
+    (
+        "SEARCH 1:4294967295,1:4294967295",
+        "* SEARCH 1 2\r\nt OK",
+        "",
+    ),
+    (
+        "UID STORE 1:4294967295 +FLAGS.SILENT (\\Seen)",
+        "t OK",
+        "FETCH",
+    ),
+    ("UID COPY 3:4294967295 Trash", "t OK", "COPYUID"),
+    ("FETCH 0 UID", "t BAD", "FETCH (UID"),
+    ("FETCH 3 UID", "t BAD", "FETCH (UID"),
+    ("FETCH 4294967296 UID", "t BAD", "FETCH (UID"),
+    ("FETCH 1 (UID FLAGS", "t BAD", "FETCH (UID"),
+    ("FETCH 1 UID)", "t BAD", "FETCH (UID"),
+    ("SEARCH SUBJECT \"unterminated", "t BAD", "* SEARCH"),
+    (
+        "SEARCH (((((((((((((((((((((((((((((((((((((((((((ALL",
+        "t BAD",
+        "* SEARCH",
+    ),
+    ("SEARCH NOT NOT NOT ALL", "* SEARCH\r\nt OK", ""),
+    // imap-codec's recursion limit: deep nesting is a syntax error, not a deep stack.
+    (
+        "SEARCH NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT NOT ALL",
+        "t BAD",
+        "* SEARCH",
+    ),
+    ("STORE 1 +FLAGS (\\Seen", "t BAD", "FETCH"),
+    ("LOGIN \"a\" \"b", "t BAD", ""),
+    // An empty line is skipped.
+    ("", "z OK", "BAD"),
+    ("t", "BAD", ""),
+    ("t NOOP\0", "t BAD", "t OK"),
+    ("t CREATE ../x", "t NO", "t OK"),
+    ("t CREATE a/b", "t NO", "t OK"),
+    ("t CREATE ..", "t NO", "t OK"),
+    ("t CREATE .hidden", "t NO", "t OK"),
+    ("t CREATE \"a\\\\b\"", "t NO", "t OK"),
+    ("t CREATE {3}\r\na\u{1}b", "t NO", "t OK"),
+    ("t SELECT \"../..\"", "t NO", "t OK"),
+    ("t RENAME Trash ../../etc", "t NO", "t OK"),
+    ("t DELETE INBOX", "t NO", "t OK"),
+    ("t STATUS \"/etc\" (MESSAGES)", "t NO", "* STATUS"),
+    ("t APPEND INBOX {1001}", "t NO [TOOBIG]", "+ "),
+    ("t APPEND INBOX {4294967296}", "t BAD", "+ "),
+    (
+        "t APPEND INBOX (\\Seen \\Flagged) \"01-Jan-2020 00:00:00 +0000\" {5}\r\nx\r\nyz",
+        "t OK [APPENDUID",
+        "",
+    ),
+];
+
+#[test]
+fn bad_input_table_fed_whole_byte_by_byte_and_in_pieces() {
+    for &(cmd, want, never) in BAD_INPUT {
+        let line = if cmd.starts_with("t ") || cmd.is_empty() || cmd == "t" {
+            format!("{cmd}\r\n")
+        } else {
+            format!("t {cmd}\r\n")
+        };
+        let mut outs = Vec::new();
+        for size in [0, 1, 3, 17] {
+            let mut h = Harness::new(true);
+            let login = h.run("l LOGIN alice@example.test secret\r\ns SELECT INBOX\r\n", 0);
+            assert!(login.contains("s OK"), "{login}");
+            let out = h.run(&format!("{line}z NOOP\r\n"), size);
+            assert!(out.contains(want), "{cmd:?} (size {size}): {out}");
+            assert!(
+                never.is_empty() || !out.contains(never),
+                "{cmd:?} (size {size}): {out}"
+            );
+            assert!(out.contains("z OK"), "{cmd:?} (size {size}): {out}");
+            assert!(!h.closed, "{cmd:?}");
+            outs.push(out);
+        }
+        // However the bytes arrive, the replies are the same.
+        assert!(outs.windows(2).all(|w| w[0] == w[1]), "{cmd:?}: {outs:?}");
+    }
+}
+
+#[test]
+fn an_overlong_line_is_bad_whole_and_in_pieces_and_its_tail_never_runs() {
+    for size in [0, 1, 100] {
+        let mut h = Harness::new(true);
+        h.run("l LOGIN alice@example.test secret\r\n", 0);
+        let long = format!("a SEARCH SUBJECT {} \r\nb LOGOUT\r\n", "x".repeat(10_000));
+        let out = h.run(&long, size);
+        assert!(out.starts_with("a NO [TOOBIG]"), "size {size}: {out}");
+        assert!(out.contains("b OK"), "size {size}: {out}");
+        assert!(!out.contains("BAD"), "size {size}: {out}");
+    }
+}
+
+#[test]
+fn keywords_are_stored_fetched_and_searched() {
+    let mut h = Harness::new(true);
+    let out = h.run("l LOGIN alice@example.test secret\r\ns SELECT INBOX\r\n", 0);
+    assert!(
+        out.contains("* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)]"),
+        "{out}"
+    );
+    let out = h.run("a STORE 1 +FLAGS ($Forwarded Junk \\Seen)\r\n", 1);
+    assert!(
+        out.contains("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded Junk)\r\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("* 1 FETCH (FLAGS (\\Seen \\Recent $Forwarded Junk))\r\na OK"),
+        "{out}"
+    );
+    let out = h.run(
+        "b SEARCH KEYWORD junk\r\nc SEARCH UNKEYWORD Junk\r\nd STORE 1 -FLAGS (JUNK)\r\ne FETCH 1 FLAGS\r\nf SEARCH KEYWORD Nope\r\n",
+        0,
+    );
+    assert!(out.contains("* SEARCH 1\r\nb OK"), "{out}");
+    assert!(out.contains("* SEARCH 2\r\nc OK"), "{out}");
+    assert!(
+        out.contains("* 1 FETCH (FLAGS (\\Seen \\Recent $Forwarded))\r\nd OK"),
+        "{out}"
+    );
+    assert!(out.contains("* SEARCH\r\nf OK"), "{out}");
+    // FLAGS replaces keywords too.
+    let out = h.run("g STORE 1 FLAGS (\\Flagged)\r\n", 0);
+    assert!(
+        out.contains("* 1 FETCH (FLAGS (\\Flagged \\Recent))"),
+        "{out}"
+    );
+}
