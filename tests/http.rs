@@ -533,3 +533,129 @@ fn loopback_requests_must_name_this_machine() {
     let (code, _) = curl(&[&url]);
     assert_eq!(code, 200);
 }
+
+/// A MIME message with text, HTML and an attachment, as a sign-up mail looks.
+fn signup_mail(to: &str) -> Vec<u8> {
+    format!(
+        "From: Shop <noreply@shop.test>\r\nTo: {to}\r\nSubject: Confirm your account\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=outer\r\n\r\n--outer\r\nContent-Type: multipart/alternative; boundary=alt\r\n\r\n--alt\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHello,\r\n\r\n   your   verification code is 482913.\r\nConfirm at https://shop.test/confirm?u=7&t=abc.\r\n--alt\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Your verification code is <b>482913</b>.</p><a href=\"https://shop.test/confirm?u=7&amp;t=abc\">Confirm</a> <a href=\"https://shop.test/help\">Help</a><script>alert(1)</script>\r\n--alt--\r\n--outer\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"../../etc/evil\\\"name.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--outer--\r\n"
+    )
+    .into_bytes()
+}
+
+/// `curl -i`: (status, lower-cased head, body).
+fn curl_head(url: &str) -> (u16, String, Vec<u8>) {
+    let (code, text) = curl(&["-i", url]);
+    let split = text
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head");
+    let head = String::from_utf8_lossy(&text[..split]).to_ascii_lowercase();
+    (code, head, text[split + 4..].to_vec())
+}
+
+/// Issue 17, message details: the list's attachment count and snippet; the parsed message with
+/// part numbers; each part served decoded under its own type (an attachment as a download with a
+/// safe name, every part under a strict CSP and nosniff); the links and the code; `latest`.
+#[test]
+fn message_details_parts_links_and_codes() {
+    if !tools() {
+        return;
+    }
+    let srv = Server::start_with(http());
+    let base = srv.http_base();
+    srv.deliver("erin@example.test", &signup_mail("erin@example.test"));
+    srv.deliver("erin@example.test", &message("erin@example.test", "plain"));
+
+    let (code, page) = urllib(
+        "GET",
+        &format!("{base}/api/v1/messages?mailbox=erin@example.test&subject=confirm"),
+    );
+    assert_eq!(code, 200);
+    let m = &page["messages"][0];
+    assert_eq!(m["attachments"], 1, "{m}");
+    assert_eq!(
+        m["snippet"],
+        "Hello, your verification code is 482913. Confirm at https://shop.test/confirm?u=7&t=abc."
+    );
+    let id = m["id"].as_str().unwrap().to_string();
+
+    let (code, d) = curl_json(&[&format!("{base}/api/v1/messages/{id}")]);
+    assert_eq!(code, 200, "{d}");
+    let att = &d["attachments"][0];
+    assert_eq!(
+        (
+            att["type"].as_str(),
+            att["size"].as_u64(),
+            att["disposition"].as_str()
+        ),
+        (Some("application/pdf"), Some(9), Some("attachment"))
+    );
+    let (text_part, html_part) = (
+        d["text_part"].as_u64().unwrap(),
+        d["html_part"].as_u64().unwrap(),
+    );
+    let att_part = att["part"].as_u64().unwrap();
+    assert!(d["html"].as_str().unwrap().contains("<b>482913</b>"));
+
+    let (code, head, body) = curl_head(&format!("{base}/api/v1/messages/{id}/parts/{att_part}"));
+    assert_eq!((code, body.as_slice()), (200, b"%PDF-1.4\n".as_slice()));
+    assert!(head.contains("content-type: application/pdf"), "{head}");
+    assert!(
+        head.contains("content-disposition: attachment; filename=\"evil_name.pdf\""),
+        "{head}"
+    );
+    assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+
+    let (code, head, body) = curl_head(&format!("{base}/api/v1/messages/{id}/parts/{html_part}"));
+    assert_eq!(code, 200);
+    assert!(
+        head.contains("content-type: text/html; charset=utf-8"),
+        "{head}"
+    );
+    assert!(
+        head.contains("content-security-policy: default-src 'none'; style-src 'unsafe-inline'; img-src data: cid:; sandbox"),
+        "{head}"
+    );
+    assert!(!head.contains("content-disposition"), "{head}");
+    assert!(
+        String::from_utf8_lossy(&body).contains("<script>"),
+        "served as it is, sandboxed"
+    );
+    let (code, body) = curl(&[&format!("{base}/api/v1/messages/{id}/parts/{text_part}")]);
+    assert_eq!(code, 200);
+    assert!(String::from_utf8_lossy(&body).starts_with("Hello,\n"));
+    for bad in ["0", "99", "-1", "x"] {
+        let (code, _) = curl(&[&format!("{base}/api/v1/messages/{id}/parts/{bad}")]);
+        assert_eq!(code, 404, "part {bad}");
+    }
+
+    let (code, links) = urllib("GET", &format!("{base}/api/v1/messages/{id}/links"));
+    assert_eq!(code, 200);
+    assert_eq!(
+        links,
+        serde_json::json!({"links": ["https://shop.test/confirm?u=7&t=abc", "https://shop.test/help"]})
+    );
+    let (code, codes) = curl_json(&[&format!("{base}/api/v1/messages/{id}/codes")]);
+    assert_eq!(
+        (code, codes),
+        (200, serde_json::json!({"codes": ["482913"]}))
+    );
+
+    // `latest` of the Maildir is the plain one: no attachments, no links, no codes.
+    let (_, latest) = urllib(
+        "GET",
+        &format!("{base}/api/v1/messages/latest?mailbox=erin@example.test"),
+    );
+    assert_eq!(
+        (latest["subject"].as_str(), &latest["attachments"]),
+        (Some("plain"), &serde_json::json!([]))
+    );
+    let (_, codes) = curl_json(&[&format!(
+        "{base}/api/v1/messages/latest/codes?mailbox=erin@example.test"
+    )]);
+    assert_eq!(codes, serde_json::json!({"codes": []}));
+    let (code, _) = curl(&[&format!(
+        "{base}/api/v1/messages/latest/links?mailbox=nobody@example.test"
+    )]);
+    assert_eq!(code, 404);
+}

@@ -8,11 +8,16 @@
 //! comes in as a closure.
 //!
 //! - [`id`]: message ids and cursors (what may name a file); [`query`]: the parameters.
-//! - [`message`]: summaries, the parsed message, filters; [`select`]: the scans behind them.
-//! - `routes`: the router, access rule and handlers; `wait`: the server-side wait.
+//! - [`message`]: summaries and filters; [`detail`]: the parsed message, its parts, links and
+//!   codes ([`extract`] finds those in text); [`select`]: the scans behind them.
+//! - `routes`: the router, the access rule and the small routes; `messages`: the message routes;
+//!   `wait`: the server-side wait. (A `web` module of HTML pages goes beside these.)
 
+pub mod detail;
+pub mod extract;
 pub mod id;
 pub mod message;
+mod messages;
 pub mod query;
 mod routes;
 pub mod select;
@@ -50,6 +55,9 @@ pub struct HttpContext {
     pub stats: Arc<Stats>,
     /// `hostname`: a name loopback peers may use in `Host:` (besides localhost and addresses).
     pub hostname: String,
+    /// A message is read (to be parsed) up to this many octets: `[limits] max_message_bytes`
+    /// and room for the headers smtpd adds.
+    pub read_max: usize,
 }
 
 impl HttpContext {
@@ -64,6 +72,9 @@ impl HttpContext {
             max_header_bytes: h.max_header_bytes,
             stats,
             hostname: config.hostname.to_ascii_lowercase(),
+            read_max: usize::try_from(config.limits.max_message_bytes)
+                .unwrap_or(usize::MAX)
+                .saturating_add(message::HEAD_BYTES),
         }
     }
 }

@@ -7,24 +7,19 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use serde_json::json;
 use subtle::ConstantTimeEq;
-use tokio_util::io::ReaderStream;
 use tracing::warn;
 
-use super::id::MessageId;
-use super::message::{self, Summary};
-use super::query::{self, Filter};
-use super::select::{self, Order, Target};
+use super::messages;
+use super::query::Filter;
 use super::{HttpContext, HttpShared, host_is_local, is_loopback};
-use crate::mailbox::browse::{self, Stored};
 
 /// One connection's view: the generation's context, the daemon's part, and who is asking.
 pub struct App {
@@ -33,7 +28,7 @@ pub struct App {
     pub peer: SocketAddr,
 }
 
-type AppState = State<Arc<App>>;
+pub type AppState = State<Arc<App>>;
 pub type Params = Result<Query<Vec<(String, String)>>, QueryRejection>;
 
 /// Every route: its path and methods (as the OpenAPI document lists them).
@@ -44,6 +39,9 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/api/v1/messages", &["get", "delete"]),
     ("/api/v1/messages/{id}", &["get", "delete"]),
     ("/api/v1/messages/{id}/raw", &["get"]),
+    ("/api/v1/messages/{id}/parts/{n}", &["get"]),
+    ("/api/v1/messages/{id}/links", &["get"]),
+    ("/api/v1/messages/{id}/codes", &["get"]),
     ("/api/v1/wait", &["get"]),
 ];
 
@@ -57,9 +55,18 @@ fn table() -> Vec<(&'static str, MethodRouter<Arc<App>>)> {
         ("/health", get(health)),
         ("/metrics", get(metrics)),
         ("/api/openapi.json", get(openapi)),
-        ("/api/v1/messages", get(list).delete(delete_all)),
-        ("/api/v1/messages/{id}", get(show).delete(delete_one)),
-        ("/api/v1/messages/{id}/raw", get(raw)),
+        (
+            "/api/v1/messages",
+            get(messages::list).delete(messages::delete_all),
+        ),
+        (
+            "/api/v1/messages/{id}",
+            get(messages::show).delete(messages::delete_one),
+        ),
+        ("/api/v1/messages/{id}/raw", get(messages::raw)),
+        ("/api/v1/messages/{id}/parts/{n}", get(messages::part)),
+        ("/api/v1/messages/{id}/links", get(messages::links)),
+        ("/api/v1/messages/{id}/codes", get(messages::codes)),
         ("/api/v1/wait", get(super::wait::wait)),
     ]
 }
@@ -98,7 +105,7 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, message)
     }
 
-    fn no_message() -> ApiError {
+    pub fn no_message() -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "no such message")
     }
 }
@@ -109,7 +116,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-type Answer = Result<Response, ApiError>;
+pub type Answer = Result<Response, ApiError>;
 
 /// A loopback peer, or one that sends the configured token; else 401.
 async fn access(State(app): AppState, req: Request, next: Next) -> Response {
@@ -199,102 +206,6 @@ pub async fn blocking<T: Send + 'static>(
             Err(failed())
         }
         Err(_) => Err(failed()),
-    }
-}
-
-async fn list(State(app): AppState, q: Params) -> Answer {
-    let q = query::parse_list(&pairs(q)?).map_err(ApiError::bad_request)?;
-    let root = app.ctx.root.clone();
-    let page = blocking("listing the messages", move || {
-        select::select(&root, &q.filter, Order::Newest, q.cursor.as_ref(), q.limit)
-    })
-    .await?;
-    let next = page.next_cursor().map(|c| c.encode());
-    let messages: Vec<Summary> = page.messages.into_iter().map(|(_, s)| s).collect();
-    Ok(Json(json!({ "messages": messages, "next_cursor": next })).into_response())
-}
-
-async fn delete_all(State(app): AppState, q: Params) -> Answer {
-    let mailbox = query::parse_mailbox_only(&pairs(q)?).map_err(ApiError::bad_request)?;
-    let root = app.ctx.root.clone();
-    let n = blocking("deleting messages", move || {
-        select::remove_all(&root, mailbox.as_ref())
-    })
-    .await?;
-    Ok(Json(json!({ "deleted": n })).into_response())
-}
-
-/// What `{id}` names: `latest` (with `?mailbox=`) or an id; else 404 (or 400).
-fn target(id: &str, q: Params) -> Result<Target, ApiError> {
-    let pairs = pairs(q)?;
-    if id == "latest" {
-        let mailbox = query::parse_mailbox_only(&pairs).map_err(ApiError::bad_request)?;
-        return Ok(Target::Latest(mailbox));
-    }
-    if let Some((name, _)) = pairs.first() {
-        let e = format!("unknown parameter `{name}` (only `latest` takes `mailbox`)");
-        return Err(ApiError::bad_request(e));
-    }
-    MessageId::parse(id)
-        .map(Target::Id)
-        .ok_or_else(ApiError::no_message)
-}
-
-/// The stored message `{id}` names.
-async fn stored(app: &App, id: &str, q: Params) -> Result<Stored, ApiError> {
-    let t = target(id, q)?;
-    let root = app.ctx.root.clone();
-    blocking("reading the mailbox", move || select::find(&root, &t))
-        .await?
-        .ok_or_else(ApiError::no_message)
-}
-
-async fn show(State(app): AppState, Path(id): Path<String>, q: Params) -> Answer {
-    let s = stored(&app, &id, q).await?;
-    let detail = blocking("reading the message", move || {
-        match std::fs::read(&s.path) {
-            Ok(raw) => Ok(message::detail(&s, &raw)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
-    })
-    .await?
-    .ok_or_else(ApiError::no_message)?;
-    Ok(Json(detail).into_response())
-}
-
-/// The stored octets, streamed from the file.
-async fn raw(State(app): AppState, Path(id): Path<String>, q: Params) -> Answer {
-    let s = stored(&app, &id, q).await?;
-    let file = match tokio::fs::File::open(&s.path).await {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ApiError::no_message()),
-        Err(e) => {
-            warn!(error = %e, "http: opening a message failed");
-            let why = "reading the message failed";
-            return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, why));
-        }
-    };
-    let len = file.metadata().await.map(|m| m.len()).ok();
-    let mut r = Body::from_stream(ReaderStream::new(file)).into_response();
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("message/rfc822"),
-    );
-    if let Some(len) = len {
-        h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    }
-    Ok(r)
-}
-
-async fn delete_one(State(app): AppState, Path(id): Path<String>, q: Params) -> Answer {
-    let s = stored(&app, &id, q).await?;
-    let removed = blocking("deleting the message", move || browse::remove(&s)).await?;
-    if removed {
-        Ok(StatusCode::NO_CONTENT.into_response())
-    } else {
-        Err(ApiError::no_message())
     }
 }
 

@@ -46,8 +46,9 @@ pub async fn wait(State(app): State<Arc<App>>, q: Params) -> Result<Response, Ap
     let shutdown = app.shared.shutdown.clone();
     loop {
         let (root, filter) = (app.ctx.root.clone(), q.filter.clone());
+        let read_max = Some(app.ctx.read_max);
         let page = blocking("scanning the mailboxes", move || {
-            select::select(&root, &filter, Order::Oldest, None, 1)
+            select::select(&root, &filter, Order::Oldest, None, 1, read_max)
         })
         .await?;
         if let Some((_, s)) = page.messages.first() {

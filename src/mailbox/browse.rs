@@ -240,6 +240,13 @@ pub fn read_head(path: &Path, max: usize) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// The file at `path`, its first `max` octets at most (what is parsed of a message).
+pub fn read_bounded(path: &Path, max: usize) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(max.min(64 * 1024));
+    File::open(path)?.take(max as u64).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
 /// Removes a message and fsyncs its directory; `false` when it was already gone.
 pub fn remove(s: &Stored) -> io::Result<bool> {
     match fs::remove_file(&s.path) {

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::fs;
 
-use axum::body::to_bytes;
+use axum::body::{Body, to_bytes};
 use axum::http::{Method, Request};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
@@ -103,7 +103,7 @@ async fn openapi_lists_every_route() {
     let dir = tree();
     let app = app(dir.path(), "127.0.0.1:9", "");
     for (path, methods) in ROUTES {
-        let uri = path.replace("{id}", "latest")
+        let uri = path.replace("{id}", "latest").replace("{n}", "0")
             + if path.ends_with("wait") {
                 "?timeout=0"
             } else {
