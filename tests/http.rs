@@ -659,3 +659,98 @@ fn message_details_parts_links_and_codes() {
     )]);
     assert_eq!(code, 404);
 }
+
+/// Reads the autoconfig document with urllib and checks it with xml.etree, field by field
+/// (Thunderbird's clientConfig 1.1); prints `OK` or the first problem.
+const AUTOCONFIG_CHECK: &str = r#"
+import sys, json, urllib.request, urllib.error, xml.etree.ElementTree as ET
+url, want = sys.argv[1], json.loads(sys.argv[2])
+try:
+    r = urllib.request.urlopen(url, timeout=30)
+except urllib.error.HTTPError as e:
+    print("HTTP", e.code); sys.exit(0)
+assert r.headers.get_content_type() == "application/xml", r.headers["Content-Type"]
+root = ET.fromstring(r.read())
+assert root.tag == "clientConfig" and root.get("version") == "1.1", root.tag
+providers = root.findall("emailProvider")
+assert len(providers) == 1
+p = providers[0]
+assert p.get("id") == want["id"], p.get("id")
+assert [d.text for d in p.findall("domain")] == want["domains"], [d.text for d in p.findall("domain")]
+got = []
+for tag in ("incomingServer", "outgoingServer"):
+    for s in p.findall(tag):
+        assert s.find("hostname").text == want["hostname"], s.find("hostname").text
+        assert s.find("username").text == "%EMAILADDRESS%"
+        assert s.find("authentication").text == "password-cleartext"
+        got.append([s.get("type"), int(s.find("port").text), s.find("socketType").text])
+assert got == want["servers"], got
+print("OK")
+"#;
+
+/// Autoconfig (both paths) from the bound listeners: POP3 over TLS and STARTTLS, submission over
+/// TLS and STARTTLS, the hostname, every local domain; `?emailaddress=` of a local domain names
+/// it, of another domain is 404. Open to a loopback client that names the domain in Host:.
+#[test]
+fn autoconfig_for_mail_clients() {
+    if !tools() {
+        return;
+    }
+    let srv = Server::start_with(http().tls(&[]));
+    let base = srv.http_base();
+    let port = |p: &str| srv.addr(p).port();
+    let servers = serde_json::json!([
+        ["pop3", port("pop3s"), "SSL"],
+        ["pop3", port("pop3"), "STARTTLS"],
+        ["smtp", port("submissions"), "SSL"],
+        ["smtp", port("submission"), "STARTTLS"],
+    ]);
+    let check = |url: &str, id: &str| {
+        let want = serde_json::json!({
+            "id": id,
+            "domains": ["example.test", "localhost"],
+            "hostname": "mx.example.test",
+            "servers": servers,
+        });
+        let out = Command::new("python3")
+            .args(["-c", AUTOCONFIG_CHECK, url, &want.to_string()])
+            .output()
+            .expect("run python3");
+        assert!(out.status.success(), "{url}: {}", stderr(&out));
+        stdout(&out).trim().to_string()
+    };
+    assert_eq!(
+        check(&format!("{base}/mail/config-v1.1.xml"), "example.test"),
+        "OK"
+    );
+    assert_eq!(
+        check(
+            &format!(
+                "{base}/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=carol%40LOCALHOST"
+            ),
+            "localhost"
+        ),
+        "OK"
+    );
+    assert_eq!(
+        check(
+            &format!("{base}/mail/config-v1.1.xml?emailaddress=carol@elsewhere.test"),
+            "x"
+        ),
+        "HTTP 404"
+    );
+    assert_eq!(
+        check(
+            &format!("{base}/mail/config-v1.1.xml?emailaddress=nonsense"),
+            "x"
+        ),
+        "HTTP 400"
+    );
+    // Thunderbird asks http://autoconfig.<domain>/...: a Host: of another name is fine here.
+    let (code, body) = curl(&[
+        "-H",
+        "Host: autoconfig.example.test",
+        &format!("{base}/mail/config-v1.1.xml"),
+    ]);
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+}

@@ -127,11 +127,16 @@ pub fn start(shared: &Arc<Shared>, u: Unstarted) -> anyhow::Result<Bound> {
     let stop = shared.shutdown.child_token();
     let tracker = shared.tracker.clone();
     let sh = Arc::clone(shared);
-    // What HTTP connections take from the daemon: the metrics text, the wait count, shutdown.
+    // What HTTP connections take from the daemon: the metrics text, the bound listeners (for
+    // autoconfig), the wait count, shutdown.
     let http_shared = Arc::new(HttpShared {
         metrics: Box::new({
             let sh = Arc::clone(shared);
             move || super::metrics::text(&sh)
+        }),
+        listeners: Box::new({
+            let sh = Arc::clone(shared);
+            move || sh.bound_listeners()
         }),
         waiters: Arc::clone(&shared.http_waiters),
         shutdown: shared.shutdown.clone(),

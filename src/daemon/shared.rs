@@ -163,6 +163,14 @@ impl Shared {
         }
     }
 
+    /// Every serving listener and the address it is bound to (for the autoconfig document).
+    pub fn bound_listeners(&self) -> Vec<(Protocol, SocketAddr)> {
+        lock(&self.listeners)
+            .iter()
+            .filter_map(|l| Some((l.protocol, l.address.parse().ok()?)))
+            .collect()
+    }
+
     /// The first listener of `protocol`, as a client on this host reaches it.
     pub fn listener_address(&self, protocol: Protocol) -> Option<SocketAddr> {
         let listeners = lock(&self.listeners);

@@ -1,6 +1,6 @@
 //! The HTTP listener (`[http] listen`): a JSON API over the Maildirs for tests and tools (list,
 //! read, raw, delete, and a wait woken by the delivery itself), `/health`, `/metrics` and the
-//! OpenAPI document. axum routes the requests; hyper's HTTP/1 server drives each connection the
+//! OpenAPI document, and mail client autoconfiguration. axum routes the requests; hyper's HTTP/1 server drives each connection the
 //! daemon's accept loop hands over, with our limits (header timeout, head size, keep-alive).
 //!
 //! A layer: it uses `config`, `mailbox`, `net` (stats and watch events) and `proto` (address
@@ -10,9 +10,11 @@
 //! - [`id`]: message ids and cursors (what may name a file); [`query`]: the parameters.
 //! - [`message`]: summaries and filters; [`detail`]: the parsed message, its parts, links and
 //!   codes ([`extract`] finds those in text); [`select`]: the scans behind them.
+//! - `autoconfig`: the mail client configuration document.
 //! - `routes`: the router, the access rule and the small routes; `messages`: the message routes;
 //!   `wait`: the server-side wait. (A `web` module of HTML pages goes beside these.)
 
+mod autoconfig;
 pub mod detail;
 pub mod extract;
 pub mod id;
@@ -55,6 +57,10 @@ pub struct HttpContext {
     pub stats: Arc<Stats>,
     /// `hostname`: a name loopback peers may use in `Host:` (besides localhost and addresses).
     pub hostname: String,
+    /// `[mailboxes] domains`, for autoconfig.
+    pub domains: Vec<String>,
+    /// Whether `[tls]` is configured (STARTTLS offered), for autoconfig.
+    pub tls: bool,
     /// A message is read (to be parsed) up to this many octets: `[limits] max_message_bytes`
     /// and room for the headers smtpd adds.
     pub read_max: usize,
@@ -72,6 +78,8 @@ impl HttpContext {
             max_header_bytes: h.max_header_bytes,
             stats,
             hostname: config.hostname.to_ascii_lowercase(),
+            domains: config.mailboxes.domains.clone(),
+            tls: config.tls.is_some(),
             read_max: usize::try_from(config.limits.max_message_bytes)
                 .unwrap_or(usize::MAX)
                 .saturating_add(message::HEAD_BYTES),
@@ -83,6 +91,8 @@ impl HttpContext {
 pub struct HttpShared {
     /// The Prometheus text of `smtpctl metrics`.
     pub metrics: Box<dyn Fn() -> String + Send + Sync>,
+    /// The serving listeners and their bound addresses.
+    pub listeners: Box<dyn Fn() -> Vec<(crate::net::Protocol, SocketAddr)> + Send + Sync>,
     /// Waits in progress, across listeners and reloads.
     pub waiters: Arc<Waiters>,
     /// Fires at shutdown: waits answer 503, connections close after their response.

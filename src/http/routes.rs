@@ -17,9 +17,9 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 use tracing::warn;
 
-use super::messages;
 use super::query::Filter;
 use super::{HttpContext, HttpShared, host_is_local, is_loopback};
+use super::{autoconfig, messages};
 
 /// One connection's view: the generation's context, the daemon's part, and who is asking.
 pub struct App {
@@ -43,12 +43,22 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/api/v1/messages/{id}/links", &["get"]),
     ("/api/v1/messages/{id}/codes", &["get"]),
     ("/api/v1/wait", &["get"]),
+    ("/mail/config-v1.1.xml", &["get"]),
+    ("/.well-known/autoconfig/mail/config-v1.1.xml", &["get"]),
+];
+
+/// Routes open to every peer, whatever its Host: or credentials: readiness and the autoconfig
+/// document (a mail client asks for it, by the domain's name, before it has credentials).
+const OPEN: &[&str] = &[
+    "/health",
+    "/mail/config-v1.1.xml",
+    "/.well-known/autoconfig/mail/config-v1.1.xml",
 ];
 
 /// The OpenAPI 3.1 document served at `/api/openapi.json`.
 pub const OPENAPI: &str = include_str!("openapi.json");
 
-/// The routes as [`ROUTES`] lists them; `/health` is open to all, the rest go through
+/// The routes as [`ROUTES`] lists them; [`OPEN`] ones are open to all, the rest go through
 /// [`access`].
 fn table() -> Vec<(&'static str, MethodRouter<Arc<App>>)> {
     vec![
@@ -68,6 +78,11 @@ fn table() -> Vec<(&'static str, MethodRouter<Arc<App>>)> {
         ("/api/v1/messages/{id}/links", get(messages::links)),
         ("/api/v1/messages/{id}/codes", get(messages::codes)),
         ("/api/v1/wait", get(super::wait::wait)),
+        ("/mail/config-v1.1.xml", get(autoconfig::autoconfig)),
+        (
+            "/.well-known/autoconfig/mail/config-v1.1.xml",
+            get(autoconfig::autoconfig),
+        ),
     ]
 }
 
@@ -75,7 +90,7 @@ pub fn router(app: Arc<App>) -> Router {
     let mut open = Router::new();
     let mut guarded = Router::new();
     for (path, route) in table() {
-        if path == "/health" {
+        if OPEN.contains(&path) {
             open = open.route(path, route);
         } else {
             guarded = guarded.route(path, route);

@@ -26,6 +26,22 @@ fn app(root: &std::path::Path, peer: &str, token: &str) -> Arc<App> {
         ctx: Arc::new(HttpContext::new(&config, Arc::new(Stats::default()))),
         shared: Arc::new(HttpShared {
             metrics: Box::new(|| "smtpd_up 1\n".to_string()),
+            listeners: Box::new(|| {
+                vec![
+                    (
+                        crate::net::Protocol::Submission,
+                        "127.0.0.1:2587".parse().unwrap(),
+                    ),
+                    (
+                        crate::net::Protocol::Pop3,
+                        "127.0.0.1:2110".parse().unwrap(),
+                    ),
+                    (
+                        crate::net::Protocol::Http,
+                        "127.0.0.1:8025".parse().unwrap(),
+                    ),
+                ]
+            }),
             waiters: Arc::new(Waiters::default()),
             shutdown: CancellationToken::new(),
         }),
@@ -167,6 +183,20 @@ async fn access_rule() {
     assert_eq!(status, StatusCode::OK);
     let (status, _) = call(&remote, Method::GET, "/health", None).await;
     assert_eq!(status, StatusCode::OK, "health is open");
+    // So is autoconfig, built from the bound listeners.
+    for path in [
+        "/mail/config-v1.1.xml",
+        "/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=a@example.test",
+    ] {
+        let (status, r) = call(&remote, Method::GET, path, None).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        let xml = String::from_utf8(body(r).await).unwrap();
+        assert!(
+            xml.contains("<port>2587</port>") && xml.contains("type=\"pop3\""),
+            "{xml}"
+        );
+        assert!(!xml.contains("8025"), "{xml}");
+    }
     // No token configured: non-loopback peers are never served, whatever they send.
     let closed = app(dir.path(), "10.254.77.9:4000", "");
     let (status, r) = call(&closed, Method::GET, "/api/v1/messages", Some("Bearer ")).await;
