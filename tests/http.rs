@@ -754,3 +754,99 @@ fn autoconfig_for_mail_clients() {
     ]);
     assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
 }
+
+/// A child process killed when the test ends, passed or not.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Lines of a running `curl -N`, read on a thread.
+fn curl_stream(url: &str) -> (KillOnDrop, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let mut child = Command::new("curl")
+        .args(["-s", "-N", url])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run curl");
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (KillOnDrop(child), rx)
+}
+
+/// Lines until one that `f` accepts (within the harness wait); the lines read.
+fn lines_until(rx: &std::sync::mpsc::Receiver<String>, f: impl Fn(&str) -> bool) -> Vec<String> {
+    let deadline = Instant::now() + WAIT;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                let done = f(&line);
+                seen.push(line);
+                if done {
+                    return seen;
+                }
+            }
+            Err(_) => panic!("stream ended or timed out; read:\n{}", seen.join("\n")),
+        }
+    }
+}
+
+/// Server-sent events read with `curl -N` while an SMTP message is sent: the session's start,
+/// the delivery (with its recipient) and the end, as `smtpctl watch` shows them; a keep-alive
+/// comment on the idle stream; a second stream beyond `max_event_streams` is 503.
+#[test]
+fn events_stream_deliveries_to_curl() {
+    if !tools() {
+        return;
+    }
+    let srv = Server::start_with(http().set("http", "max_event_streams", "1").set(
+        "http",
+        "event_keepalive_secs",
+        "1",
+    ));
+    let base = srv.http_base();
+    let (child, rx) = curl_stream(&format!("{base}/api/v1/events"));
+    lines_until(&rx, |l| l == ": smtpd events");
+
+    let (code, err) = curl_json(&[&format!("{base}/api/v1/events")]);
+    assert_eq!(code, 503, "{err}");
+
+    srv.deliver("frank@example.test", &message("frank@example.test", "sse"));
+    let seen = lines_until(&rx, |l| l == "event: session_end");
+    let text = seen.join("\n");
+    let start = text.find("event: session_start").expect(&text);
+    let delivered = text.find("event: delivered").expect(&text);
+    assert!(start < delivered, "{text}");
+    let data = seen
+        .iter()
+        .skip_while(|l| *l != "event: delivered")
+        .nth(1)
+        .and_then(|l| l.strip_prefix("data: "))
+        .expect(&text);
+    let v: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(
+        (v["event"].as_str(), v["to"][0].as_str()),
+        (Some("delivered"), Some("frank@example.test"))
+    );
+    lines_until(&rx, |l| l == ": keep-alive");
+    drop(child);
+    // Its place is given back once curl has gone.
+    until("the stream's place is given back", || {
+        let (_, body) = curl(&[&format!("{base}/metrics")]);
+        String::from_utf8_lossy(&body).contains("\nsmtpd_http_event_streams 0\n")
+    });
+}

@@ -185,6 +185,10 @@ pub struct Http {
     pub header_timeout_secs: u64,
     /// Longest request head (request line and headers); beyond: 431.
     pub max_header_bytes: usize,
+    /// `GET /api/v1/events` streams open at once; beyond: 503.
+    pub max_event_streams: usize,
+    /// A comment line on an idle event stream this often (keeps proxies from closing it).
+    pub event_keepalive_secs: u64,
 }
 
 impl Default for Http {
@@ -196,6 +200,8 @@ impl Default for Http {
             max_waiters: 1024,
             header_timeout_secs: 10,
             max_header_bytes: 16_384,
+            max_event_streams: 64,
+            event_keepalive_secs: 15,
         }
     }
 }

@@ -146,6 +146,8 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("http", "max_waiters", "Waits in progress at once; beyond: 503."),
     ("http", "header_timeout_secs", "A request head (request line and headers) must arrive within this many seconds, else the connection is closed; also how long an idle keep-alive connection is kept."),
     ("http", "max_header_bytes", "Longest request head in octets (at least 1024); beyond: 431 and close."),
+    ("http", "max_event_streams", "`GET /api/v1/events` (server-sent events) streams open at once; beyond: 503. A stream that falls more than 1024 events behind is closed."),
+    ("http", "event_keepalive_secs", "An idle event stream gets a comment line this often, so that proxies keep it open."),
     ("accounts", "address", "The login name and mailbox, \"local@domain\" in one of the domains."),
     ("accounts", "password", "An argon2id hash made by `smtpctl encrypt`, or a $6$ SHA512-crypt hash."),
 ];

@@ -139,6 +139,7 @@ pub fn start(shared: &Arc<Shared>, u: Unstarted) -> anyhow::Result<Bound> {
             move || sh.bound_listeners()
         }),
         waiters: Arc::clone(&shared.http_waiters),
+        streams: Arc::clone(&shared.http_streams),
         shutdown: shared.shutdown.clone(),
     });
     let admit = move |peer: SocketAddr| {

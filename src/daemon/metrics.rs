@@ -135,6 +135,12 @@ pub fn text(shared: &Shared) -> String {
         &[("", shared.http_waiters.active() as u64)],
     );
     metric(
+        "http_event_streams",
+        "gauge",
+        "HTTP event streams (GET /api/v1/events) open.",
+        &[("", shared.http_streams.active() as u64)],
+    );
+    metric(
         "uptime_seconds",
         "gauge",
         "Seconds since start.",

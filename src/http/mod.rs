@@ -12,10 +12,11 @@
 //!   codes ([`extract`] finds those in text); [`select`]: the scans behind them.
 //! - `autoconfig`: the mail client configuration document.
 //! - `routes`: the router, the access rule and the small routes; `messages`: the message routes;
-//!   `wait`: the server-side wait. (A `web` module of HTML pages goes beside these.)
+//!   `wait`: the server-side wait; `events`: the server-sent events. (A `web` module of HTML pages goes beside these.)
 
 mod autoconfig;
 pub mod detail;
+mod events;
 pub mod extract;
 pub mod id;
 pub mod message;
@@ -53,6 +54,8 @@ pub struct HttpContext {
     pub max_waiters: usize,
     pub header_timeout: Duration,
     pub max_header_bytes: usize,
+    pub max_event_streams: usize,
+    pub event_keepalive: Duration,
     /// The daemon's counters; `watch` carries the delivery events a wait wakes on.
     pub stats: Arc<Stats>,
     /// `hostname`: a name loopback peers may use in `Host:` (besides localhost and addresses).
@@ -76,6 +79,8 @@ impl HttpContext {
             max_waiters: h.max_waiters,
             header_timeout: Duration::from_secs(h.header_timeout_secs),
             max_header_bytes: h.max_header_bytes,
+            max_event_streams: h.max_event_streams,
+            event_keepalive: Duration::from_secs(h.event_keepalive_secs),
             stats,
             hostname: config.hostname.to_ascii_lowercase(),
             domains: config.mailboxes.domains.clone(),
@@ -95,12 +100,14 @@ pub struct HttpShared {
     pub listeners: Box<dyn Fn() -> Vec<(crate::net::Protocol, SocketAddr)> + Send + Sync>,
     /// Waits in progress, across listeners and reloads.
     pub waiters: Arc<Waiters>,
+    /// Event streams open, likewise.
+    pub streams: Arc<Waiters>,
     /// Fires at shutdown: waits answer 503, connections close after their response.
     pub shutdown: CancellationToken,
 }
 
-/// A count of waits in progress, bounded by the limit of the generation each wait starts under
-/// (an atomic count, so a reload's new limit applies at once).
+/// A count of waits (or event streams) in progress, bounded by the limit of the generation each
+/// starts under (an atomic count, so a reload's new limit applies at once).
 #[derive(Debug, Default)]
 pub struct Waiters {
     active: AtomicUsize,

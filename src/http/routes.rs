@@ -43,6 +43,7 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/api/v1/messages/{id}/links", &["get"]),
     ("/api/v1/messages/{id}/codes", &["get"]),
     ("/api/v1/wait", &["get"]),
+    ("/api/v1/events", &["get"]),
     ("/mail/config-v1.1.xml", &["get"]),
     ("/.well-known/autoconfig/mail/config-v1.1.xml", &["get"]),
 ];
@@ -78,6 +79,7 @@ fn table() -> Vec<(&'static str, MethodRouter<Arc<App>>)> {
         ("/api/v1/messages/{id}/links", get(messages::links)),
         ("/api/v1/messages/{id}/codes", get(messages::codes)),
         ("/api/v1/wait", get(super::wait::wait)),
+        ("/api/v1/events", get(super::events::events)),
         ("/mail/config-v1.1.xml", get(autoconfig::autoconfig)),
         (
             "/.well-known/autoconfig/mail/config-v1.1.xml",

@@ -366,6 +366,8 @@ impl Loader<'_> {
                 max_waiters: l.usize(s, "max_waiters", d.max_waiters, 1),
                 header_timeout_secs: l.uint(s, "header_timeout_secs", d.header_timeout_secs, 1),
                 max_header_bytes: l.usize(s, "max_header_bytes", d.max_header_bytes, 1024),
+                max_event_streams: l.usize(s, "max_event_streams", d.max_event_streams, 1),
+                event_keepalive_secs: l.uint(s, "event_keepalive_secs", d.event_keepalive_secs, 1),
             }
         })
     }

@@ -43,6 +43,7 @@ fn app(root: &std::path::Path, peer: &str, token: &str) -> Arc<App> {
                 ]
             }),
             waiters: Arc::new(Waiters::default()),
+            streams: Arc::new(Waiters::default()),
             shutdown: CancellationToken::new(),
         }),
         peer: peer.parse().unwrap(),
@@ -428,4 +429,73 @@ async fn wait_is_woken_by_a_delivery_event() {
     let (status, r) = waiting.await.unwrap();
     assert_eq!(status, StatusCode::OK);
     assert_eq!(json_of(r).await["subject"], "hi");
+}
+
+fn watch_event(n: u64) -> crate::net::watch::WatchEvent {
+    crate::net::watch::WatchEvent {
+        time: n,
+        session: n,
+        peer: "127.0.0.1:1".into(),
+        event: "session start".into(),
+        from: None,
+        to: vec![format!("u{n}@example.test")],
+        size: None,
+        result: String::new(),
+    }
+}
+
+/// The event stream: opened with a comment, one `event:`/`data:` per watch event (filtered by
+/// `address`), bounded in number (503), and a client that falls behind the channel is told so
+/// and dropped (the body ends) instead of being buffered for.
+#[tokio::test]
+async fn event_streams_are_bounded_and_drop_slow_clients() {
+    let dir = tree();
+    let app = app(dir.path(), "127.0.0.1:9", "");
+    let (status, r) = call(
+        &app,
+        Method::GET,
+        "/api/v1/events?address=u1@example.test",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(r.headers()[header::CONTENT_TYPE], "text/event-stream");
+    // max_event_streams defaults to 64; the in-process app has the default.
+    assert_eq!(app.shared.streams.active(), 1);
+    let mut body = r.into_body().into_data_stream();
+    use futures_util::StreamExt;
+    let first = body.next().await.unwrap().unwrap();
+    assert_eq!(&first[..], b": smtpd events\n\n");
+    app.ctx.stats.watch.publish(|| watch_event(2));
+    app.ctx.stats.watch.publish(|| watch_event(1));
+    let ev = String::from_utf8(body.next().await.unwrap().unwrap().to_vec()).unwrap();
+    assert!(ev.starts_with("event: session_start\ndata: {"), "{ev}");
+    assert!(
+        ev.contains("\"u1@example.test\"") && !ev.contains("u2@"),
+        "{ev}"
+    );
+    // Far more events than the channel holds, unread: the stream says so and ends.
+    for n in 0..3000 {
+        app.ctx.stats.watch.publish(|| watch_event(n));
+    }
+    let ev = String::from_utf8(body.next().await.unwrap().unwrap().to_vec()).unwrap();
+    assert!(ev.starts_with("event: lagged\ndata: {\"missed\":"), "{ev}");
+    assert!(body.next().await.is_none(), "a slow client is dropped");
+    drop(body);
+    assert_eq!(app.shared.streams.active(), 0, "its place is given back");
+
+    let held: Vec<_> = (0..64)
+        .map(|_| app.shared.streams.try_acquire(64).unwrap())
+        .collect();
+    let (status, r) = call(&app, Method::GET, "/api/v1/events", None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        json_of(r).await["error"]
+            .as_str()
+            .unwrap()
+            .contains("max_event_streams")
+    );
+    drop(held);
+    let (status, _) = call(&app, Method::GET, "/api/v1/events?x=1", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 }
