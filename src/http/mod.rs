@@ -24,7 +24,7 @@ mod messages;
 pub mod query;
 mod routes;
 pub mod select;
-mod wait;
+pub mod wait;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,7 +1,11 @@
-//! `GET /api/v1/wait`: answers with the first message delivered since `since` that matches, as
-//! soon as it is durable. Woken by the deliveries themselves: the wait subscribes to the watch
-//! events before its first scan (so none is missed between the two), then scans again after each
-//! delivery event, until the timeout (408), shutdown (503) or a match (200).
+//! The server-side wait: the first message delivered since `since` that matches, as soon as it
+//! is durable. Woken by the deliveries themselves: a wait subscribes to the watch events before
+//! its first scan (so none is missed between the two), then looks again after each delivery
+//! event, until the timeout, shutdown or a match.
+//!
+//! [`wait_for`] is the one wait: `GET /api/v1/wait` ([`wait`]) and `smtpctl wait` (through the
+//! control socket, in the daemon) both call it, with the query [`super::query::parse_wait`]
+//! reads.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -11,11 +15,28 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
 
-use super::query;
-use super::routes::{ApiError, App, Params, blocking, describe, pairs};
+use super::message::Summary;
+use super::query::{self, WaitQuery};
+use super::routes::{ApiError, App, Params, describe, pairs};
 use super::select::{self, Order};
+use super::{HttpContext, Waiters};
 use crate::net::watch::WatchEvent;
+
+/// Why a wait ended without a message.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WaitError {
+    #[error("{0} waits are in progress ([http] max_waiters); try again later")]
+    Busy(usize),
+    #[error("no message matching {filter} within {within}")]
+    TimedOut { filter: String, within: String },
+    #[error("smtpd is stopping")]
+    Stopping,
+    #[error("scanning the mailboxes failed")]
+    Failed,
+}
 
 /// Events after which the Maildirs may hold a new message: an SMTP session's delivery and the
 /// queue's (local recipients of a queued message).
@@ -23,36 +44,43 @@ fn is_delivery(e: &WatchEvent) -> bool {
     e.event == "delivered" || e.event == "queue delivered"
 }
 
-fn now_us() -> u64 {
+pub fn now_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64)
 }
 
-pub async fn wait(State(app): State<Arc<App>>, q: Params) -> Result<Response, ApiError> {
-    let q =
-        query::parse_wait(&pairs(q)?, now_us(), app.ctx.max_wait).map_err(ApiError::bad_request)?;
-    let Some(_slot) = app.shared.waiters.try_acquire(app.ctx.max_waiters) else {
-        let why = format!(
-            "{} waits are in progress ([http] max_waiters); try again later",
-            app.ctx.max_waiters
-        );
-        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, why));
+/// Waits for a message matching `q` (at most `ctx.max_waiters` waits at once, counted in
+/// `waiters`).
+pub async fn wait_for(
+    ctx: &HttpContext,
+    waiters: &Arc<Waiters>,
+    shutdown: &CancellationToken,
+    q: &WaitQuery,
+) -> Result<Summary, WaitError> {
+    let Some(_slot) = waiters.try_acquire(ctx.max_waiters) else {
+        return Err(WaitError::Busy(ctx.max_waiters));
     };
-    let stopping = || ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "smtpd is stopping");
     let deadline = tokio::time::Instant::now() + q.timeout;
     // Subscribed before the first scan: a delivery after the scan began wakes the loop below.
-    let mut events = app.ctx.stats.watch.subscribe();
-    let shutdown = app.shared.shutdown.clone();
+    let mut events = ctx.stats.watch.subscribe();
     loop {
-        let (root, filter) = (app.ctx.root.clone(), q.filter.clone());
-        let read_max = Some(app.ctx.read_max);
-        let page = blocking("scanning the mailboxes", move || {
+        let (root, filter, read_max) = (ctx.root.clone(), q.filter.clone(), Some(ctx.read_max));
+        let page = tokio::task::spawn_blocking(move || {
             select::select(&root, &filter, Order::Oldest, None, 1, read_max)
         })
-        .await?;
-        if let Some((_, s)) = page.messages.first() {
-            return Ok(Json(s).into_response());
+        .await;
+        match page {
+            Ok(Ok(page)) => {
+                if let Some((_, s)) = page.messages.into_iter().next() {
+                    return Ok(s);
+                }
+            }
+            Ok(Err(e)) => {
+                warn!(error = %e, "wait: scanning the mailboxes failed");
+                return Err(WaitError::Failed);
+            }
+            Err(_) => return Err(WaitError::Failed),
         }
         // Until a delivery (several at once make one scan), the timeout or shutdown.
         loop {
@@ -61,20 +89,35 @@ pub async fn wait(State(app): State<Arc<App>>, q: Params) -> Result<Response, Ap
                     Ok(e) if is_delivery(&e) => break,
                     Ok(_) => continue,
                     Err(RecvError::Lagged(_)) => break,
-                    Err(RecvError::Closed) => return Err(stopping()),
+                    Err(RecvError::Closed) => return Err(WaitError::Stopping),
                 },
                 _ = tokio::time::sleep_until(deadline) => {
-                    let why = format!(
-                        "no message matching {} within {}",
-                        describe(&q.filter),
-                        secs(q.timeout)
-                    );
-                    return Err(ApiError::new(StatusCode::REQUEST_TIMEOUT, why));
+                    return Err(WaitError::TimedOut {
+                        filter: describe(&q.filter),
+                        within: secs(q.timeout),
+                    });
                 }
-                _ = shutdown.cancelled() => return Err(stopping()),
+                _ = shutdown.cancelled() => return Err(WaitError::Stopping),
             }
         }
         while events.try_recv().is_ok() {}
+    }
+}
+
+/// `GET /api/v1/wait`: 200 with the message, 408 at the timeout, 503 when busy or stopping.
+pub async fn wait(State(app): State<Arc<App>>, q: Params) -> Result<Response, ApiError> {
+    let q =
+        query::parse_wait(&pairs(q)?, now_us(), app.ctx.max_wait).map_err(ApiError::bad_request)?;
+    match wait_for(&app.ctx, &app.shared.waiters, &app.shared.shutdown, &q).await {
+        Ok(s) => Ok(Json(s).into_response()),
+        Err(e) => {
+            let status = match e {
+                WaitError::TimedOut { .. } => StatusCode::REQUEST_TIMEOUT,
+                WaitError::Busy(_) | WaitError::Stopping => StatusCode::SERVICE_UNAVAILABLE,
+                WaitError::Failed => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            Err(ApiError::new(status, e.to_string()))
+        }
     }
 }
 
