@@ -2,7 +2,7 @@
 //! a filter in delivery order, a page at a time; one message by id; removal.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::detail;
 use super::id::{Cursor, MessageId};
@@ -125,6 +125,54 @@ pub fn matching(s: &Stored, f: &Filter, read_max: Option<usize>) -> io::Result<O
         detail::complete(&mut summary, &m);
     }
     Ok(Some(summary))
+}
+
+/// What a delivery's own copies say about a wait.
+#[derive(Debug)]
+pub enum Among {
+    /// The first of them (in delivery order) that matches.
+    Found(Box<Summary>),
+    /// None matches.
+    NoMatch,
+    /// One of them is no message under the root any more (a reader moved it meanwhile, or a
+    /// reload changed the root): only a scan can tell.
+    Unknown,
+}
+
+/// The wait's look at one delivery: of its copies `paths` (as its event names them), the first
+/// that matches `f`, reading just those files instead of scanning every Maildir.
+pub fn among(
+    root: &Path,
+    f: &Filter,
+    paths: &[PathBuf],
+    read_max: Option<usize>,
+) -> io::Result<Among> {
+    let mut copies = Vec::with_capacity(paths.len());
+    for p in paths {
+        let Some(s) = browse::at(root, p) else {
+            return Ok(Among::Unknown);
+        };
+        // As in the scan, a file no id can name is never an answer.
+        if let Some(id) = MessageId::new(&s.domain, &s.local, &s.unique) {
+            copies.push((s.delivered_us, id.encode(), s));
+        }
+    }
+    copies.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    for (us, _, s) in copies {
+        let in_mailbox = f
+            .mailbox
+            .as_ref()
+            .is_none_or(|(d, l)| *d == s.domain && *l == s.local);
+        if us < f.since_us || !in_mailbox {
+            continue;
+        }
+        match matching(&s, f, read_max)? {
+            Some(summary) => return Ok(Among::Found(Box::new(summary))),
+            None if !s.path.exists() => return Ok(Among::Unknown),
+            None => {}
+        }
+    }
+    Ok(Among::NoMatch)
 }
 
 /// What an id in a URL names: a message id, or `latest` (the newest, of one Maildir or all).
@@ -252,6 +300,47 @@ mod tests {
             subjects(&select(r, &f, Order::Oldest, None, 1, Some(1 << 20)).unwrap()),
             ["three"]
         );
+
+        // A delivery's copies, as its event names them: the first match in delivery order,
+        // under the same filter (Maildir, since), or "scan instead" for what is not there.
+        let new = |m: &str, n: &str| {
+            let (l, d) = m.split_once('@').unwrap();
+            r.join(d).join(l).join("new").join(n)
+        };
+        let carol = [
+            new("carol@example.test", "400.M1P1Q4.h"),
+            new("carol@example.test", "200.M1P1Q2.h"),
+        ];
+        let first = |f: &Filter, paths: &[PathBuf]| match among(r, f, paths, Some(1 << 20)) {
+            Ok(Among::Found(s)) => Ok(s.subject.clone().unwrap()),
+            Ok(other) => Err(format!("{other:?}")),
+            Err(e) => Err(e.to_string()),
+        };
+        assert_eq!(first(&all, &carol).as_deref(), Ok("two"));
+        let since = Filter {
+            since_us: 250_000_000,
+            ..Filter::default()
+        };
+        assert_eq!(first(&since, &carol).as_deref(), Ok("four secret"));
+        let bob = Filter {
+            mailbox: Some(("example.test".into(), "bob".into())),
+            ..Filter::default()
+        };
+        assert_eq!(first(&bob, &carol), Err("NoMatch".to_string()));
+        let secret = Filter {
+            contains: Some("secret".into()),
+            ..Filter::default()
+        };
+        assert_eq!(first(&secret, &carol).as_deref(), Ok("four secret"));
+        for unknown in [
+            new("carol@example.test", "999.M1P1Q9.h"),
+            PathBuf::from("/elsewhere/example.test/carol/new/400.M1P1Q4.h"),
+        ] {
+            assert_eq!(
+                first(&all, &[carol[0].clone(), unknown]),
+                Err("Unknown".to_string())
+            );
+        }
 
         let latest = find(r, &Target::Latest(None)).unwrap().unwrap();
         assert_eq!(latest.unique, "500.M1P1Q5.h");

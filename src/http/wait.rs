@@ -1,7 +1,8 @@
 //! The server-side wait: the first message delivered since `since` that matches, as soon as it
 //! is durable. Woken by the deliveries themselves: a wait subscribes to the watch events before
-//! its first scan (so none is missed between the two), then looks again after each delivery
-//! event, until the timeout, shutdown or a match.
+//! its first scan (so none is missed between the two), then, after each delivery event, reads the
+//! copies the event names (`WatchEvent::stored`), or scans again when it names none (the queue's
+//! deliveries, a lagging subscriber), until the timeout, shutdown or a match.
 //!
 //! [`wait_for`] is the one wait: `GET /api/v1/wait` ([`wait`]) and `smtpctl wait` (through the
 //! control socket, in the daemon) both call it, with the query [`super::query::parse_wait`]
@@ -21,7 +22,7 @@ use tracing::warn;
 use super::message::Summary;
 use super::query::{self, WaitQuery};
 use super::routes::{ApiError, App, Params, describe, pairs};
-use super::select::{self, Order};
+use super::select::{self, Among, Order};
 use super::{HttpContext, Waiters};
 use crate::net::watch::WatchEvent;
 
@@ -64,31 +65,27 @@ pub async fn wait_for(
     let deadline = tokio::time::Instant::now() + q.timeout;
     // Subscribed before the first scan: a delivery after the scan began wakes the loop below.
     let mut events = ctx.stats.watch.subscribe();
+    let read_max = Some(ctx.read_max);
+    let mut rescan = true;
     loop {
-        let (root, filter, read_max) = (ctx.root.clone(), q.filter.clone(), Some(ctx.read_max));
-        let page = tokio::task::spawn_blocking(move || {
-            select::select(&root, &filter, Order::Oldest, None, 1, read_max)
-        })
-        .await;
-        match page {
-            Ok(Ok(page)) => {
-                if let Some((_, s)) = page.messages.into_iter().next() {
-                    return Ok(s);
-                }
+        if rescan {
+            // Whatever was delivered before this point, the scan sees.
+            while events.try_recv().is_ok() {}
+            let (root, filter) = (ctx.root.clone(), q.filter.clone());
+            let page =
+                blocking(move || select::select(&root, &filter, Order::Oldest, None, 1, read_max))
+                    .await?;
+            if let Some((_, s)) = page.messages.into_iter().next() {
+                return Ok(s);
             }
-            Ok(Err(e)) => {
-                warn!(error = %e, "wait: scanning the mailboxes failed");
-                return Err(WaitError::Failed);
-            }
-            Err(_) => return Err(WaitError::Failed),
         }
-        // Until a delivery (several at once make one scan), the timeout or shutdown.
-        loop {
+        // Until a delivery, the timeout or shutdown.
+        let stored = loop {
             tokio::select! {
                 r = events.recv() => match r {
-                    Ok(e) if is_delivery(&e) => break,
+                    Ok(e) if is_delivery(&e) => break e.stored,
                     Ok(_) => continue,
-                    Err(RecvError::Lagged(_)) => break,
+                    Err(RecvError::Lagged(_)) => break None,
                     Err(RecvError::Closed) => return Err(WaitError::Stopping),
                 },
                 _ = tokio::time::sleep_until(deadline) => {
@@ -99,8 +96,34 @@ pub async fn wait_for(
                 }
                 _ = shutdown.cancelled() => return Err(WaitError::Stopping),
             }
+        };
+        // A delivery that names its copies: read just those. Otherwise (the queue's, a missed
+        // event, a copy moved meanwhile) scan again.
+        rescan = match stored {
+            Some(paths) => {
+                let (root, filter) = (ctx.root.clone(), q.filter.clone());
+                match blocking(move || select::among(&root, &filter, &paths, read_max)).await? {
+                    Among::Found(s) => return Ok(*s),
+                    Among::NoMatch => false,
+                    Among::Unknown => true,
+                }
+            }
+            None => true,
+        };
+    }
+}
+
+/// Runs a Maildir read off the async threads; its failure (logged) ends the wait.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, WaitError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(t)) => Ok(t),
+        Ok(Err(e)) => {
+            warn!(error = %e, "wait: reading the mailboxes failed");
+            Err(WaitError::Failed)
         }
-        while events.try_recv().is_ok() {}
+        Err(_) => Err(WaitError::Failed),
     }
 }
 

@@ -378,6 +378,17 @@ async fn health_metrics_openapi_and_wait_limits() {
 /// A wait in progress is woken by a delivery event and answers with the message.
 #[tokio::test]
 async fn wait_is_woken_by_a_delivery_event() {
+    wait_woken(false).await;
+}
+
+/// The same, with events that name the delivery's copies (as the SMTP session's do): the wait
+/// reads just those.
+#[tokio::test]
+async fn wait_is_woken_by_a_delivery_event_naming_its_copies() {
+    wait_woken(true).await;
+}
+
+async fn wait_woken(naming: bool) {
     let dir = tree();
     let app = app(dir.path(), "127.0.0.1:9", "");
     let waiting = {
@@ -418,6 +429,7 @@ async fn wait_is_woken_by_a_delivery_event() {
         to: vec!["carol@example.test".into()],
         size: None,
         result: String::new(),
+        stored: naming.then(|| vec![md.join("new").join(&name)]),
     };
     loop {
         app.ctx.stats.watch.publish(|| event.clone());
@@ -441,6 +453,7 @@ fn watch_event(n: u64) -> crate::net::watch::WatchEvent {
         to: vec![format!("u{n}@example.test")],
         size: None,
         result: String::new(),
+        stored: None,
     }
 }
 
