@@ -206,11 +206,26 @@ impl Default for Http {
     }
 }
 
-/// `[metrics]`: the Prometheus HTTP endpoint (cargo feature `metrics-http`; off by default).
+/// `[metrics]`: deprecated. `GET /metrics` on `[http] listen` replaced its endpoint.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Metrics {
-    /// `GET /metrics` is answered here; none: no endpoint (`smtpctl metrics` always works).
-    pub listen: Option<std::net::SocketAddr>,
+    /// What the old key said, kept only to warn about it; nothing listens there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+}
+
+impl Config {
+    /// Keys still accepted but no longer doing anything, each with what to do instead (logged
+    /// at start and reload, printed by `--check-config`).
+    pub fn deprecations(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(a) = &self.metrics.listen {
+            out.push(format!(
+                "`[metrics] listen = \"{a}\"` is deprecated and ignored: the metrics are served as `GET /metrics` on `[http] listen` (loopback peers, or the `[http] token`); remove the key"
+            ));
+        }
+        out
+    }
 }
 
 /// Switches for people testing their own mail code; all off by default.

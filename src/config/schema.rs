@@ -119,7 +119,7 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("control", "socket", "The Unix socket smtpctl uses (mode 0660)."),
     ("control", "pid_file", "Locked while smtpd runs."),
     ("testing", "fault_addresses", "When true, a recipient `fail-NNN@`*domain* gets reply NNN (400–599; 421 also closes), and `slow-Ns@`*domain* is accepted after N seconds (1–600), so tests of mail clients are reproducible."),
-    ("metrics", "listen", "\"IP:PORT\" where `GET /metrics` answers with the Prometheus text of `smtpctl metrics`. Only in builds with the cargo feature `metrics-http` (off by default; elsewhere the key is an error). A change needs a restart."),
+    ("metrics", "listen", "Deprecated and ignored (a warning at start, at reload and from `--check-config`): `GET /metrics` on `[http] listen` serves the Prometheus text of `smtpctl metrics`."),
     ("relay", "networks", "Client networks (CIDR) that may send to any domain on [smtp] listen without AUTH."),
     ("relay", "smarthost", "\"host:port\" every remote delivery without a route goes to; empty: none (direct delivery to the MX hosts)."),
     ("relay", "smarthost_tls", "\"starttls\" (required), \"tls\" (implicit TLS) or \"none\"; the smarthost's certificate is verified against the system's roots and `cafile`."),

@@ -1,4 +1,4 @@
-//! `smtpctl metrics` (and `[metrics] listen`, and `GET /metrics` on `[http] listen`): the
+//! `smtpctl metrics` (and `GET /metrics` on `[http] listen`): the
 //! counters in Prometheus text format.
 
 use super::shared::Shared;

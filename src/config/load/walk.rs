@@ -322,31 +322,13 @@ impl Loader<'_> {
         })
     }
 
-    /// `[metrics] listen`: unset (the default) or empty means no endpoint.
+    /// `[metrics] listen`: deprecated, accepted (whatever its value) and ignored; the daemon and
+    /// `--check-config` say so ([`Config::deprecations`]).
     fn metrics(&mut self, top: &Section) -> Metrics {
         self.read(top, "metrics", |l, s| {
             let listen = l.string(s, "listen", "");
             Metrics {
-                listen: match listen.get_ref().as_str() {
-                    "" => Metrics::default().listen,
-                    text => match text.parse::<SocketAddr>() {
-                        Ok(_) if !cfg!(feature = "metrics-http") => {
-                            l.problem(
-                                listen.span(),
-                                "`metrics.listen`: this smtpd was built without the `metrics-http` feature; remove the key (and use `smtpctl metrics`) or build with `--features metrics-http`".to_string(),
-                            );
-                            None
-                        }
-                        Ok(a) => Some(a),
-                        Err(_) => {
-                            l.problem(
-                                listen.span(),
-                                format!("`metrics.listen`: `{text}` is not an IP:PORT address (e.g. \"127.0.0.1:9325\")"),
-                            );
-                            None
-                        }
-                    },
-                },
+                listen: Some(listen.get_ref().clone()).filter(|t| !t.is_empty()),
             }
         })
     }
