@@ -511,6 +511,104 @@ fn a_non_loopback_peer_needs_the_token() {
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
 }
 
+/// Access rules over HTTPS (`[http] tls = true`, the [tls] certificate) from a non-loopback
+/// peer: an account's Basic credentials see its own mailbox only (another one is 403, existing
+/// or not; the operator routes too), an account in `[http] admins` and the token see all.
+#[test]
+fn accounts_over_https_from_a_non_loopback_peer() {
+    if !have("curl") {
+        return;
+    }
+    let Some(ns) = NetNs::new("https", "10.254.77.7") else {
+        return;
+    };
+    let token = "s3cr3t-t0ken-for-tests";
+    let o = Overrides::new()
+        .set("smtp", "listen", &format!("[\"{}:0\"]", ns.addr))
+        .set("tls", "cert", "\"tls/cert.pem\"")
+        .set("tls", "key", "\"tls/key.pem\"")
+        .set("tls", "self_signed", "true")
+        .set("http", "listen", &format!("[\"{}:0\"]", ns.addr))
+        .set("http", "tls", "true")
+        .set("http", "token", &format!("\"{token}\""))
+        .set("http", "admins", "[\"bob@example.test\"]")
+        .account("alice@example.test", PASSWORD)
+        .account("bob@example.test", PASSWORD);
+    let srv = Server::start_wrapped(o, &ns.wrapper());
+    for (local, subject) in [("alice", "for alice"), ("carol", "for carol")] {
+        let md = srv.root().join("example.test").join(local);
+        for sub in ["tmp", "new", "cur"] {
+            std::fs::create_dir_all(md.join(sub)).unwrap();
+        }
+        let text = format!("To: {local}@example.test\nSubject: {subject}\n\nx\n");
+        std::fs::write(md.join("new/1700000000.M1P1Q1.h"), text).unwrap();
+    }
+    let base = format!("https://{}", srv.addr("http"));
+    // (status, body) of a GET inside the namespace; `who`: curl's credentials arguments.
+    let get = |path: &str, who: &[&str]| {
+        let url = format!("{base}{path}");
+        let mut args = vec!["-sk", "-w", "\n%{http_code}", url.as_str()];
+        args.extend(who);
+        let out = stdout(&ns.run("curl", &args));
+        let (body, code) = out.rsplit_once('\n').unwrap();
+        (code.trim().parse::<u16>().unwrap_or(0), body.to_string())
+    };
+    let alice_pw = format!("alice@example.test:{PASSWORD}");
+    let bob_pw = format!("bob@example.test:{PASSWORD}");
+    let alice = ["-u", alice_pw.as_str()];
+    let bob = ["-u", bob_pw.as_str()];
+    let bearer = format!("Authorization: Bearer {token}");
+
+    let (code, _) = get("/api/v1/messages", &[]);
+    assert_eq!(code, 401);
+    let (code, _) = get("/api/v1/messages", &["-u", "alice@example.test:wrong"]);
+    assert_eq!(code, 401);
+    let (code, body) = get("/api/v1/messages", &alice);
+    assert_eq!(code, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let subjects: Vec<&str> = v["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(subjects, ["for alice"]);
+    let (a, b) = (
+        get(
+            "/api/v1/messages/carol@example.test~1700000000.M1P1Q1.h",
+            &alice,
+        ),
+        get(
+            "/api/v1/messages/dave@example.test~1700000000.M1P1Q1.h",
+            &alice,
+        ),
+    );
+    assert_eq!((a.0, b.0), (403, 403));
+    assert_eq!(a.1, b.1, "a 403 does not say whether the mailbox exists");
+    let (code, _) = get("/api/v1/messages?mailbox=carol@example.test", &alice);
+    assert_eq!(code, 403);
+    let (code, _) = get("/metrics", &alice);
+    assert_eq!(code, 403);
+    let (code, body) = get("/api/v1/messages?mailbox=carol@example.test", &bob);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("for carol"), "{body}");
+    let (code, _) = get("/metrics", &bob);
+    assert_eq!(code, 200);
+    let (code, body) = get("/api/v1/messages", &["-H", bearer.as_str()]);
+    assert_eq!(code, 200);
+    assert!(
+        body.contains("for alice") && body.contains("for carol"),
+        "{body}"
+    );
+    // Plain HTTP on the HTTPS listener gets no answer.
+    let plain = format!("http://{}/health", srv.addr("http"));
+    let out = ns.run(
+        "curl",
+        &["-s", "--max-time", "5", "-w", "%{http_code}", &plain],
+    );
+    assert_ne!(stdout(&out).trim(), "200");
+}
+
 /// DNS rebinding: a loopback peer whose Host: names another site (what a browser sends when a
 /// page's own name resolves to 127.0.0.1) gets 403; localhost, an address or our hostname pass.
 #[test]

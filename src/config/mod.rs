@@ -189,6 +189,11 @@ pub struct Http {
     pub max_event_streams: usize,
     /// A comment line on an idle event stream this often (keeps proxies from closing it).
     pub event_keepalive_secs: u64,
+    /// Every `listen` address speaks HTTPS with the `[tls]` certificate (which must be set).
+    pub tls: bool,
+    /// Accounts (lower-cased addresses) that see every mailbox and the operator routes when
+    /// they log in with Basic credentials; other accounts see their own mailbox only.
+    pub admins: Vec<String>,
 }
 
 impl Default for Http {
@@ -202,6 +207,8 @@ impl Default for Http {
             max_header_bytes: 16_384,
             max_event_streams: 64,
             event_keepalive_secs: 15,
+            tls: false,
+            admins: Vec::new(),
         }
     }
 }

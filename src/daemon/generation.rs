@@ -64,7 +64,12 @@ impl Generation {
             auth_failure_delay: Duration::from_millis(config.pop3.auth_failure_delay_ms),
             transcripts: transcripts(&config),
         });
-        let http = Arc::new(HttpContext::new(&config, Arc::clone(stats)));
+        let http = Arc::new(HttpContext::new(
+            &config,
+            Arc::clone(stats),
+            Arc::clone(&accounts),
+            tls.clone(),
+        ));
         let pop3 = Arc::new(Pop3Context::new(
             &config,
             store,

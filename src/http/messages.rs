@@ -4,23 +4,25 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use serde_json::json;
 use tokio_util::io::ReaderStream;
 use tracing::warn;
 
+use super::access::{self, Caller};
 use super::detail;
 use super::id::MessageId;
 use super::message::{self, Summary};
 use super::query;
-use super::routes::{Answer, ApiError, App, AppState, Params, blocking, pairs};
+use super::routes::{Answer, ApiError, App, AppState, Params, Who, blocking, pairs};
 use super::select::{self, Order, Target};
 use crate::mailbox::browse::{self, Stored};
 
-pub async fn list(State(app): AppState, q: Params) -> Answer {
-    let q = query::parse_list(&pairs(q)?).map_err(ApiError::bad_request)?;
+pub async fn list(State(app): AppState, Extension(caller): Who, q: Params) -> Answer {
+    let mut q = query::parse_list(&pairs(q)?).map_err(ApiError::bad_request)?;
+    q.filter.mailbox = caller.scope(q.filter.mailbox.take())?;
     let (root, read_max) = (app.ctx.root.clone(), Some(app.ctx.read_max));
     let page = blocking("listing the messages", move || {
         let after = q.cursor.as_ref();
@@ -32,8 +34,9 @@ pub async fn list(State(app): AppState, q: Params) -> Answer {
     Ok(Json(json!({ "messages": messages, "next_cursor": next })).into_response())
 }
 
-pub async fn delete_all(State(app): AppState, q: Params) -> Answer {
+pub async fn delete_all(State(app): AppState, Extension(caller): Who, q: Params) -> Answer {
     let mailbox = query::parse_mailbox_only(&pairs(q)?).map_err(ApiError::bad_request)?;
+    let mailbox = caller.scope(mailbox)?;
     let root = app.ctx.root.clone();
     let n = blocking("deleting messages", move || {
         select::remove_all(&root, mailbox.as_ref())
@@ -42,25 +45,28 @@ pub async fn delete_all(State(app): AppState, q: Params) -> Answer {
     Ok(Json(json!({ "deleted": n })).into_response())
 }
 
-/// What `{id}` names: `latest` (with `?mailbox=`) or an id; else 404 (or 400).
-pub fn target(id: &str, q: Params) -> Result<Target, ApiError> {
+/// What `{id}` names: `latest` (with `?mailbox=`) or an id; else 404 (or 400); 403 when it is
+/// in a mailbox outside the caller's rights (before looking whether it exists).
+pub fn target(caller: &Caller, id: &str, q: Params) -> Result<Target, ApiError> {
     let pairs = pairs(q)?;
     if id == "latest" {
         let mailbox = query::parse_mailbox_only(&pairs).map_err(ApiError::bad_request)?;
-        return Ok(Target::Latest(mailbox));
+        return Ok(Target::Latest(caller.scope(mailbox)?));
     }
     if let Some((name, _)) = pairs.first() {
         let e = format!("unknown parameter `{name}` (only `latest` takes `mailbox`)");
         return Err(ApiError::bad_request(e));
     }
-    MessageId::parse(id)
-        .map(Target::Id)
-        .ok_or_else(ApiError::no_message)
+    let id = MessageId::parse(id).ok_or_else(ApiError::no_message)?;
+    if !caller.may_see(&id.domain, &id.local) {
+        return Err(access::forbidden());
+    }
+    Ok(Target::Id(id))
 }
 
 /// The stored message `{id}` names.
-pub async fn stored(app: &App, id: &str, q: Params) -> Result<Stored, ApiError> {
-    let t = target(id, q)?;
+pub async fn stored(app: &App, caller: &Caller, id: &str, q: Params) -> Result<Stored, ApiError> {
+    let t = target(caller, id, q)?;
     let root = app.ctx.root.clone();
     blocking("reading the mailbox", move || select::find(&root, &t))
         .await?
@@ -71,11 +77,12 @@ pub async fn stored(app: &App, id: &str, q: Params) -> Result<Stored, ApiError> 
 /// the body's part), its octets and the parse; 404 when it is not there.
 pub async fn parsed<T: Send + 'static>(
     app: &App,
+    caller: &Caller,
     id: &str,
     q: Params,
     f: impl FnOnce(Summary, &[u8], Option<&mail_parser::Message>) -> T + Send + 'static,
 ) -> Result<T, ApiError> {
-    let s = stored(app, id, q).await?;
+    let s = stored(app, caller, id, q).await?;
     let read_max = app.ctx.read_max;
     blocking("reading the message", move || {
         let raw = match browse::read_bounded(&s.path, read_max) {
@@ -96,18 +103,36 @@ pub async fn parsed<T: Send + 'static>(
     .ok_or_else(ApiError::no_message)
 }
 
-pub async fn show(State(app): AppState, Path(id): Path<String>, q: Params) -> Answer {
-    let d = parsed(&app, &id, q, |s, raw, m| detail::detail(&s, raw, m)).await?;
+pub async fn show(
+    State(app): AppState,
+    Extension(caller): Who,
+    Path(id): Path<String>,
+    q: Params,
+) -> Answer {
+    let d = parsed(&app, &caller, &id, q, |s, raw, m| {
+        detail::detail(&s, raw, m)
+    })
+    .await?;
     Ok(Json(d).into_response())
 }
 
-pub async fn links(State(app): AppState, Path(id): Path<String>, q: Params) -> Answer {
-    let links = parsed(&app, &id, q, |_, _, m| m.map(detail::links)).await?;
+pub async fn links(
+    State(app): AppState,
+    Extension(caller): Who,
+    Path(id): Path<String>,
+    q: Params,
+) -> Answer {
+    let links = parsed(&app, &caller, &id, q, |_, _, m| m.map(detail::links)).await?;
     Ok(Json(json!({ "links": links.unwrap_or_default() })).into_response())
 }
 
-pub async fn codes(State(app): AppState, Path(id): Path<String>, q: Params) -> Answer {
-    let codes = parsed(&app, &id, q, |_, _, m| m.map(detail::codes)).await?;
+pub async fn codes(
+    State(app): AppState,
+    Extension(caller): Who,
+    Path(id): Path<String>,
+    q: Params,
+) -> Answer {
+    let codes = parsed(&app, &caller, &id, q, |_, _, m| m.map(detail::codes)).await?;
     Ok(Json(json!({ "codes": codes.unwrap_or_default() })).into_response())
 }
 
@@ -119,13 +144,14 @@ pub const PART_CSP: &str =
 /// One part, decoded, with its own type; attachments as downloads with a safe file name.
 pub async fn part(
     State(app): AppState,
+    Extension(caller): Who,
     Path((id, n)): Path<(String, String)>,
     q: Params,
 ) -> Answer {
     let n: usize = n
         .parse()
         .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "no such part"))?;
-    let found = parsed(&app, &id, q, move |_, _, m| {
+    let found = parsed(&app, &caller, &id, q, move |_, _, m| {
         m.map_or(detail::Part::Missing, |m| detail::part(m, n))
     })
     .await?;
@@ -166,8 +192,13 @@ pub async fn part(
 }
 
 /// The stored octets, streamed from the file.
-pub async fn raw(State(app): AppState, Path(id): Path<String>, q: Params) -> Answer {
-    let s = stored(&app, &id, q).await?;
+pub async fn raw(
+    State(app): AppState,
+    Extension(caller): Who,
+    Path(id): Path<String>,
+    q: Params,
+) -> Answer {
+    let s = stored(&app, &caller, &id, q).await?;
     let file = match tokio::fs::File::open(&s.path).await {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ApiError::no_message()),
@@ -194,8 +225,13 @@ pub async fn raw(State(app): AppState, Path(id): Path<String>, q: Params) -> Ans
     Ok(r)
 }
 
-pub async fn delete_one(State(app): AppState, Path(id): Path<String>, q: Params) -> Answer {
-    let s = stored(&app, &id, q).await?;
+pub async fn delete_one(
+    State(app): AppState,
+    Extension(caller): Who,
+    Path(id): Path<String>,
+    q: Params,
+) -> Answer {
+    let s = stored(&app, &caller, &id, q).await?;
     let removed = blocking("deleting the message", move || browse::remove(&s)).await?;
     if removed {
         Ok(StatusCode::NO_CONTENT.into_response())

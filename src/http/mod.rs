@@ -11,9 +11,11 @@
 //! - [`message`]: summaries and filters; [`detail`]: the parsed message, its parts, links and
 //!   codes ([`extract`] finds those in text); [`select`]: the scans behind them.
 //! - `autoconfig`: the mail client configuration document.
-//! - `routes`: the router, the access rule and the small routes; `messages`: the message routes;
+//! - [`access`]: who is asking (loopback, token, account) and which mailboxes they see.
+//! - `routes`: the router and the small routes; `messages`: the message routes;
 //!   `wait`: the server-side wait; `events`: the server-sent events. (A `web` module of HTML pages goes beside these.)
 
+pub mod access;
 mod autoconfig;
 pub mod detail;
 mod events;
@@ -39,6 +41,7 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
+use crate::auth::accounts::Accounts;
 use crate::config::Config;
 use crate::net::stats::Stats;
 
@@ -67,10 +70,23 @@ pub struct HttpContext {
     /// A message is read (to be parsed) up to this many octets: `[limits] max_message_bytes`
     /// and room for the headers smtpd adds.
     pub read_max: usize,
+    /// `[http] tls = true`: each connection starts with a TLS handshake under this.
+    pub https: Option<Arc<rustls::ServerConfig>>,
+    /// The accounts Basic credentials are checked against (over HTTPS only).
+    pub accounts: Arc<Accounts>,
+    /// `[http] admins`, lower-cased.
+    pub admins: Vec<String>,
 }
 
 impl HttpContext {
-    pub fn new(config: &Config, stats: Arc<Stats>) -> HttpContext {
+    /// `tls`: the `[tls]` certificate's server config, when there is one (used when
+    /// `[http] tls = true`).
+    pub fn new(
+        config: &Config,
+        stats: Arc<Stats>,
+        accounts: Arc<Accounts>,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> HttpContext {
         let h = &config.http;
         HttpContext {
             root: config.mailboxes.root.clone(),
@@ -88,6 +104,9 @@ impl HttpContext {
             read_max: usize::try_from(config.limits.max_message_bytes)
                 .unwrap_or(usize::MAX)
                 .saturating_add(message::HEAD_BYTES),
+            https: tls.filter(|_| h.tls),
+            accounts,
+            admins: h.admins.clone(),
         }
     }
 }
@@ -172,13 +191,36 @@ pub fn is_loopback(peer: &SocketAddr) -> bool {
 }
 
 /// Serves one connection until the client closes it, a head times out or is too large, or
-/// shutdown (after the response in progress).
+/// shutdown (after the response in progress). Under `[http] tls = true` the TLS handshake comes
+/// first, within the header timeout.
 pub async fn serve(
     tcp: TcpStream,
     peer: SocketAddr,
     ctx: Arc<HttpContext>,
     shared: Arc<HttpShared>,
 ) {
+    match ctx.https.clone() {
+        None => serve_io(tcp, peer, false, ctx, shared).await,
+        Some(config) => {
+            let acceptor = tokio_rustls::TlsAcceptor::from(config);
+            match tokio::time::timeout(ctx.header_timeout, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => serve_io(tls, peer, true, ctx, shared).await,
+                Ok(Err(e)) => debug!(peer = %peer, error = %e, "https handshake failed"),
+                Err(_) => debug!(peer = %peer, "https handshake timed out"),
+            }
+        }
+    }
+}
+
+async fn serve_io<I>(
+    io: I,
+    peer: SocketAddr,
+    tls: bool,
+    ctx: Arc<HttpContext>,
+    shared: Arc<HttpShared>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -188,9 +230,14 @@ pub async fn serve(
         // hyper's floor for its read buffer is 8 KiB; heads are bounded by max_header_size.
         .max_buf_size(ctx.max_header_bytes.max(8192));
     let shutdown = shared.shutdown.clone();
-    let app = Arc::new(routes::App { ctx, shared, peer });
+    let app = Arc::new(routes::App {
+        ctx,
+        shared,
+        peer,
+        tls,
+    });
     let service = TowerToHyperService::new(routes::router(app));
-    let conn = builder.serve_connection(TokioIo::new(tcp), service);
+    let conn = builder.serve_connection(TokioIo::new(io), service);
     let mut conn = std::pin::pin!(conn);
     let result = tokio::select! {
         r = conn.as_mut() => r,

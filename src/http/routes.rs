@@ -8,17 +8,17 @@ use std::sync::Arc;
 use axum::Json;
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::extract::{Extension, Query, State};
+use axum::http::{StatusCode, header};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use serde_json::json;
-use subtle::ConstantTimeEq;
 use tracing::warn;
 
+use super::access::{self, Caller};
 use super::query::Filter;
-use super::{HttpContext, HttpShared, host_is_local, is_loopback};
+use super::{HttpContext, HttpShared};
 use super::{autoconfig, messages};
 
 /// One connection's view: the generation's context, the daemon's part, and who is asking.
@@ -26,10 +26,14 @@ pub struct App {
     pub ctx: Arc<HttpContext>,
     pub shared: Arc<HttpShared>,
     pub peer: SocketAddr,
+    /// The connection is HTTPS (`[http] tls = true`): Basic credentials may be used.
+    pub tls: bool,
 }
 
 pub type AppState = State<Arc<App>>;
 pub type Params = Result<Query<Vec<(String, String)>>, QueryRejection>;
+/// The caller of a guarded route, as [`access::access`] decided.
+pub type Who = Extension<Caller>;
 
 /// Every route: its path and methods (as the OpenAPI document lists them).
 pub const ROUTES: &[(&str, &[&str])] = &[
@@ -98,7 +102,10 @@ pub fn router(app: Arc<App>) -> Router {
             guarded = guarded.route(path, route);
         }
     }
-    let guarded = guarded.route_layer(middleware::from_fn_with_state(Arc::clone(&app), access));
+    let guarded = guarded.route_layer(middleware::from_fn_with_state(
+        Arc::clone(&app),
+        access::access,
+    ));
     open.merge(guarded).fallback(not_found).with_state(app)
 }
 
@@ -134,46 +141,6 @@ impl IntoResponse for ApiError {
 }
 
 pub type Answer = Result<Response, ApiError>;
-
-/// A loopback peer, or one that sends the configured token; else 401.
-async fn access(State(app): AppState, req: Request, next: Next) -> Response {
-    if is_loopback(&app.peer) {
-        let host = req
-            .headers()
-            .get(header::HOST)
-            .map(|h| h.to_str().unwrap_or("\u{0}"));
-        if host_is_local(host, &app.ctx.hostname) {
-            return next.run(req).await;
-        }
-        return ApiError::new(
-            StatusCode::FORBIDDEN,
-            "Host names another site: loopback peers must use localhost, an address or this server's hostname (DNS rebinding protection)",
-        )
-        .into_response();
-    }
-    let token = app.ctx.token.as_bytes();
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.as_bytes().split_at_checked(7))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case(b"bearer "))
-        .map(|(_, t)| t);
-    let ok = !token.is_empty() && presented.is_some_and(|t| bool::from(t.ct_eq(token)));
-    if ok {
-        return next.run(req).await;
-    }
-    let why = if token.is_empty() {
-        "this server serves its API to loopback peers only ([http] token is not set)"
-    } else {
-        "send Authorization: Bearer <token> ([http] token)"
-    };
-    let mut r = ApiError::new(StatusCode::UNAUTHORIZED, why).into_response();
-    r.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"smtpd\""),
-    );
-    r
-}
 
 async fn not_found() -> ApiError {
     ApiError::new(

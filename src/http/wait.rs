@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::broadcast::error::RecvError;
@@ -21,7 +21,7 @@ use tracing::warn;
 
 use super::message::Summary;
 use super::query::{self, WaitQuery};
-use super::routes::{ApiError, App, Params, describe, pairs};
+use super::routes::{ApiError, App, Params, Who, describe, pairs};
 use super::select::{self, Among, Order};
 use super::{HttpContext, Waiters};
 use crate::net::watch::WatchEvent;
@@ -128,9 +128,14 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// `GET /api/v1/wait`: 200 with the message, 408 at the timeout, 503 when busy or stopping.
-pub async fn wait(State(app): State<Arc<App>>, q: Params) -> Result<Response, ApiError> {
-    let q =
+pub async fn wait(
+    State(app): State<Arc<App>>,
+    Extension(caller): Who,
+    q: Params,
+) -> Result<Response, ApiError> {
+    let mut q =
         query::parse_wait(&pairs(q)?, now_us(), app.ctx.max_wait).map_err(ApiError::bad_request)?;
+    q.filter.mailbox = caller.scope(q.filter.mailbox.take())?;
     match wait_for(&app.ctx, &app.shared.waiters, &app.shared.shutdown, &q).await {
         Ok(s) => Ok(Json(s).into_response()),
         Err(e) => {

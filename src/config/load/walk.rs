@@ -32,7 +32,7 @@ impl Loader<'_> {
         let relay = self.relay(&top);
         let dns = self.dns(&top);
         let queue = self.queue(&top);
-        let http = self.http(&top, &mut seen);
+        let http = self.http(&top, &mut seen, tls.is_some());
         let aliases = self.aliases(&top, &mailboxes.domains);
         let dkim = self.dkim(&top);
         let accounts = self.accounts(&top, &mailboxes.domains);
@@ -333,7 +333,7 @@ impl Loader<'_> {
         })
     }
 
-    fn http(&mut self, top: &Section, seen: &mut BTreeSet<SocketAddr>) -> Http {
+    fn http(&mut self, top: &Section, seen: &mut BTreeSet<SocketAddr>, has_tls: bool) -> Http {
         self.read(top, "http", |l, s| {
             let d = Http::default();
             let listen = l.addresses(s, "listen", &d.listen, seen);
@@ -350,6 +350,22 @@ impl Loader<'_> {
                 max_header_bytes: l.usize(s, "max_header_bytes", d.max_header_bytes, 1024),
                 max_event_streams: l.usize(s, "max_event_streams", d.max_event_streams, 1),
                 event_keepalive_secs: l.uint(s, "event_keepalive_secs", d.event_keepalive_secs, 1),
+                tls: {
+                    let tls = l.boolean(s, "tls", d.tls);
+                    if tls && !has_tls {
+                        let line = l.key_line("listen");
+                        l.problems.push(Problem {
+                            line,
+                            message: "`http.tls = true`: HTTPS needs the certificate of a [tls] section (cert and key, or self_signed = true)".to_string(),
+                        });
+                    }
+                    tls
+                },
+                admins: l
+                    .strings(s, "admins", &d.admins)
+                    .into_iter()
+                    .map(|a| a.into_inner().to_ascii_lowercase())
+                    .collect(),
             }
         })
     }

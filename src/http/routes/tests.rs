@@ -23,7 +23,12 @@ fn app(root: &std::path::Path, peer: &str, token: &str) -> Arc<App> {
     );
     let config: Config = crate::config::parse(&text, std::path::Path::new("t.toml")).unwrap();
     Arc::new(App {
-        ctx: Arc::new(HttpContext::new(&config, Arc::new(Stats::default()))),
+        ctx: Arc::new(HttpContext::new(
+            &config,
+            Arc::new(Stats::default()),
+            Arc::new(crate::auth::accounts::Accounts::new([], Default::default())),
+            None,
+        )),
         shared: Arc::new(HttpShared {
             metrics: Box::new(|| "smtpd_up 1\n".to_string()),
             listeners: Box::new(|| {
@@ -47,6 +52,7 @@ fn app(root: &std::path::Path, peer: &str, token: &str) -> Arc<App> {
             shutdown: CancellationToken::new(),
         }),
         peer: peer.parse().unwrap(),
+        tls: false,
     })
 }
 
@@ -208,6 +214,151 @@ async fn access_rule() {
             .unwrap()
             .contains("loopback peers only")
     );
+}
+
+/// An account (Basic credentials, over HTTPS only) sees its own mailbox: lists, waits and
+/// delete-all are limited to it, another mailbox is 403 whether it exists or not, and the
+/// operator routes are refused; an account in `[http] admins` sees everything.
+#[tokio::test]
+async fn accounts_see_their_own_mailbox() {
+    let dir = tree();
+    let md = dir.path().join("example.test/alice");
+    for s in ["tmp", "new", "cur"] {
+        fs::create_dir_all(md.join(s)).unwrap();
+    }
+    fs::write(
+        md.join("new/300.M1P1Q3.h"),
+        "From: a@b.test\nTo: alice@example.test\nSubject: hers\n\nx\n",
+    )
+    .unwrap();
+    let hash = crate::auth::password::hash("pw").unwrap();
+    let accounts = Arc::new(crate::auth::accounts::Accounts::new(
+        [
+            ("alice@example.test", hash.as_str()),
+            ("carol@example.test", hash.as_str()),
+        ],
+        Default::default(),
+    ));
+    let base = app(dir.path(), "10.254.77.9:4000", "");
+    let mut ctx = HttpContext::new(
+        &crate::config::parse(
+            &format!(
+                "hostname = \"mx.test\"\n[mailboxes]\nroot = \"{}\"\n[http]\nadmins = [\"Carol@example.test\"]\n",
+                dir.path().display()
+            ),
+            std::path::Path::new("t.toml"),
+        )
+        .unwrap(),
+        Arc::new(Stats::default()),
+        accounts,
+        None,
+    );
+    ctx.max_wait = std::time::Duration::from_secs(1);
+    let https = Arc::new(App {
+        ctx: Arc::new(ctx),
+        shared: Arc::clone(&base.shared),
+        peer: base.peer,
+        tls: true,
+    });
+    let plain = Arc::new(App {
+        ctx: Arc::clone(&https.ctx),
+        shared: Arc::clone(&base.shared),
+        peer: base.peer,
+        tls: false,
+    });
+    let basic = |user: &str, pass: &str| {
+        use base64::Engine;
+        let b = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+        format!("Basic {b}")
+    };
+    let alice = basic("alice@example.test", "pw");
+
+    let (status, r) = call(&plain, Method::GET, "/api/v1/messages", Some(&alice)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        json_of(r).await["error"]
+            .as_str()
+            .unwrap()
+            .contains("HTTPS only")
+    );
+    let (status, r) = call(&https, Method::GET, "/api/v1/messages", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        r.headers()[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .contains("Basic")
+    );
+    let wrong = basic("alice@example.test", "nope");
+    let (status, _) = call(&https, Method::GET, "/api/v1/messages", Some(&wrong)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let (status, r) = call(&https, Method::GET, "/api/v1/messages", Some(&alice)).await;
+    assert_eq!(status, StatusCode::OK);
+    let list = json_of(r).await;
+    let subjects: Vec<&str> = list["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(subjects, ["hers"]);
+    // Another mailbox: 403, the same for a message that exists and one that does not.
+    let mut refusals = BTreeSet::new();
+    for uri in [
+        "/api/v1/messages?mailbox=bob@example.test",
+        "/api/v1/messages/bob@example.test~100.M1P1Q1.h,S=44",
+        "/api/v1/messages/bob@example.test~100.M1P1Q1.h,S=44/raw",
+        "/api/v1/messages/bob@example.test~999.M1P1Q9.h",
+        "/api/v1/messages/nobody@example.test~999.M1P1Q9.h/links",
+        "/api/v1/messages/latest?mailbox=bob@example.test",
+        "/api/v1/wait?mailbox=bob@example.test&timeout=1s",
+    ] {
+        let (status, r) = call(&https, Method::GET, uri, Some(&alice)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{uri}");
+        refusals.insert(body(r).await);
+    }
+    assert_eq!(refusals.len(), 1, "one answer for all: {refusals:?}");
+    let (status, _) = call(
+        &https,
+        Method::DELETE,
+        "/api/v1/messages/bob@example.test~100.M1P1Q1.h,S=44",
+        Some(&alice),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    for uri in ["/metrics", "/api/v1/events"] {
+        let (status, _) = call(&https, Method::GET, uri, Some(&alice)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{uri}");
+    }
+    let (status, r) = call(&https, Method::GET, "/api/v1/messages/latest", Some(&alice)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json_of(r).await["subject"], "hers");
+    // Delete-all is hers alone.
+    let (status, r) = call(&https, Method::DELETE, "/api/v1/messages", Some(&alice)).await;
+    assert_eq!(
+        (status, json_of(r).await["deleted"].clone()),
+        (StatusCode::OK, 1.into())
+    );
+    assert!(
+        dir.path()
+            .join("example.test/bob/new/100.M1P1Q1.h,S=44")
+            .exists()
+    );
+
+    // An admin sees every mailbox and the operator routes.
+    let carol = basic("carol@example.test", "pw");
+    let (status, r) = call(
+        &https,
+        Method::GET,
+        "/api/v1/messages?mailbox=bob@example.test",
+        Some(&carol),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json_of(r).await["messages"].as_array().unwrap().len(), 2);
+    let (status, _) = call(&https, Method::GET, "/metrics", Some(&carol)).await;
+    assert_eq!(status, StatusCode::OK);
 }
 
 #[tokio::test]
