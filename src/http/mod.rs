@@ -13,7 +13,7 @@
 //! - `autoconfig`: the mail client configuration document.
 //! - [`access`]: who is asking (loopback, token, account) and which mailboxes they see.
 //! - `routes`: the router and the small routes; `messages`: the message routes;
-//!   `wait`: the server-side wait; `events`: the server-sent events. (A `web` module of HTML pages goes beside these.)
+//!   `wait`: the server-side wait; `events`: the server-sent events; [`web`]: the HTML pages of the web view.
 
 pub mod access;
 mod autoconfig;
@@ -27,6 +27,7 @@ pub mod query;
 mod routes;
 pub mod select;
 pub mod wait;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -102,6 +102,10 @@ pub fn router(app: Arc<App>) -> Router {
             guarded = guarded.route(path, route);
         }
     }
+    // The web view: HTML pages, not part of the API document.
+    for (path, route) in super::web::routes() {
+        guarded = guarded.route(path, route);
+    }
     let guarded = guarded.route_layer(middleware::from_fn_with_state(
         Arc::clone(&app),
         access::access,
