@@ -91,7 +91,7 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("pop3", "allow_insecure_auth", "USER/PASS and AUTH PLAIN without TLS from non-loopback peers."),
     ("pop3", "idle_timeout_secs", "Autologout (at least 10 minutes per RFC 1939)."),
     ("pop3", "max_command_line", "Longest command line with CRLF."),
-    ("pop3", "auth_failure_delay_ms", "Wait before answering a failed login (POP3 and SMTP AUTH), times the failures so far in the session."),
+    ("pop3", "auth_failure_delay_ms", "Wait before answering a failed login (POP3 and SMTP AUTH, times the failures so far in the session; HTTP Basic credentials, once per request)."),
     ("tls", "cert", "PEM certificate chain."),
     ("tls", "key", "PEM private key."),
     ("tls", "self_signed", "Make (once) and keep a self-signed certificate for hostname, localhost and 127.0.0.1 when the files are missing."),

@@ -164,7 +164,10 @@ async fn caller(
                         Caller::Account(d.to_string(), l.to_string())
                     });
                 }
-                _ => "wrong user name or password",
+                _ => {
+                    tokio::time::sleep(app.ctx.auth_failure_delay).await;
+                    "wrong user name or password"
+                }
             }
         }
         Presented::Bad => "unreadable Authorization header",

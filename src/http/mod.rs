@@ -77,6 +77,9 @@ pub struct HttpContext {
     pub accounts: Arc<Accounts>,
     /// `[http] admins`, lower-cased.
     pub admins: Vec<String>,
+    /// Wrong Basic credentials are answered after this (`[pop3] auth_failure_delay_ms`, as
+    /// for SMTP AUTH and POP3), so guessing passwords is slow.
+    pub auth_failure_delay: Duration,
 }
 
 impl HttpContext {
@@ -108,6 +111,7 @@ impl HttpContext {
             https: tls.filter(|_| h.tls),
             accounts,
             admins: h.admins.clone(),
+            auth_failure_delay: Duration::from_millis(config.pop3.auth_failure_delay_ms),
         }
     }
 }

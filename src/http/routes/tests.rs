@@ -290,8 +290,13 @@ async fn accounts_see_their_own_mailbox() {
             .contains("Basic")
     );
     let wrong = basic("alice@example.test", "nope");
+    let t = std::time::Instant::now();
     let (status, _) = call(&https, Method::GET, "/api/v1/messages", Some(&wrong)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        t.elapsed() >= https.ctx.auth_failure_delay,
+        "a wrong password is answered late"
+    );
 
     let (status, r) = call(&https, Method::GET, "/api/v1/messages", Some(&alice)).await;
     assert_eq!(status, StatusCode::OK);
