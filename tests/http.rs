@@ -511,6 +511,104 @@ fn a_non_loopback_peer_needs_the_token() {
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
 }
 
+/// Access rules over HTTPS (`[http] tls = true`, the [tls] certificate) from a non-loopback
+/// peer: an account's Basic credentials see its own mailbox only (another one is 403, existing
+/// or not; the operator routes too), an account in `[http] admins` and the token see all.
+#[test]
+fn accounts_over_https_from_a_non_loopback_peer() {
+    if !have("curl") {
+        return;
+    }
+    let Some(ns) = NetNs::new("https", "10.254.77.7") else {
+        return;
+    };
+    let token = "s3cr3t-t0ken-for-tests";
+    let o = Overrides::new()
+        .set("smtp", "listen", &format!("[\"{}:0\"]", ns.addr))
+        .set("tls", "cert", "\"tls/cert.pem\"")
+        .set("tls", "key", "\"tls/key.pem\"")
+        .set("tls", "self_signed", "true")
+        .set("http", "listen", &format!("[\"{}:0\"]", ns.addr))
+        .set("http", "tls", "true")
+        .set("http", "token", &format!("\"{token}\""))
+        .set("http", "admins", "[\"bob@example.test\"]")
+        .account("alice@example.test", PASSWORD)
+        .account("bob@example.test", PASSWORD);
+    let srv = Server::start_wrapped(o, &ns.wrapper());
+    for (local, subject) in [("alice", "for alice"), ("carol", "for carol")] {
+        let md = srv.root().join("example.test").join(local);
+        for sub in ["tmp", "new", "cur"] {
+            std::fs::create_dir_all(md.join(sub)).unwrap();
+        }
+        let text = format!("To: {local}@example.test\nSubject: {subject}\n\nx\n");
+        std::fs::write(md.join("new/1700000000.M1P1Q1.h"), text).unwrap();
+    }
+    let base = format!("https://{}", srv.addr("http"));
+    // (status, body) of a GET inside the namespace; `who`: curl's credentials arguments.
+    let get = |path: &str, who: &[&str]| {
+        let url = format!("{base}{path}");
+        let mut args = vec!["-sk", "-w", "\n%{http_code}", url.as_str()];
+        args.extend(who);
+        let out = stdout(&ns.run("curl", &args));
+        let (body, code) = out.rsplit_once('\n').unwrap();
+        (code.trim().parse::<u16>().unwrap_or(0), body.to_string())
+    };
+    let alice_pw = format!("alice@example.test:{PASSWORD}");
+    let bob_pw = format!("bob@example.test:{PASSWORD}");
+    let alice = ["-u", alice_pw.as_str()];
+    let bob = ["-u", bob_pw.as_str()];
+    let bearer = format!("Authorization: Bearer {token}");
+
+    let (code, _) = get("/api/v1/messages", &[]);
+    assert_eq!(code, 401);
+    let (code, _) = get("/api/v1/messages", &["-u", "alice@example.test:wrong"]);
+    assert_eq!(code, 401);
+    let (code, body) = get("/api/v1/messages", &alice);
+    assert_eq!(code, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let subjects: Vec<&str> = v["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(subjects, ["for alice"]);
+    let (a, b) = (
+        get(
+            "/api/v1/messages/carol@example.test~1700000000.M1P1Q1.h",
+            &alice,
+        ),
+        get(
+            "/api/v1/messages/dave@example.test~1700000000.M1P1Q1.h",
+            &alice,
+        ),
+    );
+    assert_eq!((a.0, b.0), (403, 403));
+    assert_eq!(a.1, b.1, "a 403 does not say whether the mailbox exists");
+    let (code, _) = get("/api/v1/messages?mailbox=carol@example.test", &alice);
+    assert_eq!(code, 403);
+    let (code, _) = get("/metrics", &alice);
+    assert_eq!(code, 403);
+    let (code, body) = get("/api/v1/messages?mailbox=carol@example.test", &bob);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("for carol"), "{body}");
+    let (code, _) = get("/metrics", &bob);
+    assert_eq!(code, 200);
+    let (code, body) = get("/api/v1/messages", &["-H", bearer.as_str()]);
+    assert_eq!(code, 200);
+    assert!(
+        body.contains("for alice") && body.contains("for carol"),
+        "{body}"
+    );
+    // Plain HTTP on the HTTPS listener gets no answer.
+    let plain = format!("http://{}/health", srv.addr("http"));
+    let out = ns.run(
+        "curl",
+        &["-s", "--max-time", "5", "-w", "%{http_code}", &plain],
+    );
+    assert_ne!(stdout(&out).trim(), "200");
+}
+
 /// DNS rebinding: a loopback peer whose Host: names another site (what a browser sends when a
 /// page's own name resolves to 127.0.0.1) gets 403; localhost, an address or our hostname pass.
 #[test]
@@ -532,4 +630,321 @@ fn loopback_requests_must_name_this_machine() {
     }
     let (code, _) = curl(&[&url]);
     assert_eq!(code, 200);
+}
+
+/// A MIME message with text, HTML and an attachment, as a sign-up mail looks.
+fn signup_mail(to: &str) -> Vec<u8> {
+    format!(
+        "From: Shop <noreply@shop.test>\r\nTo: {to}\r\nSubject: Confirm your account\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=outer\r\n\r\n--outer\r\nContent-Type: multipart/alternative; boundary=alt\r\n\r\n--alt\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHello,\r\n\r\n   your   verification code is 482913.\r\nConfirm at https://shop.test/confirm?u=7&t=abc.\r\n--alt\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Your verification code is <b>482913</b>.</p><a href=\"https://shop.test/confirm?u=7&amp;t=abc\">Confirm</a> <a href=\"https://shop.test/help\">Help</a><script>alert(1)</script>\r\n--alt--\r\n--outer\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"../../etc/evil\\\"name.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--outer--\r\n"
+    )
+    .into_bytes()
+}
+
+/// `curl -i`: (status, lower-cased head, body).
+fn curl_head(url: &str) -> (u16, String, Vec<u8>) {
+    let (code, text) = curl(&["-i", url]);
+    let split = text
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head");
+    let head = String::from_utf8_lossy(&text[..split]).to_ascii_lowercase();
+    (code, head, text[split + 4..].to_vec())
+}
+
+/// Issue 17, message details: the list's attachment count and snippet; the parsed message with
+/// part numbers; each part served decoded under its own type (an attachment as a download with a
+/// safe name, every part under a strict CSP and nosniff); the links and the code; `latest`.
+#[test]
+fn message_details_parts_links_and_codes() {
+    if !tools() {
+        return;
+    }
+    let srv = Server::start_with(http());
+    let base = srv.http_base();
+    srv.deliver("erin@example.test", &signup_mail("erin@example.test"));
+    srv.deliver("erin@example.test", &message("erin@example.test", "plain"));
+
+    let (code, page) = urllib(
+        "GET",
+        &format!("{base}/api/v1/messages?mailbox=erin@example.test&subject=confirm"),
+    );
+    assert_eq!(code, 200);
+    let m = &page["messages"][0];
+    assert_eq!(m["attachments"], 1, "{m}");
+    assert_eq!(
+        m["snippet"],
+        "Hello, your verification code is 482913. Confirm at https://shop.test/confirm?u=7&t=abc."
+    );
+    let id = m["id"].as_str().unwrap().to_string();
+
+    let (code, d) = curl_json(&[&format!("{base}/api/v1/messages/{id}")]);
+    assert_eq!(code, 200, "{d}");
+    let att = &d["attachments"][0];
+    assert_eq!(
+        (
+            att["type"].as_str(),
+            att["size"].as_u64(),
+            att["disposition"].as_str()
+        ),
+        (Some("application/pdf"), Some(9), Some("attachment"))
+    );
+    let (text_part, html_part) = (
+        d["text_part"].as_u64().unwrap(),
+        d["html_part"].as_u64().unwrap(),
+    );
+    let att_part = att["part"].as_u64().unwrap();
+    assert!(d["html"].as_str().unwrap().contains("<b>482913</b>"));
+
+    let (code, head, body) = curl_head(&format!("{base}/api/v1/messages/{id}/parts/{att_part}"));
+    assert_eq!((code, body.as_slice()), (200, b"%PDF-1.4\n".as_slice()));
+    assert!(head.contains("content-type: application/pdf"), "{head}");
+    assert!(
+        head.contains("content-disposition: attachment; filename=\"evil_name.pdf\""),
+        "{head}"
+    );
+    assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+
+    let (code, head, body) = curl_head(&format!("{base}/api/v1/messages/{id}/parts/{html_part}"));
+    assert_eq!(code, 200);
+    assert!(
+        head.contains("content-type: text/html; charset=utf-8"),
+        "{head}"
+    );
+    assert!(
+        head.contains("content-security-policy: default-src 'none'; style-src 'unsafe-inline'; img-src data: cid:; sandbox"),
+        "{head}"
+    );
+    assert!(!head.contains("content-disposition"), "{head}");
+    assert!(
+        String::from_utf8_lossy(&body).contains("<script>"),
+        "served as it is, sandboxed"
+    );
+    let (code, body) = curl(&[&format!("{base}/api/v1/messages/{id}/parts/{text_part}")]);
+    assert_eq!(code, 200);
+    assert!(String::from_utf8_lossy(&body).starts_with("Hello,\n"));
+    for bad in ["0", "99", "-1", "x"] {
+        let (code, _) = curl(&[&format!("{base}/api/v1/messages/{id}/parts/{bad}")]);
+        assert_eq!(code, 404, "part {bad}");
+    }
+
+    let (code, links) = urllib("GET", &format!("{base}/api/v1/messages/{id}/links"));
+    assert_eq!(code, 200);
+    assert_eq!(
+        links,
+        serde_json::json!({"links": ["https://shop.test/confirm?u=7&t=abc", "https://shop.test/help"]})
+    );
+    let (code, codes) = curl_json(&[&format!("{base}/api/v1/messages/{id}/codes")]);
+    assert_eq!(
+        (code, codes),
+        (200, serde_json::json!({"codes": ["482913"]}))
+    );
+
+    // `latest` of the Maildir is the plain one: no attachments, no links, no codes.
+    let (_, latest) = urllib(
+        "GET",
+        &format!("{base}/api/v1/messages/latest?mailbox=erin@example.test"),
+    );
+    assert_eq!(
+        (latest["subject"].as_str(), &latest["attachments"]),
+        (Some("plain"), &serde_json::json!([]))
+    );
+    let (_, codes) = curl_json(&[&format!(
+        "{base}/api/v1/messages/latest/codes?mailbox=erin@example.test"
+    )]);
+    assert_eq!(codes, serde_json::json!({"codes": []}));
+    let (code, _) = curl(&[&format!(
+        "{base}/api/v1/messages/latest/links?mailbox=nobody@example.test"
+    )]);
+    assert_eq!(code, 404);
+}
+
+/// Reads the autoconfig document with urllib and checks it with xml.etree, field by field
+/// (Thunderbird's clientConfig 1.1); prints `OK` or the first problem.
+const AUTOCONFIG_CHECK: &str = r#"
+import sys, json, urllib.request, urllib.error, xml.etree.ElementTree as ET
+url, want = sys.argv[1], json.loads(sys.argv[2])
+try:
+    r = urllib.request.urlopen(url, timeout=30)
+except urllib.error.HTTPError as e:
+    print("HTTP", e.code); sys.exit(0)
+assert r.headers.get_content_type() == "application/xml", r.headers["Content-Type"]
+root = ET.fromstring(r.read())
+assert root.tag == "clientConfig" and root.get("version") == "1.1", root.tag
+providers = root.findall("emailProvider")
+assert len(providers) == 1
+p = providers[0]
+assert p.get("id") == want["id"], p.get("id")
+assert [d.text for d in p.findall("domain")] == want["domains"], [d.text for d in p.findall("domain")]
+got = []
+for tag in ("incomingServer", "outgoingServer"):
+    for s in p.findall(tag):
+        assert s.find("hostname").text == want["hostname"], s.find("hostname").text
+        assert s.find("username").text == "%EMAILADDRESS%"
+        assert s.find("authentication").text == "password-cleartext"
+        got.append([s.get("type"), int(s.find("port").text), s.find("socketType").text])
+assert got == want["servers"], got
+print("OK")
+"#;
+
+/// Autoconfig (both paths) from the bound listeners: POP3 over TLS and STARTTLS, submission over
+/// TLS and STARTTLS, the hostname, every local domain; `?emailaddress=` of a local domain names
+/// it, of another domain is 404. Open to a loopback client that names the domain in Host:.
+#[test]
+fn autoconfig_for_mail_clients() {
+    if !tools() {
+        return;
+    }
+    let srv = Server::start_with(http().tls(&[]));
+    let base = srv.http_base();
+    let port = |p: &str| srv.addr(p).port();
+    let servers = serde_json::json!([
+        ["pop3", port("pop3s"), "SSL"],
+        ["pop3", port("pop3"), "STARTTLS"],
+        ["smtp", port("submissions"), "SSL"],
+        ["smtp", port("submission"), "STARTTLS"],
+    ]);
+    let check = |url: &str, id: &str| {
+        let want = serde_json::json!({
+            "id": id,
+            "domains": ["example.test", "localhost"],
+            "hostname": "mx.example.test",
+            "servers": servers,
+        });
+        let out = Command::new("python3")
+            .args(["-c", AUTOCONFIG_CHECK, url, &want.to_string()])
+            .output()
+            .expect("run python3");
+        assert!(out.status.success(), "{url}: {}", stderr(&out));
+        stdout(&out).trim().to_string()
+    };
+    assert_eq!(
+        check(&format!("{base}/mail/config-v1.1.xml"), "example.test"),
+        "OK"
+    );
+    assert_eq!(
+        check(
+            &format!(
+                "{base}/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=carol%40LOCALHOST"
+            ),
+            "localhost"
+        ),
+        "OK"
+    );
+    assert_eq!(
+        check(
+            &format!("{base}/mail/config-v1.1.xml?emailaddress=carol@elsewhere.test"),
+            "x"
+        ),
+        "HTTP 404"
+    );
+    assert_eq!(
+        check(
+            &format!("{base}/mail/config-v1.1.xml?emailaddress=nonsense"),
+            "x"
+        ),
+        "HTTP 400"
+    );
+    // Thunderbird asks http://autoconfig.<domain>/...: a Host: of another name is fine here.
+    let (code, body) = curl(&[
+        "-H",
+        "Host: autoconfig.example.test",
+        &format!("{base}/mail/config-v1.1.xml"),
+    ]);
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+}
+
+/// A child process killed when the test ends, passed or not.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Lines of a running `curl -N`, read on a thread.
+fn curl_stream(url: &str) -> (KillOnDrop, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let mut child = Command::new("curl")
+        .args(["-s", "-N", url])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run curl");
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (KillOnDrop(child), rx)
+}
+
+/// Lines until one that `f` accepts (within the harness wait); the lines read.
+fn lines_until(rx: &std::sync::mpsc::Receiver<String>, f: impl Fn(&str) -> bool) -> Vec<String> {
+    let deadline = Instant::now() + WAIT;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                let done = f(&line);
+                seen.push(line);
+                if done {
+                    return seen;
+                }
+            }
+            Err(_) => panic!("stream ended or timed out; read:\n{}", seen.join("\n")),
+        }
+    }
+}
+
+/// Server-sent events read with `curl -N` while an SMTP message is sent: the session's start,
+/// the delivery (with its recipient) and the end, as `smtpctl watch` shows them; a keep-alive
+/// comment on the idle stream; a second stream beyond `max_event_streams` is 503.
+#[test]
+fn events_stream_deliveries_to_curl() {
+    if !tools() {
+        return;
+    }
+    let srv = Server::start_with(http().set("http", "max_event_streams", "1").set(
+        "http",
+        "event_keepalive_secs",
+        "1",
+    ));
+    let base = srv.http_base();
+    let (child, rx) = curl_stream(&format!("{base}/api/v1/events"));
+    lines_until(&rx, |l| l == ": smtpd events");
+
+    let (code, err) = curl_json(&[&format!("{base}/api/v1/events")]);
+    assert_eq!(code, 503, "{err}");
+
+    srv.deliver("frank@example.test", &message("frank@example.test", "sse"));
+    let seen = lines_until(&rx, |l| l == "event: session_end");
+    let text = seen.join("\n");
+    let start = text.find("event: session_start").expect(&text);
+    let delivered = text.find("event: delivered").expect(&text);
+    assert!(start < delivered, "{text}");
+    let data = seen
+        .iter()
+        .skip_while(|l| *l != "event: delivered")
+        .nth(1)
+        .and_then(|l| l.strip_prefix("data: "))
+        .expect(&text);
+    let v: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(
+        (v["event"].as_str(), v["to"][0].as_str()),
+        (Some("delivered"), Some("frank@example.test"))
+    );
+    lines_until(&rx, |l| l == ": keep-alive");
+    drop(child);
+    // Its place is given back once curl has gone.
+    until("the stream's place is given back", || {
+        let (_, body) = curl(&[&format!("{base}/metrics")]);
+        String::from_utf8_lossy(&body).contains("\nsmtpd_http_event_streams 0\n")
+    });
 }

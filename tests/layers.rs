@@ -131,7 +131,7 @@ const RULES: &[Rule] = &[
         files: |f| in_layer(f, "http"),
         banned: &[],
         modules: Modules::Only(&[
-            "http", "config", "mailbox", "net", "proto", "wire", "testing",
+            "http", "config", "mailbox", "net", "proto", "wire", "testing", "auth",
         ]),
         no_clock: false,
     },
@@ -1079,7 +1079,7 @@ const CASES: &[(&str, &str, Option<&str>)] = &[
     ),
     (
         "http/select.rs",
-        "use super::super::auth::Accounts;",
+        "use super::super::dkim::Signer;",
         Some("http"),
     ),
     (

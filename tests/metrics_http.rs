@@ -1,56 +1,67 @@
-//! `[metrics] listen`: the Prometheus HTTP endpoint behind the `metrics-http` cargo feature (off
-//! by default). Without the feature the key is a config error that says how to get it; with it
-//! (`cargo test --features metrics-http`, run by .ci/run), GET /metrics serves the same text
-//! as `smtpctl metrics`.
+//! The metrics over HTTP (issue 17): `GET /metrics` on `[http] listen` serves the same Prometheus
+//! text as `smtpctl metrics`. It replaced `[metrics] listen` (and its cargo feature): the key is
+//! still accepted, with a deprecation warning from `--check-config` and in the log, and nothing
+//! listens on its address.
 mod common;
 use common::*;
 
-#[cfg(not(feature = "metrics-http"))]
+use std::io::{Read, Write};
+
+fn deprecated(o: Overrides, addr: &str) -> Overrides {
+    o.set("metrics", "listen", &format!("\"{addr}\""))
+}
+
 #[test]
-fn without_the_feature_the_key_is_refused_with_a_reason() {
+fn check_config_warns_about_metrics_listen() {
     let dir = tempfile::tempdir().unwrap();
-    let o = Overrides::new().set("metrics", "listen", "\"127.0.0.1:0\"");
     let config = dir.path().join("smtpd.toml");
-    std::fs::write(&config, config_text(dir.path(), &o)).unwrap();
+    let text = config_text(dir.path(), &deprecated(Overrides::new(), "127.0.0.1:9325"));
+    std::fs::write(&config, text).unwrap();
     let out = std::process::Command::new(smtpd_bin())
         .arg("--check-config")
         .arg("--config")
         .arg(&config)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(
-        err.contains("built without the `metrics-http` feature"),
+        err.contains("warning: `[metrics] listen = \"127.0.0.1:9325\"` is deprecated")
+            && err.contains("GET /metrics` on `[http] listen`"),
         "{err}"
     );
-    assert!(err.contains("smtpd.toml:"), "file:line: {err}");
 }
 
-#[cfg(feature = "metrics-http")]
 #[test]
-fn get_metrics_serves_the_counters() {
-    use std::io::{Read, Write};
-    let srv = Server::start_with(Overrides::new().set("metrics", "listen", "\"127.0.0.1:0\""));
-    let line = srv.log.wait_for("metrics endpoint listening");
-    let addr: std::net::SocketAddr = line
-        .split("address=")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
+fn get_metrics_on_the_http_listener() {
+    // An address nothing else holds: the old key names it, and it must stay unbound.
+    let old = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
-        .parse()
+        .local_addr()
         .unwrap();
+    let o = Overrides::new().set("http", "listen", "[\"127.0.0.1:0\"]");
+    let srv = Server::start_with(deprecated(o, &old.to_string()));
+    srv.log.wait_for("`[metrics] listen");
+    let addr = srv.addr("http");
     srv.deliver("alice@example.test", b"Subject: m\r\n\r\nx\r\n");
     let get = |path: &str| {
         let mut s = std::net::TcpStream::connect(addr).unwrap();
-        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
         let mut out = String::new();
         s.read_to_string(&mut out).unwrap();
         out
     };
     let resp = get("/metrics");
     assert!(resp.starts_with("HTTP/1.1 200 OK\r\n"), "{resp}");
-    assert!(resp.contains("Content-Type: text/plain; version=0.0.4"));
+    assert!(
+        resp.to_ascii_lowercase()
+            .contains("content-type: text/plain; version=0.0.4"),
+        "{resp}"
+    );
     let body = resp.split("\r\n\r\n").nth(1).unwrap();
     // Exposition format: HELP/TYPE comments, then `name{labels} value` samples.
     let mut samples = 0;
@@ -71,5 +82,8 @@ fn get_metrics_serves_the_counters() {
     };
     assert_eq!(accepted(body).as_deref(), Some("1"), "{body}");
     assert_eq!(accepted(&stdout(&srv.ctl(&["metrics"]))), accepted(body));
-    assert!(get("/").starts_with("HTTP/1.1 404"));
+    assert!(
+        std::net::TcpStream::connect(old).is_err(),
+        "nothing listens on the old [metrics] listen address"
+    );
 }

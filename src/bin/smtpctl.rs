@@ -1,7 +1,7 @@
 //! `smtpctl`: controls a running smtpd through its Unix socket, and makes password hashes and
 //! DKIM keys.
 //! Exit status: 0 done, 1 failed (daemon not running, request refused, test not delivered),
-//! 2 usage error.
+//! 2 usage error. `wait`: 0 found, 1 timed out, 2 any error.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -14,8 +14,9 @@ use smtpd::cli::smtpctl::{Args, Cmd, Intake, QueueCmd};
 use smtpd::control::client;
 use smtpd::control::proto::{
     LogLevelResult, MailboxInfo, Outcome, QueueAction, QueuedMessage, ReloadInfo, Report, Request,
-    SendTestResult, Status,
+    SendTestResult, Status, WaitQuery,
 };
+use smtpd::control::render;
 use smtpd::mailbox::headers::iso_utc;
 use smtpd::{out, outln};
 
@@ -260,6 +261,38 @@ fn reload_check(args: &Args) -> anyhow::Result<bool> {
     Ok(ok)
 }
 
+/// `smtpctl wait`: exit 0 found (printed), 1 timed out, 2 on an error (printed).
+fn wait(args: &Args, query: WaitQuery) -> ExitCode {
+    // The daemon answers by the timeout (capped by its max_wait_secs); some slack for the scan.
+    let timeout = query
+        .timeout
+        .as_deref()
+        .and_then(smtpd::http::query::parse_timeout)
+        .unwrap_or(Duration::from_secs(30))
+        .saturating_add(Duration::from_secs(15));
+    let v = match call(args, Request::Wait { query }, timeout) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("smtpctl: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(found) = v.get("found") {
+        if args.json {
+            outln!("{}", serde_json::to_string(found).unwrap_or_default());
+        } else {
+            out!("{}", render::found(found));
+        }
+        return ExitCode::SUCCESS;
+    }
+    let why = v["timed_out"].as_str().unwrap_or("timed out");
+    if args.json {
+        outln!("{}", serde_json::json!({ "timed_out": why }));
+    }
+    eprintln!("smtpctl: {why}");
+    ExitCode::FAILURE
+}
+
 fn watch(args: &Args, address: Option<String>) -> anyhow::Result<bool> {
     let mut socket = socket_path(args)?;
     if socket.is_relative()
@@ -481,6 +514,28 @@ fn main() -> ExitCode {
         Cmd::Selftest { quick } => selftest(&args, *quick),
         Cmd::Transcript { id } => transcript(&args, id),
         Cmd::Watch { address } => watch(&args, address.clone()),
+        Cmd::Wait {
+            to,
+            from,
+            subject,
+            contains,
+            mailbox,
+            since,
+            timeout,
+        } => {
+            return wait(
+                &args,
+                WaitQuery {
+                    to: to.clone(),
+                    from: from.clone(),
+                    subject: subject.clone(),
+                    contains: contains.clone(),
+                    mailbox: mailbox.clone(),
+                    since: since.clone(),
+                    timeout: Some(timeout.clone()),
+                },
+            );
+        }
         Cmd::LogLevel { level } => log_level(&args, level.clone()),
         Cmd::Pause { what: Intake::Smtp } => intake(&args, true),
         Cmd::Resume { what: Intake::Smtp } => intake(&args, false),

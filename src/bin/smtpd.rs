@@ -25,6 +25,9 @@ fn main() -> ExitCode {
         }
     };
     if args.check_config {
+        for d in config.deprecations() {
+            eprintln!("{}: warning: {d}", args.config.display());
+        }
         outln!("configuration OK");
         return ExitCode::SUCCESS;
     }

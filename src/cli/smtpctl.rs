@@ -65,6 +65,33 @@ pub enum Cmd {
     /// A live tail of sessions and deliveries (optionally only those to or from ADDRESS), until
     /// Ctrl-C.
     Watch { address: Option<String> },
+    /// Wait until a message matching every condition given is delivered (since --since, default:
+    /// now), as `GET /api/v1/wait` does; print it (--json: as the API's JSON). Exit 0 when found,
+    /// 1 at the timeout, 2 on an error. Conditions are case-insensitive substrings.
+    Wait {
+        /// The Maildir's address or a To/Cc address contains this.
+        #[arg(long)]
+        to: Option<String>,
+        /// A From address or name contains this.
+        #[arg(long)]
+        from: Option<String>,
+        /// The subject contains this.
+        #[arg(long)]
+        subject: Option<String>,
+        /// The subject or a text or HTML part contains this.
+        #[arg(long)]
+        contains: Option<String>,
+        /// Only this Maildir (local@domain).
+        #[arg(long)]
+        mailbox: Option<String>,
+        /// Delivered at or after this: RFC 3339 or unix seconds (default: now).
+        #[arg(long)]
+        since: Option<String>,
+        /// How long to wait: 30s, 2m, 500ms or seconds (default 30s; capped by [http]
+        /// max_wait_secs).
+        #[arg(long, default_value = "30s")]
+        timeout: String,
+    },
     /// Set the log level of the running daemon (error, warn, info, debug, trace, or a filter).
     LogLevel { level: String },
     /// Stop taking new SMTP sessions (they get 421 4.3.2); sessions in progress go on.

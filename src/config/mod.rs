@@ -186,6 +186,15 @@ pub struct Http {
     pub header_timeout_secs: u64,
     /// Longest request head (request line and headers); beyond: 431.
     pub max_header_bytes: usize,
+    /// `GET /api/v1/events` streams open at once; beyond: 503.
+    pub max_event_streams: usize,
+    /// A comment line on an idle event stream this often (keeps proxies from closing it).
+    pub event_keepalive_secs: u64,
+    /// Every `listen` address speaks HTTPS with the `[tls]` certificate (which must be set).
+    pub tls: bool,
+    /// Accounts (lower-cased addresses) that see every mailbox and the operator routes when
+    /// they log in with Basic credentials; other accounts see their own mailbox only.
+    pub admins: Vec<String>,
 }
 
 impl Default for Http {
@@ -197,15 +206,34 @@ impl Default for Http {
             max_waiters: 1024,
             header_timeout_secs: 10,
             max_header_bytes: 16_384,
+            max_event_streams: 64,
+            event_keepalive_secs: 15,
+            tls: false,
+            admins: Vec::new(),
         }
     }
 }
 
-/// `[metrics]`: the Prometheus HTTP endpoint (cargo feature `metrics-http`; off by default).
+/// `[metrics]`: deprecated. `GET /metrics` on `[http] listen` replaced its endpoint.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Metrics {
-    /// `GET /metrics` is answered here; none: no endpoint (`smtpctl metrics` always works).
-    pub listen: Option<std::net::SocketAddr>,
+    /// What the old key said, kept only to warn about it; nothing listens there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+}
+
+impl Config {
+    /// Keys still accepted but no longer doing anything, each with what to do instead (logged
+    /// at start and reload, printed by `--check-config`).
+    pub fn deprecations(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(a) = &self.metrics.listen {
+            out.push(format!(
+                "`[metrics] listen = \"{a}\"` is deprecated and ignored: the metrics are served as `GET /metrics` on `[http] listen` (loopback peers, or the `[http] token`); remove the key"
+            ));
+        }
+        out
+    }
 }
 
 /// Switches for people testing their own mail code; all off by default.

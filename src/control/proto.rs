@@ -45,6 +45,12 @@ pub enum Request {
     Watch {
         address: Option<String>,
     },
+    /// Wait for a matching message, as `GET /api/v1/wait` does; the reply is
+    /// `{"found": <message>}` or `{"timed_out": "<why>"}`.
+    Wait {
+        #[serde(flatten)]
+        query: WaitQuery,
+    },
     LogLevel {
         level: String,
     },
@@ -54,6 +60,44 @@ pub enum Request {
     Queue {
         action: QueueAction,
     },
+}
+
+/// The conditions of a wait, as `GET /api/v1/wait` takes them (the daemon reads them with the
+/// same parser): absent ones are not sent.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contains: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mailbox: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+}
+
+impl WaitQuery {
+    /// As the `(name, value)` pairs of an HTTP query.
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        [
+            ("to", &self.to),
+            ("from", &self.from),
+            ("subject", &self.subject),
+            ("contains", &self.contains),
+            ("mailbox", &self.mailbox),
+            ("since", &self.since),
+            ("timeout", &self.timeout),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.to_string(), v.clone()?)))
+        .collect()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +133,7 @@ impl Request {
                 | Request::Mailboxes
                 | Request::Metrics
                 | Request::Watch { .. }
+                | Request::Wait { .. }
                 | Request::Queue {
                     action: QueueAction::List | QueueAction::Show { .. }
                 }
@@ -308,8 +353,37 @@ mod tests {
             serde_json::from_str(r#"{"v":1,"cmd":"selftest","quick":true}"#).unwrap();
         assert_eq!(quick.request, Request::Selftest { quick: true });
         assert!(Request::Reload.is_privileged() && !Request::Status.is_privileged());
-        // README: group members may use watch.
+        // README: group members may use watch, and wait.
         assert!(!Request::Watch { address: None }.is_privileged());
+        let wait = Request::Wait {
+            query: WaitQuery {
+                to: Some("bob@example.test".into()),
+                timeout: Some("30s".into()),
+                ..WaitQuery::default()
+            },
+        };
+        assert!(!wait.is_privileged());
+        let line = serde_json::to_string(&RequestLine {
+            v: 1,
+            request: wait.clone(),
+        })
+        .unwrap();
+        assert_eq!(
+            line,
+            r#"{"v":1,"cmd":"wait","to":"bob@example.test","timeout":"30s"}"#
+        );
+        let back: RequestLine = serde_json::from_str(&line).unwrap();
+        assert_eq!(back.request, wait);
+        let Request::Wait { query } = wait else {
+            unreachable!()
+        };
+        assert_eq!(
+            query.pairs(),
+            [
+                ("to".to_string(), "bob@example.test".to_string()),
+                ("timeout".to_string(), "30s".to_string())
+            ]
+        );
         let r = serde_json::to_string(&ResponseLine::err("x")).unwrap();
         assert_eq!(r, r#"{"v":1,"ok":false,"error":"x"}"#);
     }

@@ -8,8 +8,9 @@ use tokio::sync::oneshot;
 use super::reload::{self, Mode};
 use super::shared::Shared;
 use super::{metrics, selftest, send_test};
-use crate::control::proto::{LogLevelResult, MailboxInfo, Request, ResponseLine};
+use crate::control::proto::{LogLevelResult, MailboxInfo, Request, ResponseLine, WaitQuery};
 use crate::control::server::{Handler, Peer, Reply};
+use crate::http::{self, wait};
 use crate::net::watch::WatchEvent;
 
 impl Handler for Shared {
@@ -44,6 +45,7 @@ impl Handler for Shared {
                 Request::Watch { .. } => {
                     ResponseLine::err("watch streams; it is not a one-shot request")
                 }
+                Request::Wait { query } => wait(&self, &query).await,
                 Request::LogLevel { level } => match (self.set_level)(&level) {
                     Ok(()) => {
                         let previous = self.record_log_level(&level);
@@ -71,6 +73,23 @@ impl Handler for Shared {
                 }
             }
         })
+    }
+}
+
+/// `smtpctl wait`: the HTTP API's wait (the same parser and matcher, woken the same way), under
+/// the current generation's `[http]` limits.
+async fn wait(shared: &Shared, query: &WaitQuery) -> ResponseLine {
+    let g = shared.current();
+    let q = match http::query::parse_wait(&query.pairs(), wait::now_us(), g.http.max_wait) {
+        Ok(q) => q,
+        Err(e) => return ResponseLine::err(e),
+    };
+    match wait::wait_for(&g.http, &shared.http_waiters, &shared.shutdown, &q).await {
+        Ok(found) => ResponseLine::ok(serde_json::json!({ "found": found })),
+        Err(e @ wait::WaitError::TimedOut { .. }) => {
+            ResponseLine::ok(serde_json::json!({ "timed_out": e.to_string() }))
+        }
+        Err(e) => ResponseLine::err(e.to_string()),
     }
 }
 

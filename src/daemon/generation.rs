@@ -66,7 +66,12 @@ impl Generation {
             auth_failure_delay: Duration::from_millis(config.pop3.auth_failure_delay_ms),
             transcripts: transcripts(&config),
         });
-        let http = Arc::new(HttpContext::new(&config, Arc::clone(stats)));
+        let http = Arc::new(HttpContext::new(
+            &config,
+            Arc::clone(stats),
+            Arc::clone(&accounts),
+            tls.clone(),
+        ));
         let imap = Arc::new(ImapContext::new(
             &config,
             Arc::clone(&store),

@@ -129,13 +129,19 @@ pub fn start(shared: &Arc<Shared>, u: Unstarted) -> anyhow::Result<Bound> {
     let stop = shared.shutdown.child_token();
     let tracker = shared.tracker.clone();
     let sh = Arc::clone(shared);
-    // What HTTP connections take from the daemon: the metrics text, the wait count, shutdown.
+    // What HTTP connections take from the daemon: the metrics text, the bound listeners (for
+    // autoconfig), the wait count, shutdown.
     let http_shared = Arc::new(HttpShared {
         metrics: Box::new({
             let sh = Arc::clone(shared);
             move || super::metrics::text(&sh)
         }),
+        listeners: Box::new({
+            let sh = Arc::clone(shared);
+            move || sh.bound_listeners()
+        }),
         waiters: Arc::clone(&shared.http_waiters),
+        streams: Arc::clone(&shared.http_streams),
         shutdown: shared.shutdown.clone(),
     });
     let admit = move |peer: SocketAddr| {

@@ -1,4 +1,4 @@
-//! `smtpctl metrics` (and `[metrics] listen`, and `GET /metrics` on `[http] listen`): the
+//! `smtpctl metrics` (and `GET /metrics` on `[http] listen`): the
 //! counters in Prometheus text format.
 
 use super::shared::Shared;
@@ -133,6 +133,12 @@ pub fn text(shared: &Shared) -> String {
         "gauge",
         "HTTP waits (GET /api/v1/wait) in progress.",
         &[("", shared.http_waiters.active() as u64)],
+    );
+    metric(
+        "http_event_streams",
+        "gauge",
+        "HTTP event streams (GET /api/v1/events) open.",
+        &[("", shared.http_streams.active() as u64)],
     );
     metric(
         "uptime_seconds",

@@ -14,8 +14,6 @@ pub mod dispatch;
 pub mod generation;
 pub mod listeners;
 pub mod metrics;
-#[cfg(feature = "metrics-http")]
-pub mod metrics_http;
 pub mod notify;
 pub mod privileges;
 pub mod queue;

@@ -54,6 +54,9 @@ pub async fn run(shared: &Arc<Shared>, path: Option<PathBuf>, mode: Mode<'_>) ->
             let info = apply(shared, path, set).await;
             if info.applied {
                 info!(source, changes = %info.changes.join("; "), "configuration reloaded");
+                for d in shared.current().config.deprecations() {
+                    warn!(source, "{d}");
+                }
             } else {
                 for e in &info.errors {
                     error!(source, "reload refused: {e}");

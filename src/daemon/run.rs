@@ -51,12 +51,6 @@ fn start(
     let pid_file = PidFile::acquire(&config.control.pid_file)?;
     let control = crate::control::server::prepare(&config.control.socket)?;
     let bound = listeners::bind_all(&listeners::wanted(&config))?;
-    // `[metrics] listen` (feature metrics-http; the config refuses the key without it). Bound
-    // with the others, before privileges are dropped; a change needs a restart.
-    let metrics = match config.metrics.listen {
-        Some(a) => Some(listeners::bind("metrics", a)?),
-        None => None,
-    };
     for dir in [&config.mailboxes.root, &config.log.dir, &config.queue.dir] {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
@@ -69,6 +63,9 @@ fn start(
     ];
     let user = privileges::drop_to(&config.server.user, &config.server.group, &handed)?;
     let (_log, set_level) = crate::log::init(&config.log, foreground)?;
+    for d in config.deprecations() {
+        warn!("{d}");
+    }
     if let Some(u) = user {
         info!(user = %u, "dropped root privileges");
     }
@@ -77,9 +74,7 @@ fn start(
         .thread_name("smtpd")
         .build()
         .context("cannot start the async runtime")?;
-    let result = runtime.block_on(serve(
-        config, bound, metrics, control, set_level, base_dir, ready,
-    ));
+    let result = runtime.block_on(serve(config, bound, control, set_level, base_dir, ready));
     if let Err(e) = &result {
         error!("{e:#}");
     }
@@ -91,7 +86,6 @@ fn start(
 async fn serve(
     config: Config,
     bound: Vec<listeners::Unstarted>,
-    metrics: Option<std::net::TcpListener>,
     control: std::os::unix::net::UnixListener,
     set_level: crate::log::LevelSetter,
     base_dir: std::path::PathBuf,
@@ -136,18 +130,6 @@ async fn serve(
         set.push(listeners::start(&shared, u)?);
     }
     listeners::publish(&shared, &set);
-    #[cfg(feature = "metrics-http")]
-    if let Some(l) = metrics {
-        l.set_nonblocking(true)?;
-        let l = tokio::net::TcpListener::from_std(l)?;
-        tracker.spawn(super::metrics_http::serve(
-            l,
-            Arc::clone(&shared),
-            shutdown.clone(),
-        ));
-    }
-    #[cfg(not(feature = "metrics-http"))]
-    drop(metrics);
     tracker.spawn(outbound.run(shutdown.clone(), tracker.clone()));
     tracker.spawn(crate::control::server::serve(
         control,

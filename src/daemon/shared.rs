@@ -48,6 +48,8 @@ pub struct Shared {
     pub outbound: Arc<Outbound>,
     /// HTTP waits in progress, across listeners and reloads.
     pub http_waiters: Arc<Waiters>,
+    /// `GET /api/v1/events` streams open, across listeners and reloads.
+    pub http_streams: Arc<Waiters>,
 }
 
 /// What [`Shared::new`] needs besides the first generation.
@@ -86,6 +88,7 @@ impl Shared {
             probe: p.probe,
             outbound: p.outbound,
             http_waiters: Arc::default(),
+            http_streams: Arc::default(),
         }
     }
 
@@ -161,6 +164,14 @@ impl Shared {
                 QueueCounts { messages, deferred }
             },
         }
+    }
+
+    /// Every serving listener and the address it is bound to (for the autoconfig document).
+    pub fn bound_listeners(&self) -> Vec<(Protocol, SocketAddr)> {
+        lock(&self.listeners)
+            .iter()
+            .filter_map(|l| Some((l.protocol, l.address.parse().ok()?)))
+            .collect()
     }
 
     /// The first listener of `protocol`, as a client on this host reaches it.

@@ -1,8 +1,8 @@
-//! What the API says about a message: the summary read from its header section (the list, the
-//! wait), the parsed whole (headers, text and HTML parts, attachments), and the filters. Parsing
-//! is mail-parser's; nothing here touches files.
+//! What the API says about a message in a list or a wait: the summary read from its header
+//! section (then completed from the body by [`super::detail::complete`]), and the filters.
+//! Parsing is mail-parser's; nothing here touches files.
 
-use mail_parser::{Address, Message, MessageParser, MimeHeaders, PartType};
+use mail_parser::{Address, Message, MessageParser, PartType};
 use serde::Serialize;
 
 use super::id::MessageId;
@@ -38,35 +38,10 @@ pub struct Summary {
     pub from_names: Vec<String>,
     #[serde(skip)]
     pub delivered_us: u64,
-}
-
-/// A header as stored: its name and raw value (unfolded, undecoded).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct HeaderLine {
-    pub name: String,
-    pub value: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Attachment {
-    pub name: Option<String>,
-    #[serde(rename = "type")]
-    pub content_type: String,
-    /// Decoded octets.
-    pub size: u64,
-}
-
-/// `GET /api/v1/messages/{id}`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Detail {
-    #[serde(flatten)]
-    pub summary: Summary,
-    pub headers: Vec<HeaderLine>,
-    /// The first text/plain body part, decoded.
-    pub text: Option<String>,
-    /// The first text/html body part, decoded.
-    pub html: Option<String>,
-    pub attachments: Vec<Attachment>,
+    /// Parts that are attachments (see [`super::detail`]).
+    pub attachments: usize,
+    /// The start of the text (or of the HTML as text), whitespace collapsed.
+    pub snippet: String,
 }
 
 fn flag_names(letters: &str) -> Vec<&'static str> {
@@ -108,7 +83,7 @@ fn addresses<'a, 'x>(
     a.into_iter().flat_map(|a| a.iter())
 }
 
-fn summary_of(id: &MessageId, s: &Stored, m: Option<&Message>) -> Summary {
+pub fn summary_of(id: &MessageId, s: &Stored, m: Option<&Message>) -> Summary {
     let from_addr = m.and_then(|m| addresses(m.from()).find_map(|a| a.address()));
     let return_path = m.and_then(|m| {
         m.return_path()
@@ -147,6 +122,8 @@ fn summary_of(id: &MessageId, s: &Stored, m: Option<&Message>) -> Summary {
             })
             .unwrap_or_default(),
         delivered_us: s.delivered_us,
+        attachments: 0,
+        snippet: String::new(),
     }
 }
 
@@ -175,11 +152,8 @@ pub fn matches(f: &Filter, s: &Summary) -> bool {
     to_ok && from_ok && subject_ok
 }
 
-/// Whether `needle` (lower-cased) is in the subject or in a text or HTML part of `raw`.
-pub fn contains(raw: &[u8], needle: &str) -> bool {
-    let Some(m) = MessageParser::default().parse(raw) else {
-        return false;
-    };
+/// Whether `needle` (lower-cased) is in the subject or in a text or HTML part of `m`.
+pub fn contains(m: &Message, needle: &str) -> bool {
     if m.subject()
         .is_some_and(|s| s.to_lowercase().contains(needle))
     {
@@ -191,73 +165,14 @@ pub fn contains(raw: &[u8], needle: &str) -> bool {
     })
 }
 
-/// The whole message, parsed.
-pub fn detail(s: &Stored, raw: &[u8]) -> Option<Detail> {
-    let id = MessageId::new(&s.domain, &s.local, &s.unique)?;
-    let parsed = MessageParser::default().parse(raw);
-    let summary = summary_of(&id, s, parsed.as_ref());
-    let Some(m) = parsed else {
-        return Some(Detail {
-            summary,
-            headers: Vec::new(),
-            text: None,
-            html: None,
-            attachments: Vec::new(),
-        });
-    };
-    let headers = m
-        .headers()
-        .iter()
-        .map(|h| {
-            let raw_value = raw
-                .get(h.offset_start as usize..h.offset_end as usize)
-                .unwrap_or_default();
-            let value = String::from_utf8_lossy(raw_value);
-            HeaderLine {
-                name: h.name.as_str().to_string(),
-                value: value.split_whitespace().collect::<Vec<_>>().join(" "),
-            }
-        })
-        .collect();
-    let body = |ids: &[u32], html: bool| {
-        ids.iter().find_map(|&i| match &m.part(i)?.body {
-            PartType::Html(t) if html => Some(t.to_string()),
-            PartType::Text(t) if !html => Some(t.to_string()),
-            _ => None,
-        })
-    };
-    let attachments = m
-        .attachments()
-        .map(|p| Attachment {
-            name: p.attachment_name().map(str::to_string),
-            content_type: p
-                .content_type()
-                .map(|c| match c.subtype() {
-                    Some(sub) => format!("{}/{sub}", c.ctype()),
-                    None => c.ctype().to_string(),
-                })
-                .unwrap_or_else(|| "application/octet-stream".into())
-                .to_ascii_lowercase(),
-            size: p.len() as u64,
-        })
-        .collect();
-    Some(Detail {
-        text: body(&m.text_body, false),
-        html: body(&m.html_body, true),
-        summary,
-        headers,
-        attachments,
-    })
-}
-
 #[cfg(test)]
-mod tests {
+pub mod tests {
     use std::path::PathBuf;
 
     use super::*;
     use crate::mailbox::browse::Folder;
 
-    fn stored(flags: &str) -> Stored {
+    pub fn stored(flags: &str) -> Stored {
         Stored {
             domain: "example.test".into(),
             local: "bob".into(),
@@ -270,7 +185,7 @@ mod tests {
         }
     }
 
-    const MSG: &[u8] = b"Return-Path: <env@b.test>\nFrom: \"Alice Doe\" <alice@b.test>\nTo: Bob <bob@example.test>, carol@example.test\nCc: dave@example.test\nSubject: =?utf-8?q?Caf=C3=A9?= code\nDate: Thu, 26 Nov 2026 12:31:33 +0100\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: multipart/alternative; boundary=c\n\n--c\nContent-Type: text/plain\n\nYour code is 123456\n--c\nContent-Type: text/html\n\n<p>Your code is <b>123456</b></p>\n--c--\n--b\nContent-Type: application/pdf; name=r.pdf\nContent-Disposition: attachment; filename=r.pdf\nContent-Transfer-Encoding: base64\n\nJVBERi0=\n--b--\n";
+    pub const MSG: &[u8] = b"Return-Path: <env@b.test>\nFrom: \"Alice Doe\" <alice@b.test>\nTo: Bob <bob@example.test>, carol@example.test\nCc: dave@example.test\nSubject: =?utf-8?q?Caf=C3=A9?= code\nDate: Thu, 26 Nov 2026 12:31:33 +0100\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: multipart/alternative; boundary=c\n\n--c\nContent-Type: text/plain\n\nYour code is 123456\n--c\nContent-Type: text/html\n\n<p>Your code is <b>123456</b></p>\n--c--\n--b\nContent-Type: application/pdf; name=r.pdf\nContent-Disposition: attachment; filename=r.pdf\nContent-Transfer-Encoding: base64\n\nJVBERi0=\n--b--\n";
 
     #[test]
     fn summary_from_headers() {
@@ -301,6 +216,7 @@ mod tests {
         assert_eq!(
             keys,
             [
+                "attachments",
                 "date",
                 "delivered",
                 "flags",
@@ -309,6 +225,7 @@ mod tests {
                 "id",
                 "mailbox",
                 "size",
+                "snippet",
                 "subject",
                 "to"
             ]
@@ -348,30 +265,9 @@ mod tests {
         ] {
             assert_eq!(matches(&filter, &s), want, "{filter:?}");
         }
-        assert!(contains(MSG, "123456"));
-        assert!(contains(MSG, "café"));
-        assert!(!contains(MSG, "654321"));
-    }
-
-    #[test]
-    fn parsed_detail() {
-        let d = detail(&stored(""), MSG).unwrap();
-        // The line end before a boundary belongs to the boundary (RFC 2046 5.1.1).
-        assert_eq!(d.text.as_deref(), Some("Your code is 123456"));
-        assert_eq!(d.html.as_deref(), Some("<p>Your code is <b>123456</b></p>"));
-        assert_eq!(
-            d.attachments,
-            [Attachment {
-                name: Some("r.pdf".into()),
-                content_type: "application/pdf".into(),
-                size: 5
-            }]
-        );
-        let to = d.headers.iter().find(|h| h.name == "To").unwrap();
-        assert_eq!(to.value, "Bob <bob@example.test>, carol@example.test");
-        assert_eq!(d.headers.len(), 8);
-        // A plain message has no HTML part (none made up from the text).
-        let plain = detail(&stored(""), b"Subject: x\n\nhello\n").unwrap();
-        assert_eq!((plain.text.as_deref(), plain.html), (Some("hello\n"), None));
+        let m = MessageParser::default().parse(MSG).unwrap();
+        assert!(contains(&m, "123456"));
+        assert!(contains(&m, "café"));
+        assert!(!contains(&m, "654321"));
     }
 }

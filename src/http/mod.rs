@@ -1,6 +1,6 @@
 //! The HTTP listener (`[http] listen`): a JSON API over the Maildirs for tests and tools (list,
 //! read, raw, delete, and a wait woken by the delivery itself), `/health`, `/metrics` and the
-//! OpenAPI document. axum routes the requests; hyper's HTTP/1 server drives each connection the
+//! OpenAPI document, and mail client autoconfiguration. axum routes the requests; hyper's HTTP/1 server drives each connection the
 //! daemon's accept loop hands over, with our limits (header timeout, head size, keep-alive).
 //!
 //! A layer: it uses `config`, `mailbox`, `net` (stats and watch events) and `proto` (address
@@ -8,15 +8,26 @@
 //! comes in as a closure.
 //!
 //! - [`id`]: message ids and cursors (what may name a file); [`query`]: the parameters.
-//! - [`message`]: summaries, the parsed message, filters; [`select`]: the scans behind them.
-//! - `routes`: the router, access rule and handlers; `wait`: the server-side wait.
+//! - [`message`]: summaries and filters; [`detail`]: the parsed message, its parts, links and
+//!   codes ([`extract`] finds those in text); [`select`]: the scans behind them.
+//! - `autoconfig`: the mail client configuration document.
+//! - [`access`]: who is asking (loopback, token, account) and which mailboxes they see.
+//! - `routes`: the router and the small routes; `messages`: the message routes;
+//!   `wait`: the server-side wait; `events`: the server-sent events; [`web`]: the HTML pages of the web view.
 
+pub mod access;
+mod autoconfig;
+pub mod detail;
+mod events;
+pub mod extract;
 pub mod id;
 pub mod message;
+mod messages;
 pub mod query;
 mod routes;
 pub mod select;
-mod wait;
+pub mod wait;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -31,6 +42,7 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
+use crate::auth::accounts::Accounts;
 use crate::config::Config;
 use crate::net::stats::Stats;
 
@@ -46,14 +58,39 @@ pub struct HttpContext {
     pub max_waiters: usize,
     pub header_timeout: Duration,
     pub max_header_bytes: usize,
+    pub max_event_streams: usize,
+    pub event_keepalive: Duration,
     /// The daemon's counters; `watch` carries the delivery events a wait wakes on.
     pub stats: Arc<Stats>,
     /// `hostname`: a name loopback peers may use in `Host:` (besides localhost and addresses).
     pub hostname: String,
+    /// `[mailboxes] domains`, for autoconfig.
+    pub domains: Vec<String>,
+    /// Whether `[tls]` is configured (STARTTLS offered), for autoconfig.
+    pub tls: bool,
+    /// A message is read (to be parsed) up to this many octets: `[limits] max_message_bytes`
+    /// and room for the headers smtpd adds.
+    pub read_max: usize,
+    /// `[http] tls = true`: each connection starts with a TLS handshake under this.
+    pub https: Option<Arc<rustls::ServerConfig>>,
+    /// The accounts Basic credentials are checked against (over HTTPS only).
+    pub accounts: Arc<Accounts>,
+    /// `[http] admins`, lower-cased.
+    pub admins: Vec<String>,
+    /// Wrong Basic credentials are answered after this (`[pop3] auth_failure_delay_ms`, as
+    /// for SMTP AUTH and POP3), so guessing passwords is slow.
+    pub auth_failure_delay: Duration,
 }
 
 impl HttpContext {
-    pub fn new(config: &Config, stats: Arc<Stats>) -> HttpContext {
+    /// `tls`: the `[tls]` certificate's server config, when there is one (used when
+    /// `[http] tls = true`).
+    pub fn new(
+        config: &Config,
+        stats: Arc<Stats>,
+        accounts: Arc<Accounts>,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> HttpContext {
         let h = &config.http;
         HttpContext {
             root: config.mailboxes.root.clone(),
@@ -62,8 +99,19 @@ impl HttpContext {
             max_waiters: h.max_waiters,
             header_timeout: Duration::from_secs(h.header_timeout_secs),
             max_header_bytes: h.max_header_bytes,
+            max_event_streams: h.max_event_streams,
+            event_keepalive: Duration::from_secs(h.event_keepalive_secs),
             stats,
             hostname: config.hostname.to_ascii_lowercase(),
+            domains: config.mailboxes.domains.clone(),
+            tls: config.tls.is_some(),
+            read_max: usize::try_from(config.limits.max_message_bytes)
+                .unwrap_or(usize::MAX)
+                .saturating_add(message::HEAD_BYTES),
+            https: tls.filter(|_| h.tls),
+            accounts,
+            admins: h.admins.clone(),
+            auth_failure_delay: Duration::from_millis(config.pop3.auth_failure_delay_ms),
         }
     }
 }
@@ -72,14 +120,18 @@ impl HttpContext {
 pub struct HttpShared {
     /// The Prometheus text of `smtpctl metrics`.
     pub metrics: Box<dyn Fn() -> String + Send + Sync>,
+    /// The serving listeners and their bound addresses.
+    pub listeners: Box<dyn Fn() -> Vec<(crate::net::Protocol, SocketAddr)> + Send + Sync>,
     /// Waits in progress, across listeners and reloads.
     pub waiters: Arc<Waiters>,
+    /// Event streams open, likewise.
+    pub streams: Arc<Waiters>,
     /// Fires at shutdown: waits answer 503, connections close after their response.
     pub shutdown: CancellationToken,
 }
 
-/// A count of waits in progress, bounded by the limit of the generation each wait starts under
-/// (an atomic count, so a reload's new limit applies at once).
+/// A count of waits (or event streams) in progress, bounded by the limit of the generation each
+/// starts under (an atomic count, so a reload's new limit applies at once).
 #[derive(Debug, Default)]
 pub struct Waiters {
     active: AtomicUsize,
@@ -144,13 +196,36 @@ pub fn is_loopback(peer: &SocketAddr) -> bool {
 }
 
 /// Serves one connection until the client closes it, a head times out or is too large, or
-/// shutdown (after the response in progress).
+/// shutdown (after the response in progress). Under `[http] tls = true` the TLS handshake comes
+/// first, within the header timeout.
 pub async fn serve(
     tcp: TcpStream,
     peer: SocketAddr,
     ctx: Arc<HttpContext>,
     shared: Arc<HttpShared>,
 ) {
+    match ctx.https.clone() {
+        None => serve_io(tcp, peer, false, ctx, shared).await,
+        Some(config) => {
+            let acceptor = tokio_rustls::TlsAcceptor::from(config);
+            match tokio::time::timeout(ctx.header_timeout, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => serve_io(tls, peer, true, ctx, shared).await,
+                Ok(Err(e)) => debug!(peer = %peer, error = %e, "https handshake failed"),
+                Err(_) => debug!(peer = %peer, "https handshake timed out"),
+            }
+        }
+    }
+}
+
+async fn serve_io<I>(
+    io: I,
+    peer: SocketAddr,
+    tls: bool,
+    ctx: Arc<HttpContext>,
+    shared: Arc<HttpShared>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -160,9 +235,14 @@ pub async fn serve(
         // hyper's floor for its read buffer is 8 KiB; heads are bounded by max_header_size.
         .max_buf_size(ctx.max_header_bytes.max(8192));
     let shutdown = shared.shutdown.clone();
-    let app = Arc::new(routes::App { ctx, shared, peer });
+    let app = Arc::new(routes::App {
+        ctx,
+        shared,
+        peer,
+        tls,
+    });
     let service = TowerToHyperService::new(routes::router(app));
-    let conn = builder.serve_connection(TokioIo::new(tcp), service);
+    let conn = builder.serve_connection(TokioIo::new(io), service);
     let mut conn = std::pin::pin!(conn);
     let result = tokio::select! {
         r = conn.as_mut() => r,

@@ -7,34 +7,33 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::extract::{Extension, Query, State};
+use axum::http::{StatusCode, header};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use serde_json::json;
-use subtle::ConstantTimeEq;
-use tokio_util::io::ReaderStream;
 use tracing::warn;
 
-use super::id::MessageId;
-use super::message::{self, Summary};
-use super::query::{self, Filter};
-use super::select::{self, Order, Target};
-use super::{HttpContext, HttpShared, host_is_local, is_loopback};
-use crate::mailbox::browse::{self, Stored};
+use super::access::{self, Caller};
+use super::query::Filter;
+use super::{HttpContext, HttpShared};
+use super::{autoconfig, messages};
 
 /// One connection's view: the generation's context, the daemon's part, and who is asking.
 pub struct App {
     pub ctx: Arc<HttpContext>,
     pub shared: Arc<HttpShared>,
     pub peer: SocketAddr,
+    /// The connection is HTTPS (`[http] tls = true`): Basic credentials may be used.
+    pub tls: bool,
 }
 
-type AppState = State<Arc<App>>;
+pub type AppState = State<Arc<App>>;
 pub type Params = Result<Query<Vec<(String, String)>>, QueryRejection>;
+/// The caller of a guarded route, as [`access::access`] decided.
+pub type Who = Extension<Caller>;
 
 /// Every route: its path and methods (as the OpenAPI document lists them).
 pub const ROUTES: &[(&str, &[&str])] = &[
@@ -44,23 +43,52 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/api/v1/messages", &["get", "delete"]),
     ("/api/v1/messages/{id}", &["get", "delete"]),
     ("/api/v1/messages/{id}/raw", &["get"]),
+    ("/api/v1/messages/{id}/parts/{n}", &["get"]),
+    ("/api/v1/messages/{id}/links", &["get"]),
+    ("/api/v1/messages/{id}/codes", &["get"]),
     ("/api/v1/wait", &["get"]),
+    ("/api/v1/events", &["get"]),
+    ("/mail/config-v1.1.xml", &["get"]),
+    ("/.well-known/autoconfig/mail/config-v1.1.xml", &["get"]),
+];
+
+/// Routes open to every peer, whatever its Host: or credentials: readiness and the autoconfig
+/// document (a mail client asks for it, by the domain's name, before it has credentials).
+const OPEN: &[&str] = &[
+    "/health",
+    "/mail/config-v1.1.xml",
+    "/.well-known/autoconfig/mail/config-v1.1.xml",
 ];
 
 /// The OpenAPI 3.1 document served at `/api/openapi.json`.
 pub const OPENAPI: &str = include_str!("openapi.json");
 
-/// The routes as [`ROUTES`] lists them; `/health` is open to all, the rest go through
+/// The routes as [`ROUTES`] lists them; [`OPEN`] ones are open to all, the rest go through
 /// [`access`].
 fn table() -> Vec<(&'static str, MethodRouter<Arc<App>>)> {
     vec![
         ("/health", get(health)),
         ("/metrics", get(metrics)),
         ("/api/openapi.json", get(openapi)),
-        ("/api/v1/messages", get(list).delete(delete_all)),
-        ("/api/v1/messages/{id}", get(show).delete(delete_one)),
-        ("/api/v1/messages/{id}/raw", get(raw)),
+        (
+            "/api/v1/messages",
+            get(messages::list).delete(messages::delete_all),
+        ),
+        (
+            "/api/v1/messages/{id}",
+            get(messages::show).delete(messages::delete_one),
+        ),
+        ("/api/v1/messages/{id}/raw", get(messages::raw)),
+        ("/api/v1/messages/{id}/parts/{n}", get(messages::part)),
+        ("/api/v1/messages/{id}/links", get(messages::links)),
+        ("/api/v1/messages/{id}/codes", get(messages::codes)),
         ("/api/v1/wait", get(super::wait::wait)),
+        ("/api/v1/events", get(super::events::events)),
+        ("/mail/config-v1.1.xml", get(autoconfig::autoconfig)),
+        (
+            "/.well-known/autoconfig/mail/config-v1.1.xml",
+            get(autoconfig::autoconfig),
+        ),
     ]
 }
 
@@ -68,13 +96,20 @@ pub fn router(app: Arc<App>) -> Router {
     let mut open = Router::new();
     let mut guarded = Router::new();
     for (path, route) in table() {
-        if path == "/health" {
+        if OPEN.contains(&path) {
             open = open.route(path, route);
         } else {
             guarded = guarded.route(path, route);
         }
     }
-    let guarded = guarded.route_layer(middleware::from_fn_with_state(Arc::clone(&app), access));
+    // The web view: HTML pages, not part of the API document.
+    for (path, route) in super::web::routes() {
+        guarded = guarded.route(path, route);
+    }
+    let guarded = guarded.route_layer(middleware::from_fn_with_state(
+        Arc::clone(&app),
+        access::access,
+    ));
     open.merge(guarded).fallback(not_found).with_state(app)
 }
 
@@ -98,7 +133,7 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, message)
     }
 
-    fn no_message() -> ApiError {
+    pub fn no_message() -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "no such message")
     }
 }
@@ -109,47 +144,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-type Answer = Result<Response, ApiError>;
-
-/// A loopback peer, or one that sends the configured token; else 401.
-async fn access(State(app): AppState, req: Request, next: Next) -> Response {
-    if is_loopback(&app.peer) {
-        let host = req
-            .headers()
-            .get(header::HOST)
-            .map(|h| h.to_str().unwrap_or("\u{0}"));
-        if host_is_local(host, &app.ctx.hostname) {
-            return next.run(req).await;
-        }
-        return ApiError::new(
-            StatusCode::FORBIDDEN,
-            "Host names another site: loopback peers must use localhost, an address or this server's hostname (DNS rebinding protection)",
-        )
-        .into_response();
-    }
-    let token = app.ctx.token.as_bytes();
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.as_bytes().split_at_checked(7))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case(b"bearer "))
-        .map(|(_, t)| t);
-    let ok = !token.is_empty() && presented.is_some_and(|t| bool::from(t.ct_eq(token)));
-    if ok {
-        return next.run(req).await;
-    }
-    let why = if token.is_empty() {
-        "this server serves its API to loopback peers only ([http] token is not set)"
-    } else {
-        "send Authorization: Bearer <token> ([http] token)"
-    };
-    let mut r = ApiError::new(StatusCode::UNAUTHORIZED, why).into_response();
-    r.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"smtpd\""),
-    );
-    r
-}
+pub type Answer = Result<Response, ApiError>;
 
 async fn not_found() -> ApiError {
     ApiError::new(
@@ -199,102 +194,6 @@ pub async fn blocking<T: Send + 'static>(
             Err(failed())
         }
         Err(_) => Err(failed()),
-    }
-}
-
-async fn list(State(app): AppState, q: Params) -> Answer {
-    let q = query::parse_list(&pairs(q)?).map_err(ApiError::bad_request)?;
-    let root = app.ctx.root.clone();
-    let page = blocking("listing the messages", move || {
-        select::select(&root, &q.filter, Order::Newest, q.cursor.as_ref(), q.limit)
-    })
-    .await?;
-    let next = page.next_cursor().map(|c| c.encode());
-    let messages: Vec<Summary> = page.messages.into_iter().map(|(_, s)| s).collect();
-    Ok(Json(json!({ "messages": messages, "next_cursor": next })).into_response())
-}
-
-async fn delete_all(State(app): AppState, q: Params) -> Answer {
-    let mailbox = query::parse_mailbox_only(&pairs(q)?).map_err(ApiError::bad_request)?;
-    let root = app.ctx.root.clone();
-    let n = blocking("deleting messages", move || {
-        select::remove_all(&root, mailbox.as_ref())
-    })
-    .await?;
-    Ok(Json(json!({ "deleted": n })).into_response())
-}
-
-/// What `{id}` names: `latest` (with `?mailbox=`) or an id; else 404 (or 400).
-fn target(id: &str, q: Params) -> Result<Target, ApiError> {
-    let pairs = pairs(q)?;
-    if id == "latest" {
-        let mailbox = query::parse_mailbox_only(&pairs).map_err(ApiError::bad_request)?;
-        return Ok(Target::Latest(mailbox));
-    }
-    if let Some((name, _)) = pairs.first() {
-        let e = format!("unknown parameter `{name}` (only `latest` takes `mailbox`)");
-        return Err(ApiError::bad_request(e));
-    }
-    MessageId::parse(id)
-        .map(Target::Id)
-        .ok_or_else(ApiError::no_message)
-}
-
-/// The stored message `{id}` names.
-async fn stored(app: &App, id: &str, q: Params) -> Result<Stored, ApiError> {
-    let t = target(id, q)?;
-    let root = app.ctx.root.clone();
-    blocking("reading the mailbox", move || select::find(&root, &t))
-        .await?
-        .ok_or_else(ApiError::no_message)
-}
-
-async fn show(State(app): AppState, Path(id): Path<String>, q: Params) -> Answer {
-    let s = stored(&app, &id, q).await?;
-    let detail = blocking("reading the message", move || {
-        match std::fs::read(&s.path) {
-            Ok(raw) => Ok(message::detail(&s, &raw)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
-    })
-    .await?
-    .ok_or_else(ApiError::no_message)?;
-    Ok(Json(detail).into_response())
-}
-
-/// The stored octets, streamed from the file.
-async fn raw(State(app): AppState, Path(id): Path<String>, q: Params) -> Answer {
-    let s = stored(&app, &id, q).await?;
-    let file = match tokio::fs::File::open(&s.path).await {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ApiError::no_message()),
-        Err(e) => {
-            warn!(error = %e, "http: opening a message failed");
-            let why = "reading the message failed";
-            return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, why));
-        }
-    };
-    let len = file.metadata().await.map(|m| m.len()).ok();
-    let mut r = Body::from_stream(ReaderStream::new(file)).into_response();
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("message/rfc822"),
-    );
-    if let Some(len) = len {
-        h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    }
-    Ok(r)
-}
-
-async fn delete_one(State(app): AppState, Path(id): Path<String>, q: Params) -> Answer {
-    let s = stored(&app, &id, q).await?;
-    let removed = blocking("deleting the message", move || browse::remove(&s)).await?;
-    if removed {
-        Ok(StatusCode::NO_CONTENT.into_response())
-    } else {
-        Err(ApiError::no_message())
     }
 }
 

@@ -5,7 +5,7 @@
 
 use std::fs::{self, File};
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 /// Where in a Maildir a message file is.
@@ -224,6 +224,42 @@ pub fn find(root: &Path, domain: &str, local: &str, unique: &str) -> io::Result<
     Ok(None)
 }
 
+/// The message file at `path` when it is `<root>/<domain>/<local>/{new,cur}/<name>` with safe
+/// names and still there (a delivery's copy, as the delivery event names it); `None` otherwise,
+/// so a caller falls back to [`scan`].
+pub fn at(root: &Path, path: &Path) -> Option<Stored> {
+    let rel = path.strip_prefix(root).ok()?;
+    let parts: Vec<&str> = rel
+        .components()
+        .map(|c| match c {
+            Component::Normal(s) => s.to_str(),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    let [domain, local, folder, name] = parts.as_slice() else {
+        return None;
+    };
+    let folder = match *folder {
+        "new" => Folder::New,
+        "cur" => Folder::Cur,
+        _ => return None,
+    };
+    if ![domain, local, name].iter().all(|n| is_safe_name(n)) {
+        return None;
+    }
+    if !path.is_file() {
+        return None;
+    }
+    stored(
+        domain,
+        local,
+        folder,
+        name,
+        path.to_path_buf(),
+        name_time_us(name),
+    )
+}
+
 /// The header section of the file at `path`: its first `max` octets at most, cut after the
 /// blank line that ends the headers when there is one.
 pub fn read_head(path: &Path, max: usize) -> io::Result<Vec<u8>> {
@@ -237,6 +273,13 @@ pub fn read_head(path: &Path, max: usize) -> io::Result<Vec<u8>> {
     if let Some(end) = end {
         buf.truncate(end);
     }
+    Ok(buf)
+}
+
+/// The file at `path`, its first `max` octets at most (what is parsed of a message).
+pub fn read_bounded(path: &Path, max: usize) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(max.min(64 * 1024));
+    File::open(path)?.take(max as u64).read_to_end(&mut buf)?;
     Ok(buf)
 }
 
@@ -377,6 +420,18 @@ mod tests {
             ("example.test", "bob", "missing"),
         ] {
             assert_eq!(find(r, d, l, u).unwrap(), None, "{d} {l} {u}");
+        }
+        // A delivery's own paths, as its event names them; anything else is not one.
+        assert_eq!(at(r, &all[0].path).as_ref(), Some(&all[0]));
+        assert_eq!(at(r, &all[1].path).as_ref(), Some(&all[1]));
+        for bad in [
+            bob.join("tmp/300.M1P1Q3.h"),
+            bob.join("new/gone"),
+            bob.join("new/../cur/odd-name"),
+            r.join("example.test/bob"),
+            PathBuf::from("/etc/passwd"),
+        ] {
+            assert_eq!(at(r, &bad), None, "{bad:?}");
         }
         assert_eq!(read_head(&all[0].path, 1024).unwrap(), b"Subject: a\n\n");
         assert_eq!(

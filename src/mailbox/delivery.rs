@@ -103,6 +103,9 @@ pub struct Committed {
     pub size: u64,
     /// Copies made (one per distinct mailbox).
     pub copies: usize,
+    /// Where the copies are (`<root>/<domain>/<local>/new/<name>`), when the store made them
+    /// (Maildir); `None` when it does not say (the queue, whose local copies come later).
+    pub files: Option<Vec<PathBuf>>,
 }
 
 /// A filesystem step that failed: which, on what, and why.

@@ -93,6 +93,7 @@ impl Delivery for FakeDelivery {
             id: self.id.clone(),
             size: self.text.len() as u64,
             copies: self.recipients.len(),
+            files: None,
         };
         self.target
             .committed

@@ -104,6 +104,7 @@ impl Delivery for MaildirDelivery {
             id,
             size,
             copies: paths.len(),
+            files: Some(paths),
         })
     }
 

@@ -219,6 +219,7 @@ impl Conn {
                 to: vec![address.clone()],
                 size: None,
                 result: String::new(),
+                stored: None,
             });
         }
     }

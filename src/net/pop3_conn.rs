@@ -417,6 +417,7 @@ impl Conn {
                         to: vec![self.address.clone()],
                         size: None,
                         result: String::new(),
+                        stored: None,
                     });
                 }
                 true

@@ -261,7 +261,13 @@ impl Conn<'_> {
                 Event::MessageAbort => {
                     stats::add(&self.ctx.stats.messages_rejected, 1);
                     if let Some(msg) = self.message.take() {
-                        self.publish(&msg.envelope, None, "refused", "too big or a line too long");
+                        self.publish(
+                            &msg.envelope,
+                            None,
+                            "refused",
+                            "too big or a line too long",
+                            None,
+                        );
                         msg.discard().await;
                     }
                 }
@@ -341,6 +347,7 @@ impl Conn<'_> {
                 .collect(),
             size: None,
             result: r.reply.to_string(),
+            stored: None,
         });
     }
 
@@ -354,10 +361,19 @@ impl Conn<'_> {
             to: Vec::new(),
             size: None,
             result,
+            stored: None,
         });
     }
 
-    fn publish(&self, env: &Envelope, size: Option<u64>, event: &str, result: &str) {
+    /// An event about a message; `stored`: its copies, once delivered.
+    fn publish(
+        &self,
+        env: &Envelope,
+        size: Option<u64>,
+        event: &str,
+        result: &str,
+        stored: Option<Vec<std::path::PathBuf>>,
+    ) {
         self.ctx.stats.watch.publish(|| WatchEvent {
             time: watch::now(),
             session: self.who.sid,
@@ -367,6 +383,7 @@ impl Conn<'_> {
             to: env.recipients.iter().map(|r| r.address.clone()).collect(),
             size,
             result: result.trim_end().to_string(),
+            stored,
         });
     }
 
@@ -403,6 +420,7 @@ impl Conn<'_> {
                     Some(c.size),
                     "delivered",
                     &format!("id {}", c.id),
+                    c.files,
                 );
                 if let Some(t) = self.transcript.as_mut() {
                     t.delivered(&c.id);
@@ -420,7 +438,7 @@ impl Conn<'_> {
                     "delivery failed"
                 );
                 let reply = failure_reply(&e);
-                self.publish(&envelope, None, "delivery failed", &reply.to_string());
+                self.publish(&envelope, None, "delivery failed", &reply.to_string(), None);
                 Delivery::Failed(reply)
             }
         }

@@ -23,6 +23,10 @@ pub struct WatchEvent {
     /// Reply or reason.
     #[serde(default)]
     pub result: String,
+    /// A delivery's copies in new/, when known (so a wait reads just those); in-process only:
+    /// never sent to smtpctl or HTTP clients (paths are not theirs to see).
+    #[serde(skip)]
+    pub stored: Option<Vec<std::path::PathBuf>>,
 }
 
 impl WatchEvent {

@@ -340,6 +340,7 @@ fn record(
             to: vec![r.address.clone()],
             size: Some(env.size),
             result: format!("{} (try {}): {detail}", env.id, r.attempts),
+            stored: None,
         });
     }
 }

@@ -438,6 +438,7 @@ impl Delivery for QueueDelivery {
             id: self.envelope.id.clone(),
             size: self.envelope.size,
             copies: self.envelope.recipients.len(),
+            files: None,
         })
     }
 

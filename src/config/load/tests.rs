@@ -157,3 +157,28 @@ fn http_section() {
     assert_eq!(p.len(), 1);
     assert!(p[0].1.contains("' ' cannot be in a Bearer token"), "{p:?}");
 }
+
+/// `[http] tls = true` needs the [tls] certificate; admins are lower-cased; `[metrics] listen`
+/// is accepted and reported as deprecated.
+#[test]
+fn http_tls_admins_and_the_deprecated_metrics_key() {
+    let text = "hostname = \"mx.test\"\n[http]\nlisten = [\"127.0.0.1:0\"]\ntls = true\n";
+    let p = problems(text);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].0, 3, "the listen line: {p:?}");
+    assert!(p[0].1.contains("[tls] section"), "{p:?}");
+    let text = "hostname = \"mx.test\"\n[http]\nadmins = [\"Bob@Example.test\"]\n[metrics]\nlisten = \"127.0.0.1:9325\"\n";
+    let c = parse(text, Path::new("t.toml")).unwrap();
+    assert_eq!(c.http.admins, ["bob@example.test"]);
+    let d = c.deprecations();
+    assert!(
+        d.len() == 1 && d[0].contains("`[metrics] listen = \"127.0.0.1:9325\"` is deprecated"),
+        "{d:?}"
+    );
+    assert!(
+        parse("hostname = \"mx.test\"\n", Path::new("t.toml"))
+            .unwrap()
+            .deprecations()
+            .is_empty()
+    );
+}

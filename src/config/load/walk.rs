@@ -33,7 +33,7 @@ impl Loader<'_> {
         let relay = self.relay(&top);
         let dns = self.dns(&top);
         let queue = self.queue(&top);
-        let http = self.http(&top, &mut seen);
+        let http = self.http(&top, &mut seen, tls.is_some());
         let aliases = self.aliases(&top, &mailboxes.domains);
         let dkim = self.dkim(&top);
         let accounts = self.accounts(&top, &mailboxes.domains);
@@ -350,36 +350,18 @@ impl Loader<'_> {
         })
     }
 
-    /// `[metrics] listen`: unset (the default) or empty means no endpoint.
+    /// `[metrics] listen`: deprecated, accepted (whatever its value) and ignored; the daemon and
+    /// `--check-config` say so ([`Config::deprecations`]).
     fn metrics(&mut self, top: &Section) -> Metrics {
         self.read(top, "metrics", |l, s| {
             let listen = l.string(s, "listen", "");
             Metrics {
-                listen: match listen.get_ref().as_str() {
-                    "" => Metrics::default().listen,
-                    text => match text.parse::<SocketAddr>() {
-                        Ok(_) if !cfg!(feature = "metrics-http") => {
-                            l.problem(
-                                listen.span(),
-                                "`metrics.listen`: this smtpd was built without the `metrics-http` feature; remove the key (and use `smtpctl metrics`) or build with `--features metrics-http`".to_string(),
-                            );
-                            None
-                        }
-                        Ok(a) => Some(a),
-                        Err(_) => {
-                            l.problem(
-                                listen.span(),
-                                format!("`metrics.listen`: `{text}` is not an IP:PORT address (e.g. \"127.0.0.1:9325\")"),
-                            );
-                            None
-                        }
-                    },
-                },
+                listen: Some(listen.get_ref().clone()).filter(|t| !t.is_empty()),
             }
         })
     }
 
-    fn http(&mut self, top: &Section, seen: &mut BTreeSet<SocketAddr>) -> Http {
+    fn http(&mut self, top: &Section, seen: &mut BTreeSet<SocketAddr>, has_tls: bool) -> Http {
         self.read(top, "http", |l, s| {
             let d = Http::default();
             let listen = l.addresses(s, "listen", &d.listen, seen);
@@ -394,6 +376,24 @@ impl Loader<'_> {
                 max_waiters: l.usize(s, "max_waiters", d.max_waiters, 1),
                 header_timeout_secs: l.uint(s, "header_timeout_secs", d.header_timeout_secs, 1),
                 max_header_bytes: l.usize(s, "max_header_bytes", d.max_header_bytes, 1024),
+                max_event_streams: l.usize(s, "max_event_streams", d.max_event_streams, 1),
+                event_keepalive_secs: l.uint(s, "event_keepalive_secs", d.event_keepalive_secs, 1),
+                tls: {
+                    let tls = l.boolean(s, "tls", d.tls);
+                    if tls && !has_tls {
+                        let line = l.key_line("listen");
+                        l.problems.push(Problem {
+                            line,
+                            message: "`http.tls = true`: HTTPS needs the certificate of a [tls] section (cert and key, or self_signed = true)".to_string(),
+                        });
+                    }
+                    tls
+                },
+                admins: l
+                    .strings(s, "admins", &d.admins)
+                    .into_iter()
+                    .map(|a| a.into_inner().to_ascii_lowercase())
+                    .collect(),
             }
         })
     }

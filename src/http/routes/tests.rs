@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::fs;
 
-use axum::body::to_bytes;
+use axum::body::{Body, to_bytes};
 use axum::http::{Method, Request};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
@@ -23,13 +23,36 @@ fn app(root: &std::path::Path, peer: &str, token: &str) -> Arc<App> {
     );
     let config: Config = crate::config::parse(&text, std::path::Path::new("t.toml")).unwrap();
     Arc::new(App {
-        ctx: Arc::new(HttpContext::new(&config, Arc::new(Stats::default()))),
+        ctx: Arc::new(HttpContext::new(
+            &config,
+            Arc::new(Stats::default()),
+            Arc::new(crate::auth::accounts::Accounts::new([], Default::default())),
+            None,
+        )),
         shared: Arc::new(HttpShared {
             metrics: Box::new(|| "smtpd_up 1\n".to_string()),
+            listeners: Box::new(|| {
+                vec![
+                    (
+                        crate::net::Protocol::Submission,
+                        "127.0.0.1:2587".parse().unwrap(),
+                    ),
+                    (
+                        crate::net::Protocol::Pop3,
+                        "127.0.0.1:2110".parse().unwrap(),
+                    ),
+                    (
+                        crate::net::Protocol::Http,
+                        "127.0.0.1:8025".parse().unwrap(),
+                    ),
+                ]
+            }),
             waiters: Arc::new(Waiters::default()),
+            streams: Arc::new(Waiters::default()),
             shutdown: CancellationToken::new(),
         }),
         peer: peer.parse().unwrap(),
+        tls: false,
     })
 }
 
@@ -103,7 +126,7 @@ async fn openapi_lists_every_route() {
     let dir = tree();
     let app = app(dir.path(), "127.0.0.1:9", "");
     for (path, methods) in ROUTES {
-        let uri = path.replace("{id}", "latest")
+        let uri = path.replace("{id}", "latest").replace("{n}", "0")
             + if path.ends_with("wait") {
                 "?timeout=0"
             } else {
@@ -167,6 +190,20 @@ async fn access_rule() {
     assert_eq!(status, StatusCode::OK);
     let (status, _) = call(&remote, Method::GET, "/health", None).await;
     assert_eq!(status, StatusCode::OK, "health is open");
+    // So is autoconfig, built from the bound listeners.
+    for path in [
+        "/mail/config-v1.1.xml",
+        "/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=a@example.test",
+    ] {
+        let (status, r) = call(&remote, Method::GET, path, None).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        let xml = String::from_utf8(body(r).await).unwrap();
+        assert!(
+            xml.contains("<port>2587</port>") && xml.contains("type=\"pop3\""),
+            "{xml}"
+        );
+        assert!(!xml.contains("8025"), "{xml}");
+    }
     // No token configured: non-loopback peers are never served, whatever they send.
     let closed = app(dir.path(), "10.254.77.9:4000", "");
     let (status, r) = call(&closed, Method::GET, "/api/v1/messages", Some("Bearer ")).await;
@@ -177,6 +214,156 @@ async fn access_rule() {
             .unwrap()
             .contains("loopback peers only")
     );
+}
+
+/// An account (Basic credentials, over HTTPS only) sees its own mailbox: lists, waits and
+/// delete-all are limited to it, another mailbox is 403 whether it exists or not, and the
+/// operator routes are refused; an account in `[http] admins` sees everything.
+#[tokio::test]
+async fn accounts_see_their_own_mailbox() {
+    let dir = tree();
+    let md = dir.path().join("example.test/alice");
+    for s in ["tmp", "new", "cur"] {
+        fs::create_dir_all(md.join(s)).unwrap();
+    }
+    fs::write(
+        md.join("new/300.M1P1Q3.h"),
+        "From: a@b.test\nTo: alice@example.test\nSubject: hers\n\nx\n",
+    )
+    .unwrap();
+    let hash = crate::auth::password::hash("pw").unwrap();
+    let accounts = Arc::new(crate::auth::accounts::Accounts::new(
+        [
+            ("alice@example.test", hash.as_str()),
+            ("carol@example.test", hash.as_str()),
+        ],
+        Default::default(),
+    ));
+    let base = app(dir.path(), "10.254.77.9:4000", "");
+    let mut ctx = HttpContext::new(
+        &crate::config::parse(
+            &format!(
+                "hostname = \"mx.test\"\n[mailboxes]\nroot = \"{}\"\n[http]\nadmins = [\"Carol@example.test\"]\n",
+                dir.path().display()
+            ),
+            std::path::Path::new("t.toml"),
+        )
+        .unwrap(),
+        Arc::new(Stats::default()),
+        accounts,
+        None,
+    );
+    ctx.max_wait = std::time::Duration::from_secs(1);
+    let https = Arc::new(App {
+        ctx: Arc::new(ctx),
+        shared: Arc::clone(&base.shared),
+        peer: base.peer,
+        tls: true,
+    });
+    let plain = Arc::new(App {
+        ctx: Arc::clone(&https.ctx),
+        shared: Arc::clone(&base.shared),
+        peer: base.peer,
+        tls: false,
+    });
+    let basic = |user: &str, pass: &str| {
+        use base64::Engine;
+        let b = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+        format!("Basic {b}")
+    };
+    let alice = basic("alice@example.test", "pw");
+
+    let (status, r) = call(&plain, Method::GET, "/api/v1/messages", Some(&alice)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        json_of(r).await["error"]
+            .as_str()
+            .unwrap()
+            .contains("HTTPS only")
+    );
+    let (status, r) = call(&https, Method::GET, "/api/v1/messages", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        r.headers()[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .contains("Basic")
+    );
+    let wrong = basic("alice@example.test", "nope");
+    let t = std::time::Instant::now();
+    let (status, _) = call(&https, Method::GET, "/api/v1/messages", Some(&wrong)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        t.elapsed() >= https.ctx.auth_failure_delay,
+        "a wrong password is answered late"
+    );
+
+    let (status, r) = call(&https, Method::GET, "/api/v1/messages", Some(&alice)).await;
+    assert_eq!(status, StatusCode::OK);
+    let list = json_of(r).await;
+    let subjects: Vec<&str> = list["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(subjects, ["hers"]);
+    // Another mailbox: 403, the same for a message that exists and one that does not.
+    let mut refusals = BTreeSet::new();
+    for uri in [
+        "/api/v1/messages?mailbox=bob@example.test",
+        "/api/v1/messages/bob@example.test~100.M1P1Q1.h,S=44",
+        "/api/v1/messages/bob@example.test~100.M1P1Q1.h,S=44/raw",
+        "/api/v1/messages/bob@example.test~999.M1P1Q9.h",
+        "/api/v1/messages/nobody@example.test~999.M1P1Q9.h/links",
+        "/api/v1/messages/latest?mailbox=bob@example.test",
+        "/api/v1/wait?mailbox=bob@example.test&timeout=1s",
+    ] {
+        let (status, r) = call(&https, Method::GET, uri, Some(&alice)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{uri}");
+        refusals.insert(body(r).await);
+    }
+    assert_eq!(refusals.len(), 1, "one answer for all: {refusals:?}");
+    let (status, _) = call(
+        &https,
+        Method::DELETE,
+        "/api/v1/messages/bob@example.test~100.M1P1Q1.h,S=44",
+        Some(&alice),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    for uri in ["/metrics", "/api/v1/events"] {
+        let (status, _) = call(&https, Method::GET, uri, Some(&alice)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{uri}");
+    }
+    let (status, r) = call(&https, Method::GET, "/api/v1/messages/latest", Some(&alice)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json_of(r).await["subject"], "hers");
+    // Delete-all is hers alone.
+    let (status, r) = call(&https, Method::DELETE, "/api/v1/messages", Some(&alice)).await;
+    assert_eq!(
+        (status, json_of(r).await["deleted"].clone()),
+        (StatusCode::OK, 1.into())
+    );
+    assert!(
+        dir.path()
+            .join("example.test/bob/new/100.M1P1Q1.h,S=44")
+            .exists()
+    );
+
+    // An admin sees every mailbox and the operator routes.
+    let carol = basic("carol@example.test", "pw");
+    let (status, r) = call(
+        &https,
+        Method::GET,
+        "/api/v1/messages?mailbox=bob@example.test",
+        Some(&carol),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json_of(r).await["messages"].as_array().unwrap().len(), 2);
+    let (status, _) = call(&https, Method::GET, "/metrics", Some(&carol)).await;
+    assert_eq!(status, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -347,6 +534,17 @@ async fn health_metrics_openapi_and_wait_limits() {
 /// A wait in progress is woken by a delivery event and answers with the message.
 #[tokio::test]
 async fn wait_is_woken_by_a_delivery_event() {
+    wait_woken(false).await;
+}
+
+/// The same, with events that name the delivery's copies (as the SMTP session's do): the wait
+/// reads just those.
+#[tokio::test]
+async fn wait_is_woken_by_a_delivery_event_naming_its_copies() {
+    wait_woken(true).await;
+}
+
+async fn wait_woken(naming: bool) {
     let dir = tree();
     let app = app(dir.path(), "127.0.0.1:9", "");
     let waiting = {
@@ -387,6 +585,7 @@ async fn wait_is_woken_by_a_delivery_event() {
         to: vec!["carol@example.test".into()],
         size: None,
         result: String::new(),
+        stored: naming.then(|| vec![md.join("new").join(&name)]),
     };
     loop {
         app.ctx.stats.watch.publish(|| event.clone());
@@ -398,4 +597,74 @@ async fn wait_is_woken_by_a_delivery_event() {
     let (status, r) = waiting.await.unwrap();
     assert_eq!(status, StatusCode::OK);
     assert_eq!(json_of(r).await["subject"], "hi");
+}
+
+fn watch_event(n: u64) -> crate::net::watch::WatchEvent {
+    crate::net::watch::WatchEvent {
+        time: n,
+        session: n,
+        peer: "127.0.0.1:1".into(),
+        event: "session start".into(),
+        from: None,
+        to: vec![format!("u{n}@example.test")],
+        size: None,
+        result: String::new(),
+        stored: None,
+    }
+}
+
+/// The event stream: opened with a comment, one `event:`/`data:` per watch event (filtered by
+/// `address`), bounded in number (503), and a client that falls behind the channel is told so
+/// and dropped (the body ends) instead of being buffered for.
+#[tokio::test]
+async fn event_streams_are_bounded_and_drop_slow_clients() {
+    let dir = tree();
+    let app = app(dir.path(), "127.0.0.1:9", "");
+    let (status, r) = call(
+        &app,
+        Method::GET,
+        "/api/v1/events?address=u1@example.test",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(r.headers()[header::CONTENT_TYPE], "text/event-stream");
+    // max_event_streams defaults to 64; the in-process app has the default.
+    assert_eq!(app.shared.streams.active(), 1);
+    let mut body = r.into_body().into_data_stream();
+    use futures_util::StreamExt;
+    let first = body.next().await.unwrap().unwrap();
+    assert_eq!(&first[..], b": smtpd events\n\n");
+    app.ctx.stats.watch.publish(|| watch_event(2));
+    app.ctx.stats.watch.publish(|| watch_event(1));
+    let ev = String::from_utf8(body.next().await.unwrap().unwrap().to_vec()).unwrap();
+    assert!(ev.starts_with("event: session_start\ndata: {"), "{ev}");
+    assert!(
+        ev.contains("\"u1@example.test\"") && !ev.contains("u2@"),
+        "{ev}"
+    );
+    // Far more events than the channel holds, unread: the stream says so and ends.
+    for n in 0..3000 {
+        app.ctx.stats.watch.publish(|| watch_event(n));
+    }
+    let ev = String::from_utf8(body.next().await.unwrap().unwrap().to_vec()).unwrap();
+    assert!(ev.starts_with("event: lagged\ndata: {\"missed\":"), "{ev}");
+    assert!(body.next().await.is_none(), "a slow client is dropped");
+    drop(body);
+    assert_eq!(app.shared.streams.active(), 0, "its place is given back");
+
+    let held: Vec<_> = (0..64)
+        .map(|_| app.shared.streams.try_acquire(64).unwrap())
+        .collect();
+    let (status, r) = call(&app, Method::GET, "/api/v1/events", None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        json_of(r).await["error"]
+            .as_str()
+            .unwrap()
+            .contains("max_event_streams")
+    );
+    drop(held);
+    let (status, _) = call(&app, Method::GET, "/api/v1/events?x=1", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 }
