@@ -19,7 +19,8 @@ pub const STALE: Duration = Duration::from_secs(120);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
     pub uid: u32,
-    /// Extension fields as read (`W1234`, `GXXXX`...), written back unchanged.
+    /// Extension fields as read (`W1234` the virtual size, `G` and a GUID...), written back
+    /// unchanged.
     pub ext: Vec<String>,
     pub base: String,
 }
