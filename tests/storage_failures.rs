@@ -162,7 +162,12 @@ fn queue_disk_full_is_452_and_nothing_partial() {
     // One file a queued message; an env/ file once its first try (nobody listens) deferred it.
     assert_eq!(list(&q.join("msg")).len(), 1);
     assert!(list(&q.join("env")).len() <= 1);
-    assert!(list(&q.join("tmp")).is_empty());
+    // tmp/ may hold that env/ file while the deferral saves it, never a message.
+    let left: Vec<_> = list(&q.join("tmp"))
+        .into_iter()
+        .filter(|p| p.extension().is_none_or(|e| e != "json"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
     drop(c);
     drop(srv);
     drop(tmpfs);

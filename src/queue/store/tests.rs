@@ -220,3 +220,84 @@ fn a_message_file_shorter_than_its_envelope_is_an_error() {
     let e = store.read_message(&env).unwrap_err();
     assert!(e.to_string().contains("shorter than its envelope"), "{e}");
 }
+
+/// A removed small message's file is recycled: the next message is written into it, cut to its
+/// own length (nothing of the longer previous one left at its end), and loads like any other; a
+/// large one is unlinked, and a message given up leaves no recycled file behind either.
+#[test]
+fn removed_files_are_recycled_cut_to_the_next_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = QueueStore::open(dir.path()).unwrap();
+    let count = |sub: &str| fs::read_dir(dir.path().join(sub)).unwrap().count();
+    let long = queue_one(&store, &b"a long first message\n".repeat(20));
+    let ino = |p: &Path| std::os::unix::fs::MetadataExt::ino(&fs::metadata(p).unwrap());
+    let first = ino(&store.message_path(&long));
+    store.remove(&long).unwrap();
+    assert_eq!(
+        (count("msg"), count("spare"), store.spare_count()),
+        (0, 1, 1)
+    );
+    let short = queue_one(&store, b"short\n");
+    assert_eq!(ino(&store.message_path(&short)), first, "the same file");
+    assert_eq!(
+        (count("spare"), count("tmp"), store.spare_count()),
+        (0, 0, 0)
+    );
+    let env = store.load().unwrap().0.remove(0);
+    assert_eq!(&*store.read_message(&env).unwrap(), b"short\n");
+    let on_disk = fs::read(store.message_path(&short)).unwrap();
+    assert!(
+        on_disk.ends_with(b"}\nshort\n"),
+        "{:?}",
+        String::from_utf8_lossy(&on_disk)
+    );
+
+    let big = queue_one(&store, &vec![b'x'; SPARE_MAX_BYTES as usize + 1]);
+    store.remove(&big).unwrap();
+    assert_eq!(count("spare"), 0, "too large to keep");
+
+    store.remove(&short).unwrap();
+    let mut d = Arc::clone(&store).begin(&Origin::default(), &[rcpt("x@far.test", true)]);
+    d.write(b"given up\n").unwrap();
+    drop(d);
+    for sub in ["tmp", "msg", "spare"] {
+        assert_eq!(count(sub), 0, "{sub}");
+    }
+}
+
+/// At start `spare/` is taken back, but never a file that is also a queued message (a rename a
+/// crash cut in half on a file system without a journal leaves both names), and one file under
+/// two names only once.
+#[test]
+fn load_takes_spares_back_but_never_a_queued_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = QueueStore::open(dir.path()).unwrap();
+    let queued = queue_one(&store, b"still queued\n");
+    let spare = dir.path().join("spare");
+    fs::hard_link(store.message_path(&queued), spare.join("half-renamed")).unwrap();
+    fs::write(spare.join("one"), b"old").unwrap();
+    fs::hard_link(spare.join("one"), spare.join("one-again")).unwrap();
+    fs::write(spare.join("free"), b"old message").unwrap();
+    let (envs, _) = store.load().unwrap();
+    assert_eq!(envs.len(), 1);
+    assert_eq!(
+        store.spare_count(),
+        1,
+        "only `free`: the others have two names"
+    );
+    let next = queue_one(&store, b"new\n");
+    assert!(!spare.join("free").exists());
+    assert!(
+        fs::read(store.message_path(&queued))
+            .unwrap()
+            .ends_with(b"still queued\n")
+    );
+    let env = store
+        .load()
+        .unwrap()
+        .0
+        .into_iter()
+        .find(|e| e.id == next)
+        .unwrap();
+    assert_eq!(&*store.read_message(&env).unwrap(), b"new\n");
+}
