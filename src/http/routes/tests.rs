@@ -158,6 +158,45 @@ async fn openapi_lists_every_route() {
     );
 }
 
+/// The refusals the document promises are the ones given: every guarded route documents 401
+/// and 403 and answers a remote peer without credentials with 401 and a loopback peer whose
+/// `Host:` names another site with 403; the open ones document neither and refuse neither.
+#[tokio::test]
+async fn openapi_documents_the_refusals_each_route_gives() {
+    let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
+    let dir = tree();
+    let remote = app(dir.path(), "10.254.77.9:4000", TOKEN);
+    let local = app(dir.path(), "127.0.0.1:9", "");
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let uri = path.replace("{id}", "latest").replace("{n}", "0") + "?timeout=0";
+        for (method, op) in item.as_object().unwrap() {
+            let documented = |code: &str| op["responses"].get(code).is_some();
+            let m = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
+            let (from_remote, _) = call(&remote, m.clone(), &uri, None).await;
+            let req = Request::builder()
+                .method(m)
+                .uri(&uri)
+                .header(header::HOST, "rebound.example.net")
+                .body(Body::empty())
+                .unwrap();
+            let rebound = router(Arc::clone(&local))
+                .oneshot(req)
+                .await
+                .unwrap()
+                .status();
+            if OPEN.contains(&path.as_str()) {
+                assert!(!documented("401") && !documented("403"), "{method} {path}");
+                assert_ne!(from_remote, StatusCode::UNAUTHORIZED, "{method} {path}");
+                assert_ne!(rebound, StatusCode::FORBIDDEN, "{method} {path}");
+            } else {
+                assert!(documented("401") && documented("403"), "{method} {path}");
+                assert_eq!(from_remote, StatusCode::UNAUTHORIZED, "{method} {path}");
+                assert_eq!(rebound, StatusCode::FORBIDDEN, "{method} {path}");
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn access_rule() {
     let dir = tree();
