@@ -1,7 +1,8 @@
 //! The web view (issue 17) from outside: the pages with Python's urllib (hostile mail escaped,
 //! search, pages, a malformed and a huge message, deletes with and without the form token), and
 //! in headless Chromium the HTML part of a hostile message neither runs its script nor loads a
-//! remote image (remote = another loopback port, whose listener must see no connection), with
+//! remote image (remote = another loopback port, whose listener must see no connection), and
+//! (Selenium driving it) a message delivered while the list is open shows up by itself; with
 //! screenshots under target/ci-artefacts.
 mod common;
 use common::*;
@@ -375,4 +376,49 @@ fn html_part_cannot_script_or_load_remote_in_chromium() {
         seen.is_empty(),
         "the message reached the remote port: {seen:?}"
     );
+}
+
+/// Live arrival in a real browser (Selenium driving headless Chromium): the first page of the
+/// list shows a message delivered while it is open, by itself (the events stream reloads it);
+/// an older page keeps its place and shows the "New mail arrived" notice instead.
+#[test]
+fn live_arrival_in_chromium() {
+    if !have("chromium") || !have("chromedriver") || !have("python3") {
+        return;
+    }
+    // Debian's interpreter, where python3-selenium is (not a python3 earlier in PATH).
+    let python = "/usr/bin/python3";
+    let has_selenium = Command::new(python)
+        .args(["-c", "import selenium"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_selenium {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "python3-selenium is required under CI=true (.ci/run installs it)"
+        );
+        eprintln!("SKIPPED: python3-selenium is not installed");
+        return;
+    }
+    let srv = Server::start_with(http());
+    // More than one page (50 a page), so that there is an older page to open.
+    for i in 0..51 {
+        srv.deliver(
+            "alice@example.test",
+            format!("Subject: filler {i}\r\n\r\nfiller\r\n").as_bytes(),
+        );
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/web_live.py");
+    let out = Command::new("timeout")
+        .args(["120", python, script])
+        .arg(srv.http_base())
+        .arg(srv.smtp.to_string())
+        .arg(artefacts())
+        .output()
+        .expect("run python3");
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}\n{}", stderr(&out));
+    assert!(text.contains("first page: reloaded"), "{text}");
+    assert!(text.contains("older page: notice shown"), "{text}");
+    eprintln!("{text}");
 }
