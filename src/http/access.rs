@@ -146,11 +146,9 @@ async fn caller(
             "Basic credentials are accepted over HTTPS only ([http] tls = true)"
         }
         Presented::Basic(user, pass) => {
-            let accounts = std::sync::Arc::clone(&app.ctx.accounts);
-            let u = user.clone();
-            let ok = tokio::task::spawn_blocking(move || accounts.verify(&u, &pass))
-                .await
-                .unwrap_or(false);
+            // One request, one try: the delay does not grow (there is no session to count in).
+            let delay = app.ctx.auth_failure_delay;
+            let ok = crate::net::login::check(&app.ctx.accounts, &user, pass, delay, 0).await;
             match user.to_ascii_lowercase().rsplit_once('@') {
                 Some((l, d)) if ok => {
                     let admin = app
@@ -164,10 +162,7 @@ async fn caller(
                         Caller::Account(d.to_string(), l.to_string())
                     });
                 }
-                _ => {
-                    tokio::time::sleep(app.ctx.auth_failure_delay).await;
-                    "wrong user name or password"
-                }
+                _ => "wrong user name or password",
             }
         }
         Presented::Bad => "unreadable Authorization header",

@@ -18,6 +18,7 @@ use tracing::{info, warn};
 use super::Protocol;
 use super::imap_store::{ImapMaildir, Shared};
 use super::imap_watch::FolderWatch;
+use super::login;
 use super::pop3_conn::is_loopback;
 use super::session::{self, SessionEnd, Who};
 use super::stats::{self, ActiveGuard, Stats};
@@ -333,16 +334,10 @@ impl Conn {
 
     async fn login(&mut self, user: &str, pass: String, failures_before: u32) -> LoginOutcome {
         let address = user.to_ascii_lowercase();
-        let accounts = Arc::clone(&self.ctx.accounts);
+        let (accounts, delay) = (&self.ctx.accounts, self.ctx.auth_failure_delay);
         let known = accounts.exists(&address);
-        let who = address.clone();
-        let verified = tokio::task::spawn_blocking(move || accounts.verify(&who, &pass))
-            .await
-            .unwrap_or(false);
-        if !verified {
+        if !login::check(accounts, &address, pass, delay, failures_before).await {
             // The same growing delay as POP3, and the same reply for unknown users.
-            let n = (failures_before + 1).min(10);
-            tokio::time::sleep(self.ctx.auth_failure_delay * n).await;
             stats::add(&self.ctx.stats.imap_failed_logins, 1);
             warn!(session = self.who.sid, peer = %self.who.peer, user = %address, known, "imap login failed");
             return LoginOutcome::BadCredentials;

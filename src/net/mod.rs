@@ -5,6 +5,7 @@ pub mod imap_store;
 pub mod imap_watch;
 pub mod limiter;
 pub mod listener;
+pub mod login;
 pub mod pop3_conn;
 pub mod protocol;
 pub mod session;

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::Protocol;
+use super::login;
 use super::session::{self, SessionEnd, Who};
 use super::stats::{self, ActiveGuard, Stats};
 use super::tls::Stream;
@@ -244,17 +245,10 @@ impl Conn {
 
     async fn login(&mut self, user: &str, pass: String, failures_before: u32) -> LoginOutcome {
         let address = user.to_ascii_lowercase();
-        let accounts = Arc::clone(&self.ctx.accounts);
+        let (accounts, delay) = (&self.ctx.accounts, self.ctx.auth_failure_delay);
         let known = accounts.exists(&address);
-        let who = address.clone();
-        let verified = tokio::task::spawn_blocking(move || accounts.verify(&who, &pass))
-            .await
-            .unwrap_or(false);
-        if !verified {
-            // Growing delay per failure in this session (Dovecot-style), then the same reply for
-            // unknown users and wrong passwords.
-            let n = (failures_before + 1).min(10);
-            tokio::time::sleep(self.ctx.auth_failure_delay * n).await;
+        if !login::check(accounts, &address, pass, delay, failures_before).await {
+            // The same reply for unknown users and wrong passwords, after the growing delay.
             stats::add(&self.ctx.stats.pop3_failed_logins, 1);
             warn!(session = self.who.sid, peer = %self.who.peer, user = %address, known, "pop3 login failed");
             return LoginOutcome::BadCredentials;

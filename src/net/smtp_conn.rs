@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::Protocol;
+use super::login;
 use super::pop3_conn::is_loopback;
 use super::session::{self, SessionEnd, Who};
 use super::smtp_message::Message;
@@ -302,18 +303,13 @@ impl Conn<'_> {
 
     /// Checks AUTH credentials off the async threads; a failure waits longer each time.
     async fn authenticate(&mut self, user: &str, password: String) -> bool {
-        let accounts = Arc::clone(&self.ctx.accounts);
-        let u = user.to_string();
-        let ok = tokio::task::spawn_blocking(move || accounts.verify(&u, &password))
-            .await
-            .unwrap_or(false);
+        let (accounts, delay) = (&self.ctx.accounts, self.ctx.auth_failure_delay);
+        let ok = login::check(accounts, user, password, delay, self.auth_failures).await;
         let (sid, peer) = (self.who.sid, self.who.peer);
         if ok {
             info!(session = sid, peer = %peer, user = %user, "smtp auth");
         } else {
             self.auth_failures += 1;
-            let n = self.auth_failures.min(10);
-            tokio::time::sleep(self.ctx.auth_failure_delay * n).await;
             warn!(session = sid, peer = %peer, user = %user, "smtp auth failed");
         }
         ok
