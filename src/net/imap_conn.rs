@@ -85,6 +85,18 @@ fn is_delivery(e: &WatchEvent) -> bool {
     e.event == "delivered" || e.event == "queue delivered"
 }
 
+/// Whether a delivery event may have put a message in the folder `selected` (a session in IDLE
+/// wakes only then): its copies' paths (`<folder>/new/<name>`) name the folder, or, when they
+/// are not known, it might have.
+fn delivered_into(e: &WatchEvent, selected: Option<&std::path::Path>) -> bool {
+    match (&e.stored, selected) {
+        (Some(paths), Some(folder)) => paths
+            .iter()
+            .any(|p| p.parent().and_then(|new| new.parent()) == Some(folder)),
+        _ => true,
+    }
+}
+
 pub async fn serve(
     tcp: TcpStream,
     peer: SocketAddr,
@@ -242,11 +254,14 @@ impl Conn {
         let idle = self.idle.as_mut();
         let me = self.who.sid;
         let address = self.account.as_ref().map(|a| a.0.as_str());
+        let selected = self.account.as_ref().and_then(|a| a.1.selected_dir());
         let delivered = async {
             match idle {
                 Some(rx) => loop {
                     match rx.recv().await {
-                        Ok(e) if is_delivery(&e) => return,
+                        Ok(e) if is_delivery(&e) && delivered_into(&e, selected.as_deref()) => {
+                            return;
+                        }
                         Ok(e)
                             if e.event == CHANGED
                                 && e.session != me
@@ -369,5 +384,47 @@ impl Conn {
                 LoginOutcome::TempFail
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::{Path, PathBuf};
+
+    fn delivery(stored: Option<Vec<&str>>) -> WatchEvent {
+        WatchEvent {
+            time: 0,
+            session: 1,
+            peer: "127.0.0.1:9".into(),
+            event: "delivered".into(),
+            from: None,
+            to: vec!["bob@example.test".into()],
+            size: None,
+            result: String::new(),
+            stored: stored.map(|v| v.into_iter().map(PathBuf::from).collect()),
+        }
+    }
+
+    /// A session in IDLE wakes for a delivery into its selected folder, not for one into
+    /// another account's Maildir (or another folder); when the copies are not known, it wakes.
+    #[test]
+    fn idle_wakes_only_for_deliveries_into_its_folder() {
+        let alice = Path::new("/m/example.test/alice");
+        let into_alice = delivery(Some(vec!["/m/example.test/alice/new/1.M1P1.h"]));
+        let into_bob = delivery(Some(vec!["/m/example.test/bob/new/1.M2P1.h"]));
+        let both = delivery(Some(vec![
+            "/m/example.test/bob/new/1.M3P1.h",
+            "/m/example.test/alice/new/1.M3P1.h",
+        ]));
+        assert!(delivered_into(&into_alice, Some(alice)));
+        assert!(!delivered_into(&into_bob, Some(alice)));
+        assert!(delivered_into(&both, Some(alice)));
+        assert!(!delivered_into(
+            &into_alice,
+            Some(Path::new("/m/example.test/alice/.Sent"))
+        ));
+        assert!(delivered_into(&delivery(None), Some(alice)));
+        assert!(delivered_into(&into_bob, None));
     }
 }
