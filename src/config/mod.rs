@@ -248,6 +248,11 @@ pub struct Server {
     pub user: String,
     pub group: String,
     pub shutdown_grace_secs: u64,
+    /// Peers (a load balancer such as HAProxy) whose connections start with a PROXY protocol
+    /// header (v1 or v2) naming the real client; required from them, refused from anyone else.
+    pub proxy_from: Vec<ipnet::IpNet>,
+    /// How long such a peer has to send its header.
+    pub proxy_timeout_secs: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -378,6 +383,8 @@ impl Default for Server {
             user: String::new(),
             group: String::new(),
             shutdown_grace_secs: 30,
+            proxy_from: Vec::new(),
+            proxy_timeout_secs: 5,
         }
     }
 }

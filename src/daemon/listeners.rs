@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -183,12 +184,24 @@ pub fn start(shared: &Arc<Shared>, u: Unstarted) -> anyhow::Result<Bound> {
             drop(guard);
         })
     };
+    let sh = Arc::clone(shared);
+    let proxied = move |peer: SocketAddr| {
+        let g = sh.current();
+        let server = &g.config.server;
+        let ip = peer.ip().to_canonical();
+        server
+            .proxy_from
+            .iter()
+            .any(|n| n.contains(&ip))
+            .then(|| Duration::from_secs(server.proxy_timeout_secs))
+    };
     tracker.spawn(listener::run(
         l,
         protocol,
         stop.clone(),
         tracker.clone(),
         admit,
+        proxied,
     ));
     info!(protocol = %protocol, address = %local, "listening on {protocol} {local}");
     Ok(Bound {

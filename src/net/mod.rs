@@ -8,6 +8,7 @@ pub mod listener;
 pub mod login;
 pub mod pop3_conn;
 pub mod protocol;
+pub mod proxy;
 pub mod session;
 pub mod smtp_conn;
 pub mod smtp_message;

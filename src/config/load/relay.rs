@@ -25,39 +25,54 @@ fn is_next_hop(text: &str) -> bool {
 }
 
 impl Loader<'_> {
+    /// A list of networks (CIDR, or a bare address for one host) at `table.key`.
+    pub(super) fn networks(
+        &mut self,
+        s: &Section,
+        table: &str,
+        key: &'static str,
+        defaults: &[ipnet::IpNet],
+    ) -> Vec<ipnet::IpNet> {
+        let defaults: Vec<String> = defaults.iter().map(ToString::to_string).collect();
+        let mut networks = Vec::new();
+        for n in self.strings(s, key, &defaults) {
+            let text = n.get_ref();
+            let parsed = text.parse::<ipnet::IpNet>().ok().or_else(|| {
+                text.parse::<std::net::IpAddr>()
+                    .ok()
+                    .map(ipnet::IpNet::from)
+            });
+            match parsed {
+                // Peers are compared in their canonical form (an IPv4-mapped address is
+                // IPv4), so a mapped network is written as the IPv4 one it means.
+                Some(ipnet::IpNet::V6(v6))
+                    if v6.addr().to_ipv4_mapped().is_some() && v6.prefix_len() >= 96 =>
+                {
+                    let v4 = v6
+                        .addr()
+                        .to_ipv4_mapped()
+                        .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
+                    match ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96) {
+                        Ok(n) => networks.push(ipnet::IpNet::V4(n.trunc())),
+                        Err(_) => networks.push(ipnet::IpNet::V6(v6.trunc())),
+                    }
+                }
+                Some(net) => networks.push(net.trunc()),
+                None => self.problem(
+                    n.span(),
+                    format!(
+                        "`{table}.{key}`: \"{text}\" is not a network (e.g. \"192.168.1.0/24\" or \"::1/128\")"
+                    ),
+                ),
+            }
+        }
+        networks
+    }
+
     pub(super) fn relay(&mut self, top: &Section) -> Relay {
         self.read(top, "relay", |l, s| {
             let d = Relay::default();
-            let defaults: Vec<String> = d.networks.iter().map(ToString::to_string).collect();
-            let mut networks = Vec::new();
-            for n in l.strings(s, "networks", &defaults) {
-                let text = n.get_ref();
-                let parsed = text.parse::<ipnet::IpNet>().ok().or_else(|| {
-                    text.parse::<std::net::IpAddr>()
-                        .ok()
-                        .map(ipnet::IpNet::from)
-                });
-                match parsed {
-                    // Peers are compared in their canonical form (an IPv4-mapped address is
-                    // IPv4), so a mapped network is written as the IPv4 one it means.
-                    Some(ipnet::IpNet::V6(v6))
-                        if v6.addr().to_ipv4_mapped().is_some() && v6.prefix_len() >= 96 =>
-                    {
-                        let v4 = v6.addr().to_ipv4_mapped().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
-                        match ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96) {
-                            Ok(n) => networks.push(ipnet::IpNet::V4(n.trunc())),
-                            Err(_) => networks.push(ipnet::IpNet::V6(v6.trunc())),
-                        }
-                    }
-                    Some(net) => networks.push(net.trunc()),
-                    None => l.problem(
-                        n.span(),
-                        format!(
-                            "`relay.networks`: \"{text}\" is not a network (e.g. \"192.168.1.0/24\" or \"::1/128\")"
-                        ),
-                    ),
-                }
-            }
+            let networks = l.networks(s, "relay", "networks", &d.networks);
             let smarthost = l.string(s, "smarthost", &d.smarthost);
             if !smarthost.get_ref().is_empty() && !is_next_hop(smarthost.get_ref()) {
                 let msg = format!(
@@ -78,7 +93,10 @@ impl Loader<'_> {
             );
             let smarthost_auth_file = l.string(s, "smarthost_auth_file", &d.smarthost_auth_file);
             if let Some(why) = secret_file_problem(smarthost_auth_file.get_ref()) {
-                l.problem(smarthost_auth_file.span(), format!("`relay.smarthost_auth_file`: {why}"));
+                l.problem(
+                    smarthost_auth_file.span(),
+                    format!("`relay.smarthost_auth_file`: {why}"),
+                );
             }
             let smarthost_auth_file = smarthost_auth_file.into_inner();
             let routes = l.routes(s);
@@ -95,10 +113,16 @@ impl Loader<'_> {
             let mx_port = l.port(s, "mx_port", d.mx_port);
             let concurrency = l.uint(s, "concurrency", d.concurrency as u64, 1).min(1024) as usize;
             let destination_concurrency = l
-                .uint(s, "destination_concurrency", d.destination_concurrency as u64, 1)
+                .uint(
+                    s,
+                    "destination_concurrency",
+                    d.destination_concurrency as u64,
+                    1,
+                )
                 .min(1024) as usize;
-            let connection_cache_secs =
-                l.uint(s, "connection_cache_secs", d.connection_cache_secs, 0).min(300);
+            let connection_cache_secs = l
+                .uint(s, "connection_cache_secs", d.connection_cache_secs, 0)
+                .min(300);
             Relay {
                 networks,
                 smarthost: smarthost.into_inner(),

@@ -126,6 +126,8 @@ impl Loader<'_> {
                 user: l.string(s, "user", &d.user).into_inner(),
                 group: l.string(s, "group", &d.group).into_inner(),
                 shutdown_grace_secs: l.uint(s, "shutdown_grace_secs", d.shutdown_grace_secs, 0),
+                proxy_from: l.networks(s, "server", "proxy_from", &d.proxy_from),
+                proxy_timeout_secs: l.uint(s, "proxy_timeout_secs", d.proxy_timeout_secs, 1),
             }
         })
     }
