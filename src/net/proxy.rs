@@ -249,4 +249,21 @@ mod tests {
         h[12] = 0x31;
         assert!(matches!(parse(&h), Parsed::Bad(_)));
     }
+
+    proptest::proptest! {
+        /// Arbitrary bytes, alone or after a good header's start, never panic; a header never
+        /// claims more than it was given (or 1 KiB), and bytes after it do not change it.
+        #[test]
+        fn arbitrary_input_never_panics(
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1500),
+            prefix in 0usize..3,
+        ) {
+            let start: &[u8] = [&b""[..], b"PROXY ", b"\r\n\r\n\0\r\nQUIT\n\x21\x11"][prefix];
+            let input = [start, &data].concat();
+            if let Parsed::Header { len, client } = parse(&input) {
+                proptest::prop_assert!(len <= input.len() && len <= MAX_HEADER);
+                proptest::prop_assert_eq!(parse(&input[..len]), Parsed::Header { len, client });
+            }
+        }
+    }
 }
