@@ -4,6 +4,7 @@
 //! the proxied client may not), the plaintext-login rule for non-loopback peers, the HTTP
 //! listener's loopback rule. A missing header (timeout), a malformed one and garbage close the
 //! connection with a log line naming the peer; a peer outside `proxy_from` is not asked for one.
+//! And `[server] instance` in the Maildir names, for instances sharing a mailbox root.
 mod common;
 use common::*;
 
@@ -168,4 +169,16 @@ fn a_peer_outside_proxy_from_cannot_claim_another_address() {
         text.contains("[127.0.0.1]") && !text.contains("203.0.113.7"),
         "{text}"
     );
+}
+
+/// `[server] instance` is the last part of the Maildir names this instance makes, so that
+/// instances sharing one mailbox root never make the same name.
+#[test]
+fn maildir_names_carry_the_instance() {
+    let srv = Server::start_with(Overrides::new().set("server", "instance", "\"node-b\""));
+    srv.deliver("alice@example.test", b"Subject: named\r\n\r\nhello\r\n");
+    let mail = srv.new_mail("example.test", "alice");
+    let name = mail[0].file_name().unwrap().to_string_lossy().into_owned();
+    let unique = name.split(',').next().unwrap();
+    assert!(unique.ends_with(".node-b"), "{name}");
 }

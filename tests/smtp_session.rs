@@ -90,7 +90,8 @@ fn two_recipients_two_domains() {
     assert_eq!((a.len(), b.len()), (1, 1));
     assert_eq!(std::fs::read(&a[0]).unwrap(), std::fs::read(&b[0]).unwrap());
     assert_eq!(stored_body(&a[0]), b"Subject: two\n\nfor both\n");
-    // Dovecot-style name with S= and W=.
+    // Dovecot-style name with S= and W=, made by this instance (the host's name by default).
+    let instance = smtpd::config::Server::default().instance_name();
     let name = a[0].file_name().unwrap().to_string_lossy().into_owned();
     let size = std::fs::metadata(&a[0]).unwrap().len();
     let lines = std::fs::read(&a[0])
@@ -99,7 +100,7 @@ fn two_recipients_two_domains() {
         .filter(|&&b| b == b'\n')
         .count() as u64;
     assert!(
-        name.ends_with(&format!(".mx.example.test,S={size},W={}", size + lines)),
+        name.ends_with(&format!(".{instance},S={size},W={}", size + lines)),
         "{name}"
     );
     assert!(srv.root().join("example.test/alice/tmp").is_dir());

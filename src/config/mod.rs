@@ -248,6 +248,9 @@ pub struct Server {
     pub user: String,
     pub group: String,
     pub shutdown_grace_secs: u64,
+    /// This instance's name in the Maildir files it makes (several instances on one shared
+    /// mailbox root each need their own); empty: the host's name.
+    pub instance: String,
     /// Peers (a load balancer such as HAProxy) whose connections start with a PROXY protocol
     /// header (v1 or v2) naming the real client; required from them, refused from anyone else.
     pub proxy_from: Vec<ipnet::IpNet>,
@@ -377,12 +380,28 @@ pub struct Account {
     pub password: String,
 }
 
+impl Server {
+    /// The name in Maildir file names: `instance`, or the host's name (as Dovecot and Postfix
+    /// name theirs), or "localhost" when it has none.
+    pub fn instance_name(&self) -> String {
+        if !self.instance.is_empty() {
+            return self.instance.clone();
+        }
+        nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".into())
+    }
+}
+
 impl Default for Server {
     fn default() -> Self {
         Server {
             user: String::new(),
             group: String::new(),
             shutdown_grace_secs: 30,
+            instance: String::new(),
             proxy_from: Vec::new(),
             proxy_timeout_secs: 5,
         }

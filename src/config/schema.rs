@@ -82,6 +82,7 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("server", "user", "When started as root: drop to this user after binding the ports; empty: stay root."),
     ("server", "group", "When started as root: drop to this group after binding the ports; empty: the user's primary group."),
     ("server", "shutdown_grace_secs", "On SIGTERM, a session inside DATA may finish within this many seconds."),
+    ("server", "instance", "This instance's name in the names of the Maildir files it makes (`<time>.M<µs>P<pid>Q<n>.<instance>`), so that several instances on one shared mailbox root never make the same name; empty: the host's name (as Dovecot and Postfix)."),
     ("server", "proxy_from", "Networks (CIDR) of load balancers (HAProxy `send-proxy` / `send-proxy-v2`) in front of every listener: a connection from them must start with a PROXY protocol header (v1 or v2), whose client address is then the client for everything (limits, [relay] networks, loopback rules, Received:, logs); without one, or with a malformed one, the connection is closed and logged. Empty: no PROXY headers."),
     ("server", "proxy_timeout_secs", "How long a [server] proxy_from peer has to send its PROXY header."),
     ("smtp", "listen", "Plain SMTP listeners (the port 25 role), as \"IP:PORT\". STARTTLS is offered when [tls] is set."),

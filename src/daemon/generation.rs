@@ -46,7 +46,7 @@ impl Generation {
         };
         let store = Arc::new(MaildirStore::new(
             config.mailboxes.root.clone(),
-            &config.hostname,
+            &config.server.instance_name(),
         ));
         let pairs = config.accounts.iter();
         let pairs = pairs.map(|a| (a.address.as_str(), a.password.as_str()));

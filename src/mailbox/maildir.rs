@@ -45,8 +45,10 @@ const READY_CACHE: usize = 10_000;
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
 impl MaildirStore {
-    pub fn new(root: impl Into<PathBuf>, hostname: &str) -> Self {
-        let host = hostname
+    /// A store under `root` whose new files end with `instance` (`[server] instance`; `/` and
+    /// `:` written as `\057` and `\072`, as the Maildir spec says).
+    pub fn new(root: impl Into<PathBuf>, instance: &str) -> Self {
+        let host = instance
             .chars()
             .map(|c| match c {
                 '/' => "\\057".to_string(),

@@ -182,3 +182,35 @@ fn http_tls_admins_and_the_deprecated_metrics_key() {
             .is_empty()
     );
 }
+
+/// `[server] instance` names Maildir files: a name with a path separator, a Maildir
+/// separator or spaces is refused where it stands; `proxy_from` takes networks like
+/// `[relay] networks`, an address alone being one host.
+#[test]
+fn server_instance_and_proxy_from_are_checked() {
+    let base = "hostname = \"mx.example.test\"\n[server]\n";
+    for bad in ["a/b", "node:1", "two words", &"x".repeat(65)] {
+        let p = problems(&format!("{base}instance = \"{bad}\"\n"));
+        assert_eq!(p.len(), 1, "{bad}: {p:?}");
+        assert_eq!(p[0].0, 3, "{p:?}");
+        assert!(p[0].1.contains("is not a name for Maildir files"), "{p:?}");
+    }
+    let c = parse(
+        &format!(
+            "{base}instance = \"node-b.lab_1\"\nproxy_from = [\"10.1.2.3\", \"192.0.2.0/24\"]\n"
+        ),
+        Path::new("t.toml"),
+    )
+    .unwrap();
+    assert_eq!(c.server.instance_name(), "node-b.lab_1");
+    let nets: Vec<String> = c
+        .server
+        .proxy_from
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(nets, ["10.1.2.3/32", "192.0.2.0/24"]);
+    let p = problems(&format!("{base}proxy_from = [\"10.0.0.0/40\"]\n"));
+    assert!(p[0].1.contains("`server.proxy_from`"), "{p:?}");
+    assert!(!Server::default().instance_name().is_empty());
+}

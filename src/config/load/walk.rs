@@ -126,6 +126,18 @@ impl Loader<'_> {
                 user: l.string(s, "user", &d.user).into_inner(),
                 group: l.string(s, "group", &d.group).into_inner(),
                 shutdown_grace_secs: l.uint(s, "shutdown_grace_secs", d.shutdown_grace_secs, 0),
+                instance: {
+                    let v = l.string(s, "instance", &d.instance);
+                    let name = v.get_ref();
+                    let fine = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
+                    if name.len() > 64 || !name.chars().all(fine) {
+                        l.problem(
+                            v.span(),
+                            format!("`server.instance`: \"{name}\" is not a name for Maildir files (letters, digits, '.', '-' and '_'; at most 64)"),
+                        );
+                    }
+                    v.into_inner()
+                },
                 proxy_from: l.networks(s, "server", "proxy_from", &d.proxy_from),
                 proxy_timeout_secs: l.uint(s, "proxy_timeout_secs", d.proxy_timeout_secs, 1),
             }
