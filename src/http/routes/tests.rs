@@ -610,11 +610,14 @@ async fn wait_woken(naming: bool) {
             .as_secs()
             + 1
     );
+    // Written in tmp/ and renamed into new/, as a delivery does: a scan never sees it half
+    // written (a plain write into new/ made this test flaky: the wait read an empty file).
     fs::write(
-        md.join("new").join(&name),
+        md.join("tmp").join(&name),
         "To: carol@example.test\nSubject: hi\n\n",
     )
     .unwrap();
+    fs::rename(md.join("tmp").join(&name), md.join("new").join(&name)).unwrap();
     let event = crate::net::watch::WatchEvent {
         time: 0,
         session: 1,
