@@ -38,6 +38,7 @@ impl ImapSession {
             "MOVE",
             "SPECIAL-USE",
             "CHILDREN",
+            "ESEARCH",
         ] {
             caps.push(c.into());
         }

@@ -1,9 +1,11 @@
 //! The IMAP server engine (RFC 3501 IMAP4rev1, with IDLE, UIDPLUS, MOVE, LITERAL+, ENABLE,
-//! NAMESPACE, ID, SPECIAL-USE, UNSELECT, SASL-IR, CHILDREN, APPENDLIMIT). Command parsing is
-//! `imap-codec`'s; responses are written by [`encode`]. Folders and messages are reached through
+//! NAMESPACE, ID, SPECIAL-USE, UNSELECT, SASL-IR, CHILDREN, APPENDLIMIT, ESEARCH). Command
+//! parsing is `imap-codec`'s, with a small pre-parser ([`extended`]) for what it does not
+//! parse; responses are written by [`encode`]. Folders and messages are reached through
 //! [`store::Store`]: the engine itself does no I/O.
 mod auth;
 pub mod encode;
+mod extended;
 #[cfg(test)]
 pub mod fake;
 mod fetch;

@@ -269,6 +269,13 @@ impl ImapSession {
         if bytes.iter().all(|b| b.is_ascii_whitespace()) {
             return;
         }
+        match super::extended::parse(&bytes) {
+            Some(Ok(ext)) => {
+                return super::verbs::dispatch_extended(self, tag.as_deref().unwrap_or("*"), ext);
+            }
+            Some(Err(why)) => return self.bad(tag.as_deref().unwrap_or("*"), why),
+            None => {}
+        }
         match CommandCodec::default().decode(&bytes) {
             Ok(([], cmd)) => {
                 let cmd: Command<'static> = imap_codec::imap_types::IntoStatic::into_static(cmd);

@@ -362,6 +362,27 @@ const BAD_INPUT: &[(&str, &str, &str)] = &[
     ("t DELETE INBOX", "t NO", "t OK"),
     ("t STATUS \"/etc\" (MESSAGES)", "t NO", "* STATUS"),
     ("t APPEND INBOX {1001}", "t NO [TOOBIG]", "+ "),
+    // SEARCH RETURN (RFC 4731): unknown or malformed options are BAD, never a half answer.
+    (
+        "SEARCH RETURN (COUNT) ALL",
+        "* ESEARCH (TAG \"t\") COUNT 2\r\nt OK",
+        "",
+    ),
+    (
+        "SEARCH RETURN (SAVE) ALL",
+        "t BAD Unknown SEARCH RETURN",
+        "ESEARCH",
+    ),
+    ("UID SEARCH RETURN (PARTIAL 1:10) ALL", "t BAD", "ESEARCH"),
+    ("SEARCH RETURN (MIN ALL", "t BAD Malformed", "ESEARCH"),
+    ("SEARCH RETURN ((((((((((MIN ALL", "t BAD", "ESEARCH"),
+    ("SEARCH RETURN (MIN)) ALL", "t BAD", "ESEARCH"),
+    ("SEARCH RETURN (MIN) ", "t BAD", "ESEARCH"),
+    ("SEARCH RETURN MIN ALL", "t BAD", "ESEARCH"),
+    ("SEARCH RETURN", "t BAD", "ESEARCH"),
+    ("SEARCH RETURN (MIN) NOSUCHKEY", "t BAD", "ESEARCH"),
+    ("SEARCH RETURN (MIN) SUBJECT \"open", "t BAD", "ESEARCH"),
+    ("SEARCH RETURN (\u{0}) ALL", "t BAD", "ESEARCH"),
     ("t APPEND INBOX {4294967296}", "t BAD", "+ "),
     (
         "t APPEND INBOX (\\Seen \\Flagged) \"01-Jan-2020 00:00:00 +0000\" {5}\r\nx\r\nyz",
@@ -445,4 +466,75 @@ fn keywords_are_stored_fetched_and_searched() {
         out.contains("* 1 FETCH (FLAGS (\\Flagged \\Recent))"),
         "{out}"
     );
+}
+
+/// SEARCH RETURN (RFC 4731) in one session, fed whole, byte by byte and in pieces: MIN, MAX,
+/// COUNT and ALL (as a sequence set), by sequence number and by UID, no hits, CHARSET and a
+/// literal after the options; a plain SEARCH still answers `* SEARCH`.
+#[test]
+fn esearch_fed_whole_byte_by_byte_and_in_pieces() {
+    const SCRIPT: &[(&str, &str)] = &[
+        (
+            "a SEARCH RETURN (MIN MAX COUNT ALL) UNSEEN",
+            "* ESEARCH (TAG \"a\") MIN 2 MAX 4 COUNT 2 ALL 2,4\r\na OK",
+        ),
+        (
+            "b UID SEARCH RETURN (ALL) ALL",
+            "* ESEARCH (TAG \"b\") UID ALL 1:4\r\nb OK",
+        ),
+        (
+            "c search return () SEEN",
+            "* ESEARCH (TAG \"c\") ALL 1,3\r\nc OK",
+        ),
+        (
+            "d UID SEARCH RETURN (MIN MAX COUNT ALL) SUBJECT nothing",
+            "* ESEARCH (TAG \"d\") UID COUNT 0\r\nd OK",
+        ),
+        (
+            "e UID SEARCH RETURN (MIN) SUBJECT nothing",
+            "* ESEARCH (TAG \"e\") UID\r\ne OK",
+        ),
+        (
+            "f SEARCH RETURN (COUNT) CHARSET UTF-8 SUBJECT {6}\r\nsecond",
+            "* ESEARCH (TAG \"f\") COUNT 1\r\nf OK",
+        ),
+        (
+            "g SEARCH RETURN (MAX MIN) 1,3",
+            "* ESEARCH (TAG \"g\") MIN 1 MAX 3\r\ng OK",
+        ),
+        ("h SEARCH UNSEEN", "* SEARCH 2 4\r\nh OK"),
+        (
+            "i UID SEARCH RETURN (COUNT) UID 3:*",
+            "* ESEARCH (TAG \"i\") UID COUNT 2\r\ni OK",
+        ),
+    ];
+    let script: String = SCRIPT.iter().map(|(c, _)| format!("{c}\r\n")).collect();
+    for size in [0, 1, 5, 64] {
+        let mut h = Harness::new(true);
+        {
+            let mut a = h.account.lock().unwrap();
+            a.deliver(b"Subject: third\n\nthree\n");
+            a.deliver(b"Subject: fourth\n\nfour\n");
+        }
+        let out = h.run(
+            "l LOGIN alice@example.test secret\r\ns SELECT INBOX\r\nx STORE 1,3 +FLAGS.SILENT (\\Seen)\r\n",
+            0,
+        );
+        assert!(out.contains("x OK"), "{out}");
+        let caps = h.run("k CAPABILITY\r\n", 0);
+        assert!(caps.contains(" ESEARCH"), "{caps}");
+        let out = h.run(&script, size);
+        for (cmd, want) in SCRIPT {
+            assert!(
+                out.contains(want),
+                "size {size}: {cmd:?} wants {want:?} in:\n{out}"
+            );
+        }
+        assert!(!out.contains("BAD"), "size {size}: {out}");
+    }
+    // Before SELECT, and before login.
+    let mut h = Harness::new(true);
+    let out = h.run("a SEARCH RETURN (ALL) ALL\r\nl LOGIN alice@example.test secret\r\nb UID SEARCH RETURN (ALL) ALL\r\n", 1);
+    assert!(out.contains("a BAD Log in first"), "{out}");
+    assert!(out.contains("b BAD Select a folder first"), "{out}");
 }

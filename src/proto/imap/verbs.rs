@@ -3,6 +3,7 @@
 
 use imap_codec::imap_types::command::CommandBody;
 
+use super::extended::Extended;
 use super::session::{ImapSession, State};
 use super::{auth, fetch, folders, search, selected};
 
@@ -105,7 +106,7 @@ pub fn dispatch(s: &mut ImapSession, tag: &str, body: CommandBody<'static>) {
             selected::expunge(s, tag, Some(&sequence_set))
         }
         C::Search { criteria, uid, .. } if selected => {
-            search::search(s, tag, criteria.as_ref(), uid)
+            search::search(s, tag, criteria.as_ref(), uid, None)
         }
         C::Fetch {
             sequence_set,
@@ -140,6 +141,17 @@ pub fn dispatch(s: &mut ImapSession, tag: &str, body: CommandBody<'static>) {
             };
             s.bad(tag, text);
         }
+    }
+}
+
+/// The commands read by [`super::extended`] rather than by imap-codec.
+pub fn dispatch_extended(s: &mut ImapSession, tag: &str, cmd: Extended) {
+    match cmd {
+        Extended::Search { uid, ret, criteria } => match s.state {
+            State::Selected => search::search(s, tag, &criteria, uid, Some(ret)),
+            State::Authenticated => s.bad(tag, "Select a folder first"),
+            _ => s.bad(tag, "Log in first"),
+        },
     }
 }
 

@@ -1,0 +1,68 @@
+"""IMAP extensions with Python's imaplib against smtpd; used by tests/imap_ext.rs.
+
+usage: imaplib_ext.py STEP HOST PORT USER PASSWORD
+STEP: esearch. The mailbox must hold exactly three messages, subjects "one", "two" and
+"three", delivered over SMTP. imaplib has no helper for these extensions, so the commands go
+through its generic ones and the untagged answers are read with response(). Every step
+asserts what it sees; prints "ok" at the end.
+"""
+import imaplib
+import sys
+
+step, host, port, user, password = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
+
+
+def ok(result, what):
+    typ, data = result
+    assert typ == "OK", (what, typ, data)
+    return data
+
+
+def bad(fn, what):
+    try:
+        fn()
+    except imaplib.IMAP4.error as e:
+        assert "BAD" in str(e) or "rror" in str(e), (what, e)
+        return
+    raise SystemExit(f"{what}: accepted")
+
+
+def esearch(m, *args, uid=False):
+    """The ESEARCH line's data after SEARCH RETURN ..."""
+    if uid:
+        ok(m.uid("SEARCH", *args), args)
+    else:
+        ok(m.search(None, *args), args)
+    typ, data = m.response("ESEARCH")
+    assert typ == "ESEARCH" and len(data) == 1 and data[0] is not None, (args, typ, data)
+    return data[0].decode()
+
+
+m = imaplib.IMAP4(host, port)
+ok(m.login(user, password), "login")
+
+if step == "esearch":
+    assert "ESEARCH" in m.capabilities, m.capabilities
+    ok(m.select("INBOX"), "select")
+    ok(m.store("2", "+FLAGS.SILENT", "(\\Seen)"), "store")
+    tag_re = r'\(TAG "[A-Z0-9]+"\)'
+    import re
+    got = esearch(m, "RETURN", "(MIN MAX COUNT ALL)", "UNSEEN")
+    assert re.fullmatch(tag_re + " MIN 1 MAX 3 COUNT 2 ALL 1,3", got), got
+    got = esearch(m, "RETURN", "(COUNT)", "ALL", uid=True)
+    assert re.fullmatch(tag_re + " UID COUNT 3", got), got
+    got = esearch(m, "RETURN", "()", "SUBJECT", "t", uid=True)
+    assert re.fullmatch(tag_re + " UID ALL 2:3", got), got
+    got = esearch(m, "RETURN", "(MIN MAX)", "SUBJECT", "nothing")
+    assert re.fullmatch(tag_re, got), got
+    # A plain SEARCH is still answered with * SEARCH.
+    assert ok(m.search(None, "UNSEEN"), "plain search") == [b"1 3"]
+    bad(lambda: m.search(None, "RETURN", "(SAVE)", "ALL"), "RETURN (SAVE)")
+    bad(lambda: m.search(None, "RETURN", "(MIN", "ALL"), "unbalanced RETURN")
+    bad(lambda: m.uid("SEARCH", "RETURN", "(FROB)", "ALL"), "unknown return option")
+    ok(m.noop(), "still alive")
+else:
+    raise SystemExit(f"unknown step {step}")
+
+m.logout()
+print("ok")
