@@ -1,4 +1,5 @@
-//! IMAP extensions against the real smtpd with Python imaplib: ESEARCH (RFC 4731). Each test
+//! IMAP extensions against the real smtpd with Python imaplib: ESEARCH (RFC 4731), LIST-EXTENDED
+//! and LIST-STATUS (RFC 5258, RFC 5819) on the Maildir. Each test
 //! proves one clause of issue 16's extension list; bad options get a tagged BAD and the session
 //! goes on.
 mod common;
@@ -56,4 +57,17 @@ fn esearch_with_imaplib() {
     }
     let srv = server();
     python("esearch", srv.addr("imap"));
+}
+
+/// LIST-EXTENDED and LIST-STATUS on the Maildir account: `LIST (SUBSCRIBED SPECIAL-USE) "" "*"
+/// RETURN (SUBSCRIBED CHILDREN SPECIAL-USE STATUS (...))` lists the subscribed special folders
+/// each with its STATUS line; a subscribed name with no folder is `\NonExistent`; RECURSIVEMATCH
+/// gives CHILDINFO; several patterns; bad options are BAD and plain LIST is unchanged.
+#[test]
+fn list_extended_and_list_status_with_imaplib() {
+    if !have("python3") {
+        return;
+    }
+    let srv = server();
+    python("list", srv.addr("imap"));
 }

@@ -1,7 +1,7 @@
 """IMAP extensions with Python's imaplib against smtpd; used by tests/imap_ext.rs.
 
 usage: imaplib_ext.py STEP HOST PORT USER PASSWORD
-STEP: esearch. The mailbox must hold exactly three messages, subjects "one", "two" and
+STEP: esearch or list. The mailbox must hold exactly three messages, subjects "one", "two" and
 "three", delivered over SMTP. imaplib has no helper for these extensions, so the commands go
 through its generic ones and the untagged answers are read with response(). Every step
 asserts what it sees; prints "ok" at the end.
@@ -60,6 +60,45 @@ if step == "esearch":
     bad(lambda: m.search(None, "RETURN", "(SAVE)", "ALL"), "RETURN (SAVE)")
     bad(lambda: m.search(None, "RETURN", "(MIN", "ALL"), "unbalanced RETURN")
     bad(lambda: m.uid("SEARCH", "RETURN", "(FROB)", "ALL"), "unknown return option")
+    ok(m.noop(), "still alive")
+elif step == "list":
+    for cap in ("LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE"):
+        assert cap in m.capabilities, (cap, m.capabilities)
+    ok(m.create("Work"), "create")
+    ok(m.create("Work.2026"), "create child")
+    ok(m.subscribe("Work.2026"), "subscribe")
+    ok(m.unsubscribe("Trash"), "unsubscribe")
+    ok(m.subscribe("Gone"), "subscribe a name with no folder")
+
+    def xlist(*args):
+        typ, dat = m._simple_command("LIST", *args)
+        lines = [l.decode() for l in ok(m._untagged_response(typ, dat, "LIST"), args) if l]
+        typ, status = m.response("STATUS")
+        return lines, [l.decode() for l in status if l]
+
+    lines, status = xlist("(SUBSCRIBED SPECIAL-USE)", '""', '"*"', "RETURN",
+                          "(SUBSCRIBED CHILDREN SPECIAL-USE STATUS (MESSAGES UNSEEN UIDNEXT UIDVALIDITY))")
+    names = {l.rsplit(" ", 1)[1]: l for l in lines}
+    assert sorted(names) == ["Archive", "Drafts", "Junk", "Sent"], lines
+    assert names["Sent"] == '(\\HasNoChildren \\Sent \\Subscribed) "." Sent', lines
+    assert len(status) == 4 and all("MESSAGES 0 UNSEEN 0 UIDNEXT 1 UIDVALIDITY " in l for l in status), status
+    lines, status = xlist("(SUBSCRIBED)", '""', "*")
+    names = {l.rsplit(" ", 1)[1]: l for l in lines}
+    assert "Trash" not in names and "Work" not in names, lines
+    assert names["Gone"].startswith("(\\NonExistent"), lines
+    assert "\\Subscribed" in names["Work.2026"] and "\\Subscribed" in names["INBOX"], lines
+    assert status == [], status
+    lines, _ = xlist("(SUBSCRIBED RECURSIVEMATCH)", '""', "%")
+    assert '(\\HasChildren) "." Work ("CHILDINFO" ("SUBSCRIBED"))' in lines, lines
+    lines, status = xlist('""', "(INBOX Work*)", "RETURN", "(STATUS (MESSAGES UNSEEN))")
+    assert len(lines) == 3, lines
+    assert "INBOX (MESSAGES 3 UNSEEN 3)" in status, status
+    bad(lambda: m._simple_command("LIST", "(FROB)", '""', "*"), "unknown selection option")
+    bad(lambda: m._simple_command("LIST", '""', "*", "RETURN", "(STATUS (FROB))"), "unknown status item")
+    bad(lambda: m._simple_command("LIST", "(SUBSCRIBED", '""', "*"), "unbalanced")
+    # Plain LIST is unchanged.
+    plain = [l.decode() for l in ok(m.list(), "plain list")]
+    assert any(l.endswith('"." Trash') for l in plain) and not any("Gone" in l for l in plain), plain
     ok(m.noop(), "still alive")
 else:
     raise SystemExit(f"unknown step {step}")

@@ -39,6 +39,8 @@ impl ImapSession {
             "SPECIAL-USE",
             "CHILDREN",
             "ESEARCH",
+            "LIST-EXTENDED",
+            "LIST-STATUS",
         ] {
             caps.push(c.into());
         }

@@ -191,6 +191,9 @@ impl Store for FakeStore {
         }
         Ok(())
     }
+    fn subscriptions(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self.lock().subscribed.iter().cloned().collect())
+    }
     fn status(&self, name: &str) -> Result<Status, StoreError> {
         let a = self.lock();
         let f = a.folders.get(name).ok_or(StoreError::NoSuchFolder)?;

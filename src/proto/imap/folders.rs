@@ -1,17 +1,16 @@
 //! The authenticated state's folder commands: SELECT / EXAMINE, CREATE, DELETE, RENAME,
-//! SUBSCRIBE / UNSUBSCRIBE, LIST / LSUB (with SPECIAL-USE and CHILDREN attributes), STATUS,
-//! APPEND.
+//! SUBSCRIBE / UNSUBSCRIBE, STATUS, APPEND (LIST and LSUB are in [`super::list`]).
 
 use imap_codec::imap_types::datetime::DateTime;
 use imap_codec::imap_types::extensions::binary::LiteralOrLiteral8;
 use imap_codec::imap_types::flag::Flag as ImapFlag;
-use imap_codec::imap_types::mailbox::{ListMailbox, Mailbox};
+use imap_codec::imap_types::mailbox::Mailbox;
 use imap_codec::imap_types::status::StatusDataItemName;
 
 use super::encode::{astring, tagged, untagged};
 use super::selected::{flags_from, flags_lines, keyword_names, report_changes, store_failed};
 use super::session::{ImapSession, State};
-use super::store::{Flag, Store, StoreError};
+use super::store::{Flag, Status, Store, StoreError};
 
 /// The folder name a command gave, or a NO already sent.
 pub fn mailbox_name(s: &mut ImapSession, tag: &str, m: &Mailbox<'_>) -> Option<String> {
@@ -31,7 +30,7 @@ pub fn mailbox_name(s: &mut ImapSession, tag: &str, m: &Mailbox<'_>) -> Option<S
     }
 }
 
-fn store_call<T>(
+pub fn store_call<T>(
     s: &mut ImapSession,
     tag: &str,
     f: impl FnOnce(&mut dyn Store) -> Result<T, StoreError>,
@@ -140,90 +139,6 @@ pub fn subscribe(s: &mut ImapSession, tag: &str, m: &Mailbox<'_>, on: bool) {
     }
 }
 
-fn list_pattern(w: &ListMailbox<'_>) -> Vec<u8> {
-    match w {
-        ListMailbox::Token(t) => t.as_ref().to_vec(),
-        ListMailbox::String(st) => st.as_ref().to_vec(),
-    }
-}
-
-/// IMAP LIST wildcards: `*` matches anything, `%` anything but the separator `.`
-/// (dynamic programming: linear in name × pattern, whatever the pattern).
-pub fn matches(pattern: &[u8], name: &[u8]) -> bool {
-    let (p, n) = (pattern, name);
-    let mut row = vec![false; n.len() + 1];
-    row[0] = true;
-    for &pc in p {
-        let mut next = vec![false; n.len() + 1];
-        match pc {
-            b'*' | b'%' => {
-                next[0] = row[0];
-                for j in 1..=n.len() {
-                    next[j] = row[j] || (next[j - 1] && (pc == b'*' || n[j - 1] != b'.'));
-                }
-            }
-            c => {
-                for j in 1..=n.len() {
-                    next[j] = row[j - 1] && n[j - 1] == c;
-                }
-            }
-        }
-        row = next;
-    }
-    row[n.len()]
-}
-
-pub fn list(
-    s: &mut ImapSession,
-    tag: &str,
-    reference: &Mailbox<'_>,
-    w: &ListMailbox<'_>,
-    lsub: bool,
-) {
-    let verb = if lsub { "LSUB" } else { "LIST" };
-    let pattern = list_pattern(w);
-    if pattern.is_empty() {
-        // The hierarchy delimiter and root (RFC 3501 6.3.8).
-        s.reply(untagged(&format!("{verb} (\\Noselect) \".\" \"\"")));
-        return s.reply(tagged(tag, "OK", &format!("{verb} completed")));
-    }
-    let mut full = match reference {
-        Mailbox::Inbox => b"INBOX".to_vec(),
-        Mailbox::Other(o) => o.as_ref().to_vec(),
-    };
-    full.extend_from_slice(&pattern);
-    let Some(folders) = store_call(s, tag, |st| st.folders()) else {
-        return;
-    };
-    let mut out = Vec::new();
-    for f in folders {
-        let name_matches = if f.name == "INBOX" {
-            matches(&full.to_ascii_uppercase(), b"INBOX")
-        } else {
-            matches(&full, f.name.as_bytes())
-        };
-        if !name_matches || (lsub && !f.subscribed) {
-            continue;
-        }
-        let mut attrs = vec![if f.has_children {
-            "\\HasChildren"
-        } else {
-            "\\HasNoChildren"
-        }];
-        if let Some(sp) = f.special.filter(|_| !lsub) {
-            attrs.push(sp);
-        }
-        if f.subscribed && !lsub {
-            attrs.push("\\Subscribed");
-        }
-        out.extend_from_slice(format!("* {verb} ({}) \".\" ", attrs.join(" ")).as_bytes());
-        astring(&mut out, f.name.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    s.reply(out);
-    s.reply(tagged(tag, "OK", &format!("{verb} completed")));
-}
-
 pub fn status(s: &mut ImapSession, tag: &str, m: &Mailbox<'_>, items: &[StatusDataItemName]) {
     let Some(name) = mailbox_name(s, tag, m) else {
         return;
@@ -231,6 +146,12 @@ pub fn status(s: &mut ImapSession, tag: &str, m: &Mailbox<'_>, items: &[StatusDa
     let Some(st) = store_call(s, tag, |st| st.status(&name)) else {
         return;
     };
+    s.reply(status_line(&name, &st, items));
+    s.reply(tagged(tag, "OK", "STATUS completed"));
+}
+
+/// `* STATUS name (MESSAGES n ...)` with the items asked for, in their order.
+pub fn status_line(name: &str, st: &Status, items: &[StatusDataItemName]) -> Vec<u8> {
     let mut parts = Vec::new();
     for it in items {
         let (k, v) = match it {
@@ -247,8 +168,7 @@ pub fn status(s: &mut ImapSession, tag: &str, m: &Mailbox<'_>, items: &[StatusDa
     let mut out = b"* STATUS ".to_vec();
     astring(&mut out, name.as_bytes());
     out.extend_from_slice(format!(" ({})\r\n", parts.join(" ")).as_bytes());
-    s.reply(out);
-    s.reply(tagged(tag, "OK", "STATUS completed"));
+    out
 }
 
 pub fn append(
@@ -294,31 +214,5 @@ pub fn append(
         }
         Some(Err(e)) => store_failed(s, tag, &e),
         None => {}
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::matches;
-
-    #[test]
-    fn list_wildcards() {
-        for (p, n, yes) in [
-            ("*", "Work.2026", true),
-            ("%", "Work.2026", false),
-            ("%", "Work", true),
-            ("Work.%", "Work.2026", true),
-            ("W*6", "Work.2026", true),
-            ("S%", "Sent", true),
-            ("s%", "Sent", false),
-            ("Sent", "sent", false),
-            (
-                "*a*a*a*a*a*a*a*a*a*a*a*b",
-                "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-                false,
-            ),
-        ] {
-            assert_eq!(matches(p.as_bytes(), n.as_bytes()), yes, "{p} {n}");
-        }
     }
 }

@@ -10,6 +10,7 @@ mod extended;
 pub mod fake;
 mod fetch;
 mod folders;
+mod list;
 pub mod mime;
 mod search;
 mod selected;

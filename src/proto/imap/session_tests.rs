@@ -383,6 +383,39 @@ const BAD_INPUT: &[(&str, &str, &str)] = &[
     ("SEARCH RETURN (MIN) NOSUCHKEY", "t BAD", "ESEARCH"),
     ("SEARCH RETURN (MIN) SUBJECT \"open", "t BAD", "ESEARCH"),
     ("SEARCH RETURN (\u{0}) ALL", "t BAD", "ESEARCH"),
+    // LIST-EXTENDED (RFC 5258): unknown or malformed options are BAD, and nothing is listed.
+    (
+        "LIST (FROB) \"\" *",
+        "t BAD Unknown LIST selection",
+        "* LIST",
+    ),
+    (
+        "LIST (RECURSIVEMATCH) \"\" *",
+        "t BAD RECURSIVEMATCH",
+        "* LIST",
+    ),
+    ("LIST (SUBSCRIBED \"\" *", "t BAD", "* LIST"),
+    ("LIST \"\" (INBOX Sent", "t BAD", "* LIST"),
+    ("LIST \"\" () RETURN (CHILDREN)", "t BAD", "* LIST"),
+    (
+        "LIST \"\" * RETURN (FROB)",
+        "t BAD Unknown LIST return",
+        "* LIST",
+    ),
+    (
+        "LIST \"\" * RETURN (STATUS (SIZE))",
+        "t BAD Unknown STATUS",
+        "* LIST",
+    ),
+    ("LIST \"\" * RETURN (STATUS MESSAGES)", "t BAD", "* LIST"),
+    ("LIST \"\" * RETURN (CHILDREN) extra", "t BAD", "* LIST"),
+    ("LIST \"\" * RETURN ((((((((((", "t BAD", "* LIST"),
+    ("LIST (SUBSCRIBED) \"\" \"unterminated", "t BAD", "* LIST"),
+    (
+        "LIST (SUBSCRIBED) \"\" {4}\r\nSent",
+        "* LIST (\\HasNoChildren \\Sent \\Subscribed) \".\" Sent\r\n",
+        "",
+    ),
     ("t APPEND INBOX {4294967296}", "t BAD", "+ "),
     (
         "t APPEND INBOX (\\Seen \\Flagged) \"01-Jan-2020 00:00:00 +0000\" {5}\r\nx\r\nyz",
@@ -537,4 +570,97 @@ fn esearch_fed_whole_byte_by_byte_and_in_pieces() {
     let out = h.run("a SEARCH RETURN (ALL) ALL\r\nl LOGIN alice@example.test secret\r\nb UID SEARCH RETURN (ALL) ALL\r\n", 1);
     assert!(out.contains("a BAD Log in first"), "{out}");
     assert!(out.contains("b BAD Select a folder first"), "{out}");
+}
+
+/// LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819) and the SPECIAL-USE selection (RFC 6154) in
+/// one session, fed whole, byte by byte and in pieces.
+#[test]
+fn list_extended_and_list_status_fed_whole_byte_by_byte_and_in_pieces() {
+    const SETUP: &str = "l LOGIN alice@example.test secret\r\n\
+        c1 CREATE Work\r\nc2 CREATE Work.2026\r\nc3 SUBSCRIBE Work.2026\r\n\
+        c4 UNSUBSCRIBE Trash\r\nc5 SUBSCRIBE Gone\r\nc6 UNSUBSCRIBE Work\r\n";
+    #[rustfmt::skip]
+    const SCRIPT: &[(&str, &[&str], &[&str])] = &[
+        (
+            "a LIST (SUBSCRIBED SPECIAL-USE) \"\" \"*\" RETURN (SUBSCRIBED CHILDREN SPECIAL-USE STATUS (MESSAGES UNSEEN UIDNEXT UIDVALIDITY))",
+            &[
+                "* LIST (\\HasNoChildren \\Sent \\Subscribed) \".\" Sent\r\n* STATUS Sent (MESSAGES 0 UNSEEN 0 UIDNEXT 1 UIDVALIDITY 1004)\r\n",
+                "* LIST (\\HasNoChildren \\Archive \\Subscribed) \".\" Archive\r\n* STATUS Archive (MESSAGES 0 ",
+                "\\Drafts", "\\Junk", "a OK LIST completed",
+            ],
+            &["\" INBOX", "Trash", "Work", "Gone"],
+        ),
+        (
+            "b LIST (SUBSCRIBED) \"\" *",
+            &[
+                "* LIST (\\HasNoChildren \\Subscribed) \".\" INBOX\r\n",
+                "* LIST (\\NonExistent \\HasNoChildren \\Subscribed) \".\" Gone\r\n",
+                "* LIST (\\HasNoChildren \\Subscribed) \".\" Work.2026\r\n",
+            ],
+            &["Trash", "\" Work\r\n", "STATUS"],
+        ),
+        (
+            "c LIST (SUBSCRIBED RECURSIVEMATCH) \"\" %",
+            &[
+                "* LIST (\\HasChildren) \".\" Work (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\n",
+                "* LIST (\\HasNoChildren \\Sent \\Subscribed) \".\" Sent\r\n",
+            ],
+            &["Work.2026", "Trash"],
+        ),
+        (
+            "d LIST \"\" (inbox Work*) RETURN (STATUS (MESSAGES UNSEEN))",
+            &[
+                "* LIST (\\HasNoChildren \\Subscribed) \".\" INBOX\r\n* STATUS INBOX (MESSAGES 2 UNSEEN 2)\r\n",
+                "* LIST (\\HasChildren) \".\" Work\r\n* STATUS Work (MESSAGES 0 UNSEEN 0)\r\n",
+                "* LIST (\\HasNoChildren \\Subscribed) \".\" Work.2026\r\n* STATUS Work.2026 (",
+            ],
+            &["Sent", "Gone"],
+        ),
+        (
+            "e LIST () \"\" % RETURN (CHILDREN)",
+            &["* LIST (\\HasNoChildren \\Trash) \".\" Trash\r\n", "* LIST (\\HasChildren) \".\" Work\r\n"],
+            &["Gone", "Work.2026", "STATUS"],
+        ),
+        (
+            "f LIST (SPECIAL-USE) \"\" * RETURN (SPECIAL-USE)",
+            &["* LIST (\\HasNoChildren \\Trash) \".\" Trash\r\n", "\\Sent"],
+            &["INBOX", "Work", "Gone"],
+        ),
+        (
+            "g LIST (REMOTE) Work. %",
+            &["* LIST (\\HasNoChildren \\Subscribed) \".\" Work.2026\r\n"],
+            &["Sent"],
+        ),
+        (
+            "h LIST \"\" \"\" RETURN (CHILDREN)",
+            &["* LIST (\\Noselect) \".\" \"\"\r\nh OK"],
+            &[],
+        ),
+    ];
+    for size in [0, 1, 5, 64] {
+        let mut h = Harness::new(true);
+        let out = h.run(SETUP, 0);
+        assert_eq!(out.matches(" OK ").count(), 7, "{out}");
+        let caps = h.run("k CAPABILITY\r\n", 0);
+        assert!(caps.contains(" LIST-EXTENDED LIST-STATUS"), "{caps}");
+        for (cmd, want, never) in SCRIPT {
+            let out = h.run(&format!("{cmd}\r\n"), size);
+            for w in *want {
+                assert!(
+                    out.contains(w),
+                    "size {size}: {cmd:?} wants {w:?} in:\n{out}"
+                );
+            }
+            for n in *never {
+                assert!(
+                    !out.contains(n),
+                    "size {size}: {cmd:?} never {n:?} in:\n{out}"
+                );
+            }
+            assert!(!out.contains("BAD"), "size {size}: {out}");
+        }
+    }
+    let mut h = Harness::new(true);
+    let out = h.run("a LIST (SUBSCRIBED) \"\" *\r\n", 1);
+    assert!(out.contains("a BAD Log in first"), "{out}");
 }

@@ -159,6 +159,9 @@ pub trait Store: Send {
     fn delete(&mut self, name: &str) -> Result<(), StoreError>;
     fn rename(&mut self, from: &str, to: &str) -> Result<(), StoreError>;
     fn subscribe(&mut self, name: &str, on: bool) -> Result<(), StoreError>;
+    /// The subscribed names, also those of folders that do not exist (LIST (SUBSCRIBED) shows
+    /// them as `\NonExistent`).
+    fn subscriptions(&self) -> Result<Vec<String>, StoreError>;
     fn status(&self, name: &str) -> Result<Status, StoreError>;
     /// APPEND into `name` (INTERNALDATE `internal`; now when `None`) with these system flags
     /// (`flags.keywords` is ignored) and keywords by name: (UIDVALIDITY, UID).

@@ -5,7 +5,7 @@ use imap_codec::imap_types::command::CommandBody;
 
 use super::extended::Extended;
 use super::session::{ImapSession, State};
-use super::{auth, fetch, folders, search, selected};
+use super::{auth, fetch, folders, list, search, selected};
 
 /// Verbs we know, for "Unknown command" versus "Syntax error".
 const KNOWN: &[&str] = &[
@@ -83,11 +83,11 @@ pub fn dispatch(s: &mut ImapSession, tag: &str, body: CommandBody<'static>) {
         C::List {
             reference,
             mailbox_wildcard,
-        } if authed => folders::list(s, tag, &reference, &mailbox_wildcard, false),
+        } if authed => list::list(s, tag, &reference, &mailbox_wildcard, false),
         C::Lsub {
             reference,
             mailbox_wildcard,
-        } if authed => folders::list(s, tag, &reference, &mailbox_wildcard, true),
+        } if authed => list::list(s, tag, &reference, &mailbox_wildcard, true),
         C::Status {
             mailbox,
             item_names,
@@ -150,6 +150,10 @@ pub fn dispatch_extended(s: &mut ImapSession, tag: &str, cmd: Extended) {
         Extended::Search { uid, ret, criteria } => match s.state {
             State::Selected => search::search(s, tag, &criteria, uid, Some(ret)),
             State::Authenticated => s.bad(tag, "Select a folder first"),
+            _ => s.bad(tag, "Log in first"),
+        },
+        Extended::List(cmd) => match s.state {
+            State::Authenticated | State::Selected => list::list_extended(s, tag, &cmd),
             _ => s.bad(tag, "Log in first"),
         },
     }
