@@ -1,5 +1,5 @@
 //! IMAP extensions against the real smtpd with Python imaplib: ESEARCH (RFC 4731), LIST-EXTENDED
-//! and LIST-STATUS (RFC 5258, RFC 5819) on the Maildir. Each test
+//! and LIST-STATUS (RFC 5258, RFC 5819) on the Maildir, BINARY (RFC 3516). Each test
 //! proves one clause of issue 16's extension list; bad options get a tagged BAD and the session
 //! goes on.
 mod common;
@@ -70,4 +70,25 @@ fn list_extended_and_list_status_with_imaplib() {
     }
     let srv = server();
     python("list", srv.addr("imap"));
+}
+
+/// BINARY: BINARY.PEEK[n] of a base64 part is the decoded octets (a literal8 as they hold a
+/// NUL), of a quoted-printable part the decoded text; BINARY.SIZE; a partial range; \Seen only
+/// after BINARY[]; an x-uuencode part is `NO [UNKNOWN-CTE]`.
+#[test]
+fn binary_with_imaplib() {
+    if !have("python3") {
+        return;
+    }
+    let srv = server();
+    srv.deliver(
+        ALICE,
+        b"Subject: parts\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"B\"\r\n\r\n\
+          --B\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n\
+          caf=C3=A9 =\r\nau lait\r\n\
+          --B\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nAAEC/w==\r\n\
+          --B\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 x\r\n\
+          --B--\r\n",
+    );
+    python("binary", srv.addr("imap"));
 }

@@ -1,7 +1,7 @@
 """IMAP extensions with Python's imaplib against smtpd; used by tests/imap_ext.rs.
 
 usage: imaplib_ext.py STEP HOST PORT USER PASSWORD
-STEP: esearch or list. The mailbox must hold exactly three messages, subjects "one", "two" and
+STEP: esearch, list or binary. The mailbox must hold exactly three messages, subjects "one", "two" and
 "three", delivered over SMTP. imaplib has no helper for these extensions, so the commands go
 through its generic ones and the untagged answers are read with response(). Every step
 asserts what it sees; prints "ok" at the end.
@@ -99,6 +99,26 @@ elif step == "list":
     # Plain LIST is unchanged.
     plain = [l.decode() for l in ok(m.list(), "plain list")]
     assert any(l.endswith('"." Trash') for l in plain) and not any("Gone" in l for l in plain), plain
+    ok(m.noop(), "still alive")
+elif step == "binary":
+    # A fourth message, delivered by the test: part 1 quoted-printable, part 2 base64 of
+    # 00 01 02 ff, part 3 x-uuencode.
+    assert "BINARY" in m.capabilities, m.capabilities
+    assert ok(m.select("INBOX"), "select") == [b"4"]
+    data = ok(m.fetch("4", "(BINARY.PEEK[2] BINARY.SIZE[2])"), "binary base64")
+    assert data[0][0].endswith(b"BINARY[2] ~{4}") and data[0][1] == b"\x00\x01\x02\xff", data
+    assert data[1] == b" BINARY.SIZE[2] 4)", data
+    data = ok(m.fetch("4", "(BINARY.PEEK[1])"), "binary quoted-printable")
+    assert data[0][1] == "café au lait".encode(), data
+    assert b"\\Seen" not in ok(m.fetch("4", "(FLAGS)"), "flags")[0]
+    typ, data = m.fetch("4", "(BINARY.PEEK[3])")
+    assert typ == "NO" and b"UNKNOWN-CTE" in data[0], (typ, data)
+    data = ok(m.uid("FETCH", "4", "(BINARY[1]<0.4>)"), "binary partial")
+    assert data[0][0].endswith(b"BINARY[1]<0> {4}") and data[0][1] == b"caf\xc3", data
+    assert b"\\Seen" in ok(m.fetch("4", "(FLAGS)"), "flags after BINARY")[0]
+    data = ok(m.fetch("1", "(BINARY.PEEK[1])"), "single part")
+    assert data[0][1] == b"one body\r\n", data
+    bad(lambda: m.fetch("4", "(BINARY.PEEK[1.MIME])"), "BINARY of a MIME header")
     ok(m.noop(), "still alive")
 else:
     raise SystemExit(f"unknown step {step}")

@@ -41,6 +41,7 @@ impl ImapSession {
             "ESEARCH",
             "LIST-EXTENDED",
             "LIST-STATUS",
+            "BINARY",
         ] {
             caps.push(c.into());
         }

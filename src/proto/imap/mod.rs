@@ -4,6 +4,7 @@
 //! parse; responses are written by [`encode`]. Folders and messages are reached through
 //! [`store::Store`]: the engine itself does no I/O.
 mod auth;
+mod binary;
 pub mod encode;
 mod extended;
 #[cfg(test)]

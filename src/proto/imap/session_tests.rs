@@ -362,6 +362,19 @@ const BAD_INPUT: &[(&str, &str, &str)] = &[
     ("t DELETE INBOX", "t NO", "t OK"),
     ("t STATUS \"/etc\" (MESSAGES)", "t NO", "* STATUS"),
     ("t APPEND INBOX {1001}", "t NO [TOOBIG]", "+ "),
+    // BINARY (RFC 3516): APPEND takes a literal8; section syntax BINARY does not have is BAD.
+    ("t APPEND INBOX ~{5}\r\nx\r\nyz", "t OK [APPENDUID", ""),
+    ("t APPEND INBOX ~{5+}\r\nx\u{0}\r\nz", "t OK [APPENDUID", ""),
+    ("FETCH 1 BINARY.PEEK[1.MIME]", "t BAD", "FETCH ("),
+    ("FETCH 1 BINARY.PEEK[HEADER]", "t BAD", "FETCH ("),
+    ("FETCH 1 BINARY.SIZE[1]<0.5>", "t BAD", "FETCH ("),
+    ("FETCH 1 BINARY[0]", "t BAD", "FETCH ("),
+    ("FETCH 1 BINARY.PEEK[1", "t BAD", "FETCH ("),
+    (
+        "FETCH 1 BINARY.PEEK[9.9.9]",
+        "* 1 FETCH (BINARY[9.9.9] {0}\r\n)\r\nt OK",
+        "",
+    ),
     // SEARCH RETURN (RFC 4731): unknown or malformed options are BAD, never a half answer.
     (
         "SEARCH RETURN (COUNT) ALL",
@@ -663,4 +676,42 @@ fn list_extended_and_list_status_fed_whole_byte_by_byte_and_in_pieces() {
     let mut h = Harness::new(true);
     let out = h.run("a LIST (SUBSCRIBED) \"\" *\r\n", 1);
     assert!(out.contains("a BAD Log in first"), "{out}");
+}
+
+/// BINARY, BINARY.PEEK and BINARY.SIZE (RFC 3516) fed whole, byte by byte and in pieces:
+/// base64 and quoted-printable parts decoded (a NUL makes the answer a literal8), partial
+/// ranges of the decoded bytes, \Seen set by BINARY only, an unknown encoding is NO.
+#[test]
+fn binary_fetch_fed_whole_byte_by_byte_and_in_pieces() {
+    const MIME: &[u8] = b"Subject: parts\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"B\"\n\n--B\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\ncaf=C3=A9 =\nau lait\n--B\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\nAAEC\nAw==\n--B\nContent-Type: text/plain\nContent-Transfer-Encoding: x-uuencode\n\nbegin 644 x\n--B--\n";
+    #[rustfmt::skip]
+    const SCRIPT: &[(&str, &str)] = &[
+        ("a FETCH 3 (BINARY.PEEK[2] BINARY.SIZE[2])", "* 3 FETCH (BINARY[2] ~{4}\r\n\u{0}\u{1}\u{2}\u{3} BINARY.SIZE[2] 4)\r\na OK"),
+        ("b FETCH 3 (BINARY.PEEK[1] BINARY.SIZE[1])", "* 3 FETCH (BINARY[1] {13}\r\ncaf\u{e9} au lait BINARY.SIZE[1] 13)\r\nb OK"),
+        ("c FETCH 3 FLAGS", "* 3 FETCH (FLAGS (\\Recent))\r\nc OK"),
+        ("d FETCH 3 BINARY.PEEK[3]", "d NO [UNKNOWN-CTE]"),
+        ("e FETCH 3 FLAGS", "* 3 FETCH (FLAGS (\\Recent))\r\ne OK"),
+        ("f UID FETCH 3 BINARY[1]<3.5>", "* 3 FETCH (UID 3 BINARY[1]<3> {5}\r\n\u{e9} au FLAGS (\\Seen \\Recent))\r\nf OK"),
+        ("g FETCH 2 BINARY.PEEK[]", "* 2 FETCH (BINARY[] {31}\r\nSubject: second\r\n\r\nworld wide\r\n)\r\ng OK"),
+        ("h FETCH 2 (BINARY.PEEK[1] BINARY.SIZE[1])", "* 2 FETCH (BINARY[1] {12}\r\nworld wide\r\n BINARY.SIZE[1] 12)\r\nh OK"),
+        ("i FETCH 2 BINARY.SIZE[]", "* 2 FETCH (BINARY.SIZE[] 31)\r\ni OK"),
+    ];
+    let script: String = SCRIPT.iter().map(|(c, _)| format!("{c}\r\n")).collect();
+    for size in [0, 1, 5, 64] {
+        let mut h = Harness::new(true);
+        h.account.lock().unwrap().deliver(MIME);
+        let out = h.run(
+            "l LOGIN alice@example.test secret\r\ns SELECT INBOX\r\nk CAPABILITY\r\n",
+            0,
+        );
+        assert!(out.contains(" BINARY") && out.contains("s OK"), "{out}");
+        let out = h.run(&script, size);
+        for (cmd, want) in SCRIPT {
+            assert!(
+                out.contains(want),
+                "size {size}: {cmd:?} wants {want:?} in:\n{out}"
+            );
+        }
+        assert!(!out.contains("BAD"), "size {size}: {out}");
+    }
 }
