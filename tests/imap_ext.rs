@@ -59,7 +59,7 @@ fn esearch_with_imaplib() {
     python("esearch", srv.addr("imap"));
 }
 
-/// LIST-EXTENDED and LIST-STATUS on the Maildir account: `LIST (SUBSCRIBED SPECIAL-USE) "" "*"
+/// LIST-EXTENDED and LIST-STATUS (and STATUS=SIZE) on the Maildir account: `LIST (SUBSCRIBED SPECIAL-USE) "" "*"
 /// RETURN (SUBSCRIBED CHILDREN SPECIAL-USE STATUS (...))` lists the subscribed special folders
 /// each with its STATUS line; a subscribed name with no folder is `\NonExistent`; RECURSIVEMATCH
 /// gives CHILDINFO; several patterns; bad options are BAD and plain LIST is unchanged.

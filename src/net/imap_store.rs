@@ -168,6 +168,7 @@ impl Store for ImapMaildir {
             uidvalidity: s.uidvalidity,
             unseen: s.unseen,
             deleted: s.deleted,
+            size: s.size,
         })
     }
     fn append(

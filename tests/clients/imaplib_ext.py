@@ -96,6 +96,15 @@ elif step == "list":
     bad(lambda: m._simple_command("LIST", "(FROB)", '""', "*"), "unknown selection option")
     bad(lambda: m._simple_command("LIST", '""', "*", "RETURN", "(STATUS (FROB))"), "unknown status item")
     bad(lambda: m._simple_command("LIST", "(SUBSCRIBED", '""', "*"), "unbalanced")
+    # STATUS=SIZE: the RFC822.SIZE octets summed, in STATUS and in LIST-STATUS.
+    assert "STATUS=SIZE" in m.capabilities, m.capabilities
+    ok(m.select("INBOX", readonly=True), "examine")
+    sizes = ok(m.fetch("1:*", "(RFC822.SIZE)"), "sizes")
+    total = sum(int(l.split(b"RFC822.SIZE ")[1].rstrip(b")")) for l in sizes)
+    st = ok(m.status("INBOX", "(MESSAGES SIZE)"), "status size")[0].decode()
+    assert st == f"INBOX (MESSAGES 3 SIZE {total})", (st, total)
+    _, status = xlist('""', "INBOX", "RETURN", "(STATUS (SIZE))")
+    assert status == [f"INBOX (SIZE {total})"], status
     # Plain LIST is unchanged.
     plain = [l.decode() for l in ok(m.list(), "plain list")]
     assert any(l.endswith('"." Trash') for l in plain) and not any("Gone" in l for l in plain), plain

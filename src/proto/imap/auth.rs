@@ -42,6 +42,7 @@ impl ImapSession {
             "LIST-EXTENDED",
             "LIST-STATUS",
             "BINARY",
+            "STATUS=SIZE",
         ] {
             caps.push(c.into());
         }

@@ -312,6 +312,7 @@ fn list_tokens(toks: &[Tok], extended: &mut bool) -> Result<ListCommand, Refusal
                         b"UIDVALIDITY" => StatusDataItemName::UidValidity,
                         b"UNSEEN" => StatusDataItemName::Unseen,
                         b"DELETED" => StatusDataItemName::Deleted,
+                        b"SIZE" => StatusDataItemName::Size,
                         _ => return Err("Unknown STATUS item in LIST RETURN"),
                     });
                 }
@@ -466,7 +467,10 @@ mod tests {
             ("a LIST \"\" * RETURN (FROB)\r\n", "Unknown LIST return"),
             ("a LIST \"\" * RETURN (STATUS)\r\n", "Malformed"),
             ("a LIST \"\" * RETURN (STATUS ())\r\n", "Malformed"),
-            ("a LIST \"\" * RETURN (STATUS (SIZE))\r\n", "Unknown STATUS"),
+            (
+                "a LIST \"\" * RETURN (STATUS (HIGHESTMODSEQ))\r\n",
+                "Unknown STATUS",
+            ),
             (
                 "a LIST \"\" * RETURN (STATUS (MESSAGES) STATUS (UNSEEN))\r\n",
                 "Unknown LIST return",

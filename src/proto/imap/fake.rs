@@ -212,6 +212,7 @@ impl Store for FakeStore {
                 .iter()
                 .filter(|m| m.0.flags.contains(Flag::Deleted))
                 .count() as u32,
+            size: f.msgs.iter().map(|m| m.0.size).sum(),
         })
     }
     fn append(

@@ -155,12 +155,13 @@ pub fn status_line(name: &str, st: &Status, items: &[StatusDataItemName]) -> Vec
     let mut parts = Vec::new();
     for it in items {
         let (k, v) = match it {
-            StatusDataItemName::Messages => ("MESSAGES", st.messages),
-            StatusDataItemName::Recent => ("RECENT", st.recent),
-            StatusDataItemName::UidNext => ("UIDNEXT", st.uidnext),
-            StatusDataItemName::UidValidity => ("UIDVALIDITY", st.uidvalidity),
-            StatusDataItemName::Unseen => ("UNSEEN", st.unseen),
-            StatusDataItemName::Deleted => ("DELETED", st.deleted),
+            StatusDataItemName::Messages => ("MESSAGES", u64::from(st.messages)),
+            StatusDataItemName::Recent => ("RECENT", u64::from(st.recent)),
+            StatusDataItemName::UidNext => ("UIDNEXT", u64::from(st.uidnext)),
+            StatusDataItemName::UidValidity => ("UIDVALIDITY", u64::from(st.uidvalidity)),
+            StatusDataItemName::Unseen => ("UNSEEN", u64::from(st.unseen)),
+            StatusDataItemName::Deleted => ("DELETED", u64::from(st.deleted)),
+            StatusDataItemName::Size => ("SIZE", st.size),
             _ => continue,
         };
         parts.push(format!("{k} {v}"));

@@ -362,6 +362,17 @@ const BAD_INPUT: &[(&str, &str, &str)] = &[
     ("t DELETE INBOX", "t NO", "t OK"),
     ("t STATUS \"/etc\" (MESSAGES)", "t NO", "* STATUS"),
     ("t APPEND INBOX {1001}", "t NO [TOOBIG]", "+ "),
+    // STATUS=SIZE (RFC 8438): the octets FETCH RFC822.SIZE gives, summed (65 + 31).
+    (
+        "STATUS INBOX (MESSAGES SIZE)",
+        "* STATUS INBOX (MESSAGES 2 SIZE 96)\r\nt OK",
+        "",
+    ),
+    (
+        "LIST \"\" INBOX RETURN (STATUS (SIZE))",
+        "* STATUS INBOX (SIZE 96)\r\nt OK",
+        "",
+    ),
     // BINARY (RFC 3516): APPEND takes a literal8; section syntax BINARY does not have is BAD.
     ("t APPEND INBOX ~{5}\r\nx\r\nyz", "t OK [APPENDUID", ""),
     ("t APPEND INBOX ~{5+}\r\nx\u{0}\r\nz", "t OK [APPENDUID", ""),
@@ -416,7 +427,7 @@ const BAD_INPUT: &[(&str, &str, &str)] = &[
         "* LIST",
     ),
     (
-        "LIST \"\" * RETURN (STATUS (SIZE))",
+        "LIST \"\" * RETURN (STATUS (HIGHESTMODSEQ))",
         "t BAD Unknown STATUS",
         "* LIST",
     ),

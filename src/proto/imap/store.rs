@@ -127,6 +127,8 @@ pub struct Status {
     pub uidvalidity: u32,
     pub unseen: u32,
     pub deleted: u32,
+    /// Octets of all messages as FETCH sends them (STATUS SIZE, RFC 8438 / RFC 9051).
+    pub size: u64,
 }
 
 /// Why a storage operation failed, as the engine answers it.
