@@ -1,5 +1,6 @@
 //! IMAP extensions against the real smtpd with Python imaplib: ESEARCH (RFC 4731), LIST-EXTENDED
-//! and LIST-STATUS (RFC 5258, RFC 5819) on the Maildir, BINARY (RFC 3516). Each test
+//! and LIST-STATUS (RFC 5258, RFC 5819) on the Maildir, BINARY (RFC 3516), `ENABLE IMAP4rev2`
+//! (RFC 9051). Each test
 //! proves one clause of issue 16's extension list; bad options get a tagged BAD and the session
 //! goes on.
 mod common;
@@ -91,4 +92,16 @@ fn binary_with_imaplib() {
           --B--\r\n",
     );
     python("binary", srv.addr("imap"));
+}
+
+/// `ENABLE IMAP4rev2`: `* ENABLED IMAP4rev2`; SELECT sends no RECENT but the folder's LIST line;
+/// FLAGS carry no \Recent; SEARCH and UID SEARCH answer ESEARCH; a missing parent on the
+/// Maildir is `\NonExistent`; `$` (SEARCHRES, not offered) is BAD.
+#[test]
+fn imap4rev2_with_imaplib() {
+    if !have("python3") {
+        return;
+    }
+    let srv = server();
+    python("rev2", srv.addr("imap"));
 }

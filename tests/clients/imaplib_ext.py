@@ -1,7 +1,7 @@
 """IMAP extensions with Python's imaplib against smtpd; used by tests/imap_ext.rs.
 
 usage: imaplib_ext.py STEP HOST PORT USER PASSWORD
-STEP: esearch, list or binary. The mailbox must hold exactly three messages, subjects "one", "two" and
+STEP: esearch, list, binary or rev2. The mailbox must hold exactly three messages, subjects "one", "two" and
 "three", delivered over SMTP. imaplib has no helper for these extensions, so the commands go
 through its generic ones and the untagged answers are read with response(). Every step
 asserts what it sees; prints "ok" at the end.
@@ -128,6 +128,28 @@ elif step == "binary":
     data = ok(m.fetch("1", "(BINARY.PEEK[1])"), "single part")
     assert data[0][1] == b"one body\r\n", data
     bad(lambda: m.fetch("4", "(BINARY.PEEK[1.MIME])"), "BINARY of a MIME header")
+    ok(m.noop(), "still alive")
+elif step == "rev2":
+    import re
+    assert "IMAP4REV1" in m.capabilities and "IMAP4REV2" in m.capabilities, m.capabilities
+    ok(m.create("Work.2026"), "a folder whose parent does not exist")
+    ok(m.enable("IMAP4rev2"), "enable")
+    assert m.response("ENABLED") == ("ENABLED", [b"IMAP4rev2"])
+    assert ok(m.select("INBOX"), "select") == [b"3"]
+    assert m.response("RECENT") == ("RECENT", [None]), "RECENT under IMAP4rev2"
+    assert m.response("LIST") == ("LIST", [b'(\\HasNoChildren \\Subscribed) "." INBOX'])
+    flags = ok(m.fetch("1:*", "(FLAGS)"), "flags")
+    assert len(flags) == 3 and not any(b"Recent" in f for f in flags), flags
+    ok(m.search(None, "UNSEEN"), "search")
+    typ, data = m.response("ESEARCH")
+    assert re.fullmatch(rb'\(TAG "[A-Z0-9]+"\) ALL 1:3', data[0]), data
+    ok(m.uid("SEARCH", "SUBJECT", "two"), "uid search")
+    typ, data = m.response("ESEARCH")
+    assert re.fullmatch(rb'\(TAG "[A-Z0-9]+"\) UID ALL 2', data[0]), data
+    lines = [l.decode() for l in ok(m.list('""', "%"), "list %")]
+    assert '(\\NonExistent \\HasChildren) "." Work' in lines, lines
+    # SEARCHRES is not offered: "$" is BAD, and the session goes on.
+    bad(lambda: m.uid("FETCH", "$", "(FLAGS)"), "SEARCHRES $")
     ok(m.noop(), "still alive")
 else:
     raise SystemExit(f"unknown step {step}")

@@ -1,5 +1,26 @@
 //! The commands of any state and of the not-authenticated state: CAPABILITY, LOGOUT, ID,
 //! STARTTLS, LOGIN, AUTHENTICATE PLAIN (with SASL-IR), and ENABLE / NAMESPACE.
+//!
+//! IMAP4rev2 (RFC 9051), how far it goes. IMAP4rev2 is advertised next to IMAP4rev1, and a
+//! session is rev1 until `ENABLE IMAP4rev2` (in the authenticated state; in the selected state
+//! ENABLE enables nothing, as RFC 9051 6.3.1 allows ENABLE only before SELECT). The rev2 base that
+//! is offered to every session: ESEARCH (`SEARCH RETURN`), LIST-EXTENDED and LIST-STATUS,
+//! SPECIAL-USE, BINARY (FETCH and literal8 APPEND), STATUS SIZE and DELETED, MOVE, UIDPLUS
+//! (UID EXPUNGE), UNSELECT, NAMESPACE, IDLE, ENABLE, SASL-IR, LITERAL+ (which covers LITERAL-).
+//! Once enabled, the session behaves as rev2 where rev1 and rev2 differ for a client:
+//! - no `* n RECENT` (at SELECT/EXAMINE, with new mail) and no `\Recent` in FLAGS lists;
+//! - SELECT/EXAMINE send the folder's `* LIST` line and no `OK [UNSEEN n]`;
+//! - SEARCH and UID SEARCH without RETURN answer `* ESEARCH (TAG ..) [UID] ALL set`;
+//! - `\NonExistent` marks names with no folder (in LIST (SUBSCRIBED), and for the missing
+//!   parent of a folder a `%` pattern reaches, which rev1 marks `\Noselect`).
+//!
+//! Not offered, because imap-codec 2.0.0-alpha.10 cannot parse it (and a pre-parser would have
+//! to rewrite sequence sets inside every command): SEARCHRES (`SEARCH RETURN (SAVE)` and `$`),
+//! which RFC 9051 includes, so a rev2 client that sends `$` gets BAD. Mailbox names stay modified
+//! UTF-7 on the wire (rev2 wants UTF-8): the codec without `ext_utf8` reads quoted strings as
+//! ASCII only, and names are not converted between UTF-8 and the modified UTF-7 of the Maildir++
+//! folders on disk. RECENT, NEW and OLD still work in SEARCH, LSUB and CHECK
+//! still answer, and RFC822.* FETCH items stay, as rev2 servers may keep them.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -14,7 +35,7 @@ use crate::proto::sasl;
 impl ImapSession {
     /// The CAPABILITY list for the session as it stands.
     pub fn capabilities(&self) -> String {
-        let mut caps = vec!["IMAP4rev1".to_string()];
+        let mut caps = vec!["IMAP4rev1".to_string(), "IMAP4rev2".to_string()];
         let secure = self.tls || self.policy.plaintext_allowed;
         if self.state == State::NotAuthenticated {
             if self.policy.tls_available && !self.tls {
@@ -72,9 +93,16 @@ pub fn id(s: &mut ImapSession, tag: &str) {
     s.reply(tagged(tag, "OK", "ID completed"));
 }
 
-pub fn enable(s: &mut ImapSession, tag: &str) {
-    // Nothing we offer needs enabling yet (no CONDSTORE, no UTF8=ACCEPT, no IMAP4rev2).
-    s.reply(untagged("ENABLED"));
+/// ENABLE (RFC 5161): IMAP4rev2 is the one capability that can be enabled; others are left out
+/// of the ENABLED line, as RFC 5161 says of what the server does not know.
+pub fn enable(s: &mut ImapSession, tag: &str, names: &[String]) {
+    let wants_rev2 = names.iter().any(|n| n.eq_ignore_ascii_case("IMAP4rev2"));
+    let mut line = String::from("ENABLED");
+    if wants_rev2 && s.state == State::Authenticated {
+        s.rev2 = true;
+        line.push_str(" IMAP4rev2");
+    }
+    s.reply(untagged(&line));
     s.reply(tagged(tag, "OK", "ENABLE completed"));
 }
 

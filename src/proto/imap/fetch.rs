@@ -315,7 +315,9 @@ pub fn fetch(
             match item {
                 Item::Flags => {
                     let kw = store.selected().map_or(&[][..], |f| f.keywords);
-                    out.extend_from_slice(format!("FLAGS {}", flags_list(&m, kw)).as_bytes())
+                    out.extend_from_slice(
+                        format!("FLAGS {}", flags_list(&m, kw, !s.rev2)).as_bytes(),
+                    )
                 }
                 Item::Uid => out.extend_from_slice(format!("UID {}", m.uid).as_bytes()),
                 Item::InternalDate => out.extend_from_slice(

@@ -65,12 +65,17 @@ pub fn select(s: &mut ImapSession, tag: &str, m: &Mailbox<'_>, read_only: bool) 
     };
     let mut out = flags_lines(f.keywords, read_only);
     out.extend(untagged(&format!("{} EXISTS", f.msgs.len())));
-    out.extend(untagged(&format!(
-        "{} RECENT",
-        f.msgs.iter().filter(|m| m.recent).count()
-    )));
-    if let Some(i) = f.msgs.iter().position(|m| !m.flags.contains(Flag::Seen)) {
-        out.extend(untagged(&format!("OK [UNSEEN {}] First unseen", i + 1)));
+    if s.rev2 {
+        // RFC 9051 6.3.2: the folder's LIST line, no RECENT, no UNSEEN code.
+        out.extend(super::list::line_of(s, &name));
+    } else {
+        out.extend(untagged(&format!(
+            "{} RECENT",
+            f.msgs.iter().filter(|m| m.recent).count()
+        )));
+        if let Some(i) = f.msgs.iter().position(|m| !m.flags.contains(Flag::Seen)) {
+            out.extend(untagged(&format!("OK [UNSEEN {}] First unseen", i + 1)));
+        }
     }
     out.extend(untagged(&format!(
         "OK [UIDVALIDITY {}] UIDs valid",

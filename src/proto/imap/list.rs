@@ -4,7 +4,9 @@
 //! the return option). Every LIST line carries `\HasChildren` or `\HasNoChildren`, the folder's
 //! special-use attribute and `\Subscribed` when it is subscribed (CHILDREN and SPECIAL-USE
 //! allow them always, RFC 5258 requires them when asked); a subscribed name with no folder is
-//! `\NonExistent` (LIST (SUBSCRIBED) only). The extended arguments are read by
+//! `\NonExistent` (LIST (SUBSCRIBED) only). A `%` pattern also reaches the missing parent of a
+//! folder (`Work` of `Work.2026` made alone), shown `\Noselect` (RFC 3501 6.3.8), or
+//! `\NonExistent` once IMAP4rev2 is enabled. The extended arguments are read by
 //! [`super::extended`].
 
 use imap_codec::imap_types::mailbox::{ListMailbox, Mailbox};
@@ -74,6 +76,66 @@ struct Entry {
     has_children: bool,
     subscribed: bool,
     exists: bool,
+    /// A missing parent a `%` pattern may reach.
+    parent: bool,
+}
+
+impl Entry {
+    /// `* LIST (attrs) "." name [CHILDINFO]` CRLF.
+    fn line(&self, verb: &str, lsub: bool, rev2: bool, childinfo: bool) -> Vec<u8> {
+        let mut attrs = Vec::new();
+        if !self.exists {
+            attrs.push(if self.parent && !rev2 {
+                "\\Noselect"
+            } else {
+                "\\NonExistent"
+            });
+        }
+        attrs.push(if self.has_children {
+            "\\HasChildren"
+        } else {
+            "\\HasNoChildren"
+        });
+        if let Some(sp) = self.special.filter(|_| !lsub) {
+            attrs.push(sp);
+        }
+        if self.subscribed && !lsub {
+            attrs.push("\\Subscribed");
+        }
+        let mut out = format!("* {verb} ({}) \".\" ", attrs.join(" ")).into_bytes();
+        astring(&mut out, self.name.as_bytes());
+        if childinfo {
+            out.extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
+        }
+        out.extend_from_slice(b"\r\n");
+        out
+    }
+}
+
+/// The LIST line of folder `name`, which SELECT sends under IMAP4rev2 (RFC 9051 6.3.2).
+pub fn line_of(s: &ImapSession, name: &str) -> Vec<u8> {
+    let info = s
+        .store
+        .as_ref()
+        .and_then(|st| st.folders().ok())
+        .and_then(|list| list.into_iter().find(|f| f.name == name));
+    let entry = match info {
+        Some(f) => Entry {
+            name: f.name,
+            special: f.special,
+            has_children: f.has_children,
+            subscribed: f.subscribed,
+            exists: true,
+            parent: false,
+        },
+        None => {
+            let mut out = b"* LIST () \".\" ".to_vec();
+            astring(&mut out, name.as_bytes());
+            out.extend_from_slice(b"\r\n");
+            return out;
+        }
+    };
+    entry.line("LIST", false, s.rev2, false)
 }
 
 fn is_child(child: &str, parent: &str) -> bool {
@@ -100,8 +162,33 @@ fn run(s: &mut ImapSession, tag: &str, cmd: &ListCommand, lsub: bool) {
             has_children: f.has_children,
             subscribed: f.subscribed,
             exists: true,
+            parent: false,
         })
         .collect();
+    if cmd.patterns.iter().any(|p| p.contains(&b'%')) {
+        let mut parents: Vec<String> = Vec::new();
+        for e in &entries {
+            let mut at = e.name.as_str();
+            while let Some((parent, _)) = at.rsplit_once('.') {
+                if !entries.iter().any(|x| x.name == parent) {
+                    parents.push(parent.to_string());
+                }
+                at = parent;
+            }
+        }
+        parents.sort();
+        parents.dedup();
+        for name in parents {
+            entries.push(Entry {
+                name,
+                special: None,
+                has_children: true,
+                subscribed: false,
+                exists: false,
+                parent: true,
+            });
+        }
+    }
     let sel = cmd.select;
     if sel.subscribed {
         let Some(subs) = store_call(s, tag, |st| st.subscriptions()) else {
@@ -139,8 +226,11 @@ fn run(s: &mut ImapSession, tag: &str, cmd: &ListCommand, lsub: bool) {
                 special: None,
                 subscribed,
                 exists: false,
+                parent: false,
             });
         }
+    }
+    if entries.iter().any(|e| !e.exists) {
         entries.sort_by(|a, b| (a.name != "INBOX", &a.name).cmp(&(b.name != "INBOX", &b.name)));
     }
     let fulls: Vec<Vec<u8>> = cmd
@@ -174,31 +264,11 @@ fn run(s: &mut ImapSession, tag: &str, cmd: &ListCommand, lsub: bool) {
                 .any(|(d, &m)| !m && d.subscribed && is_child(&d.name, &e.name));
         if (sel.subscribed && !e.subscribed && !childinfo)
             || (sel.special_use && e.special.is_none())
-            || (!e.exists && !sel.subscribed)
+            || (!e.exists && !e.parent && !sel.subscribed)
         {
             continue;
         }
-        let mut attrs = Vec::new();
-        if !e.exists {
-            attrs.push("\\NonExistent");
-        }
-        attrs.push(if e.has_children {
-            "\\HasChildren"
-        } else {
-            "\\HasNoChildren"
-        });
-        if let Some(sp) = e.special.filter(|_| !lsub) {
-            attrs.push(sp);
-        }
-        if e.subscribed && !lsub {
-            attrs.push("\\Subscribed");
-        }
-        out.extend_from_slice(format!("* {verb} ({}) \".\" ", attrs.join(" ")).as_bytes());
-        astring(&mut out, e.name.as_bytes());
-        if childinfo {
-            out.extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
-        }
-        out.extend_from_slice(b"\r\n");
+        out.extend(e.line(verb, lsub, s.rev2, childinfo));
         if let (Some(items), true) = (&cmd.ret.status, e.exists) {
             // A folder removed meanwhile has no STATUS line; the LIST line stays.
             if let Some(Ok(st)) = s.store.as_ref().map(|store| store.status(&e.name)) {

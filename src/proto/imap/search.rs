@@ -179,6 +179,8 @@ pub fn search(
     ret: Option<SearchReturn>,
 ) {
     report_changes(s, uid);
+    // IMAP4rev2: a SEARCH without RETURN is `RETURN (ALL)` (RFC 9051 6.4.4).
+    let ret = ret.or(s.rev2.then_some(SearchReturn::ALL));
     let Some(store) = s.store.as_ref() else {
         return;
     };

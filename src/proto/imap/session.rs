@@ -84,6 +84,8 @@ pub struct ImapSession {
     pub(super) store: Option<Box<dyn Store>>,
     pub(super) selected_name: String,
     pub(super) read_only: bool,
+    /// `ENABLE IMAP4rev2` was given (RFC 9051): see [`super::auth`] for what changes.
+    pub(super) rev2: bool,
     pub(super) events: Vec<Event>,
 }
 
@@ -102,6 +104,7 @@ impl ImapSession {
             store: None,
             selected_name: String::new(),
             read_only: false,
+            rev2: false,
             events: Vec::new(),
         }
     }

@@ -726,3 +726,76 @@ fn binary_fetch_fed_whole_byte_by_byte_and_in_pieces() {
         assert!(!out.contains("BAD"), "size {size}: {out}");
     }
 }
+
+/// `ENABLE IMAP4rev2` (RFC 9051), fed whole, byte by byte and in pieces: no RECENT and no
+/// \Recent, SELECT sends the folder's LIST line, SEARCH answers ESEARCH, a missing parent is
+/// \NonExistent; `$` (SEARCHRES, not offered) is BAD. The same commands without ENABLE keep rev1.
+#[test]
+fn imap4rev2_fed_whole_byte_by_byte_and_in_pieces() {
+    #[rustfmt::skip]
+    const REV2: &[(&str, &[&str], &[&str])] = &[
+        ("e ENABLE CONDSTORE IMAP4rev2", &["* ENABLED IMAP4rev2\r\ne OK"], &["CONDSTORE\r\n"]),
+        ("k CAPABILITY", &["* CAPABILITY IMAP4rev1 IMAP4rev2 "], &[]),
+        (
+            "s SELECT INBOX",
+            &["* 2 EXISTS\r\n* LIST (\\HasNoChildren \\Subscribed) \".\" INBOX\r\n", "s OK [READ-WRITE]"],
+            &["RECENT", "UNSEEN"],
+        ),
+        ("f FETCH 1:* FLAGS", &["* 1 FETCH (FLAGS ())\r\n* 2 FETCH (FLAGS ())\r\nf OK"], &["Recent"]),
+        ("a SEARCH UNSEEN", &["* ESEARCH (TAG \"a\") ALL 1:2\r\na OK"], &["* SEARCH"]),
+        ("b UID SEARCH SUBJECT nothing", &["* ESEARCH (TAG \"b\") UID\r\nb OK"], &["* SEARCH"]),
+        ("c SEARCH RETURN (COUNT) ALL", &["* ESEARCH (TAG \"c\") COUNT 2\r\nc OK"], &[]),
+        ("d LIST \"\" %", &["* LIST (\\NonExistent \\HasChildren) \".\" Work\r\n", "d OK"], &["Work.2026", "Noselect"]),
+        ("x UID FETCH $ FLAGS", &["x BAD"], &["x OK"]),
+        ("y STORE 1 +FLAGS (\\Seen)", &["* 1 FETCH (FLAGS (\\Seen))\r\ny OK"], &["Recent"]),
+    ];
+    let script: String = REV2.iter().map(|(c, _, _)| format!("{c}\r\n")).collect();
+    for size in [0, 1, 5, 64] {
+        let mut h = Harness::new(true);
+        let out = h.run(
+            "l LOGIN alice@example.test secret\r\nw CREATE Work.2026\r\n",
+            0,
+        );
+        assert!(out.contains("w OK"), "{out}");
+        let out = h.run(&script, size);
+        for (cmd, want, never) in REV2 {
+            for w in *want {
+                assert!(
+                    out.contains(w),
+                    "size {size}: {cmd:?} wants {w:?} in:\n{out}"
+                );
+            }
+            for n in *never {
+                assert!(
+                    !out.contains(n),
+                    "size {size}: {cmd:?} never {n:?} in:\n{out}"
+                );
+            }
+        }
+        // New mail: EXISTS without RECENT.
+        h.account.lock().unwrap().deliver(b"Subject: 3\n\nx\n");
+        let out = h.run("n NOOP\r\n", size);
+        assert_eq!(out, "* 3 EXISTS\r\nn OK NOOP completed\r\n", "size {size}");
+    }
+    // Without ENABLE (and with ENABLE only after SELECT), the session stays rev1.
+    let mut h = Harness::new(true);
+    let out = h.run(
+        "e ENABLE IMAP4rev2\r\nl LOGIN alice@example.test secret\r\nw CREATE Work.2026\r\ns SELECT INBOX\r\n\
+         e2 ENABLE IMAP4rev2\r\na SEARCH UNSEEN\r\nd LIST \"\" %\r\nf FETCH 1 FLAGS\r\n",
+        1,
+    );
+    for want in [
+        "e BAD Log in first",
+        "* 2 RECENT\r\n* OK [UNSEEN 1]",
+        "* ENABLED\r\ne2 OK",
+        "* SEARCH 1 2\r\na OK",
+        "* LIST (\\Noselect \\HasChildren) \".\" Work\r\n",
+        "* 1 FETCH (FLAGS (\\Recent))",
+    ] {
+        assert!(out.contains(want), "{want:?} in:\n{out}");
+    }
+    assert!(
+        !out.contains("* ESEARCH") && !out.contains("NonExistent"),
+        "{out}"
+    );
+}

@@ -71,7 +71,14 @@ pub fn dispatch(s: &mut ImapSession, tag: &str, body: CommandBody<'static>) {
             &mechanism,
             initial_response.as_ref().map(|r| r.declassify().as_ref()),
         ),
-        C::Enable { .. } if authed => auth::enable(s, tag),
+        C::Enable { capabilities } if authed => {
+            let names: Vec<String> = capabilities
+                .as_ref()
+                .iter()
+                .map(|c| c.to_string())
+                .collect();
+            auth::enable(s, tag, &names)
+        }
         C::Namespace if authed => auth::namespace(s, tag),
         C::Select { mailbox, .. } if authed => folders::select(s, tag, &mailbox, false),
         C::Examine { mailbox, .. } if authed => folders::select(s, tag, &mailbox, true),
