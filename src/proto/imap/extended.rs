@@ -484,4 +484,41 @@ mod tests {
             assert!(got.starts_with(why), "{line:?}: {got}");
         }
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// Whatever follows `SEARCH RETURN` or `LIST`, the pre-parser answers without panicking.
+        #[test]
+        fn arbitrary_arguments_never_panic(
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            pick in 0usize..4,
+        ) {
+            let head: &[u8] = [
+                &b"a SEARCH RETURN "[..],
+                b"a UID SEARCH RETURN (",
+                b"a LIST ",
+                b"a LIST (",
+            ][pick];
+            let _ = parse(&[head, &tail].concat());
+            let _ = tokens(&tail);
+        }
+
+        /// The same over IMAP's syntax characters, which reach the tokenizer's every branch.
+        #[test]
+        fn syntax_soup_never_panics(
+            tail in proptest::collection::vec(
+                proptest::sample::select(b"() \"{}1+\\\r\nAL*%".to_vec()),
+                0..80,
+            ),
+            pick in 0usize..4,
+        ) {
+            let head: &[u8] = [
+                &b"a SEARCH RETURN "[..],
+                b"a UID SEARCH RETURN (",
+                b"a LIST ",
+                b"a LIST (",
+            ][pick];
+            let _ = parse(&[head, &tail].concat());
+        }
+    }
 }

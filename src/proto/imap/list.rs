@@ -9,6 +9,8 @@
 //! `\NonExistent` once IMAP4rev2 is enabled. The extended arguments are read by
 //! [`super::extended`].
 
+use std::collections::HashSet;
+
 use imap_codec::imap_types::mailbox::{ListMailbox, Mailbox};
 
 use super::encode::{astring, tagged, untagged};
@@ -165,12 +167,14 @@ fn run(s: &mut ImapSession, tag: &str, cmd: &ListCommand, lsub: bool) {
             parent: false,
         })
         .collect();
+    // The names listed so far, so that adding names stays linear in the folder count.
+    let mut names: HashSet<String> = entries.iter().map(|e| e.name.clone()).collect();
     if cmd.patterns.iter().any(|p| p.contains(&b'%')) {
         let mut parents: Vec<String> = Vec::new();
         for e in &entries {
             let mut at = e.name.as_str();
             while let Some((parent, _)) = at.rsplit_once('.') {
-                if !entries.iter().any(|x| x.name == parent) {
+                if !names.contains(parent) {
                     parents.push(parent.to_string());
                 }
                 at = parent;
@@ -179,6 +183,7 @@ fn run(s: &mut ImapSession, tag: &str, cmd: &ListCommand, lsub: bool) {
         parents.sort();
         parents.dedup();
         for name in parents {
+            names.insert(name.clone());
             entries.push(Entry {
                 name,
                 special: None,
@@ -194,8 +199,7 @@ fn run(s: &mut ImapSession, tag: &str, cmd: &ListCommand, lsub: bool) {
         let Some(subs) = store_call(s, tag, |st| st.subscriptions()) else {
             return;
         };
-        let known =
-            |n: &&String| n.eq_ignore_ascii_case("INBOX") || entries.iter().any(|e| e.name == **n);
+        let known = |n: &&String| n.eq_ignore_ascii_case("INBOX") || names.contains(*n);
         let mut missing: Vec<String> = subs.iter().filter(|n| !known(n)).cloned().collect();
         if sel.recursive {
             // Parents of subscribed names, which RECURSIVEMATCH may have to show (CHILDINFO).
@@ -216,7 +220,7 @@ fn run(s: &mut ImapSession, tag: &str, cmd: &ListCommand, lsub: bool) {
         missing.sort();
         missing.dedup();
         for name in missing {
-            if entries.iter().any(|e| e.name == name) {
+            if !names.insert(name.clone()) {
                 continue;
             }
             let subscribed = subs.contains(&name);
