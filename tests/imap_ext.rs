@@ -1,4 +1,5 @@
-//! IMAP extensions against the real smtpd with Python imaplib: ESEARCH (RFC 4731), LIST-EXTENDED
+//! IMAP extensions against the real smtpd with Python imaplib: ESEARCH (RFC 4731) and SEARCHRES
+//! (RFC 5182), LIST-EXTENDED
 //! and LIST-STATUS (RFC 5258, RFC 5819) on the Maildir, BINARY (RFC 3516), `ENABLE IMAP4rev2`
 //! (RFC 9051). Each test
 //! proves one clause of issue 16's extension list; bad options get a tagged BAD and the session
@@ -96,7 +97,8 @@ fn binary_with_imaplib() {
 
 /// `ENABLE IMAP4rev2`: `* ENABLED IMAP4rev2`; SELECT sends no RECENT but the folder's LIST line;
 /// FLAGS carry no \Recent; SEARCH and UID SEARCH answer ESEARCH; a missing parent on the
-/// Maildir is `\NonExistent`; `$` (SEARCHRES, not offered) is BAD.
+/// Maildir is `\NonExistent`; SEARCHRES: `UID SEARCH RETURN (SAVE)` answers nothing, then `$`
+/// names the saved messages in UID FETCH, STORE and FETCH (an empty `$` fetches nothing).
 #[test]
 fn imap4rev2_with_imaplib() {
     if !have("python3") {

@@ -57,7 +57,7 @@ if step == "esearch":
     assert re.fullmatch(tag_re, got), got
     # A plain SEARCH is still answered with * SEARCH.
     assert ok(m.search(None, "UNSEEN"), "plain search") == [b"1 3"]
-    bad(lambda: m.search(None, "RETURN", "(SAVE)", "ALL"), "RETURN (SAVE)")
+    bad(lambda: m.search(None, "RETURN", "(PARTIAL 1:5)", "ALL"), "RETURN (PARTIAL)")
     bad(lambda: m.search(None, "RETURN", "(MIN", "ALL"), "unbalanced RETURN")
     bad(lambda: m.uid("SEARCH", "RETURN", "(FROB)", "ALL"), "unknown return option")
     ok(m.noop(), "still alive")
@@ -148,8 +148,18 @@ elif step == "rev2":
     assert re.fullmatch(rb'\(TAG "[A-Z0-9]+"\) UID ALL 2', data[0]), data
     lines = [l.decode() for l in ok(m.list('""', "%"), "list %")]
     assert '(\\NonExistent \\HasChildren) "." Work' in lines, lines
-    # SEARCHRES is not offered: "$" is BAD, and the session goes on.
-    bad(lambda: m.uid("FETCH", "$", "(FLAGS)"), "SEARCHRES $")
+    # SEARCHRES: SAVE answers nothing, "$" is the saved result (by UID and by sequence number).
+    assert "SEARCHRES" in m.capabilities, m.capabilities
+    ok(m.uid("SEARCH", "RETURN", "(SAVE)", "SUBJECT", "t"), "save")
+    assert m.response("ESEARCH") == ("ESEARCH", [None]), "SAVE alone answers no ESEARCH"
+    data = ok(m.uid("FETCH", "$", "(FLAGS)"), "uid fetch $")
+    assert len(data) == 2 and b"UID 2 " in data[0] and b"UID 3 " in data[1], data
+    ok(m.store("$", "+FLAGS.SILENT", "(\\Flagged)"), "store $")
+    ok(m.search(None, "FLAGGED"), "search flagged")
+    assert re.fullmatch(rb'\(TAG "[A-Z0-9]+"\) ALL 2:3', m.response("ESEARCH")[1][0])
+    ok(m.search(None, "RETURN", "(SAVE)", "SUBJECT", "nothing"), "save nothing")
+    typ, data = m.fetch("$", "(FLAGS)")
+    assert typ == "OK" and data == [None], (typ, data)
     ok(m.noop(), "still alive")
 else:
     raise SystemExit(f"unknown step {step}")

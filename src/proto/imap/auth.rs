@@ -4,9 +4,10 @@
 //! IMAP4rev2 (RFC 9051), how far it goes. IMAP4rev2 is advertised next to IMAP4rev1, and a
 //! session is rev1 until `ENABLE IMAP4rev2` (in the authenticated state; in the selected state
 //! ENABLE enables nothing, as RFC 9051 6.3.1 allows ENABLE only before SELECT). The rev2 base that
-//! is offered to every session: ESEARCH (`SEARCH RETURN`), LIST-EXTENDED and LIST-STATUS,
-//! SPECIAL-USE, BINARY (FETCH and literal8 APPEND), STATUS SIZE and DELETED, MOVE, UIDPLUS
-//! (UID EXPUNGE), UNSELECT, NAMESPACE, IDLE, ENABLE, SASL-IR, LITERAL+ (which covers LITERAL-).
+//! is offered to every session: ESEARCH (`SEARCH RETURN`), SEARCHRES (`RETURN (SAVE)` and `$`,
+//! [`super::searchres`]), LIST-EXTENDED and LIST-STATUS, SPECIAL-USE, BINARY (FETCH and literal8
+//! APPEND), STATUS SIZE and DELETED, MOVE, UIDPLUS (UID EXPUNGE), UNSELECT, NAMESPACE, IDLE,
+//! ENABLE, SASL-IR, LITERAL+ (which covers LITERAL-).
 //! Once enabled, the session behaves as rev2 where rev1 and rev2 differ for a client:
 //! - no `* n RECENT` (at SELECT/EXAMINE, with new mail) and no `\Recent` in FLAGS lists;
 //! - SELECT/EXAMINE send the folder's `* LIST` line and no `OK [UNSEEN n]`;
@@ -14,13 +15,11 @@
 //! - `\NonExistent` marks names with no folder (in LIST (SUBSCRIBED), and for the missing
 //!   parent of a folder a `%` pattern reaches, which rev1 marks `\Noselect`).
 //!
-//! Not offered, because imap-codec 2.0.0-alpha.10 cannot parse it (and a pre-parser would have
-//! to rewrite sequence sets inside every command): SEARCHRES (`SEARCH RETURN (SAVE)` and `$`),
-//! which RFC 9051 includes, so a rev2 client that sends `$` gets BAD. Mailbox names stay modified
-//! UTF-7 on the wire (rev2 wants UTF-8): the codec without `ext_utf8` reads quoted strings as
-//! ASCII only, and names are not converted between UTF-8 and the modified UTF-7 of the Maildir++
-//! folders on disk. RECENT, NEW and OLD still work in SEARCH, LSUB and CHECK
-//! still answer, and RFC822.* FETCH items stay, as rev2 servers may keep them.
+//! Not offered: mailbox names stay modified UTF-7 on the wire (rev2 wants UTF-8), as the codec
+//! without `ext_utf8` reads quoted strings as ASCII only and names are not converted between
+//! UTF-8 and the modified UTF-7 of the Maildir++ folders on disk. RECENT, NEW and OLD still work
+//! in SEARCH, LSUB and CHECK still answer, and RFC822.* FETCH items stay, as rev2 servers may
+//! keep them.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -64,6 +63,7 @@ impl ImapSession {
             "LIST-STATUS",
             "BINARY",
             "STATUS=SIZE",
+            "SEARCHRES",
         ] {
             caps.push(c.into());
         }

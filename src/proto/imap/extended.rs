@@ -24,6 +24,8 @@ pub struct SearchReturn {
     pub max: bool,
     pub count: bool,
     pub all: bool,
+    /// SAVE (RFC 5182): keep the result for `$`.
+    pub save: bool,
 }
 
 impl SearchReturn {
@@ -32,7 +34,13 @@ impl SearchReturn {
         max: false,
         count: false,
         all: true,
+        save: false,
     };
+
+    /// Nothing to answer (`RETURN (SAVE)` alone sends no ESEARCH, RFC 5182 section 2.4).
+    pub fn is_save_only(&self) -> bool {
+        self.save && !self.min && !self.max && !self.count && !self.all
+    }
 }
 
 /// A command the pre-parser read.
@@ -118,8 +126,13 @@ fn search_return(bytes: &[u8], start: usize, after: &[u8], uid: bool) -> Result<
                 b"MAX" => ret.max = true,
                 b"COUNT" => ret.count = true,
                 b"ALL" => ret.all = true,
+                b"SAVE" => ret.save = true,
                 b"" => return Err(MALFORMED),
-                _ => return Err("Unknown SEARCH RETURN option (MIN, MAX, COUNT, ALL are offered)"),
+                _ => {
+                    return Err(
+                        "Unknown SEARCH RETURN option (MIN, MAX, COUNT, ALL, SAVE are offered)",
+                    );
+                }
             }
         }
     }
@@ -385,7 +398,17 @@ mod tests {
                     1,
                 )),
             ),
-            ("a SEARCH RETURN (SAVE) ALL\r\n", Err("Unknown")),
+            (
+                "a SEARCH RETURN (SAVE) ALL\r\n",
+                Ok((
+                    false,
+                    SearchReturn {
+                        save: true,
+                        ..Default::default()
+                    },
+                    1,
+                )),
+            ),
             ("a SEARCH RETURN (PARTIAL 1:5) ALL\r\n", Err("Unknown")),
             ("a SEARCH RETURN (MIN ALL\r\n", Err("Malformed")),
             ("a SEARCH RETURN ((MIN)) ALL\r\n", Err("Malformed")),

@@ -57,6 +57,8 @@ pub fn select(s: &mut ImapSession, tag: &str, m: &Mailbox<'_>, read_only: bool) 
         // RFC 7162: the old folder is closed.
         s.reply(untagged("OK [CLOSED] Previous folder closed"));
     }
+    // RFC 5182: a new selection starts with an empty `$`.
+    s.saved.clear();
     if store_call(s, tag, |st| st.select(&name, read_only)).is_none() {
         return;
     }

@@ -15,6 +15,7 @@ mod folders;
 mod list;
 pub mod mime;
 mod search;
+mod searchres;
 mod selected;
 pub mod seqset;
 pub mod session;

@@ -215,14 +215,46 @@ pub fn search(
                     all = false;
                     break;
                 }
-                Err(e) => return store_failed(s, tag, &e),
+                Err(e) => {
+                    if ret.is_some_and(|r| r.save) {
+                        s.saved.clear();
+                    }
+                    return store_failed(s, tag, &e);
+                }
             }
         }
         if all {
             hits.push(if uid { m.uid } else { i as u32 + 1 });
         }
     }
+    if let Some(r) = ret.filter(|r| r.save) {
+        // RFC 5182 section 2.4: with MIN and/or MAX but neither ALL nor COUNT, only those.
+        let uids: Vec<u32> = hits
+            .iter()
+            .filter_map(|&h| {
+                if uid {
+                    Some(h)
+                } else {
+                    msgs.get(h as usize - 1).map(|m| m.uid)
+                }
+            })
+            .collect();
+        s.saved = match (uids.first(), uids.last()) {
+            (Some(&first), Some(&last)) if (r.min || r.max) && !r.all && !r.count => {
+                let mut v = Vec::new();
+                if r.min {
+                    v.push(first);
+                }
+                if r.max && (last != first || !r.min) {
+                    v.push(last);
+                }
+                v
+            }
+            _ => uids,
+        };
+    }
     match ret {
+        Some(ret) if ret.is_save_only() => {}
         Some(ret) => s.reply(esearch(tag, uid, ret, &hits)),
         None => {
             let mut line = String::from("* SEARCH");

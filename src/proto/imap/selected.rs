@@ -141,6 +141,7 @@ pub fn close(s: &mut ImapSession, tag: &str, expunge: bool) {
         store.deselect();
     }
     s.state = State::Authenticated;
+    s.saved.clear();
     let verb = if expunge { "CLOSE" } else { "UNSELECT" };
     s.reply(tagged(tag, "OK", &format!("{verb} completed")));
 }

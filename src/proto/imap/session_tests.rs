@@ -392,8 +392,9 @@ const BAD_INPUT: &[(&str, &str, &str)] = &[
         "* ESEARCH (TAG \"t\") COUNT 2\r\nt OK",
         "",
     ),
+    ("SEARCH RETURN (SAVE) ALL", "t OK", "ESEARCH"),
     (
-        "SEARCH RETURN (SAVE) ALL",
+        "SEARCH RETURN (FROB) ALL",
         "t BAD Unknown SEARCH RETURN",
         "ESEARCH",
     ),
@@ -729,7 +730,7 @@ fn binary_fetch_fed_whole_byte_by_byte_and_in_pieces() {
 
 /// `ENABLE IMAP4rev2` (RFC 9051), fed whole, byte by byte and in pieces: no RECENT and no
 /// \Recent, SELECT sends the folder's LIST line, SEARCH answers ESEARCH, a missing parent is
-/// \NonExistent; `$` (SEARCHRES, not offered) is BAD. The same commands without ENABLE keep rev1.
+/// \NonExistent; `$` (SEARCHRES) is empty at first. The same commands without ENABLE keep rev1.
 #[test]
 fn imap4rev2_fed_whole_byte_by_byte_and_in_pieces() {
     #[rustfmt::skip]
@@ -746,7 +747,7 @@ fn imap4rev2_fed_whole_byte_by_byte_and_in_pieces() {
         ("b UID SEARCH SUBJECT nothing", &["* ESEARCH (TAG \"b\") UID\r\nb OK"], &["* SEARCH"]),
         ("c SEARCH RETURN (COUNT) ALL", &["* ESEARCH (TAG \"c\") COUNT 2\r\nc OK"], &[]),
         ("d LIST \"\" %", &["* LIST (\\NonExistent \\HasChildren) \".\" Work\r\n", "d OK"], &["Work.2026", "Noselect"]),
-        ("x UID FETCH $ FLAGS", &["x BAD"], &["x OK"]),
+        ("x UID FETCH $ FLAGS", &["x OK FETCH completed ($ is empty)"], &["x BAD"]),
         ("y STORE 1 +FLAGS (\\Seen)", &["* 1 FETCH (FLAGS (\\Seen))\r\ny OK"], &["Recent"]),
     ];
     let script: String = REV2.iter().map(|(c, _, _)| format!("{c}\r\n")).collect();
@@ -798,4 +799,75 @@ fn imap4rev2_fed_whole_byte_by_byte_and_in_pieces() {
         !out.contains("* ESEARCH") && !out.contains("NonExistent"),
         "{out}"
     );
+}
+
+/// SEARCHRES (RFC 5182) fed whole, byte by byte and in pieces: SAVE alone answers nothing, `$`
+/// in FETCH, STORE and SEARCH (by UID and by sequence number), SAVE with MIN, an empty `$`, a
+/// refused SAVE empties `$`, expunged messages leave it, SELECT empties it.
+#[test]
+fn searchres_fed_whole_byte_by_byte_and_in_pieces() {
+    #[rustfmt::skip]
+    const SCRIPT: &[(&str, &[&str], &[&str])] = &[
+        ("a SEARCH RETURN (SAVE) UNSEEN", &["a OK"], &["* ESEARCH (TAG \"a\")"]),
+        ("b FETCH $ UID", &["* 2 FETCH (UID 2)\r\n* 3 FETCH (UID 3)\r\n* 4 FETCH (UID 4)\r\nb OK"], &["* 1 FETCH (UID"]),
+        ("c UID SEARCH RETURN (ALL) $ SUBJECT third", &["* ESEARCH (TAG \"c\") UID ALL 3\r\nc OK"], &[]),
+        ("d STORE $ +FLAGS.SILENT (\\Flagged)", &["d OK"], &[]),
+        ("e SEARCH FLAGGED", &["* SEARCH 2 3 4\r\ne OK"], &[]),
+        ("f SEARCH RETURN (SAVE MIN) UNSEEN", &["* ESEARCH (TAG \"f\") MIN 2\r\nf OK"], &[]),
+        ("g UID FETCH $ UID", &["* 2 FETCH (UID 2)\r\ng OK"], &["* 3 FETCH (UID"]),
+        ("h SEARCH RETURN (SAVE) SUBJECT nothing", &["h OK"], &[]),
+        ("i FETCH $ UID", &["i OK FETCH completed ($ is empty)"], &[]),
+        ("j SEARCH NOT $", &["* SEARCH 1 2 3 4\r\nj OK"], &[]),
+        ("k1 SEARCH RETURN (SAVE) ALL", &["k1 OK"], &[]),
+        ("k2 SEARCH RETURN (SAVE) FROB", &["k2 BAD"], &[]),
+        ("k3 UID COPY $ Trash", &["k3 OK COPY completed ($ is empty)"], &[]),
+        ("l1 SEARCH RETURN (SAVE) ALL", &["l1 OK"], &[]),
+        ("l2 STORE 1 +FLAGS.SILENT (\\Deleted)", &["l2 OK"], &[]),
+        ("l3 EXPUNGE", &["* 1 EXPUNGE\r\nl3 OK"], &[]),
+        ("l4 FETCH $ UID", &["* 1 FETCH (UID 2)\r\n* 2 FETCH (UID 3)\r\n* 3 FETCH (UID 4)\r\nl4 OK"], &[]),
+        ("m EXAMINE INBOX", &["m OK"], &[]),
+        ("n UID FETCH $ UID", &["n OK FETCH completed ($ is empty)"], &["FETCH (UID"]),
+    ];
+    let script: String = SCRIPT.iter().map(|(c, _, _)| format!("{c}\r\n")).collect();
+    for size in [0, 1, 5, 64] {
+        let mut h = Harness::new(true);
+        {
+            let mut a = h.account.lock().unwrap();
+            a.deliver(b"Subject: third\n\nthree\n");
+            a.deliver(b"Subject: fourth\n\nfour\n");
+        }
+        let out = h.run(
+            "l LOGIN alice@example.test secret\r\ns SELECT INBOX\r\nx STORE 1 +FLAGS.SILENT (\\Seen)\r\ncap CAPABILITY\r\n",
+            0,
+        );
+        assert!(out.contains("x OK") && out.contains(" SEARCHRES"), "{out}");
+        let out = h.run(&script, size);
+        let mut rest = out.as_str();
+        for (cmd, want, never) in SCRIPT {
+            // Each command's part of the output: up to and with its tagged line.
+            let tag = cmd.split(' ').next().unwrap_or("");
+            let start = if rest.starts_with(&format!("{tag} ")) {
+                Some(0)
+            } else {
+                rest.find(&format!("\n{tag} ")).map(|i| i + 1)
+            };
+            let end = start
+                .and_then(|i| rest[i..].find("\r\n").map(|j| i + j + 2))
+                .unwrap_or_else(|| panic!("size {size}: no reply to {cmd:?} in:\n{out}"));
+            let part = &rest[..end];
+            for w in *want {
+                assert!(
+                    part.contains(w),
+                    "size {size}: {cmd:?} wants {w:?} in:\n{part}"
+                );
+            }
+            for n in *never {
+                assert!(
+                    !part.contains(n),
+                    "size {size}: {cmd:?} never {n:?} in:\n{part}"
+                );
+            }
+            rest = &rest[end..];
+        }
+    }
 }
