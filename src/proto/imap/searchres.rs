@@ -61,6 +61,32 @@ pub fn mentions_save(bytes: &[u8]) -> bool {
     bytes.windows(4).any(|w| w.eq_ignore_ascii_case(b"SAVE"))
 }
 
+/// Whether the `$` at `i` of a SEARCH is the string a key takes (`SUBJECT $`, `HEADER X $`),
+/// not a sequence set.
+fn is_string_argument(bytes: &[u8], i: usize) -> bool {
+    const TAKES_STRING: &[&[u8]] = &[
+        b"BCC",
+        b"BODY",
+        b"CC",
+        b"FROM",
+        b"KEYWORD",
+        b"SUBJECT",
+        b"TEXT",
+        b"TO",
+        b"UNKEYWORD",
+        b"HEADER",
+        b"CHARSET",
+    ];
+    let mut before = bytes[..i]
+        .split(|&b| b == b' ' || b == b'(')
+        .rev()
+        .filter(|w| !w.is_empty());
+    let last = before.next().unwrap_or_default();
+    let second = before.next().unwrap_or_default();
+    let is = |w: &[u8], names: &[&[u8]]| names.iter().any(|n| w.eq_ignore_ascii_case(n));
+    is(last, TAKES_STRING) || is(second, &[b"HEADER"])
+}
+
 /// `1:3,5` of sorted numbers.
 fn set(nums: &[u32]) -> Vec<u8> {
     super::seqset::compact(nums).into_bytes()
@@ -112,7 +138,7 @@ pub fn rewrite(bytes: &[u8], saved: &[u32], seq_of: &dyn Fn(u32) -> Option<u32>)
         }
         b"SEARCH" => {
             // From the last `$` back, so that earlier offsets stay right.
-            for &i in at.iter().rev() {
+            for &i in at.iter().rev().filter(|&&i| !is_string_argument(bytes, i)) {
                 let after_uid = i >= 4 && bytes[i - 4..i].eq_ignore_ascii_case(b"UID ");
                 match (saved.is_empty(), after_uid) {
                     (false, true) => drop(out.splice(i..i + 1, set(saved))),
@@ -191,6 +217,21 @@ mod tests {
             ("a UID MOVE $ Trash\r\n", &[], Rewrite::NoMessages("MOVE")),
             // Not a sequence set: left to the codec (which says BAD where it is wrong).
             ("a SEARCH SUBJECT \"$\"\r\n", &[3], Rewrite::Unchanged),
+            (
+                "a SEARCH SUBJECT $\r\n",
+                &[3],
+                cmd("a SEARCH SUBJECT $\r\n"),
+            ),
+            (
+                "a SEARCH HEADER X-Y $ $\r\n",
+                &[3],
+                cmd("a SEARCH HEADER X-Y $ UID 3\r\n"),
+            ),
+            (
+                "a SEARCH (FROM $) $\r\n",
+                &[3],
+                cmd("a SEARCH (FROM $) UID 3\r\n"),
+            ),
             ("a SEARCH SUBJECT {1}\r\n$\r\n", &[3], Rewrite::Unchanged),
             ("a STORE 1 +FLAGS ($)\r\n", &[3], Rewrite::Unchanged),
             (
