@@ -96,7 +96,8 @@ fn binary_with_imaplib() {
 /// `ENABLE IMAP4rev2`: `* ENABLED IMAP4rev2`; SELECT sends no RECENT but the folder's LIST line;
 /// FLAGS carry no \Recent; SEARCH and UID SEARCH answer ESEARCH; a missing parent on the
 /// Maildir is `\NonExistent`; SEARCHRES: `UID SEARCH RETURN (SAVE)` answers nothing, then `$`
-/// names the saved messages in UID FETCH, STORE and FETCH (an empty `$` fetches nothing).
+/// names the saved messages in UID FETCH, STORE and FETCH (an empty `$` fetches nothing); a UTF-8
+/// folder name is stored in modified UTF-7, as Dovecot names it.
 #[test]
 fn imap4rev2_with_imaplib() {
     if !have("python3") {
@@ -104,4 +105,6 @@ fn imap4rev2_with_imaplib() {
     }
     let srv = server();
     python("rev2", srv.addr("imap"));
+    let md = srv.root().join("example.test/alice");
+    assert!(md.join(".Entw&APw-rfe/cur").is_dir(), "{:?}", list(&md));
 }

@@ -148,6 +148,11 @@ elif step == "rev2":
     assert re.fullmatch(rb'\(TAG "[A-Z0-9]+"\) UID ALL 2', data[0]), data
     lines = [l.decode() for l in ok(m.list('""', "%"), "list %")]
     assert '(\\NonExistent \\HasChildren) "." Work' in lines, lines
+    # UTF-8 folder names on the wire (the test then finds .Entw&APw-rfe on disk).
+    ok(m._simple_command("CREATE", '"Entwürfe"'.encode()), "create a UTF-8 name")
+    typ, dat = m._simple_command("LIST", '""', '"Entw*"')
+    lines = ok(m._untagged_response(typ, dat, "LIST"), "list utf-8")
+    assert lines[0][1] == "Entwürfe".encode(), lines
     # SEARCHRES: SAVE answers nothing, "$" is the saved result (by UID and by sequence number).
     assert "SEARCHRES" in m.capabilities, m.capabilities
     ok(m.uid("SEARCH", "RETURN", "(SAVE)", "SUBJECT", "t"), "save")

@@ -13,13 +13,14 @@
 //! - SELECT/EXAMINE send the folder's `* LIST` line and no `OK [UNSEEN n]`;
 //! - SEARCH and UID SEARCH without RETURN answer `* ESEARCH (TAG ..) [UID] ALL set`;
 //! - `\NonExistent` marks names with no folder (in LIST (SUBSCRIBED), and for the missing
-//!   parent of a folder a `%` pattern reaches, which rev1 marks `\Noselect`).
+//!   parent of a folder a `%` pattern reaches, which rev1 marks `\Noselect`);
+//! - folder names are UTF-8 on the wire ([`super::mutf7`] turns them into the modified UTF-7
+//!   names of the Maildir++ folders, as Dovecot stores them, and back); rev1 sessions keep
+//!   modified UTF-7 and get NO for 8-bit names.
 //!
-//! Not offered: mailbox names stay modified UTF-7 on the wire (rev2 wants UTF-8), as the codec
-//! without `ext_utf8` reads quoted strings as ASCII only and names are not converted between
-//! UTF-8 and the modified UTF-7 of the Maildir++ folders on disk. RECENT, NEW and OLD still work
-//! in SEARCH, LSUB and CHECK still answer, and RFC822.* FETCH items stay, as rev2 servers may
-//! keep them.
+//! Kept from rev1, as a rev2 server may keep them: RECENT, NEW and OLD in SEARCH, LSUB, CHECK,
+//! and the RFC822.* FETCH items. Not done: rev2's UTF-8 in other strings is only what imap-codec's
+//! `ext_utf8` reads (quoted UTF-8), and SEARCH still compares raw bytes (no MIME decoding).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;

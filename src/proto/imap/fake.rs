@@ -81,6 +81,11 @@ impl Account {
         Some((f.uidvalidity, uid))
     }
 
+    /// Whether folder `name` (as stored: modified UTF-7) exists.
+    pub fn has_folder(&self, name: &str) -> bool {
+        self.folders.contains_key(name)
+    }
+
     /// The flags of every message of `name`.
     pub fn flags(&self, name: &str) -> Vec<(u32, Flags)> {
         self.folders.get(name).map_or(Vec::new(), |f| {

@@ -12,13 +12,17 @@ use super::selected::{flags_from, flags_lines, keyword_names, report_changes, st
 use super::session::{ImapSession, State};
 use super::store::{Flag, Status, Store, StoreError};
 
-/// The folder name a command gave, or a NO already sent.
+/// The folder name a command gave, or a NO already sent. Under IMAP4rev2 names come in UTF-8
+/// and are turned into the modified UTF-7 of the names on disk; under IMAP4rev1 they are
+/// modified UTF-7 already, so 8-bit ones are refused (as Dovecot does), although imap-codec's
+/// `ext_utf8` (for IMAP4rev2) now reads them in quoted strings.
 pub fn mailbox_name(s: &mut ImapSession, tag: &str, m: &Mailbox<'_>) -> Option<String> {
     match m {
         Mailbox::Inbox => Some("INBOX".to_string()),
         Mailbox::Other(o) => match std::str::from_utf8(o.as_ref()) {
-            Ok(n) => Some(n.to_string()),
-            Err(_) => {
+            Ok(n) if s.rev2 => Some(super::mutf7::encode(n)),
+            Ok(n) if n.is_ascii() => Some(n.to_string()),
+            _ => {
                 s.reply(tagged(
                     tag,
                     "NO",
@@ -153,12 +157,20 @@ pub fn status(s: &mut ImapSession, tag: &str, m: &Mailbox<'_>, items: &[StatusDa
     let Some(st) = store_call(s, tag, |st| st.status(&name)) else {
         return;
     };
-    s.reply(status_line(&name, &st, items));
+    s.reply(status_line(&name, &st, items, s.rev2));
     s.reply(tagged(tag, "OK", "STATUS completed"));
 }
 
+/// A stored (modified UTF-7) folder name as the session sends it: UTF-8 under IMAP4rev2.
+pub fn wire_name(name: &str, rev2: bool) -> String {
+    match rev2.then(|| super::mutf7::decode(name)).flatten() {
+        Some(utf8) => utf8,
+        None => name.to_string(),
+    }
+}
+
 /// `* STATUS name (MESSAGES n ...)` with the items asked for, in their order.
-pub fn status_line(name: &str, st: &Status, items: &[StatusDataItemName]) -> Vec<u8> {
+pub fn status_line(name: &str, st: &Status, items: &[StatusDataItemName], rev2: bool) -> Vec<u8> {
     let mut parts = Vec::new();
     for it in items {
         let (k, v) = match it {
@@ -174,7 +186,7 @@ pub fn status_line(name: &str, st: &Status, items: &[StatusDataItemName]) -> Vec
         parts.push(format!("{k} {v}"));
     }
     let mut out = b"* STATUS ".to_vec();
-    astring(&mut out, name.as_bytes());
+    astring(&mut out, wire_name(name, rev2).as_bytes());
     out.extend_from_slice(format!(" ({})\r\n", parts.join(" ")).as_bytes());
     out
 }

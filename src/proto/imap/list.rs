@@ -15,7 +15,7 @@ use imap_codec::imap_types::mailbox::{ListMailbox, Mailbox};
 
 use super::encode::{astring, tagged, untagged};
 use super::extended::ListCommand;
-use super::folders::{status_line, store_call};
+use super::folders::{status_line, store_call, wire_name};
 use super::session::ImapSession;
 
 /// IMAP LIST wildcards: `*` matches anything, `%` anything but the separator `.`
@@ -105,7 +105,7 @@ impl Entry {
             attrs.push("\\Subscribed");
         }
         let mut out = format!("* {verb} ({}) \".\" ", attrs.join(" ")).into_bytes();
-        astring(&mut out, self.name.as_bytes());
+        astring(&mut out, wire_name(&self.name, rev2).as_bytes());
         if childinfo {
             out.extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
         }
@@ -132,7 +132,7 @@ pub fn line_of(s: &ImapSession, name: &str) -> Vec<u8> {
         },
         None => {
             let mut out = b"* LIST () \".\" ".to_vec();
-            astring(&mut out, name.as_bytes());
+            astring(&mut out, wire_name(name, s.rev2).as_bytes());
             out.extend_from_slice(b"\r\n");
             return out;
         }
@@ -237,10 +237,16 @@ fn run(s: &mut ImapSession, tag: &str, cmd: &ListCommand, lsub: bool) {
     if entries.iter().any(|e| !e.exists) {
         entries.sort_by(|a, b| (a.name != "INBOX", &a.name).cmp(&(b.name != "INBOX", &b.name)));
     }
+    // Under IMAP4rev2 the reference and patterns are UTF-8; the names they match are stored in
+    // modified UTF-7 (the wildcards are ASCII and stay as they are).
+    let stored = |b: &[u8]| match std::str::from_utf8(b) {
+        Ok(t) if s.rev2 => super::mutf7::encode(t).into_bytes(),
+        _ => b.to_vec(),
+    };
     let fulls: Vec<Vec<u8>> = cmd
         .patterns
         .iter()
-        .map(|p| [cmd.reference.as_slice(), p].concat())
+        .map(|p| [stored(&cmd.reference), stored(p)].concat())
         .collect();
     let matched: Vec<bool> = entries
         .iter()
@@ -276,7 +282,7 @@ fn run(s: &mut ImapSession, tag: &str, cmd: &ListCommand, lsub: bool) {
         if let (Some(items), true) = (&cmd.ret.status, e.exists) {
             // A folder removed meanwhile has no STATUS line; the LIST line stays.
             if let Some(Ok(st)) = s.store.as_ref().map(|store| store.status(&e.name)) {
-                out.extend(status_line(&e.name, &st, items));
+                out.extend(status_line(&e.name, &st, items, s.rev2));
             }
         }
     }

@@ -14,6 +14,7 @@ mod fetch;
 mod folders;
 mod list;
 pub mod mime;
+pub mod mutf7;
 mod search;
 mod searchres;
 mod selected;

@@ -749,6 +749,12 @@ fn imap4rev2_fed_whole_byte_by_byte_and_in_pieces() {
         ("d LIST \"\" %", &["* LIST (\\NonExistent \\HasChildren) \".\" Work\r\n", "d OK"], &["Work.2026", "Noselect"]),
         ("x UID FETCH $ FLAGS", &["x OK FETCH completed ($ is empty)"], &["x BAD"]),
         ("y STORE 1 +FLAGS (\\Seen)", &["* 1 FETCH (FLAGS (\\Seen))\r\ny OK"], &["Recent"]),
+        // UTF-8 folder names on the wire, modified UTF-7 in the store.
+        ("u1 CREATE \"Entw\u{fc}rfe\"", &["u1 OK"], &[]),
+        ("u2 LIST \"\" \"Entw*\"", &["* LIST (\\HasNoChildren) \".\" {9}\r\nEntw\u{fc}rfe\r\nu2 OK"], &["&APw-"]),
+        ("u3 STATUS {9+}\r\nEntw\u{fc}rfe (MESSAGES)", &["* STATUS {9}\r\nEntw\u{fc}rfe (MESSAGES 0)\r\nu3 OK"], &[]),
+        ("u4 CREATE \"Tom & Jerry\"", &["u4 OK"], &[]),
+        ("u6 LIST \"\" \"Tom*\" RETURN (STATUS (MESSAGES))", &["* LIST (\\HasNoChildren) \".\" \"Tom & Jerry\"\r\n* STATUS \"Tom & Jerry\" (MESSAGES 0)\r\nu6 OK"], &[]),
     ];
     let script: String = REV2.iter().map(|(c, _, _)| format!("{c}\r\n")).collect();
     for size in [0, 1, 5, 64] {
@@ -777,12 +783,22 @@ fn imap4rev2_fed_whole_byte_by_byte_and_in_pieces() {
         h.account.lock().unwrap().deliver(b"Subject: 3\n\nx\n");
         let out = h.run("n NOOP\r\n", size);
         assert_eq!(out, "* 3 EXISTS\r\nn OK NOOP completed\r\n", "size {size}");
+        {
+            let a = h.account.lock().unwrap();
+            assert!(a.has_folder("Entw&APw-rfe") && a.has_folder("Tom &- Jerry"));
+        }
+        let out = h.run("v SELECT \"Entw\u{fc}rfe\"\r\n", size);
+        assert!(
+            out.contains("* LIST (\\HasNoChildren) \".\" {9}\r\nEntw\u{fc}rfe\r\n"),
+            "{out}"
+        );
     }
     // Without ENABLE (and with ENABLE only after SELECT), the session stays rev1.
     let mut h = Harness::new(true);
     let out = h.run(
         "e ENABLE IMAP4rev2\r\nl LOGIN alice@example.test secret\r\nw CREATE Work.2026\r\ns SELECT INBOX\r\n\
-         e2 ENABLE IMAP4rev2\r\na SEARCH UNSEEN\r\nd LIST \"\" %\r\nf FETCH 1 FLAGS\r\n",
+         e2 ENABLE IMAP4rev2\r\na SEARCH UNSEEN\r\nd LIST \"\" %\r\nf FETCH 1 FLAGS\r\n\
+         u1 CREATE Entw&APw-rfe\r\nu2 CREATE \"Entw\u{fc}rfe\"\r\nu3 LIST \"\" Entw*\r\n",
         1,
     );
     for want in [
@@ -792,6 +808,9 @@ fn imap4rev2_fed_whole_byte_by_byte_and_in_pieces() {
         "* SEARCH 1 2\r\na OK",
         "* LIST (\\Noselect \\HasChildren) \".\" Work\r\n",
         "* 1 FETCH (FLAGS (\\Recent))",
+        "u1 OK",
+        "u2 NO [CANNOT]",
+        "* LIST (\\HasNoChildren) \".\" Entw&APw-rfe\r\nu3 OK",
     ] {
         assert!(out.contains(want), "{want:?} in:\n{out}");
     }
