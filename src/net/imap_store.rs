@@ -156,6 +156,9 @@ impl Store for ImapMaildir {
     fn subscribe(&mut self, name: &str, on: bool) -> Result<(), ps::StoreError> {
         self.inner.subscribe(name, on).map_err(err)
     }
+    fn subscriptions(&self) -> Result<Vec<String>, ps::StoreError> {
+        Ok(self.inner.account.subscriptions())
+    }
     fn status(&self, name: &str) -> Result<ps::Status, ps::StoreError> {
         let s = self.inner.status(name).map_err(err)?;
         Ok(ps::Status {
@@ -165,6 +168,7 @@ impl Store for ImapMaildir {
             uidvalidity: s.uidvalidity,
             unseen: s.unseen,
             deleted: s.deleted,
+            size: s.size,
         })
     }
     fn append(

@@ -17,6 +17,8 @@ pub struct Status {
     pub uidvalidity: u32,
     pub unseen: u32,
     pub deleted: u32,
+    /// Octets of all messages with CRLF line ends (STATUS SIZE).
+    pub size: u64,
 }
 
 pub struct MaildirAccount {
@@ -78,6 +80,7 @@ impl MaildirAccount {
                 .iter()
                 .filter(|m| m.flags.contains(super::Flag::Deleted))
                 .count() as u32,
+            size: f.msgs.iter().map(|m| m.size).sum(),
         })
     }
 

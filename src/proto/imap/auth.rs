@@ -1,5 +1,26 @@
 //! The commands of any state and of the not-authenticated state: CAPABILITY, LOGOUT, ID,
 //! STARTTLS, LOGIN, AUTHENTICATE PLAIN (with SASL-IR), and ENABLE / NAMESPACE.
+//!
+//! IMAP4rev2 (RFC 9051), how far it goes. IMAP4rev2 is advertised next to IMAP4rev1, and a
+//! session is rev1 until `ENABLE IMAP4rev2` (in the authenticated state; in the selected state
+//! ENABLE enables nothing, as RFC 9051 6.3.1 allows ENABLE only before SELECT). The rev2 base that
+//! is offered to every session: ESEARCH (`SEARCH RETURN`), SEARCHRES (`RETURN (SAVE)` and `$`,
+//! [`super::searchres`]), LIST-EXTENDED and LIST-STATUS, SPECIAL-USE, BINARY (FETCH and literal8
+//! APPEND), STATUS SIZE and DELETED, MOVE, UIDPLUS (UID EXPUNGE), UNSELECT, NAMESPACE, IDLE,
+//! ENABLE, SASL-IR, LITERAL+ (which covers LITERAL-).
+//! Once enabled, the session behaves as rev2 where rev1 and rev2 differ for a client:
+//! - no `* n RECENT` (at SELECT/EXAMINE, with new mail) and no `\Recent` in FLAGS lists;
+//! - SELECT/EXAMINE send the folder's `* LIST` line and no `OK [UNSEEN n]`;
+//! - SEARCH and UID SEARCH without RETURN answer `* ESEARCH (TAG ..) [UID] ALL set`;
+//! - `\NonExistent` marks names with no folder (in LIST (SUBSCRIBED), and for the missing
+//!   parent of a folder a `%` pattern reaches, which rev1 marks `\Noselect`);
+//! - folder names are UTF-8 on the wire ([`super::mutf7`] turns them into the modified UTF-7
+//!   names of the Maildir++ folders, as Dovecot stores them, and back); rev1 sessions keep
+//!   modified UTF-7 and get NO for 8-bit names.
+//!
+//! Kept from rev1, as a rev2 server may keep them: RECENT, NEW and OLD in SEARCH, LSUB, CHECK,
+//! and the RFC822.* FETCH items. Not done: rev2's UTF-8 in other strings is only what imap-codec's
+//! `ext_utf8` reads (quoted UTF-8), and SEARCH still compares raw bytes (no MIME decoding).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -14,7 +35,7 @@ use crate::proto::sasl;
 impl ImapSession {
     /// The CAPABILITY list for the session as it stands.
     pub fn capabilities(&self) -> String {
-        let mut caps = vec!["IMAP4rev1".to_string()];
+        let mut caps = vec!["IMAP4rev1".to_string(), "IMAP4rev2".to_string()];
         let secure = self.tls || self.policy.plaintext_allowed;
         if self.state == State::NotAuthenticated {
             if self.policy.tls_available && !self.tls {
@@ -38,6 +59,12 @@ impl ImapSession {
             "MOVE",
             "SPECIAL-USE",
             "CHILDREN",
+            "ESEARCH",
+            "LIST-EXTENDED",
+            "LIST-STATUS",
+            "BINARY",
+            "STATUS=SIZE",
+            "SEARCHRES",
         ] {
             caps.push(c.into());
         }
@@ -67,9 +94,16 @@ pub fn id(s: &mut ImapSession, tag: &str) {
     s.reply(tagged(tag, "OK", "ID completed"));
 }
 
-pub fn enable(s: &mut ImapSession, tag: &str) {
-    // Nothing we offer needs enabling yet (no CONDSTORE, no UTF8=ACCEPT, no IMAP4rev2).
-    s.reply(untagged("ENABLED"));
+/// ENABLE (RFC 5161): IMAP4rev2 is the one capability that can be enabled; others are left out
+/// of the ENABLED line, as RFC 5161 says of what the server does not know.
+pub fn enable(s: &mut ImapSession, tag: &str, names: &[String]) {
+    let wants_rev2 = names.iter().any(|n| n.eq_ignore_ascii_case("IMAP4rev2"));
+    let mut line = String::from("ENABLED");
+    if wants_rev2 && s.state == State::Authenticated {
+        s.rev2 = true;
+        line.push_str(" IMAP4rev2");
+    }
+    s.reply(untagged(&line));
     s.reply(tagged(tag, "OK", "ENABLE completed"));
 }
 

@@ -81,6 +81,11 @@ impl Account {
         Some((f.uidvalidity, uid))
     }
 
+    /// Whether folder `name` (as stored: modified UTF-7) exists.
+    pub fn has_folder(&self, name: &str) -> bool {
+        self.folders.contains_key(name)
+    }
+
     /// The flags of every message of `name`.
     pub fn flags(&self, name: &str) -> Vec<(u32, Flags)> {
         self.folders.get(name).map_or(Vec::new(), |f| {
@@ -191,6 +196,9 @@ impl Store for FakeStore {
         }
         Ok(())
     }
+    fn subscriptions(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self.lock().subscribed.iter().cloned().collect())
+    }
     fn status(&self, name: &str) -> Result<Status, StoreError> {
         let a = self.lock();
         let f = a.folders.get(name).ok_or(StoreError::NoSuchFolder)?;
@@ -209,6 +217,7 @@ impl Store for FakeStore {
                 .iter()
                 .filter(|m| m.0.flags.contains(Flag::Deleted))
                 .count() as u32,
+            size: f.msgs.iter().map(|m| m.0.size).sum(),
         })
     }
     fn append(

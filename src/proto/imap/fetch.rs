@@ -1,13 +1,15 @@
 //! FETCH and UID FETCH: FLAGS, UID, INTERNALDATE, RFC822.SIZE, ENVELOPE, BODY / BODYSTRUCTURE,
-//! BODY[section]<partial> and BODY.PEEK, RFC822, RFC822.HEADER, RFC822.TEXT. A message's file
-//! is read only when an item needs its content; a non-PEEK body fetch sets \Seen.
+//! BODY[section]<partial> and BODY.PEEK, RFC822, RFC822.HEADER, RFC822.TEXT, and RFC 3516's
+//! BINARY[section]<partial>, BINARY.PEEK and BINARY.SIZE ([`super::binary`]). A message's file
+//! is read only when an item needs its content; a non-PEEK body or binary fetch sets \Seen.
 
 use imap_codec::imap_types::fetch::{
     Macro, MacroOrMessageDataItemNames, MessageDataItemName, Part, Section,
 };
 use imap_codec::imap_types::sequence::SequenceSet;
 
-use super::encode::{internal_date, literal, tagged};
+use super::binary::{self, UnknownCte};
+use super::encode::{internal_date, literal, literal8, tagged};
 use super::mime::{self, Spec};
 use super::selected::{flags_list, report_changes, store_failed};
 use super::seqset::{out_of_range, resolve};
@@ -24,7 +26,29 @@ struct BodyItem {
     peek: bool,
 }
 
+/// One BINARY[...] or BINARY.SIZE[...] item.
+struct BinaryItem {
+    path: Vec<u32>,
+    partial: Option<(u32, u32)>,
+    peek: bool,
+    size_only: bool,
+}
+
+impl BinaryItem {
+    /// `BINARY[1.2]` or `BINARY.SIZE[1.2]`.
+    fn label(&self) -> String {
+        let path: Vec<String> = self.path.iter().map(u32::to_string).collect();
+        let name = if self.size_only {
+            "BINARY.SIZE"
+        } else {
+            "BINARY"
+        };
+        format!("{name}[{}]", path.join("."))
+    }
+}
+
 enum Item {
+    Binary(BinaryItem),
     Flags,
     Uid,
     InternalDate,
@@ -141,43 +165,56 @@ fn items(m: MacroOrMessageDataItemNames<'_>) -> Vec<Item> {
     };
     names
         .into_iter()
-        .filter_map(|n| {
-            Some(match n {
-                MessageDataItemName::Flags => Item::Flags,
-                MessageDataItemName::Uid => Item::Uid,
-                MessageDataItemName::InternalDate => Item::InternalDate,
-                MessageDataItemName::Rfc822Size => Item::Size,
-                MessageDataItemName::Envelope => Item::Envelope,
-                MessageDataItemName::Body => Item::Structure("BODY"),
-                MessageDataItemName::BodyStructure => Item::Structure("BODYSTRUCTURE"),
-                MessageDataItemName::BodyExt {
-                    section,
-                    partial,
-                    peek,
-                } => Item::Body(body_item(&section, partial, peek)),
-                MessageDataItemName::Rfc822 => Item::Body(BodyItem {
-                    label: "RFC822".into(),
-                    path: vec![],
-                    spec: Spec::Whole,
-                    partial: None,
-                    peek: false,
-                }),
-                MessageDataItemName::Rfc822Header => Item::Body(BodyItem {
-                    label: "RFC822.HEADER".into(),
-                    path: vec![],
-                    spec: Spec::Header,
-                    partial: None,
-                    peek: true,
-                }),
-                MessageDataItemName::Rfc822Text => Item::Body(BodyItem {
-                    label: "RFC822.TEXT".into(),
-                    path: vec![],
-                    spec: Spec::Text,
-                    partial: None,
-                    peek: false,
-                }),
-                _ => return None,
-            })
+        .map(|n| match n {
+            MessageDataItemName::Flags => Item::Flags,
+            MessageDataItemName::Uid => Item::Uid,
+            MessageDataItemName::InternalDate => Item::InternalDate,
+            MessageDataItemName::Rfc822Size => Item::Size,
+            MessageDataItemName::Envelope => Item::Envelope,
+            MessageDataItemName::Body => Item::Structure("BODY"),
+            MessageDataItemName::BodyStructure => Item::Structure("BODYSTRUCTURE"),
+            MessageDataItemName::BodyExt {
+                section,
+                partial,
+                peek,
+            } => Item::Body(body_item(&section, partial, peek)),
+            MessageDataItemName::Binary {
+                section,
+                partial,
+                peek,
+            } => Item::Binary(BinaryItem {
+                path: section.iter().map(|n| n.get()).collect(),
+                partial: partial.map(|(o, n)| (o, n.get())),
+                peek,
+                size_only: false,
+            }),
+            MessageDataItemName::BinarySize { section } => Item::Binary(BinaryItem {
+                path: section.iter().map(|n| n.get()).collect(),
+                partial: None,
+                peek: true,
+                size_only: true,
+            }),
+            MessageDataItemName::Rfc822 => Item::Body(BodyItem {
+                label: "RFC822".into(),
+                path: vec![],
+                spec: Spec::Whole,
+                partial: None,
+                peek: false,
+            }),
+            MessageDataItemName::Rfc822Header => Item::Body(BodyItem {
+                label: "RFC822.HEADER".into(),
+                path: vec![],
+                spec: Spec::Header,
+                partial: None,
+                peek: true,
+            }),
+            MessageDataItemName::Rfc822Text => Item::Body(BodyItem {
+                label: "RFC822.TEXT".into(),
+                path: vec![],
+                spec: Spec::Text,
+                partial: None,
+                peek: false,
+            }),
         })
         .collect()
 }
@@ -192,15 +229,23 @@ pub fn fetch(
     report_changes(s, uid);
     let mut list = items(what);
     if list.is_empty() {
-        return s.bad(tag, "FETCH: no item we know (BINARY is not offered)");
+        return s.bad(tag, "FETCH: no item we know");
     }
     if uid && !list.iter().any(|i| matches!(i, Item::Uid)) {
         list.insert(0, Item::Uid);
     }
-    let needs_content = list
-        .iter()
-        .any(|i| matches!(i, Item::Envelope | Item::Structure(_) | Item::Body(_)));
-    let sets_seen = !s.read_only && list.iter().any(|i| matches!(i, Item::Body(b) if !b.peek));
+    let needs_content = list.iter().any(|i| {
+        matches!(
+            i,
+            Item::Envelope | Item::Structure(_) | Item::Body(_) | Item::Binary(_)
+        )
+    });
+    let sets_seen = !s.read_only
+        && list.iter().any(|i| match i {
+            Item::Body(b) => !b.peek,
+            Item::Binary(b) => !b.peek,
+            _ => false,
+        });
     if sets_seen && !list.iter().any(|i| matches!(i, Item::Flags)) {
         list.push(Item::Flags);
     }
@@ -228,6 +273,23 @@ pub fn fetch(
         } else {
             None
         };
+        // The decoded BINARY parts, before \Seen is set: an unknown encoding fails the FETCH.
+        let mut decoded = Vec::new();
+        for item in &list {
+            if let Item::Binary(b) = item {
+                match binary::decoded(crlf.as_deref().unwrap_or_default(), &b.path) {
+                    Ok(d) => decoded.push(d.unwrap_or_default()),
+                    Err(UnknownCte) => {
+                        return s.reply(tagged(
+                            tag,
+                            "NO",
+                            "[UNKNOWN-CTE] A part's Content-Transfer-Encoding cannot be decoded; use BODY[]",
+                        ));
+                    }
+                }
+            }
+        }
+        let mut decoded = decoded.into_iter();
         if sets_seen && !msgs[i].flags.contains(Flag::Seen) {
             let mut f = msgs[i].flags;
             f.insert(Flag::Seen);
@@ -253,7 +315,9 @@ pub fn fetch(
             match item {
                 Item::Flags => {
                     let kw = store.selected().map_or(&[][..], |f| f.keywords);
-                    out.extend_from_slice(format!("FLAGS {}", flags_list(&m, kw)).as_bytes())
+                    out.extend_from_slice(
+                        format!("FLAGS {}", flags_list(&m, kw, !s.rev2)).as_bytes(),
+                    )
                 }
                 Item::Uid => out.extend_from_slice(format!("UID {}", m.uid).as_bytes()),
                 Item::InternalDate => out.extend_from_slice(
@@ -276,6 +340,23 @@ pub fn fetch(
                             out.extend_from_slice(b"(\"text\" \"plain\" NIL NIL NIL \"7bit\" 0 0)")
                         }
                     }
+                }
+                Item::Binary(b) => {
+                    let data = decoded.next().unwrap_or_default();
+                    if b.size_only {
+                        out.extend_from_slice(format!("{} {}", b.label(), data.len()).as_bytes());
+                        continue;
+                    }
+                    let (from, to, origin) = match b.partial {
+                        Some((start, len)) => {
+                            let from = (start as usize).min(data.len());
+                            let to = from.saturating_add(len as usize).min(data.len());
+                            (from, to, format!("<{start}>"))
+                        }
+                        None => (0, data.len(), String::new()),
+                    };
+                    out.extend_from_slice(format!("{}{origin} ", b.label()).as_bytes());
+                    literal8(&mut out, &data[from..to]);
                 }
                 Item::Body(b) => {
                     let whole = crlf.as_deref().unwrap_or_default();

@@ -1,25 +1,28 @@
 //! The authenticated state's folder commands: SELECT / EXAMINE, CREATE, DELETE, RENAME,
-//! SUBSCRIBE / UNSUBSCRIBE, LIST / LSUB (with SPECIAL-USE and CHILDREN attributes), STATUS,
-//! APPEND.
+//! SUBSCRIBE / UNSUBSCRIBE, STATUS, APPEND (LIST and LSUB are in [`super::list`]).
 
 use imap_codec::imap_types::datetime::DateTime;
 use imap_codec::imap_types::extensions::binary::LiteralOrLiteral8;
 use imap_codec::imap_types::flag::Flag as ImapFlag;
-use imap_codec::imap_types::mailbox::{ListMailbox, Mailbox};
+use imap_codec::imap_types::mailbox::Mailbox;
 use imap_codec::imap_types::status::StatusDataItemName;
 
 use super::encode::{astring, tagged, untagged};
 use super::selected::{flags_from, flags_lines, keyword_names, report_changes, store_failed};
 use super::session::{ImapSession, State};
-use super::store::{Flag, Store, StoreError};
+use super::store::{Flag, Status, Store, StoreError};
 
-/// The folder name a command gave, or a NO already sent.
+/// The folder name a command gave, or a NO already sent. Under IMAP4rev2 names come in UTF-8
+/// and are turned into the modified UTF-7 of the names on disk; under IMAP4rev1 they are
+/// modified UTF-7 already, so 8-bit ones are refused (as Dovecot does), although imap-codec's
+/// `ext_utf8` (for IMAP4rev2) now reads them in quoted strings.
 pub fn mailbox_name(s: &mut ImapSession, tag: &str, m: &Mailbox<'_>) -> Option<String> {
     match m {
         Mailbox::Inbox => Some("INBOX".to_string()),
         Mailbox::Other(o) => match std::str::from_utf8(o.as_ref()) {
-            Ok(n) => Some(n.to_string()),
-            Err(_) => {
+            Ok(n) if s.rev2 => Some(super::mutf7::encode(n)),
+            Ok(n) if n.is_ascii() => Some(n.to_string()),
+            _ => {
                 s.reply(tagged(
                     tag,
                     "NO",
@@ -31,7 +34,7 @@ pub fn mailbox_name(s: &mut ImapSession, tag: &str, m: &Mailbox<'_>) -> Option<S
     }
 }
 
-fn store_call<T>(
+pub fn store_call<T>(
     s: &mut ImapSession,
     tag: &str,
     f: impl FnOnce(&mut dyn Store) -> Result<T, StoreError>,
@@ -58,6 +61,8 @@ pub fn select(s: &mut ImapSession, tag: &str, m: &Mailbox<'_>, read_only: bool) 
         // RFC 7162: the old folder is closed.
         s.reply(untagged("OK [CLOSED] Previous folder closed"));
     }
+    // RFC 5182: a new selection starts with an empty `$`.
+    s.saved.clear();
     if store_call(s, tag, |st| st.select(&name, read_only)).is_none() {
         return;
     }
@@ -66,12 +71,17 @@ pub fn select(s: &mut ImapSession, tag: &str, m: &Mailbox<'_>, read_only: bool) 
     };
     let mut out = flags_lines(f.keywords, read_only);
     out.extend(untagged(&format!("{} EXISTS", f.msgs.len())));
-    out.extend(untagged(&format!(
-        "{} RECENT",
-        f.msgs.iter().filter(|m| m.recent).count()
-    )));
-    if let Some(i) = f.msgs.iter().position(|m| !m.flags.contains(Flag::Seen)) {
-        out.extend(untagged(&format!("OK [UNSEEN {}] First unseen", i + 1)));
+    if s.rev2 {
+        // RFC 9051 6.3.2: the folder's LIST line, no RECENT, no UNSEEN code.
+        out.extend(super::list::line_of(s, &name));
+    } else {
+        out.extend(untagged(&format!(
+            "{} RECENT",
+            f.msgs.iter().filter(|m| m.recent).count()
+        )));
+        if let Some(i) = f.msgs.iter().position(|m| !m.flags.contains(Flag::Seen)) {
+            out.extend(untagged(&format!("OK [UNSEEN {}] First unseen", i + 1)));
+        }
     }
     out.extend(untagged(&format!(
         "OK [UIDVALIDITY {}] UIDs valid",
@@ -140,90 +150,6 @@ pub fn subscribe(s: &mut ImapSession, tag: &str, m: &Mailbox<'_>, on: bool) {
     }
 }
 
-fn list_pattern(w: &ListMailbox<'_>) -> Vec<u8> {
-    match w {
-        ListMailbox::Token(t) => t.as_ref().to_vec(),
-        ListMailbox::String(st) => st.as_ref().to_vec(),
-    }
-}
-
-/// IMAP LIST wildcards: `*` matches anything, `%` anything but the separator `.`
-/// (dynamic programming: linear in name × pattern, whatever the pattern).
-pub fn matches(pattern: &[u8], name: &[u8]) -> bool {
-    let (p, n) = (pattern, name);
-    let mut row = vec![false; n.len() + 1];
-    row[0] = true;
-    for &pc in p {
-        let mut next = vec![false; n.len() + 1];
-        match pc {
-            b'*' | b'%' => {
-                next[0] = row[0];
-                for j in 1..=n.len() {
-                    next[j] = row[j] || (next[j - 1] && (pc == b'*' || n[j - 1] != b'.'));
-                }
-            }
-            c => {
-                for j in 1..=n.len() {
-                    next[j] = row[j - 1] && n[j - 1] == c;
-                }
-            }
-        }
-        row = next;
-    }
-    row[n.len()]
-}
-
-pub fn list(
-    s: &mut ImapSession,
-    tag: &str,
-    reference: &Mailbox<'_>,
-    w: &ListMailbox<'_>,
-    lsub: bool,
-) {
-    let verb = if lsub { "LSUB" } else { "LIST" };
-    let pattern = list_pattern(w);
-    if pattern.is_empty() {
-        // The hierarchy delimiter and root (RFC 3501 6.3.8).
-        s.reply(untagged(&format!("{verb} (\\Noselect) \".\" \"\"")));
-        return s.reply(tagged(tag, "OK", &format!("{verb} completed")));
-    }
-    let mut full = match reference {
-        Mailbox::Inbox => b"INBOX".to_vec(),
-        Mailbox::Other(o) => o.as_ref().to_vec(),
-    };
-    full.extend_from_slice(&pattern);
-    let Some(folders) = store_call(s, tag, |st| st.folders()) else {
-        return;
-    };
-    let mut out = Vec::new();
-    for f in folders {
-        let name_matches = if f.name == "INBOX" {
-            matches(&full.to_ascii_uppercase(), b"INBOX")
-        } else {
-            matches(&full, f.name.as_bytes())
-        };
-        if !name_matches || (lsub && !f.subscribed) {
-            continue;
-        }
-        let mut attrs = vec![if f.has_children {
-            "\\HasChildren"
-        } else {
-            "\\HasNoChildren"
-        }];
-        if let Some(sp) = f.special.filter(|_| !lsub) {
-            attrs.push(sp);
-        }
-        if f.subscribed && !lsub {
-            attrs.push("\\Subscribed");
-        }
-        out.extend_from_slice(format!("* {verb} ({}) \".\" ", attrs.join(" ")).as_bytes());
-        astring(&mut out, f.name.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    s.reply(out);
-    s.reply(tagged(tag, "OK", &format!("{verb} completed")));
-}
-
 pub fn status(s: &mut ImapSession, tag: &str, m: &Mailbox<'_>, items: &[StatusDataItemName]) {
     let Some(name) = mailbox_name(s, tag, m) else {
         return;
@@ -231,24 +157,38 @@ pub fn status(s: &mut ImapSession, tag: &str, m: &Mailbox<'_>, items: &[StatusDa
     let Some(st) = store_call(s, tag, |st| st.status(&name)) else {
         return;
     };
+    s.reply(status_line(&name, &st, items, s.rev2));
+    s.reply(tagged(tag, "OK", "STATUS completed"));
+}
+
+/// A stored (modified UTF-7) folder name as the session sends it: UTF-8 under IMAP4rev2.
+pub fn wire_name(name: &str, rev2: bool) -> String {
+    match rev2.then(|| super::mutf7::decode(name)).flatten() {
+        Some(utf8) => utf8,
+        None => name.to_string(),
+    }
+}
+
+/// `* STATUS name (MESSAGES n ...)` with the items asked for, in their order.
+pub fn status_line(name: &str, st: &Status, items: &[StatusDataItemName], rev2: bool) -> Vec<u8> {
     let mut parts = Vec::new();
     for it in items {
         let (k, v) = match it {
-            StatusDataItemName::Messages => ("MESSAGES", st.messages),
-            StatusDataItemName::Recent => ("RECENT", st.recent),
-            StatusDataItemName::UidNext => ("UIDNEXT", st.uidnext),
-            StatusDataItemName::UidValidity => ("UIDVALIDITY", st.uidvalidity),
-            StatusDataItemName::Unseen => ("UNSEEN", st.unseen),
-            StatusDataItemName::Deleted => ("DELETED", st.deleted),
+            StatusDataItemName::Messages => ("MESSAGES", u64::from(st.messages)),
+            StatusDataItemName::Recent => ("RECENT", u64::from(st.recent)),
+            StatusDataItemName::UidNext => ("UIDNEXT", u64::from(st.uidnext)),
+            StatusDataItemName::UidValidity => ("UIDVALIDITY", u64::from(st.uidvalidity)),
+            StatusDataItemName::Unseen => ("UNSEEN", u64::from(st.unseen)),
+            StatusDataItemName::Deleted => ("DELETED", u64::from(st.deleted)),
+            StatusDataItemName::Size => ("SIZE", st.size),
             _ => continue,
         };
         parts.push(format!("{k} {v}"));
     }
     let mut out = b"* STATUS ".to_vec();
-    astring(&mut out, name.as_bytes());
+    astring(&mut out, wire_name(name, rev2).as_bytes());
     out.extend_from_slice(format!(" ({})\r\n", parts.join(" ")).as_bytes());
-    s.reply(out);
-    s.reply(tagged(tag, "OK", "STATUS completed"));
+    out
 }
 
 pub fn append(
@@ -294,31 +234,5 @@ pub fn append(
         }
         Some(Err(e)) => store_failed(s, tag, &e),
         None => {}
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::matches;
-
-    #[test]
-    fn list_wildcards() {
-        for (p, n, yes) in [
-            ("*", "Work.2026", true),
-            ("%", "Work.2026", false),
-            ("%", "Work", true),
-            ("Work.%", "Work.2026", true),
-            ("W*6", "Work.2026", true),
-            ("S%", "Sent", true),
-            ("s%", "Sent", false),
-            ("Sent", "sent", false),
-            (
-                "*a*a*a*a*a*a*a*a*a*a*a*b",
-                "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-                false,
-            ),
-        ] {
-            assert_eq!(matches(p.as_bytes(), n.as_bytes()), yes, "{p} {n}");
-        }
     }
 }

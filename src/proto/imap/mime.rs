@@ -242,7 +242,7 @@ pub fn section(crlf: &[u8], path: &[u32], spec: &Spec) -> Option<Vec<u8>> {
 }
 
 /// The part at `path` (1-based numbers) and the bytes its offsets refer to.
-fn locate<'m>(
+pub(super) fn locate<'m>(
     m: &'m Message<'m>,
     path: &[u32],
     depth: usize,

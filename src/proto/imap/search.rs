@@ -5,9 +5,10 @@
 
 use imap_codec::imap_types::search::SearchKey;
 
-use super::encode::{days_from_civil, tagged};
+use super::encode::{days_from_civil, string, tagged};
+use super::extended::SearchReturn;
 use super::selected::{report_changes, store_failed};
-use super::seqset::contains;
+use super::seqset::{compact, contains};
 use super::session::ImapSession;
 use super::store::{Flag, Msg, StoreError};
 
@@ -168,8 +169,18 @@ fn has_keyword(c: &Ctx<'_>, name: &str) -> bool {
         .is_some_and(|i| c.msg.flags.has_keyword(i as u8))
 }
 
-pub fn search(s: &mut ImapSession, tag: &str, keys: &[SearchKey<'_>], uid: bool) {
+/// SEARCH / UID SEARCH; with `ret` (`SEARCH RETURN (...)`, RFC 4731) the answer is one
+/// `* ESEARCH` line instead of `* SEARCH`.
+pub fn search(
+    s: &mut ImapSession,
+    tag: &str,
+    keys: &[SearchKey<'_>],
+    uid: bool,
+    ret: Option<SearchReturn>,
+) {
     report_changes(s, uid);
+    // IMAP4rev2: a SEARCH without RETURN is `RETURN (ALL)` (RFC 9051 6.4.4).
+    let ret = ret.or(s.rev2.then_some(SearchReturn::ALL));
     let Some(store) = s.store.as_ref() else {
         return;
     };
@@ -204,19 +215,83 @@ pub fn search(s: &mut ImapSession, tag: &str, keys: &[SearchKey<'_>], uid: bool)
                     all = false;
                     break;
                 }
-                Err(e) => return store_failed(s, tag, &e),
+                Err(e) => {
+                    if ret.is_some_and(|r| r.save) {
+                        s.saved.clear();
+                    }
+                    return store_failed(s, tag, &e);
+                }
             }
         }
         if all {
             hits.push(if uid { m.uid } else { i as u32 + 1 });
         }
     }
-    let mut line = String::from("* SEARCH");
-    for h in hits {
-        line.push(' ');
-        line.push_str(&h.to_string());
+    if let Some(r) = ret.filter(|r| r.save) {
+        // RFC 5182 section 2.4: with MIN and/or MAX but neither ALL nor COUNT, only those.
+        let uids: Vec<u32> = hits
+            .iter()
+            .filter_map(|&h| {
+                if uid {
+                    Some(h)
+                } else {
+                    msgs.get(h as usize - 1).map(|m| m.uid)
+                }
+            })
+            .collect();
+        s.saved = match (uids.first(), uids.last()) {
+            (Some(&first), Some(&last)) if (r.min || r.max) && !r.all && !r.count => {
+                let mut v = Vec::new();
+                if r.min {
+                    v.push(first);
+                }
+                if r.max && (last != first || !r.min) {
+                    v.push(last);
+                }
+                v
+            }
+            _ => uids,
+        };
     }
-    line.push_str("\r\n");
-    s.reply(line.into_bytes());
+    match ret {
+        Some(ret) if ret.is_save_only() => {}
+        Some(ret) => s.reply(esearch(tag, uid, ret, &hits)),
+        None => {
+            let mut line = String::from("* SEARCH");
+            for h in hits {
+                line.push(' ');
+                line.push_str(&h.to_string());
+            }
+            line.push_str("\r\n");
+            s.reply(line.into_bytes());
+        }
+    }
     s.reply(tagged(tag, "OK", "SEARCH completed"));
+}
+
+/// `* ESEARCH (TAG "a") [UID] [MIN n] [MAX n] [COUNT n] [ALL set]` over ascending `hits`; with
+/// no hits MIN, MAX and ALL are left out (RFC 4731 section 3.1), COUNT is 0.
+pub fn esearch(tag: &str, uid: bool, ret: SearchReturn, hits: &[u32]) -> Vec<u8> {
+    let mut out = b"* ESEARCH (TAG ".to_vec();
+    string(&mut out, tag.as_bytes());
+    out.push(b')');
+    if uid {
+        out.extend_from_slice(b" UID");
+    }
+    if let (Some(first), Some(last)) = (hits.first(), hits.last()) {
+        if ret.min {
+            out.extend_from_slice(format!(" MIN {first}").as_bytes());
+        }
+        if ret.max {
+            out.extend_from_slice(format!(" MAX {last}").as_bytes());
+        }
+    }
+    if ret.count {
+        out.extend_from_slice(format!(" COUNT {}", hits.len()).as_bytes());
+    }
+    if ret.all && !hits.is_empty() {
+        out.extend_from_slice(format!(" ALL {}", compact(hits)).as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    out
 }

@@ -13,10 +13,11 @@ use super::seqset::{compact, contains, resolve};
 use super::session::{Event, ImapSession, State, Wait};
 use super::store::{Flag, Flags, Msg, StoreError};
 
-/// `(\Seen \Recent $Forwarded)`, keywords named from the folder's list `kw`.
-pub fn flags_list(m: &Msg, kw: &[String]) -> String {
+/// `(\Seen \Recent $Forwarded)`, keywords named from the folder's list `kw`; `\Recent` only
+/// when `rev1` (IMAP4rev2 has no \Recent).
+pub fn flags_list(m: &Msg, kw: &[String], rev1: bool) -> String {
     let mut names: Vec<&str> = m.flags.iter().map(Flag::name).collect();
-    if m.recent {
+    if m.recent && rev1 {
         names.push("\\Recent");
     }
     for (i, k) in kw.iter().enumerate() {
@@ -91,10 +92,12 @@ pub fn report_changes(s: &mut ImapSession, expunges: bool) {
     }
     if let Some(n) = changes.exists {
         out.extend(untagged(&format!("{n} EXISTS")));
-        let recent = store
-            .selected()
-            .map_or(0, |f| f.msgs.iter().filter(|m| m.recent).count());
-        out.extend(untagged(&format!("{recent} RECENT")));
+        if !s.rev2 {
+            let recent = store
+                .selected()
+                .map_or(0, |f| f.msgs.iter().filter(|m| m.recent).count());
+            out.extend(untagged(&format!("{recent} RECENT")));
+        }
     }
     if let Some(f) = store.selected() {
         for &n in &changes.flags {
@@ -102,7 +105,7 @@ pub fn report_changes(s: &mut ImapSession, expunges: bool) {
                 out.extend(untagged(&format!(
                     "{n} FETCH (UID {} FLAGS {})",
                     m.uid,
-                    flags_list(m, f.keywords)
+                    flags_list(m, f.keywords, !s.rev2)
                 )));
             }
         }
@@ -138,6 +141,7 @@ pub fn close(s: &mut ImapSession, tag: &str, expunge: bool) {
         store.deselect();
     }
     s.state = State::Authenticated;
+    s.saved.clear();
     let verb = if expunge { "CLOSE" } else { "UNSELECT" };
     s.reply(tagged(tag, "OK", &format!("{verb} completed")));
 }
@@ -287,7 +291,7 @@ pub fn store(
             out.extend(untagged(&format!(
                 "{} FETCH ({uid_part}FLAGS {})",
                 i + 1,
-                flags_list(m, &keywords)
+                flags_list(m, &keywords, !s.rev2)
             )));
         }
     }

@@ -14,6 +14,7 @@ use imap_codec::imap_types::command::Command;
 use imap_codec::imap_types::core::LiteralMode;
 
 use super::encode::{tagged, untagged};
+use super::searchres::{Rewrite, rewrite};
 use super::store::Store;
 
 /// What a session is allowed and told, fixed when it starts.
@@ -84,6 +85,10 @@ pub struct ImapSession {
     pub(super) store: Option<Box<dyn Store>>,
     pub(super) selected_name: String,
     pub(super) read_only: bool,
+    /// `ENABLE IMAP4rev2` was given (RFC 9051): see [`super::auth`] for what changes.
+    pub(super) rev2: bool,
+    /// The UIDs `SEARCH RETURN (SAVE)` kept, ascending: what `$` names (RFC 5182).
+    pub(super) saved: Vec<u32>,
     pub(super) events: Vec<Event>,
 }
 
@@ -102,6 +107,8 @@ impl ImapSession {
             store: None,
             selected_name: String::new(),
             read_only: false,
+            rev2: false,
+            saved: Vec::new(),
             events: Vec::new(),
         }
     }
@@ -269,6 +276,27 @@ impl ImapSession {
         if bytes.iter().all(|b| b.is_ascii_whitespace()) {
             return;
         }
+        let bytes = match self.expand_saved(&bytes) {
+            Rewrite::Unchanged => bytes,
+            Rewrite::Command(b) => b,
+            Rewrite::NoMessages(verb) => {
+                let t = tag.as_deref().unwrap_or("*");
+                return self.reply(tagged(t, "OK", &format!("{verb} completed ($ is empty)")));
+            }
+        };
+        match super::extended::parse(&bytes) {
+            Some(Ok(ext)) => {
+                return super::verbs::dispatch_extended(self, tag.as_deref().unwrap_or("*"), ext);
+            }
+            Some(Err(why)) => {
+                // RFC 5182: a refused SEARCH ... RETURN (SAVE) leaves `$` empty.
+                if super::searchres::mentions_save(&bytes) {
+                    self.saved.clear();
+                }
+                return self.bad(tag.as_deref().unwrap_or("*"), why);
+            }
+            None => {}
+        }
         match CommandCodec::default().decode(&bytes) {
             Ok(([], cmd)) => {
                 let cmd: Command<'static> = imap_codec::imap_types::IntoStatic::into_static(cmd);
@@ -286,6 +314,24 @@ impl ImapSession {
                 self.bad(&t, text);
             }
         }
+    }
+
+    /// `$` replaced by the saved search result, in the selected state (SEARCHRES).
+    fn expand_saved(&self, bytes: &[u8]) -> Rewrite {
+        if self.state != State::Selected {
+            return Rewrite::Unchanged;
+        }
+        let msgs = self
+            .store
+            .as_ref()
+            .and_then(|st| st.selected())
+            .map_or(&[][..], |f| f.msgs);
+        let seq_of = |uid: u32| {
+            msgs.binary_search_by_key(&uid, |m| m.uid)
+                .ok()
+                .map(|i| i as u32 + 1)
+        };
+        rewrite(bytes, &self.saved, &seq_of)
     }
 
     fn command(&mut self, cmd: Command<'static>) {

@@ -362,6 +362,85 @@ const BAD_INPUT: &[(&str, &str, &str)] = &[
     ("t DELETE INBOX", "t NO", "t OK"),
     ("t STATUS \"/etc\" (MESSAGES)", "t NO", "* STATUS"),
     ("t APPEND INBOX {1001}", "t NO [TOOBIG]", "+ "),
+    // STATUS=SIZE (RFC 8438): the octets FETCH RFC822.SIZE gives, summed (65 + 31).
+    (
+        "STATUS INBOX (MESSAGES SIZE)",
+        "* STATUS INBOX (MESSAGES 2 SIZE 96)\r\nt OK",
+        "",
+    ),
+    (
+        "LIST \"\" INBOX RETURN (STATUS (SIZE))",
+        "* STATUS INBOX (SIZE 96)\r\nt OK",
+        "",
+    ),
+    // BINARY (RFC 3516): APPEND takes a literal8; section syntax BINARY does not have is BAD.
+    ("t APPEND INBOX ~{5}\r\nx\r\nyz", "t OK [APPENDUID", ""),
+    ("t APPEND INBOX ~{5+}\r\nx\u{0}\r\nz", "t OK [APPENDUID", ""),
+    ("FETCH 1 BINARY.PEEK[1.MIME]", "t BAD", "FETCH ("),
+    ("FETCH 1 BINARY.PEEK[HEADER]", "t BAD", "FETCH ("),
+    ("FETCH 1 BINARY.SIZE[1]<0.5>", "t BAD", "FETCH ("),
+    ("FETCH 1 BINARY[0]", "t BAD", "FETCH ("),
+    ("FETCH 1 BINARY.PEEK[1", "t BAD", "FETCH ("),
+    (
+        "FETCH 1 BINARY.PEEK[9.9.9]",
+        "* 1 FETCH (BINARY[9.9.9] {0}\r\n)\r\nt OK",
+        "",
+    ),
+    // SEARCH RETURN (RFC 4731): unknown or malformed options are BAD, never a half answer.
+    (
+        "SEARCH RETURN (COUNT) ALL",
+        "* ESEARCH (TAG \"t\") COUNT 2\r\nt OK",
+        "",
+    ),
+    ("SEARCH RETURN (SAVE) ALL", "t OK", "ESEARCH"),
+    (
+        "SEARCH RETURN (FROB) ALL",
+        "t BAD Unknown SEARCH RETURN",
+        "ESEARCH",
+    ),
+    ("UID SEARCH RETURN (PARTIAL 1:10) ALL", "t BAD", "ESEARCH"),
+    ("SEARCH RETURN (MIN ALL", "t BAD Malformed", "ESEARCH"),
+    ("SEARCH RETURN ((((((((((MIN ALL", "t BAD", "ESEARCH"),
+    ("SEARCH RETURN (MIN)) ALL", "t BAD", "ESEARCH"),
+    ("SEARCH RETURN (MIN) ", "t BAD", "ESEARCH"),
+    ("SEARCH RETURN MIN ALL", "t BAD", "ESEARCH"),
+    ("SEARCH RETURN", "t BAD", "ESEARCH"),
+    ("SEARCH RETURN (MIN) NOSUCHKEY", "t BAD", "ESEARCH"),
+    ("SEARCH RETURN (MIN) SUBJECT \"open", "t BAD", "ESEARCH"),
+    ("SEARCH RETURN (\u{0}) ALL", "t BAD", "ESEARCH"),
+    // LIST-EXTENDED (RFC 5258): unknown or malformed options are BAD, and nothing is listed.
+    (
+        "LIST (FROB) \"\" *",
+        "t BAD Unknown LIST selection",
+        "* LIST",
+    ),
+    (
+        "LIST (RECURSIVEMATCH) \"\" *",
+        "t BAD RECURSIVEMATCH",
+        "* LIST",
+    ),
+    ("LIST (SUBSCRIBED \"\" *", "t BAD", "* LIST"),
+    ("LIST \"\" (INBOX Sent", "t BAD", "* LIST"),
+    ("LIST \"\" () RETURN (CHILDREN)", "t BAD", "* LIST"),
+    (
+        "LIST \"\" * RETURN (FROB)",
+        "t BAD Unknown LIST return",
+        "* LIST",
+    ),
+    (
+        "LIST \"\" * RETURN (STATUS (HIGHESTMODSEQ))",
+        "t BAD Unknown STATUS",
+        "* LIST",
+    ),
+    ("LIST \"\" * RETURN (STATUS MESSAGES)", "t BAD", "* LIST"),
+    ("LIST \"\" * RETURN (CHILDREN) extra", "t BAD", "* LIST"),
+    ("LIST \"\" * RETURN ((((((((((", "t BAD", "* LIST"),
+    ("LIST (SUBSCRIBED) \"\" \"unterminated", "t BAD", "* LIST"),
+    (
+        "LIST (SUBSCRIBED) \"\" {4}\r\nSent",
+        "* LIST (\\HasNoChildren \\Sent \\Subscribed) \".\" Sent\r\n",
+        "",
+    ),
     ("t APPEND INBOX {4294967296}", "t BAD", "+ "),
     (
         "t APPEND INBOX (\\Seen \\Flagged) \"01-Jan-2020 00:00:00 +0000\" {5}\r\nx\r\nyz",
@@ -445,4 +524,369 @@ fn keywords_are_stored_fetched_and_searched() {
         out.contains("* 1 FETCH (FLAGS (\\Flagged \\Recent))"),
         "{out}"
     );
+}
+
+/// SEARCH RETURN (RFC 4731) in one session, fed whole, byte by byte and in pieces: MIN, MAX,
+/// COUNT and ALL (as a sequence set), by sequence number and by UID, no hits, CHARSET and a
+/// literal after the options; a plain SEARCH still answers `* SEARCH`.
+#[test]
+fn esearch_fed_whole_byte_by_byte_and_in_pieces() {
+    const SCRIPT: &[(&str, &str)] = &[
+        (
+            "a SEARCH RETURN (MIN MAX COUNT ALL) UNSEEN",
+            "* ESEARCH (TAG \"a\") MIN 2 MAX 4 COUNT 2 ALL 2,4\r\na OK",
+        ),
+        (
+            "b UID SEARCH RETURN (ALL) ALL",
+            "* ESEARCH (TAG \"b\") UID ALL 1:4\r\nb OK",
+        ),
+        (
+            "c search return () SEEN",
+            "* ESEARCH (TAG \"c\") ALL 1,3\r\nc OK",
+        ),
+        (
+            "d UID SEARCH RETURN (MIN MAX COUNT ALL) SUBJECT nothing",
+            "* ESEARCH (TAG \"d\") UID COUNT 0\r\nd OK",
+        ),
+        (
+            "e UID SEARCH RETURN (MIN) SUBJECT nothing",
+            "* ESEARCH (TAG \"e\") UID\r\ne OK",
+        ),
+        (
+            "f SEARCH RETURN (COUNT) CHARSET UTF-8 SUBJECT {6}\r\nsecond",
+            "* ESEARCH (TAG \"f\") COUNT 1\r\nf OK",
+        ),
+        (
+            "g SEARCH RETURN (MAX MIN) 1,3",
+            "* ESEARCH (TAG \"g\") MIN 1 MAX 3\r\ng OK",
+        ),
+        ("h SEARCH UNSEEN", "* SEARCH 2 4\r\nh OK"),
+        (
+            "i UID SEARCH RETURN (COUNT) UID 3:*",
+            "* ESEARCH (TAG \"i\") UID COUNT 2\r\ni OK",
+        ),
+    ];
+    let script: String = SCRIPT.iter().map(|(c, _)| format!("{c}\r\n")).collect();
+    for size in [0, 1, 5, 64] {
+        let mut h = Harness::new(true);
+        {
+            let mut a = h.account.lock().unwrap();
+            a.deliver(b"Subject: third\n\nthree\n");
+            a.deliver(b"Subject: fourth\n\nfour\n");
+        }
+        let out = h.run(
+            "l LOGIN alice@example.test secret\r\ns SELECT INBOX\r\nx STORE 1,3 +FLAGS.SILENT (\\Seen)\r\n",
+            0,
+        );
+        assert!(out.contains("x OK"), "{out}");
+        let caps = h.run("k CAPABILITY\r\n", 0);
+        assert!(caps.contains(" ESEARCH"), "{caps}");
+        let out = h.run(&script, size);
+        for (cmd, want) in SCRIPT {
+            assert!(
+                out.contains(want),
+                "size {size}: {cmd:?} wants {want:?} in:\n{out}"
+            );
+        }
+        assert!(!out.contains("BAD"), "size {size}: {out}");
+    }
+    // Before SELECT, and before login.
+    let mut h = Harness::new(true);
+    let out = h.run("a SEARCH RETURN (ALL) ALL\r\nl LOGIN alice@example.test secret\r\nb UID SEARCH RETURN (ALL) ALL\r\n", 1);
+    assert!(out.contains("a BAD Log in first"), "{out}");
+    assert!(out.contains("b BAD Select a folder first"), "{out}");
+}
+
+/// LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819) and the SPECIAL-USE selection (RFC 6154) in
+/// one session, fed whole, byte by byte and in pieces.
+#[test]
+fn list_extended_and_list_status_fed_whole_byte_by_byte_and_in_pieces() {
+    const SETUP: &str = "l LOGIN alice@example.test secret\r\n\
+        c1 CREATE Work\r\nc2 CREATE Work.2026\r\nc3 SUBSCRIBE Work.2026\r\n\
+        c4 UNSUBSCRIBE Trash\r\nc5 SUBSCRIBE Gone\r\nc6 UNSUBSCRIBE Work\r\n";
+    #[rustfmt::skip]
+    const SCRIPT: &[(&str, &[&str], &[&str])] = &[
+        (
+            "a LIST (SUBSCRIBED SPECIAL-USE) \"\" \"*\" RETURN (SUBSCRIBED CHILDREN SPECIAL-USE STATUS (MESSAGES UNSEEN UIDNEXT UIDVALIDITY))",
+            &[
+                "* LIST (\\HasNoChildren \\Sent \\Subscribed) \".\" Sent\r\n* STATUS Sent (MESSAGES 0 UNSEEN 0 UIDNEXT 1 UIDVALIDITY 1004)\r\n",
+                "* LIST (\\HasNoChildren \\Archive \\Subscribed) \".\" Archive\r\n* STATUS Archive (MESSAGES 0 ",
+                "\\Drafts", "\\Junk", "a OK LIST completed",
+            ],
+            &["\" INBOX", "Trash", "Work", "Gone"],
+        ),
+        (
+            "b LIST (SUBSCRIBED) \"\" *",
+            &[
+                "* LIST (\\HasNoChildren \\Subscribed) \".\" INBOX\r\n",
+                "* LIST (\\NonExistent \\HasNoChildren \\Subscribed) \".\" Gone\r\n",
+                "* LIST (\\HasNoChildren \\Subscribed) \".\" Work.2026\r\n",
+            ],
+            &["Trash", "\" Work\r\n", "STATUS"],
+        ),
+        (
+            "c LIST (SUBSCRIBED RECURSIVEMATCH) \"\" %",
+            &[
+                "* LIST (\\HasChildren) \".\" Work (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\n",
+                "* LIST (\\HasNoChildren \\Sent \\Subscribed) \".\" Sent\r\n",
+            ],
+            &["Work.2026", "Trash"],
+        ),
+        (
+            "d LIST \"\" (inbox Work*) RETURN (STATUS (MESSAGES UNSEEN))",
+            &[
+                "* LIST (\\HasNoChildren \\Subscribed) \".\" INBOX\r\n* STATUS INBOX (MESSAGES 2 UNSEEN 2)\r\n",
+                "* LIST (\\HasChildren) \".\" Work\r\n* STATUS Work (MESSAGES 0 UNSEEN 0)\r\n",
+                "* LIST (\\HasNoChildren \\Subscribed) \".\" Work.2026\r\n* STATUS Work.2026 (",
+            ],
+            &["Sent", "Gone"],
+        ),
+        (
+            "e LIST () \"\" % RETURN (CHILDREN)",
+            &["* LIST (\\HasNoChildren \\Trash) \".\" Trash\r\n", "* LIST (\\HasChildren) \".\" Work\r\n"],
+            &["Gone", "Work.2026", "STATUS"],
+        ),
+        (
+            "f LIST (SPECIAL-USE) \"\" * RETURN (SPECIAL-USE)",
+            &["* LIST (\\HasNoChildren \\Trash) \".\" Trash\r\n", "\\Sent"],
+            &["INBOX", "Work", "Gone"],
+        ),
+        (
+            "g LIST (REMOTE) Work. %",
+            &["* LIST (\\HasNoChildren \\Subscribed) \".\" Work.2026\r\n"],
+            &["Sent"],
+        ),
+        (
+            "h LIST \"\" \"\" RETURN (CHILDREN)",
+            &["* LIST (\\Noselect) \".\" \"\"\r\nh OK"],
+            &[],
+        ),
+    ];
+    for size in [0, 1, 5, 64] {
+        let mut h = Harness::new(true);
+        let out = h.run(SETUP, 0);
+        assert_eq!(out.matches(" OK ").count(), 7, "{out}");
+        let caps = h.run("k CAPABILITY\r\n", 0);
+        assert!(caps.contains(" LIST-EXTENDED LIST-STATUS"), "{caps}");
+        for (cmd, want, never) in SCRIPT {
+            let out = h.run(&format!("{cmd}\r\n"), size);
+            for w in *want {
+                assert!(
+                    out.contains(w),
+                    "size {size}: {cmd:?} wants {w:?} in:\n{out}"
+                );
+            }
+            for n in *never {
+                assert!(
+                    !out.contains(n),
+                    "size {size}: {cmd:?} never {n:?} in:\n{out}"
+                );
+            }
+            assert!(!out.contains("BAD"), "size {size}: {out}");
+        }
+    }
+    let mut h = Harness::new(true);
+    let out = h.run("a LIST (SUBSCRIBED) \"\" *\r\n", 1);
+    assert!(out.contains("a BAD Log in first"), "{out}");
+}
+
+/// BINARY, BINARY.PEEK and BINARY.SIZE (RFC 3516) fed whole, byte by byte and in pieces:
+/// base64 and quoted-printable parts decoded (a NUL makes the answer a literal8), partial
+/// ranges of the decoded bytes, \Seen set by BINARY only, an unknown encoding is NO.
+#[test]
+fn binary_fetch_fed_whole_byte_by_byte_and_in_pieces() {
+    const MIME: &[u8] = b"Subject: parts\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"B\"\n\n--B\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\ncaf=C3=A9 =\nau lait\n--B\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\nAAEC\nAw==\n--B\nContent-Type: text/plain\nContent-Transfer-Encoding: x-uuencode\n\nbegin 644 x\n--B--\n";
+    #[rustfmt::skip]
+    const SCRIPT: &[(&str, &str)] = &[
+        ("a FETCH 3 (BINARY.PEEK[2] BINARY.SIZE[2])", "* 3 FETCH (BINARY[2] ~{4}\r\n\u{0}\u{1}\u{2}\u{3} BINARY.SIZE[2] 4)\r\na OK"),
+        ("b FETCH 3 (BINARY.PEEK[1] BINARY.SIZE[1])", "* 3 FETCH (BINARY[1] {13}\r\ncaf\u{e9} au lait BINARY.SIZE[1] 13)\r\nb OK"),
+        ("c FETCH 3 FLAGS", "* 3 FETCH (FLAGS (\\Recent))\r\nc OK"),
+        ("d FETCH 3 BINARY.PEEK[3]", "d NO [UNKNOWN-CTE]"),
+        ("e FETCH 3 FLAGS", "* 3 FETCH (FLAGS (\\Recent))\r\ne OK"),
+        ("f UID FETCH 3 BINARY[1]<3.5>", "* 3 FETCH (UID 3 BINARY[1]<3> {5}\r\n\u{e9} au FLAGS (\\Seen \\Recent))\r\nf OK"),
+        ("g FETCH 2 BINARY.PEEK[]", "* 2 FETCH (BINARY[] {31}\r\nSubject: second\r\n\r\nworld wide\r\n)\r\ng OK"),
+        ("h FETCH 2 (BINARY.PEEK[1] BINARY.SIZE[1])", "* 2 FETCH (BINARY[1] {12}\r\nworld wide\r\n BINARY.SIZE[1] 12)\r\nh OK"),
+        ("i FETCH 2 BINARY.SIZE[]", "* 2 FETCH (BINARY.SIZE[] 31)\r\ni OK"),
+    ];
+    let script: String = SCRIPT.iter().map(|(c, _)| format!("{c}\r\n")).collect();
+    for size in [0, 1, 5, 64] {
+        let mut h = Harness::new(true);
+        h.account.lock().unwrap().deliver(MIME);
+        let out = h.run(
+            "l LOGIN alice@example.test secret\r\ns SELECT INBOX\r\nk CAPABILITY\r\n",
+            0,
+        );
+        assert!(out.contains(" BINARY") && out.contains("s OK"), "{out}");
+        let out = h.run(&script, size);
+        for (cmd, want) in SCRIPT {
+            assert!(
+                out.contains(want),
+                "size {size}: {cmd:?} wants {want:?} in:\n{out}"
+            );
+        }
+        assert!(!out.contains("BAD"), "size {size}: {out}");
+    }
+}
+
+/// `ENABLE IMAP4rev2` (RFC 9051), fed whole, byte by byte and in pieces: no RECENT and no
+/// \Recent, SELECT sends the folder's LIST line, SEARCH answers ESEARCH, a missing parent is
+/// \NonExistent; `$` (SEARCHRES) is empty at first. The same commands without ENABLE keep rev1.
+#[test]
+fn imap4rev2_fed_whole_byte_by_byte_and_in_pieces() {
+    #[rustfmt::skip]
+    const REV2: &[(&str, &[&str], &[&str])] = &[
+        ("e ENABLE CONDSTORE IMAP4rev2", &["* ENABLED IMAP4rev2\r\ne OK"], &["CONDSTORE\r\n"]),
+        ("k CAPABILITY", &["* CAPABILITY IMAP4rev1 IMAP4rev2 "], &[]),
+        (
+            "s SELECT INBOX",
+            &["* 2 EXISTS\r\n* LIST (\\HasNoChildren \\Subscribed) \".\" INBOX\r\n", "s OK [READ-WRITE]"],
+            &["RECENT", "UNSEEN"],
+        ),
+        ("f FETCH 1:* FLAGS", &["* 1 FETCH (FLAGS ())\r\n* 2 FETCH (FLAGS ())\r\nf OK"], &["Recent"]),
+        ("a SEARCH UNSEEN", &["* ESEARCH (TAG \"a\") ALL 1:2\r\na OK"], &["* SEARCH"]),
+        ("b UID SEARCH SUBJECT nothing", &["* ESEARCH (TAG \"b\") UID\r\nb OK"], &["* SEARCH"]),
+        ("c SEARCH RETURN (COUNT) ALL", &["* ESEARCH (TAG \"c\") COUNT 2\r\nc OK"], &[]),
+        ("d LIST \"\" %", &["* LIST (\\NonExistent \\HasChildren) \".\" Work\r\n", "d OK"], &["Work.2026", "Noselect"]),
+        ("x UID FETCH $ FLAGS", &["x OK FETCH completed ($ is empty)"], &["x BAD"]),
+        ("y STORE 1 +FLAGS (\\Seen)", &["* 1 FETCH (FLAGS (\\Seen))\r\ny OK"], &["Recent"]),
+        // UTF-8 folder names on the wire, modified UTF-7 in the store.
+        ("u1 CREATE \"Entw\u{fc}rfe\"", &["u1 OK"], &[]),
+        ("u2 LIST \"\" \"Entw*\"", &["* LIST (\\HasNoChildren) \".\" {9}\r\nEntw\u{fc}rfe\r\nu2 OK"], &["&APw-"]),
+        ("u3 STATUS {9+}\r\nEntw\u{fc}rfe (MESSAGES)", &["* STATUS {9}\r\nEntw\u{fc}rfe (MESSAGES 0)\r\nu3 OK"], &[]),
+        ("u4 CREATE \"Tom & Jerry\"", &["u4 OK"], &[]),
+        ("u6 LIST \"\" \"Tom*\" RETURN (STATUS (MESSAGES))", &["* LIST (\\HasNoChildren) \".\" \"Tom & Jerry\"\r\n* STATUS \"Tom & Jerry\" (MESSAGES 0)\r\nu6 OK"], &[]),
+    ];
+    let script: String = REV2.iter().map(|(c, _, _)| format!("{c}\r\n")).collect();
+    for size in [0, 1, 5, 64] {
+        let mut h = Harness::new(true);
+        let out = h.run(
+            "l LOGIN alice@example.test secret\r\nw CREATE Work.2026\r\n",
+            0,
+        );
+        assert!(out.contains("w OK"), "{out}");
+        let out = h.run(&script, size);
+        for (cmd, want, never) in REV2 {
+            for w in *want {
+                assert!(
+                    out.contains(w),
+                    "size {size}: {cmd:?} wants {w:?} in:\n{out}"
+                );
+            }
+            for n in *never {
+                assert!(
+                    !out.contains(n),
+                    "size {size}: {cmd:?} never {n:?} in:\n{out}"
+                );
+            }
+        }
+        // New mail: EXISTS without RECENT.
+        h.account.lock().unwrap().deliver(b"Subject: 3\n\nx\n");
+        let out = h.run("n NOOP\r\n", size);
+        assert_eq!(out, "* 3 EXISTS\r\nn OK NOOP completed\r\n", "size {size}");
+        {
+            let a = h.account.lock().unwrap();
+            assert!(a.has_folder("Entw&APw-rfe") && a.has_folder("Tom &- Jerry"));
+        }
+        let out = h.run("v SELECT \"Entw\u{fc}rfe\"\r\n", size);
+        assert!(
+            out.contains("* LIST (\\HasNoChildren) \".\" {9}\r\nEntw\u{fc}rfe\r\n"),
+            "{out}"
+        );
+    }
+    // Without ENABLE (and with ENABLE only after SELECT), the session stays rev1.
+    let mut h = Harness::new(true);
+    let out = h.run(
+        "e ENABLE IMAP4rev2\r\nl LOGIN alice@example.test secret\r\nw CREATE Work.2026\r\ns SELECT INBOX\r\n\
+         e2 ENABLE IMAP4rev2\r\na SEARCH UNSEEN\r\nd LIST \"\" %\r\nf FETCH 1 FLAGS\r\n\
+         u1 CREATE Entw&APw-rfe\r\nu2 CREATE \"Entw\u{fc}rfe\"\r\nu3 LIST \"\" Entw*\r\n",
+        1,
+    );
+    for want in [
+        "e BAD Log in first",
+        "* 2 RECENT\r\n* OK [UNSEEN 1]",
+        "* ENABLED\r\ne2 OK",
+        "* SEARCH 1 2\r\na OK",
+        "* LIST (\\Noselect \\HasChildren) \".\" Work\r\n",
+        "* 1 FETCH (FLAGS (\\Recent))",
+        "u1 OK",
+        "u2 NO [CANNOT]",
+        "* LIST (\\HasNoChildren) \".\" Entw&APw-rfe\r\nu3 OK",
+    ] {
+        assert!(out.contains(want), "{want:?} in:\n{out}");
+    }
+    assert!(
+        !out.contains("* ESEARCH") && !out.contains("NonExistent"),
+        "{out}"
+    );
+}
+
+/// SEARCHRES (RFC 5182) fed whole, byte by byte and in pieces: SAVE alone answers nothing, `$`
+/// in FETCH, STORE and SEARCH (by UID and by sequence number), SAVE with MIN, an empty `$`, a
+/// refused SAVE empties `$`, expunged messages leave it, SELECT empties it.
+#[test]
+fn searchres_fed_whole_byte_by_byte_and_in_pieces() {
+    #[rustfmt::skip]
+    const SCRIPT: &[(&str, &[&str], &[&str])] = &[
+        ("a SEARCH RETURN (SAVE) UNSEEN", &["a OK"], &["* ESEARCH (TAG \"a\")"]),
+        ("b FETCH $ UID", &["* 2 FETCH (UID 2)\r\n* 3 FETCH (UID 3)\r\n* 4 FETCH (UID 4)\r\nb OK"], &["* 1 FETCH (UID"]),
+        ("c UID SEARCH RETURN (ALL) $ SUBJECT third", &["* ESEARCH (TAG \"c\") UID ALL 3\r\nc OK"], &[]),
+        ("d STORE $ +FLAGS.SILENT (\\Flagged)", &["d OK"], &[]),
+        ("e SEARCH FLAGGED", &["* SEARCH 2 3 4\r\ne OK"], &[]),
+        ("f SEARCH RETURN (SAVE MIN) UNSEEN", &["* ESEARCH (TAG \"f\") MIN 2\r\nf OK"], &[]),
+        ("g UID FETCH $ UID", &["* 2 FETCH (UID 2)\r\ng OK"], &["* 3 FETCH (UID"]),
+        ("h SEARCH RETURN (SAVE) SUBJECT nothing", &["h OK"], &[]),
+        ("i FETCH $ UID", &["i OK FETCH completed ($ is empty)"], &[]),
+        ("j SEARCH NOT $", &["* SEARCH 1 2 3 4\r\nj OK"], &[]),
+        ("k1 SEARCH RETURN (SAVE) ALL", &["k1 OK"], &[]),
+        ("k2 SEARCH RETURN (SAVE) FROB", &["k2 BAD"], &[]),
+        ("k3 UID COPY $ Trash", &["k3 OK COPY completed ($ is empty)"], &[]),
+        ("l1 SEARCH RETURN (SAVE) ALL", &["l1 OK"], &[]),
+        ("l2 STORE 1 +FLAGS.SILENT (\\Deleted)", &["l2 OK"], &[]),
+        ("l3 EXPUNGE", &["* 1 EXPUNGE\r\nl3 OK"], &[]),
+        ("l4 FETCH $ UID", &["* 1 FETCH (UID 2)\r\n* 2 FETCH (UID 3)\r\n* 3 FETCH (UID 4)\r\nl4 OK"], &[]),
+        ("m EXAMINE INBOX", &["m OK"], &[]),
+        ("n UID FETCH $ UID", &["n OK FETCH completed ($ is empty)"], &["FETCH (UID"]),
+    ];
+    let script: String = SCRIPT.iter().map(|(c, _, _)| format!("{c}\r\n")).collect();
+    for size in [0, 1, 5, 64] {
+        let mut h = Harness::new(true);
+        {
+            let mut a = h.account.lock().unwrap();
+            a.deliver(b"Subject: third\n\nthree\n");
+            a.deliver(b"Subject: fourth\n\nfour\n");
+        }
+        let out = h.run(
+            "l LOGIN alice@example.test secret\r\ns SELECT INBOX\r\nx STORE 1 +FLAGS.SILENT (\\Seen)\r\ncap CAPABILITY\r\n",
+            0,
+        );
+        assert!(out.contains("x OK") && out.contains(" SEARCHRES"), "{out}");
+        let out = h.run(&script, size);
+        let mut rest = out.as_str();
+        for (cmd, want, never) in SCRIPT {
+            // Each command's part of the output: up to and with its tagged line.
+            let tag = cmd.split(' ').next().unwrap_or("");
+            let start = if rest.starts_with(&format!("{tag} ")) {
+                Some(0)
+            } else {
+                rest.find(&format!("\n{tag} ")).map(|i| i + 1)
+            };
+            let end = start
+                .and_then(|i| rest[i..].find("\r\n").map(|j| i + j + 2))
+                .unwrap_or_else(|| panic!("size {size}: no reply to {cmd:?} in:\n{out}"));
+            let part = &rest[..end];
+            for w in *want {
+                assert!(
+                    part.contains(w),
+                    "size {size}: {cmd:?} wants {w:?} in:\n{part}"
+                );
+            }
+            for n in *never {
+                assert!(
+                    !part.contains(n),
+                    "size {size}: {cmd:?} never {n:?} in:\n{part}"
+                );
+            }
+            rest = &rest[end..];
+        }
+    }
 }

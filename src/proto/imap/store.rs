@@ -127,6 +127,8 @@ pub struct Status {
     pub uidvalidity: u32,
     pub unseen: u32,
     pub deleted: u32,
+    /// Octets of all messages as FETCH sends them (STATUS SIZE, RFC 8438 / RFC 9051).
+    pub size: u64,
 }
 
 /// Why a storage operation failed, as the engine answers it.
@@ -159,6 +161,9 @@ pub trait Store: Send {
     fn delete(&mut self, name: &str) -> Result<(), StoreError>;
     fn rename(&mut self, from: &str, to: &str) -> Result<(), StoreError>;
     fn subscribe(&mut self, name: &str, on: bool) -> Result<(), StoreError>;
+    /// The subscribed names, also those of folders that do not exist (LIST (SUBSCRIBED) shows
+    /// them as `\NonExistent`).
+    fn subscriptions(&self) -> Result<Vec<String>, StoreError>;
     fn status(&self, name: &str) -> Result<Status, StoreError>;
     /// APPEND into `name` (INTERNALDATE `internal`; now when `None`) with these system flags
     /// (`flags.keywords` is ignored) and keywords by name: (UIDVALIDITY, UID).

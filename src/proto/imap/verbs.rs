@@ -3,8 +3,9 @@
 
 use imap_codec::imap_types::command::CommandBody;
 
+use super::extended::Extended;
 use super::session::{ImapSession, State};
-use super::{auth, fetch, folders, search, selected};
+use super::{auth, fetch, folders, list, search, selected};
 
 /// Verbs we know, for "Unknown command" versus "Syntax error".
 const KNOWN: &[&str] = &[
@@ -70,7 +71,14 @@ pub fn dispatch(s: &mut ImapSession, tag: &str, body: CommandBody<'static>) {
             &mechanism,
             initial_response.as_ref().map(|r| r.declassify().as_ref()),
         ),
-        C::Enable { .. } if authed => auth::enable(s, tag),
+        C::Enable { capabilities } if authed => {
+            let names: Vec<String> = capabilities
+                .as_ref()
+                .iter()
+                .map(|c| c.to_string())
+                .collect();
+            auth::enable(s, tag, &names)
+        }
         C::Namespace if authed => auth::namespace(s, tag),
         C::Select { mailbox, .. } if authed => folders::select(s, tag, &mailbox, false),
         C::Examine { mailbox, .. } if authed => folders::select(s, tag, &mailbox, true),
@@ -82,11 +90,11 @@ pub fn dispatch(s: &mut ImapSession, tag: &str, body: CommandBody<'static>) {
         C::List {
             reference,
             mailbox_wildcard,
-        } if authed => folders::list(s, tag, &reference, &mailbox_wildcard, false),
+        } if authed => list::list(s, tag, &reference, &mailbox_wildcard, false),
         C::Lsub {
             reference,
             mailbox_wildcard,
-        } if authed => folders::list(s, tag, &reference, &mailbox_wildcard, true),
+        } if authed => list::list(s, tag, &reference, &mailbox_wildcard, true),
         C::Status {
             mailbox,
             item_names,
@@ -105,7 +113,7 @@ pub fn dispatch(s: &mut ImapSession, tag: &str, body: CommandBody<'static>) {
             selected::expunge(s, tag, Some(&sequence_set))
         }
         C::Search { criteria, uid, .. } if selected => {
-            search::search(s, tag, criteria.as_ref(), uid)
+            search::search(s, tag, criteria.as_ref(), uid, None)
         }
         C::Fetch {
             sequence_set,
@@ -140,6 +148,21 @@ pub fn dispatch(s: &mut ImapSession, tag: &str, body: CommandBody<'static>) {
             };
             s.bad(tag, text);
         }
+    }
+}
+
+/// The commands read by [`super::extended`] rather than by imap-codec.
+pub fn dispatch_extended(s: &mut ImapSession, tag: &str, cmd: Extended) {
+    match cmd {
+        Extended::Search { uid, ret, criteria } => match s.state {
+            State::Selected => search::search(s, tag, &criteria, uid, Some(ret)),
+            State::Authenticated => s.bad(tag, "Select a folder first"),
+            _ => s.bad(tag, "Log in first"),
+        },
+        Extended::List(cmd) => match s.state {
+            State::Authenticated | State::Selected => list::list_extended(s, tag, &cmd),
+            _ => s.bad(tag, "Log in first"),
+        },
     }
 }
 
