@@ -10,6 +10,11 @@ use std::time::{Duration, Instant};
 
 const ALICE: &str = "alice@example.test";
 
+/// How soon IDLE must report a change in these tests: far below `idle_poll_secs` (600 here), so
+/// only the delivery event or inotify can wake it in time, with room for a loaded CI machine.
+/// The latency itself (well under a second) is a benchmark's to measure, not a test's.
+const WOKEN: Duration = Duration::from_secs(10);
+
 fn overrides() -> Overrides {
     Overrides::new()
         .account(ALICE, PASSWORD)
@@ -184,7 +189,7 @@ fn idle_woken_by_delivery_and_changes_reach_other_sessions() {
     let line = b.line();
     assert_eq!(line, "* 3 EXISTS\r\n");
     assert!(
-        t.elapsed() - sent < Duration::from_secs(1),
+        t.elapsed() - sent < WOKEN,
         "IDLE woke {:?} after the delivery",
         t.elapsed() - sent
     );
@@ -506,7 +511,7 @@ fn idle_woken_by_another_imap_session_and_by_pop3() {
     let within_a_second = |b: &mut Imap, t: Instant, want: &str| {
         let line = b.line();
         assert_eq!(line, want);
-        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+        assert!(t.elapsed() < WOKEN, "{:?}", t.elapsed());
     };
     b.send("i IDLE\r\n");
     assert_eq!(b.line(), "+ idling\r\n");
@@ -527,7 +532,7 @@ fn idle_woken_by_another_imap_session_and_by_pop3() {
         }
         assert!(line.starts_with("* 1 FETCH"), "{line}");
     }
-    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    assert!(t.elapsed() < WOKEN, "{:?}", t.elapsed());
     // POP3 deletes what is now message 1 (UID 2).
     let mut p = srv.pop3();
     assert!(p.login(ALICE, PASSWORD).starts_with("+OK"));
@@ -571,7 +576,7 @@ fn idle_sees_changes_by_other_programs_at_once() {
         got.push_str(&c.line());
     }
     assert!(got.starts_with("* 3 EXISTS\r\n"), "{got}");
-    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    assert!(t.elapsed() < WOKEN, "{:?}", t.elapsed());
     // mutt marks the first message flagged: a rename within cur/.
     let first = list(&inbox.join("cur"))
         .into_iter()
@@ -583,7 +588,7 @@ fn idle_sees_changes_by_other_programs_at_once() {
     std::fs::rename(&first, inbox.join("cur").join(format!("{base}:2,F"))).unwrap();
     let line = c.line();
     assert_eq!(line, "* 1 FETCH (UID 1 FLAGS (\\Flagged \\Recent))\r\n");
-    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    assert!(t.elapsed() < WOKEN, "{:?}", t.elapsed());
     c.send("DONE\r\n");
     assert!(c.until("i").contains("i OK IDLE terminated"));
 }
