@@ -174,7 +174,7 @@ async fn run(
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
             return Err(format!(
-                "the CA's http-01 challenge for {name} has a malformed token (RFC 8555 section 8.3: base64url); refused"
+                "the CA's http-01 challenge for {name} has a malformed token (RFC 8555 section 8.3: base64url); refused (ACME server {dir})"
             ));
         }
         challenges.insert(&ch.token, ch.key_authorization().as_str());
@@ -200,6 +200,9 @@ async fn run(
         .map_err(step("downloading the certificate", dir))?;
     Ok(Issued { cert_pem, key_pem })
 }
+
+#[cfg(test)]
+mod tests;
 
 /// The CA's reasons for an order that became invalid: each failed challenge's problem.
 async fn why_invalid(order: &mut Order, req: &Request<'_>) -> String {

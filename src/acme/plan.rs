@@ -127,6 +127,14 @@ pub fn accept(issued: &CertFacts, wanted: &[String], now: u64) -> Result<(), Str
     Ok(())
 }
 
+/// [`accept`] on a PEM chain as the CA sent it: its leaf's facts, or why it is refused.
+pub fn accept_pem(chain: &[u8], wanted: &[String], now: u64) -> Result<CertFacts, String> {
+    let facts =
+        super::cert::facts(chain).map_err(|e| format!("the CA's certificate is refused: {e}"))?;
+    accept(&facts, wanted, now)?;
+    Ok(facts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

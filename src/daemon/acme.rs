@@ -291,9 +291,7 @@ async fn obtain(
         }
         Err((false, e)) => return Err(e),
     };
-    let facts = cert::facts(issued.cert_pem.as_bytes())
-        .map_err(|e| format!("the CA's certificate is refused: {e}"))?;
-    plan::accept(&facts, &tls.acme_names, now_unix())?;
+    let facts = plan::accept_pem(issued.cert_pem.as_bytes(), &tls.acme_names, now_unix())?;
     crate::net::tls::from_pem(issued.cert_pem.as_bytes(), issued.key_pem.as_bytes())
         .map_err(|e| format!("the CA's certificate is refused: {e}"))?;
     blocking({
