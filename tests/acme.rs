@@ -241,6 +241,31 @@ fn one_serial(s: &[(String, String)]) -> String {
     s[0].1.clone()
 }
 
+/// `openssl s_client` on `port` (`starttls`: its -starttls protocol), verifying NAME against
+/// `root`: its output. `None` without openssl (a failure under CI=true).
+fn openssl_verify(port: u16, starttls: Option<&str>, root: &Path) -> Option<String> {
+    if !have("openssl") {
+        return None;
+    }
+    let mut c = Command::new("openssl");
+    c.args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+        .args([
+            "-servername",
+            NAME,
+            "-verify_hostname",
+            NAME,
+            "-verify_return_error",
+        ])
+        .arg("-CAfile")
+        .arg(root)
+        .stdin(Stdio::null());
+    if let Some(p) = starttls {
+        c.args(["-starttls", p]);
+    }
+    let o = c.output().expect("openssl");
+    Some(format!("{}{}", stdout(&o), stderr(&o)))
+}
+
 fn tls_json(server: &Server) -> serde_json::Value {
     server.ctl_json(&["tls"])
 }
@@ -252,7 +277,8 @@ fn acme_certificate_from_pebble_obtained_renewed_and_kept_when_the_ca_is_down() 
     }
     let work = tempfile::tempdir().unwrap();
     let dir = work.path();
-    let dns = Dnsmasq::start(&[&format!("--address=/{NAME}/127.0.0.1")]).expect("dnsmasq");
+    // mail.acme.test and every other name under acme.test.
+    let dns = Dnsmasq::start(&["--address=/acme.test/127.0.0.1"]).expect("dnsmasq");
     let ptls = pebble_tls(dir);
     let (acme_port, mgmt_port) = (free_port(), free_port());
     let d = dir.display();
@@ -275,7 +301,7 @@ fn acme_certificate_from_pebble_obtained_renewed_and_kept_when_the_ca_is_down() 
         .set("tls", "acme_cafile", &format!("\"{}\"", ptls.ca.display()));
     // smtpd first: its [http] port (bound by the OS) is pebble's httpPort. Its first attempts
     // fail (no CA yet) and are retried after 1 s, 2 s, ...
-    let server = Server::start_env(o, &[("SMTPD_TEST_ACME_RETRY_SECS", "1")]);
+    let server = Server::start_env(o.clone(), &[("SMTPD_TEST_ACME_RETRY_SECS", "1")]);
     let http_port = server.addr("http").port();
 
     // Until the CA answers: the temporary self-signed certificate, and the error.
@@ -313,6 +339,11 @@ fn acme_certificate_from_pebble_obtained_renewed_and_kept_when_the_ca_is_down() 
         assert_eq!(mode, 0o600, "{f}");
     }
     let first = one_serial(&serials(&server, &root));
+    for (kind, starttls) in [("submission", Some("smtp")), ("imaps", None)] {
+        if let Some(out) = openssl_verify(server.addr(kind).port(), starttls, &root) {
+            assert!(out.contains("Verify return code: 0 (ok)"), "{kind}: {out}");
+        }
+    }
     let human = stdout(&server.ctl(&["tls"]));
     assert!(human.contains("issuer:       CN=Pebble"), "{human}");
     eprintln!("smtpctl tls:\n{human}");
@@ -391,5 +422,75 @@ fn acme_certificate_from_pebble_obtained_renewed_and_kept_when_the_ca_is_down() 
         server.log.all().contains("making a new one"),
         "a new account for the new CA"
     );
+
+    // A reload that adds a name: the loop sees it and gets a certificate for both.
+    let more = o.set(
+        "tls",
+        "acme_names",
+        &format!("[\"{NAME}\", \"smtp.acme.test\"]"),
+    );
+    server.rewrite_config(&more);
+    let reload = server.ctl(&["reload"]);
+    assert!(reload.status.success(), "{}", stderr(&reload));
+    until_within(
+        Duration::from_secs(90),
+        "a certificate for both names",
+        || {
+            let t = tls_json(&server);
+            // In the order the CA put them in.
+            let mut names: Vec<&str> = t["names"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|n| n.as_str()).collect())
+                .unwrap_or_default();
+            names.sort_unstable();
+            names == [NAME, "smtp.acme.test"] && t["last_error"].is_null()
+        },
+    );
+    assert_ne!(one_serial(&serials(&server, &root2)), third);
     drop(pebble2);
+}
+
+/// Without ACME, `smtpctl tls` shows the configured certificate and `tls renew` says ACME is
+/// off; `--check-config` names the line of an `acme = true` that has no [http] listener.
+#[test]
+fn tls_without_acme_and_check_config() {
+    let server = Server::start_with(Overrides::new().tls(&[]));
+    let t = tls_json(&server);
+    assert_eq!(t["acme"], false, "{t}");
+    assert!(
+        t["names"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == "mx.example.test"),
+        "{t}"
+    );
+    assert!(t["not_after"].as_u64().is_some(), "{t}");
+    let renew = server.ctl(&["tls", "renew"]);
+    assert!(!renew.status.success());
+    assert!(stderr(&renew).contains("ACME is off"), "{}", stderr(&renew));
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("smtpd.toml");
+    std::fs::write(
+        &config,
+        "hostname = \"mail.acme.test\"\n\n[tls]\nacme = true\nacme_names = [\"*.acme.test\"]\n",
+    )
+    .unwrap();
+    let o = Command::new(smtpd_bin())
+        .args(["--check-config", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    let path = config.display();
+    assert!(
+        err.contains(&format!("{path}:4: `tls.acme = true` answers")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{path}:5: `tls.acme_names`")),
+        "{err}"
+    );
 }
