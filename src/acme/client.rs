@@ -46,7 +46,15 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 fn step<'a>(what: &'a str, directory: &'a str) -> impl Fn(instant_acme::Error) -> String + 'a {
-    move |e| format!("{what} (ACME server {directory}): {}", chain(&e))
+    move |e| {
+        let why = chain(&e);
+        let hint = if why.contains("(Connect)") {
+            "; is the ACME server reachable from here?"
+        } else {
+            ""
+        };
+        format!("{what} (ACME server {directory}): {why}{hint}")
+    }
 }
 
 /// Whether the CA no longer knows the account (a test CA restarted, or the account was

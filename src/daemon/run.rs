@@ -238,4 +238,11 @@ fn warn_unserved(config: &Config) {
     {
         warn!("submission listeners need [[accounts]] to log in; none are configured");
     }
+    if config.tls.as_ref().is_some_and(|t| t.acme)
+        && !config.http.listen.iter().any(|a| a.port() == 80)
+    {
+        warn!(
+            "[tls] acme: the CA checks HTTP-01 on port 80, and no [http] listen address is on port 80; fine if port 80 is forwarded to it"
+        );
+    }
 }
