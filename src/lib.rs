@@ -16,17 +16,23 @@
 //!   sockets or protocols.
 //! - [`queue`]: the durable outbound queue (storage, like `mailbox`).
 //! - [`auth`]: accounts and password hashes.
+//! - [`acme`]: ACME certificates (RFC 8555): the sans-IO renewal plan, certificate facts, the
+//!   HTTP-01 answers, the state files and the CA conversation (instant-acme). Uses `config`
+//!   only; `acme::plan` and `acme::cert` are pure (no tokio, files, sockets or clock).
+//!   `http` serves its challenge answers.
 //! - [`net`]: the tokio drivers around the engines (listeners, SMTP and POP3 connections, TLS,
 //!   transcripts, watch events).
 //! - [`client`]: our SMTP client (smtp-send, send-test, selftest, outbound delivery).
 //! - [`outbound`]: the runner that delivers the queue (client + queue + mailbox).
 //! - [`http`]: the HTTP listener's API (mail list, read, raw, delete, wait; health, metrics).
-//!   Uses `config`, `mailbox`, `net` (stats, watch events) and `proto`; never `daemon`,
+//!   Uses `config`, `mailbox`, `net` (stats, watch events), `acme` (challenge answers) and
+//!   `proto`; never `daemon`,
 //!   `control` or `outbound` (the metrics text comes from the daemon as a closure).
 //! - [`control`]: the control socket protocol, its server and client.
 //! - [`daemon`]: the composition root: builds everything from a config and runs it. Only
 //!   `bin/smtpd.rs` imports it.
 //! - [`cli`], [`log`]: command-line definitions (also used to make the man pages) and logging.
+pub mod acme;
 pub mod auth;
 pub mod cli;
 pub mod client;

@@ -4,6 +4,8 @@
 //!   stderr), so the crash tests can kill smtpd exactly there ([`stall_point`]).
 //! - `SMTPD_TEST_BREAK=<defect>`: a deliberately broken build for the tests of the checks that
 //!   must catch it ([`Break`]).
+//! - `SMTPD_TEST_ACME_RETRY_SECS=<n>`: the first ACME retry after a failure waits n seconds
+//!   ([`acme_retry_secs`]).
 //!
 //! Imports nothing of the crate: every layer may call it.
 
@@ -28,6 +30,18 @@ impl Break {
     pub fn is_on(self) -> bool {
         cfg!(debug_assertions) && std::env::var("SMTPD_TEST_BREAK").is_ok_and(|v| v == self.name())
     }
+}
+
+/// Debug builds only: `SMTPD_TEST_ACME_RETRY_SECS=N` makes the first retry after a failed ACME
+/// attempt wait N seconds instead of a minute (doubling from there as usual).
+pub fn acme_retry_secs() -> Option<u64> {
+    if !cfg!(debug_assertions) {
+        return None;
+    }
+    std::env::var("SMTPD_TEST_ACME_RETRY_SECS")
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// Debug builds only: stops the calling thread for a minute at the point `SMTPD_TEST_STALL`

@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use smtpd::cli::smtpctl::{Args, Cmd, Intake, QueueCmd};
+use smtpd::cli::smtpctl::{Args, Cmd, Intake, QueueCmd, TlsCmd};
 use smtpd::control::client;
 use smtpd::control::proto::{
     LogLevelResult, MailboxInfo, Outcome, QueueAction, QueuedMessage, ReloadInfo, Report, Request,
-    SendTestResult, Status, WaitQuery,
+    SendTestResult, Status, TlsInfo, WaitQuery,
 };
 use smtpd::control::render;
 use smtpd::mailbox::headers::iso_utc;
@@ -161,6 +161,9 @@ fn status(args: &Args) -> anyhow::Result<bool> {
         "smtp intake:  {}",
         if s.smtp_paused { "PAUSED" } else { "running" }
     );
+    if let Some(t) = &s.tls {
+        outln!("tls:          {}", tls_summary(t));
+    }
     outln!("log level:    {}", s.log_level);
     outln!(
         "last reload:  {}",
@@ -169,6 +172,80 @@ fn status(args: &Args) -> anyhow::Result<bool> {
             .map(reload_line)
             .unwrap_or_else(|| "none".into())
     );
+    Ok(true)
+}
+
+/// One line for `status`: names, issuer, expiry, and the ACME state.
+fn tls_summary(t: &TlsInfo) -> String {
+    let mut out = format!("{} ", t.names.join(", "));
+    if t.temporary {
+        out.push_str("(temporary self-signed, waiting for ACME)");
+    } else if let Some(e) = &t.error {
+        out.push_str(&format!("(unreadable: {e})"));
+    } else {
+        out.push_str(&format!(
+            "from {}, until {}",
+            t.issuer,
+            t.not_after.map(iso_utc).unwrap_or_else(|| "?".into())
+        ));
+    }
+    if t.acme {
+        if let Some(n) = t.next_renewal {
+            out.push_str(&format!(", next ACME attempt {}", iso_utc(n)));
+        }
+        if let Some(e) = &t.last_error {
+            out.push_str(&format!(", last error: {e}"));
+        }
+    }
+    out
+}
+
+fn print_tls(t: &TlsInfo) {
+    let or_none = |v: Option<u64>| v.map(iso_utc).unwrap_or_else(|| "none".into());
+    outln!("names:        {}", t.names.join(", "));
+    if let Some(e) = &t.error {
+        outln!("certificate:  unreadable: {e}");
+    } else if t.temporary {
+        outln!("certificate:  temporary self-signed (until ACME's arrives)");
+    }
+    outln!("issuer:       {}", t.issuer);
+    outln!("not after:    {}", or_none(t.not_after));
+    if t.acme {
+        outln!("acme:         {}", t.directory);
+        outln!("next renewal: {}", or_none(t.next_renewal));
+        outln!("last attempt: {}", or_none(t.last_attempt));
+        outln!("last success: {}", or_none(t.last_success));
+        outln!(
+            "last error:   {}",
+            t.last_error.as_deref().unwrap_or("none")
+        );
+        if t.failures > 0 {
+            outln!("failures:     {} in a row", t.failures);
+        }
+    } else {
+        outln!("acme:         off (the certificate comes from [tls] cert and key)");
+    }
+}
+
+fn tls(args: &Args) -> anyhow::Result<bool> {
+    let v = call(args, Request::Tls, Duration::from_secs(10))?;
+    if args.json {
+        print_json(&v);
+        return Ok(true);
+    }
+    print_tls(&serde_json::from_value(v)?);
+    Ok(true)
+}
+
+fn tls_renew(args: &Args) -> anyhow::Result<bool> {
+    let v = call(args, Request::TlsRenew, Duration::from_secs(340))?;
+    if args.json {
+        print_json(&v);
+        return Ok(true);
+    }
+    let t: TlsInfo = serde_json::from_value(v)?;
+    outln!("renewed: the new certificate is in use on every TLS listener");
+    print_tls(&t);
     Ok(true)
 }
 
@@ -540,6 +617,10 @@ fn main() -> ExitCode {
         Cmd::Pause { what: Intake::Smtp } => intake(&args, true),
         Cmd::Resume { what: Intake::Smtp } => intake(&args, false),
         Cmd::Queue { action } => queue(&args, action.as_ref()),
+        Cmd::Tls { action: None } => tls(&args),
+        Cmd::Tls {
+            action: Some(TlsCmd::Renew),
+        } => tls_renew(&args),
         Cmd::Encrypt { password } => encrypt(password.clone()),
         Cmd::DkimKeygen {
             domain,

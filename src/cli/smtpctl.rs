@@ -104,6 +104,12 @@ pub enum Cmd {
         #[command(subcommand)]
         action: Option<QueueCmd>,
     },
+    /// The TLS certificate in use: names, issuer, expiry; under `[tls] acme = true` also the next
+    /// renewal and the last error (no subcommand), or `renew`.
+    Tls {
+        #[command(subcommand)]
+        action: Option<TlsCmd>,
+    },
     /// Make a DKIM signing key for DOMAIN, write it (mode 0600; an existing file is never
     /// overwritten) and print the DNS TXT record to publish and the [dkim] line for smtpd.toml.
     /// Needs no running daemon.
@@ -138,6 +144,13 @@ pub enum KeyAlgorithm {
     /// ed25519-sha256 (RFC 8463): short, but not checked by every verifier yet; sign with an
     /// RSA key too.
     Ed25519,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TlsCmd {
+    /// Obtain a new certificate from the ACME CA now and switch every TLS listener to it; waits
+    /// for the outcome (exit 1 with the error when it failed: the old certificate stays).
+    Renew,
 }
 
 #[derive(Subcommand, Debug)]

@@ -5,6 +5,7 @@
 //! unknown keys, wrong types and bad values are each reported where they stand. Which keys a
 //! section may hold comes from [`super::schema`], and every default from the `Default` impls.
 
+mod acme;
 mod dkim;
 mod relay;
 mod values;

@@ -303,6 +303,30 @@ pub struct Tls {
     pub cert: PathBuf,
     pub key: PathBuf,
     pub self_signed: bool,
+    /// Obtain and renew the certificate from an ACME CA (RFC 8555, HTTP-01 on `[http] listen`),
+    /// kept in `cert` and `key`; the account beside them ([`Tls::acme_account`]).
+    pub acme: bool,
+    /// The CA's directory URL.
+    pub acme_directory: String,
+    /// Contact address given to the CA; empty: none.
+    pub acme_email: String,
+    /// The names the certificate is for, lower-cased; the loader puts `hostname` here when the
+    /// key is empty or not set.
+    pub acme_names: Vec<String>,
+    /// PEM root certificate that the ACME server's HTTPS certificate chains to (a private or
+    /// test CA); empty: the system's roots.
+    pub acme_cafile: String,
+}
+
+/// Let's Encrypt's production directory, `[tls] acme_directory`'s default.
+pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+
+impl Tls {
+    /// The ACME account's credentials (its private key): beside the certificate.
+    pub fn acme_account(&self) -> PathBuf {
+        let dir = self.cert.parent().unwrap_or(std::path::Path::new("."));
+        dir.join("acme-account.json")
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -454,6 +478,11 @@ impl Default for Tls {
             cert: "config/tls/cert.pem".into(),
             key: "config/tls/key.pem".into(),
             self_signed: false,
+            acme: false,
+            acme_directory: LETS_ENCRYPT.into(),
+            acme_email: String::new(),
+            acme_names: Vec::new(),
+            acme_cafile: String::new(),
         }
     }
 }
@@ -532,6 +561,10 @@ impl Config {
         if let Some(tls) = self.tls.as_mut() {
             abs(&mut tls.cert);
             abs(&mut tls.key);
+            let ca = &mut tls.acme_cafile;
+            if !ca.is_empty() && std::path::Path::new(ca.as_str()).is_relative() {
+                *ca = base.join(&*ca).to_string_lossy().into_owned();
+            }
         }
         for d in self.dkim.values_mut() {
             abs(&mut d.key);

@@ -60,6 +60,11 @@ pub enum Request {
     Queue {
         action: QueueAction,
     },
+    /// The certificate in use and, under `[tls] acme = true`, its renewal ([`TlsInfo`]).
+    Tls,
+    /// `[tls] acme = true`: obtain a new certificate now; answered with [`TlsInfo`] once the
+    /// attempt is over.
+    TlsRenew,
 }
 
 /// The conditions of a wait, as `GET /api/v1/wait` takes them (the daemon reads them with the
@@ -134,6 +139,7 @@ impl Request {
                 | Request::Metrics
                 | Request::Watch { .. }
                 | Request::Wait { .. }
+                | Request::Tls
                 | Request::Queue {
                     action: QueueAction::List | QueueAction::Show { .. }
                 }
@@ -221,6 +227,45 @@ pub struct Status {
     /// Messages in the outbound queue, and those with a deferred recipient.
     #[serde(default)]
     pub queue: QueueCounts,
+    /// The certificate, when `[tls]` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsInfo>,
+}
+
+/// The TLS certificate in use (`smtpctl tls`, `status`); times are Unix seconds.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsInfo {
+    /// `[tls] acme = true`: the certificate is obtained and renewed by smtpd.
+    pub acme: bool,
+    /// The names the certificate covers (under ACME while the temporary one is in use: the
+    /// names asked for).
+    pub names: Vec<String>,
+    /// The issuer's distinguished name.
+    pub issuer: String,
+    pub not_after: Option<u64>,
+    /// The certificate in use is smtpd's temporary self-signed one (ACME has not got one yet).
+    #[serde(default)]
+    pub temporary: bool,
+    /// ACME: when the next attempt is due (renewal, or a retry after a failure).
+    #[serde(default)]
+    pub next_renewal: Option<u64>,
+    /// ACME: the last attempt's error, cleared by a success.
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// ACME: when the last attempt ended, and when one last succeeded.
+    #[serde(default)]
+    pub last_attempt: Option<u64>,
+    #[serde(default)]
+    pub last_success: Option<u64>,
+    /// ACME: failed attempts in a row.
+    #[serde(default)]
+    pub failures: u32,
+    /// ACME: the CA's directory URL.
+    #[serde(default)]
+    pub directory: String,
+    /// The certificate file's problem, when it cannot be read.
+    #[serde(default)]
+    pub error: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

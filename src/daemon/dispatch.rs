@@ -61,6 +61,11 @@ impl Handler for Shared {
                         .await
                         .unwrap_or_else(|e| ResponseLine::err(format!("queue: {e}")))
                 }
+                Request::Tls => match self.tls_info() {
+                    Some(info) => ResponseLine::ok(info),
+                    None => ResponseLine::err("no [tls] section: TLS is off"),
+                },
+                Request::TlsRenew => tls_renew(&self).await,
                 Request::Pause => {
                     self.set_paused(true);
                     tracing::info!("SMTP intake paused by smtpctl: new sessions get 421");
@@ -73,6 +78,29 @@ impl Handler for Shared {
                 }
             }
         })
+    }
+}
+
+/// `smtpctl tls renew`: one ACME attempt now, answered with the outcome.
+async fn tls_renew(shared: &Shared) -> ResponseLine {
+    let acme = shared.current().config.tls.as_ref().is_some_and(|t| t.acme);
+    if !acme {
+        return ResponseLine::err(
+            "ACME is off: set [tls] acme = true to have smtpd obtain and renew the certificate",
+        );
+    }
+    tracing::info!("acme: renewal asked by smtpctl");
+    if let Err(e) = shared.acme.renew(std::time::Duration::from_secs(330)).await {
+        return ResponseLine::err(e);
+    }
+    match shared.tls_info() {
+        Some(info) => match &info.last_error {
+            Some(e) => ResponseLine::err(format!(
+                "renewal failed: {e} (the certificate in use stays; retried automatically, see `smtpctl tls`)"
+            )),
+            None => ResponseLine::ok(info),
+        },
+        None => ResponseLine::err("no [tls] section: TLS is off"),
     }
 }
 

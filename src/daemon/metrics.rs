@@ -152,5 +152,57 @@ pub fn text(shared: &Shared) -> String {
         "1 while SMTP intake is paused.",
         &[("", u64::from(shared.paused()))],
     );
+    if let Some(t) = shared.tls_info() {
+        let labels = format!(
+            "names=\"{}\",issuer=\"{}\"",
+            label(&t.names.join(",")),
+            label(&t.issuer)
+        );
+        metric(
+            "tls_certificate_info",
+            "gauge",
+            "1, labelled with the TLS certificate's names and issuer.",
+            &[(labels.as_str(), 1)],
+        );
+        metric(
+            "tls_certificate_not_after_seconds",
+            "gauge",
+            "Unix time the TLS certificate in use expires (0: unreadable).",
+            &[("", t.not_after.unwrap_or(0))],
+        );
+        metric(
+            "tls_certificate_temporary",
+            "gauge",
+            "1 while ACME's temporary self-signed certificate is in use.",
+            &[("", u64::from(t.temporary))],
+        );
+        if t.acme {
+            metric(
+                "acme_next_renewal_seconds",
+                "gauge",
+                "Unix time of the next ACME attempt (renewal or retry; 0: none planned).",
+                &[("", t.next_renewal.unwrap_or(0))],
+            );
+            metric(
+                "acme_failures",
+                "gauge",
+                "ACME attempts failed in a row (0 after a success); the error is in `smtpctl tls`.",
+                &[("", u64::from(t.failures))],
+            );
+            metric(
+                "acme_last_success_seconds",
+                "gauge",
+                "Unix time of the last certificate obtained (0: none since start).",
+                &[("", t.last_success.unwrap_or(0))],
+            );
+        }
+    }
     out
+}
+
+/// A Prometheus label value: backslash, quote and newline escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

@@ -6,8 +6,10 @@
 //! - [`shared`]: the state every task sees (current generation, counters, listeners, probe).
 //! - [`listeners`]: binding and accept loops; [`reload`]: the one reload path; [`diff`]: what a
 //!   new config changes, in words.
+//! - [`acme`]: the certificate's ACME loop (obtain, renew, retry, swap).
 //! - [`dispatch`]: the control socket's requests; [`metrics`], [`send_test`], [`selftest`]: the
 //!   requests that are more than a line.
+pub mod acme;
 pub mod daemonize;
 pub mod diff;
 pub mod dispatch;

@@ -67,9 +67,31 @@ pub async fn run(shared: &Arc<Shared>, path: Option<PathBuf>, mode: Mode<'_>) ->
                 );
             }
             shared.record_reload(&info);
+            // The ACME loop looks at the (new) [tls] keys again.
+            shared.acme.poke();
             notify::ready(&shared.status_line());
             info
         }
+    }
+}
+
+/// The certificate swap of ACME: the running configuration built again (its certificate files
+/// read anew) and swapped in, as a reload's commit does, so every listener's next handshake uses
+/// the new certificate; the config file is not read again. Live sessions keep their generation.
+pub async fn certificate(shared: &Arc<Shared>) -> Result<(), String> {
+    let config = (*shared.current().config).clone();
+    let (stats, probe) = (Arc::clone(&shared.stats), Arc::clone(&shared.probe));
+    let queue = Arc::clone(shared.outbound.store());
+    let built =
+        tokio::task::spawn_blocking(move || Generation::build(config, &stats, &probe, &queue))
+            .await;
+    match built {
+        Ok(Ok(g)) => {
+            shared.swap(g);
+            Ok(())
+        }
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(format!("internal error ({e}); please report it")),
     }
 }
 

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
+use super::acme;
 use super::daemonize::{self, PidFile, Readiness};
 use super::generation::{self, Generation};
 use super::listeners;
@@ -54,13 +55,32 @@ fn start(
     for dir in [&config.mailboxes.root, &config.log.dir, &config.queue.dir] {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let handed = [
+    let mut handed = vec![
         config.mailboxes.root.as_path(),
         config.log.dir.as_path(),
         config.queue.dir.as_path(),
         config.control.socket.as_path(),
         config.control.pid_file.as_path(),
     ];
+    // ACME writes its files as smtpd's user: the certificate's directory and what is in it.
+    let acme_files = match &config.tls {
+        Some(t) if t.acme => {
+            let dir = t.cert.parent().map(std::path::Path::to_path_buf);
+            if let Some(d) = &dir {
+                std::fs::create_dir_all(d).with_context(|| {
+                    format!(
+                        "cannot create {} ([tls] cert's directory, where ACME keeps its files)",
+                        d.display()
+                    )
+                })?;
+            }
+            dir.into_iter()
+                .chain([t.cert.clone(), t.key.clone(), t.acme_account()])
+                .collect()
+        }
+        _ => Vec::new(),
+    };
+    handed.extend(acme_files.iter().map(std::path::PathBuf::as_path));
     let user = privileges::drop_to(&config.server.user, &config.server.group, &handed)?;
     let (_log, set_level) = crate::log::init(&config.log, foreground)?;
     for d in config.deprecations() {
@@ -103,6 +123,7 @@ async fn serve(
     let handle = signals.handle();
     let stats = Arc::new(Stats::default());
     let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadAsk>(4);
+    let (swap_tx, mut swap_rx) = mpsc::channel::<acme::SwapAsk>(1);
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
     let probe = Arc::new(ProbeSlot::default());
@@ -131,6 +152,7 @@ async fn serve(
     }
     listeners::publish(&shared, &set);
     tracker.spawn(outbound.run(shutdown.clone(), tracker.clone()));
+    tracker.spawn(acme::run(Arc::clone(&shared), swap_tx));
     tracker.spawn(crate::control::server::serve(
         control,
         Arc::clone(&shared),
@@ -179,6 +201,9 @@ async fn serve(
                 let info = reload::run(&shared, None, Mode::Apply { set: &mut set, source: "smtpctl" }).await;
                 let _ = ask.send(info);
             }
+            Some(ask) = swap_rx.recv() => {
+                let _ = ask.send(reload::certificate(&shared).await);
+            }
             _ = tick.tick() => notify::status(&shared.status_line()),
         }
     }
@@ -212,5 +237,12 @@ fn warn_unserved(config: &Config) {
         && (!config.smtp.submission.is_empty() || !config.smtp.submissions.is_empty())
     {
         warn!("submission listeners need [[accounts]] to log in; none are configured");
+    }
+    if config.tls.as_ref().is_some_and(|t| t.acme)
+        && !config.http.listen.iter().any(|a| a.port() == 80)
+    {
+        warn!(
+            "[tls] acme: the CA checks HTTP-01 on port 80, and no [http] listen address is on port 80; fine if port 80 is forwarded to it"
+        );
     }
 }

@@ -11,10 +11,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::acme::AcmeRuntime;
 use super::generation::Generation;
 use crate::auth::accounts::ProbeSlot;
 use crate::control::proto::{
-    ListenerInfo, QueueCounts, ReloadInfo, SessionCounts, Sessions, Status,
+    ListenerInfo, QueueCounts, ReloadInfo, SessionCounts, Sessions, Status, TlsInfo,
 };
 use crate::http::Waiters;
 use crate::log::LevelSetter;
@@ -50,6 +51,8 @@ pub struct Shared {
     pub http_waiters: Arc<Waiters>,
     /// `GET /api/v1/events` streams open, across listeners and reloads.
     pub http_streams: Arc<Waiters>,
+    /// The ACME loop's state: HTTP-01 answers, progress, renew requests.
+    pub acme: Arc<AcmeRuntime>,
 }
 
 /// What [`Shared::new`] needs besides the first generation.
@@ -89,6 +92,7 @@ impl Shared {
             outbound: p.outbound,
             http_waiters: Arc::default(),
             http_streams: Arc::default(),
+            acme: Arc::default(),
         }
     }
 
@@ -163,7 +167,15 @@ impl Shared {
                 let (messages, deferred) = self.outbound.counts();
                 QueueCounts { messages, deferred }
             },
+            tls: self.tls_info(),
         }
+    }
+
+    /// The certificate in use and the ACME renewal, when `[tls]` is set.
+    pub fn tls_info(&self) -> Option<TlsInfo> {
+        let g = self.current();
+        let tls = g.config.tls.as_ref()?;
+        Some(self.acme.info(tls))
     }
 
     /// Every serving listener and the address it is bound to (for the autoconfig document).

@@ -128,6 +128,8 @@ pub struct HttpShared {
     pub streams: Arc<Waiters>,
     /// Fires at shutdown: waits answer 503, connections close after their response.
     pub shutdown: CancellationToken,
+    /// The ACME HTTP-01 answers in flight (`/.well-known/acme-challenge/{token}`).
+    pub challenges: Arc<crate::acme::Challenges>,
 }
 
 /// A count of waits (or event streams) in progress, bounded by the limit of the generation each

@@ -50,14 +50,17 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/api/v1/events", &["get"]),
     ("/mail/config-v1.1.xml", &["get"]),
     ("/.well-known/autoconfig/mail/config-v1.1.xml", &["get"]),
+    ("/.well-known/acme-challenge/{token}", &["get"]),
 ];
 
-/// Routes open to every peer, whatever its Host: or credentials: readiness and the autoconfig
-/// document (a mail client asks for it, by the domain's name, before it has credentials).
+/// Routes open to every peer, whatever its Host: or credentials: readiness, the autoconfig
+/// document (a mail client asks for it, by the domain's name, before it has credentials) and
+/// the ACME HTTP-01 answers (the CA asks by the certificate's names).
 const OPEN: &[&str] = &[
     "/health",
     "/mail/config-v1.1.xml",
     "/.well-known/autoconfig/mail/config-v1.1.xml",
+    "/.well-known/acme-challenge/{token}",
 ];
 
 /// The OpenAPI 3.1 document served at `/api/openapi.json`.
@@ -89,6 +92,7 @@ fn table() -> Vec<(&'static str, MethodRouter<Arc<App>>)> {
             "/.well-known/autoconfig/mail/config-v1.1.xml",
             get(autoconfig::autoconfig),
         ),
+        ("/.well-known/acme-challenge/{token}", get(acme_challenge)),
     ]
 }
 
@@ -169,6 +173,18 @@ async fn metrics(State(app): AppState) -> Response {
         "text/plain; version=0.0.4; charset=utf-8",
     )];
     (kind, text).into_response()
+}
+
+/// HTTP-01 (RFC 8555 section 8.3): the key authorization of a challenge in flight, as
+/// `application/octet-stream` would also do; anything else is 404.
+async fn acme_challenge(
+    State(app): AppState,
+    axum::extract::Path(token): axum::extract::Path<String>,
+) -> Response {
+    match app.shared.challenges.answer(&token) {
+        Some(answer) => ([(header::CONTENT_TYPE, "text/plain")], answer).into_response(),
+        None => ApiError::new(StatusCode::NOT_FOUND, "no such ACME challenge").into_response(),
+    }
 }
 
 async fn openapi() -> Response {

@@ -36,18 +36,19 @@ pub(super) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// Writes a self-signed certificate for `hostname` (and localhost, 127.0.0.1, ::1) unless the
+/// Writes a self-signed certificate for `hostname` (`acme_names`, localhost, 127.0.0.1, ::1) unless the
 /// files exist already; the key is written mode 0600.
 pub fn ensure_self_signed(tls: &Tls, hostname: &str) -> Result<(), TlsError> {
     if tls.cert.exists() && tls.key.exists() {
         return Ok(());
     }
-    let names = vec![
-        hostname.to_string(),
-        "localhost".to_string(),
-        "127.0.0.1".to_string(),
-        "::1".to_string(),
-    ];
+    let mut names = vec![hostname.to_string()];
+    for n in &tls.acme_names {
+        if !names.contains(n) {
+            names.push(n.clone());
+        }
+    }
+    names.extend(["localhost", "127.0.0.1", "::1"].map(String::from));
     let ck = rcgen::generate_simple_self_signed(names)
         .map_err(|e| TlsError::SelfSigned(e.to_string()))?;
     let err = |e: io::Error| TlsError::SelfSigned(e.to_string());
@@ -73,19 +74,21 @@ pub fn ensure_self_signed(tls: &Tls, hostname: &str) -> Result<(), TlsError> {
 
 /// Whether `[tls]` would load (without making a self-signed pair).
 pub fn check(tls: &Tls, hostname: &str) -> Result<(), TlsError> {
-    if tls.self_signed && !(tls.cert.exists() && tls.key.exists()) {
+    if (tls.self_signed || tls.acme) && !(tls.cert.exists() && tls.key.exists()) {
         return Ok(());
     }
     let existing = Tls {
         self_signed: false,
+        acme: false,
         ..tls.clone()
     };
     server_config(&existing, hostname).map(|_| ())
 }
 
-/// The server configuration from `[tls]` (making the self-signed pair first when asked).
+/// The server configuration from `[tls]` (making the self-signed pair first when asked, or as
+/// ACME's temporary certificate until the CA's arrives).
 pub fn server_config(tls: &Tls, hostname: &str) -> Result<Arc<ServerConfig>, TlsError> {
-    if tls.self_signed {
+    if tls.self_signed || tls.acme {
         ensure_self_signed(tls, hostname)?;
     }
     let cert_path = tls.cert.display().to_string();
@@ -109,6 +112,26 @@ pub fn server_config(tls: &Tls, hostname: &str) -> Result<Arc<ServerConfig>, Tls
         path: tls.key.display().to_string(),
         error: e.to_string(),
     })?;
+    build(certs, key)
+}
+
+/// The server configuration from a PEM chain and key in memory (an ACME certificate, checked
+/// before it is written).
+pub fn from_pem(cert: &[u8], key: &[u8]) -> Result<Arc<ServerConfig>, String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("the certificate chain: {e}"))?;
+    if certs.is_empty() {
+        return Err("no certificate in the chain".into());
+    }
+    let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| format!("the key: {e}"))?;
+    build(certs, key).map_err(|e| e.to_string())
+}
+
+fn build(
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<Arc<ServerConfig>, TlsError> {
     let config = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| TlsError::Config(e.to_string()))?
@@ -243,6 +266,7 @@ mod tests {
             cert: dir.path().join("tls/cert.pem"),
             key: dir.path().join("tls/key.pem"),
             self_signed: true,
+            ..Tls::default()
         };
         server_config(&tls, "mx.example.test").unwrap();
         let first = std::fs::read(&tls.cert).unwrap();
@@ -255,6 +279,7 @@ mod tests {
             self_signed: false,
             cert: dir.path().join("nope.pem"),
             key: dir.path().join("nope.key"),
+            ..Tls::default()
         };
         let e = server_config(&missing, "x").unwrap_err().to_string();
         assert!(e.contains("nope.pem"), "{e}");

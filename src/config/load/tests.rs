@@ -31,6 +31,60 @@ fn minimal_config_gets_every_default() {
 }
 
 #[test]
+fn acme_keys_are_read_and_names_default_to_the_hostname() {
+    let ok = "hostname = \"Mail.Example.test\"\n[http]\nlisten = [\"127.0.0.1:8080\"]\n[tls]\nacme = true\nacme_email = \"pm@example.test\"\n";
+    let c = parse(ok, Path::new("t.toml")).unwrap();
+    let t = c.tls.unwrap();
+    assert!(t.acme);
+    assert_eq!(t.acme_names, ["mail.example.test"]);
+    assert_eq!(t.acme_directory, crate::config::LETS_ENCRYPT);
+    assert_eq!(t.acme_email, "pm@example.test");
+    assert_eq!(
+        t.acme_account(),
+        Path::new("config/tls/acme-account.json"),
+        "beside the certificate"
+    );
+    let named = format!("{ok}acme_names = [\"MX.example.test.\", \"smtp.example.test\"]\n");
+    let t = parse(&named, Path::new("t.toml")).unwrap().tls.unwrap();
+    assert_eq!(t.acme_names, ["mx.example.test", "smtp.example.test"]);
+}
+
+#[test]
+fn acme_problems_name_their_line() {
+    let base = "hostname = \"mail.example.test\"\n[http]\nlisten = [\"127.0.0.1:8080\"]\n[tls]\nacme = true\n";
+    let p = problems(&format!(
+        "{base}acme_directory = \"http://ca.example/dir\"\nacme_email = \"nobody\"\nacme_names = [\"*.example.test\", \"10.0.0.1\", \"single\", \"a.example.test\", \"a.example.test\"]\n"
+    ));
+    let lines: Vec<usize> = p.iter().map(|(l, _)| *l).collect();
+    assert_eq!(lines, [6, 7, 8, 8, 8, 8], "{p:?}");
+    assert!(p[0].1.contains("https://"), "{p:?}");
+    assert!(p[1].1.contains("acme_email") && p[1].1.contains("nobody"));
+    assert!(p[2].1.contains("DNS-01"), "{p:?}");
+    assert!(p[3].1.contains("an address"), "{p:?}");
+    assert!(p[4].1.contains("fully qualified"), "{p:?}");
+    assert!(p[5].1.contains("listed twice"), "{p:?}");
+
+    // HTTP-01 needs a plain [http] listener; self_signed is ACME's own business.
+    let p = problems("hostname = \"mail.example.test\"\n[tls]\nself_signed = true\nacme = true\n");
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert!(p.iter().all(|(l, _)| *l == 4), "{p:?}");
+    assert!(p.iter().any(|(_, m)| m.contains("[http] listen")), "{p:?}");
+    assert!(p.iter().any(|(_, m)| m.contains("self_signed")), "{p:?}");
+    let https = "hostname = \"mail.example.test\"\n[http]\nlisten = [\"127.0.0.1:8080\"]\ntls = true\n[tls]\nacme = true\n";
+    let p = problems(https);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].1.contains("[http] tls = false") && p[0].0 == 6,
+        "{p:?}"
+    );
+    // A hostname that is no DNS name needs acme_names.
+    let p = problems(
+        "hostname = \"[127.0.0.1]\"\n[http]\nlisten = [\"127.0.0.1:8080\"]\n[tls]\nacme = true\n",
+    );
+    assert!(p.len() == 1 && p[0].1.contains("acme_names"), "{p:?}");
+}
+
+#[test]
 fn bundled_config_is_valid() {
     let text = include_str!("../../../config/smtpd.toml");
     let c = parse(text, Path::new("config/smtpd.toml")).unwrap();

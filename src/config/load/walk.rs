@@ -38,6 +38,7 @@ impl Loader<'_> {
         let dkim = self.dkim(&top);
         let accounts = self.accounts(&top, &mailboxes.domains);
         self.finish(top);
+        let tls = tls.map(|t| self.acme_check(t, &hostname, &http));
         if tls.is_none() {
             for (key, set) in [
                 ("submissions", !smtp.submissions.is_empty()),
@@ -210,6 +211,11 @@ impl Loader<'_> {
                     cert: l.path(s, "cert", &d.cert),
                     key: l.path(s, "key", &d.key),
                     self_signed: l.boolean(s, "self_signed", d.self_signed),
+                    acme: l.boolean(s, "acme", d.acme),
+                    acme_directory: l.acme_directory(s, &d.acme_directory),
+                    acme_email: l.acme_email(s),
+                    acme_names: l.acme_names(s),
+                    acme_cafile: l.string(s, "acme_cafile", &d.acme_cafile).into_inner(),
                 }
             })
         })

@@ -50,6 +50,7 @@ fn app(root: &std::path::Path, peer: &str, token: &str) -> Arc<App> {
             waiters: Arc::new(Waiters::default()),
             streams: Arc::new(Waiters::default()),
             shutdown: CancellationToken::new(),
+            challenges: Arc::default(),
         }),
         peer: peer.parse().unwrap(),
         tls: false,
@@ -141,7 +142,12 @@ async fn openapi_lists_every_route() {
                 // DELETE of /api/v1/messages has emptied the tree), never the fallback's.
                 assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{m} {uri}");
                 if status == StatusCode::NOT_FOUND {
-                    assert_eq!(json_of(r).await["error"], "no such message", "{m} {uri}");
+                    let want = if path.contains("acme-challenge") {
+                        "no such ACME challenge"
+                    } else {
+                        "no such message"
+                    };
+                    assert_eq!(json_of(r).await["error"], want, "{m} {uri}");
                 }
             } else {
                 assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{m} {uri}");
@@ -195,6 +201,45 @@ async fn openapi_documents_the_refusals_each_route_gives() {
             }
         }
     }
+}
+
+/// HTTP-01: any peer, without credentials, gets the key authorization of a challenge in flight,
+/// and 404 for any other token.
+#[tokio::test]
+async fn acme_challenge_answers_anyone() {
+    let dir = tree();
+    let remote = app(dir.path(), "192.0.2.7:4000", TOKEN);
+    remote
+        .shared
+        .challenges
+        .insert("tok-EN_1", "tok-EN_1.thumbprint");
+    let (status, r) = call(
+        &remote,
+        Method::GET,
+        "/.well-known/acme-challenge/tok-EN_1",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(r.headers()[header::CONTENT_TYPE], "text/plain");
+    assert_eq!(body(r).await, b"tok-EN_1.thumbprint");
+    let (status, _) = call(
+        &remote,
+        Method::GET,
+        "/.well-known/acme-challenge/other",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    remote.shared.challenges.remove("tok-EN_1");
+    let (status, _) = call(
+        &remote,
+        Method::GET,
+        "/.well-known/acme-challenge/tok-EN_1",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
