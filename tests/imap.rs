@@ -91,26 +91,7 @@ impl Imap {
 }
 
 fn python(mode: &str, addr: SocketAddr) {
-    let out = Command::new("python3")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/clients/imaplib_session.py"
-        ))
-        .args([
-            mode,
-            &addr.ip().to_string(),
-            &addr.port().to_string(),
-            ALICE,
-            PASSWORD,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success() && stdout(&out).trim() == "ok",
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    client_script("imaplib_session.py", mode, addr, ALICE, PASSWORD);
 }
 
 /// Python imaplib on the loopback listener: LIST with SPECIAL-USE, SELECT, FETCH, SEARCH, STORE,

@@ -5,7 +5,6 @@
 mod common;
 use common::*;
 use std::net::SocketAddr;
-use std::process::Command;
 
 const ALICE: &str = "alice@example.test";
 
@@ -26,26 +25,7 @@ fn server() -> Server {
 }
 
 fn python(step: &str, addr: SocketAddr) {
-    let out = Command::new("python3")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/clients/imaplib_ext.py"
-        ))
-        .args([
-            step,
-            &addr.ip().to_string(),
-            &addr.port().to_string(),
-            ALICE,
-            PASSWORD,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success() && stdout(&out).trim() == "ok",
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    client_script("imaplib_ext.py", step, addr, ALICE, PASSWORD);
 }
 
 /// ESEARCH: `SEARCH RETURN (MIN MAX COUNT ALL)` and `UID SEARCH RETURN (...)` answer one

@@ -18,6 +18,9 @@ use tokio::net::TcpStream;
 /// cloud-provider TLV, and stops a peer from holding 64 KiB per connection).
 pub const MAX_HEADER: usize = 1024;
 
+/// The 12 bytes a v2 header starts with.
+const V2_SIGNATURE: &[u8] = b"\r\n\r\n\0\r\nQUIT\n";
+
 /// What the start of a connection says.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Parsed {
@@ -35,9 +38,8 @@ pub enum Parsed {
 
 /// Parses the start of `buf`.
 pub fn parse(buf: &[u8]) -> Parsed {
-    let v2_signature = b"\r\n\r\n\0\r\nQUIT\n";
-    let n = buf.len().min(v2_signature.len());
-    let could_be_v2 = buf[..n] == v2_signature[..n];
+    let n = buf.len().min(V2_SIGNATURE.len());
+    let could_be_v2 = buf[..n] == V2_SIGNATURE[..n];
     let could_be_v1 = b"PROXY "[..buf.len().min(6)] == buf[..buf.len().min(6)];
     if !could_be_v1 && !could_be_v2 {
         return Parsed::Bad("no PROXY protocol header (v1 or v2) at the start".into());
@@ -102,35 +104,43 @@ pub async fn read_header(
     stream: &mut TcpStream,
     timeout: Duration,
 ) -> Result<Option<SocketAddr>, String> {
+    let failed = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => "closed before its PROXY header".to_string(),
+        _ => format!("reading the PROXY header: {e}"),
+    };
     let read = async {
+        // The whole header normally comes in one segment: peek at it, then read its length.
         let mut buf = vec![0u8; MAX_HEADER];
-        let mut peeked = 0;
-        loop {
-            // Peek first: the whole header normally comes in one segment, read in two calls.
-            let n = stream
-                .peek(&mut buf)
-                .await
-                .map_err(|e| format!("reading the PROXY header: {e}"))?;
-            if n == 0 {
-                return Err("closed before its PROXY header".to_string());
+        let n = stream.peek(&mut buf).await.map_err(failed)?;
+        if n == 0 {
+            return Err("closed before its PROXY header".to_string());
+        }
+        match parse(&buf[..n]) {
+            Parsed::Header { len, client } => {
+                stream.read_exact(&mut buf[..len]).await.map_err(failed)?;
+                return Ok(client);
             }
-            match parse(&buf[..n]) {
-                Parsed::Header { len, client } => {
-                    stream
-                        .read_exact(&mut buf[..len])
-                        .await
-                        .map_err(|e| format!("reading the PROXY header: {e}"))?;
-                    return Ok(client);
-                }
+            Parsed::Bad(why) => return Err(why),
+            Parsed::Incomplete => {}
+        }
+        // In pieces: read only what is known to be the header's (a v2 header's announced
+        // length, else a byte at a time), so nothing after it is taken from the protocol.
+        let mut got = Vec::with_capacity(n);
+        loop {
+            match parse(&got) {
+                Parsed::Header { client, .. } => return Ok(client),
                 Parsed::Bad(why) => return Err(why),
-                Parsed::Incomplete if n > peeked => peeked = n,
-                // Nothing new since the last peek: wait for more without spinning.
                 Parsed::Incomplete => {
-                    stream
-                        .readable()
-                        .await
-                        .map_err(|e| format!("reading the PROXY header: {e}"))?;
-                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    let more = match got.get(..16) {
+                        Some(h) if h.starts_with(V2_SIGNATURE) => (16
+                            + usize::from(u16::from_be_bytes([h[14], h[15]])))
+                        .saturating_sub(got.len())
+                        .max(1),
+                        _ => 1,
+                    };
+                    let at = got.len();
+                    got.resize(at + more, 0);
+                    stream.read_exact(&mut got[at..]).await.map_err(failed)?;
                 }
             }
         }
@@ -248,6 +258,37 @@ mod tests {
         let mut h = v2(1, 0x11, &v4_addresses(), &[]);
         h[12] = 0x31;
         assert!(matches!(parse(&h), Parsed::Bad(_)));
+    }
+
+    /// A header that arrives in pieces is read to its end and not a byte further: what follows
+    /// it (here the client's first command) is left on the socket for the protocol.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_header_in_pieces_is_read_exactly() {
+        use tokio::io::AsyncWriteExt;
+        let v1 = b"PROXY TCP4 203.0.113.7 127.0.0.1 40000 25\r\n".to_vec();
+        let v2h = v2(1, 0x11, &v4_addresses(), &[0x02, 0, 3, b'a', b'.', b'b']);
+        for header in [v1, v2h] {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let mut client = TcpStream::connect(listener.local_addr().unwrap())
+                .await
+                .unwrap();
+            let (mut server, _) = listener.accept().await.unwrap();
+            client.write_all(&header[..7]).await.unwrap();
+            server.readable().await.unwrap();
+            let reading = tokio::spawn(async move {
+                let r = read_header(&mut server, Duration::from_secs(10)).await;
+                (r, server)
+            });
+            // The reader peeks at the first piece and goes on to read it byte by byte.
+            tokio::task::yield_now().await;
+            client.write_all(&header[7..]).await.unwrap();
+            client.write_all(b"EHLO x\r\n").await.unwrap();
+            let (r, mut server) = reading.await.unwrap();
+            assert_eq!(r, Ok(Some("203.0.113.7:40000".parse().unwrap())));
+            let mut rest = [0u8; 8];
+            server.read_exact(&mut rest).await.unwrap();
+            assert_eq!(&rest, b"EHLO x\r\n");
+        }
     }
 
     proptest::proptest! {

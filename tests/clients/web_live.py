@@ -48,7 +48,7 @@ def fail(why):
 try:
     driver.get(base + "/web")
     stream_open()
-    marker = driver.execute_script("window.__marker = 1; return 1")
+    driver.execute_script("window.__marker = 1")
     sent = send("live arrival one")
     try:
         WebDriverWait(driver, 20).until(lambda d: "live arrival one" in d.find_element(By.TAG_NAME, "body").text)

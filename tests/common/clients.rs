@@ -55,3 +55,28 @@ pub fn fetchmail(addr: SocketAddr, user: &str, password: &str, options: &str) ->
     );
     std::fs::read_to_string(&mbox).unwrap_or_default()
 }
+
+/// Runs `tests/clients/<script>` with `step`, the listener's address and port, and an account's
+/// credentials; the script prints "ok" when every check of the step held.
+pub fn client_script(script: &str, step: &str, addr: SocketAddr, user: &str, password: &str) {
+    let out = Command::new("python3")
+        .arg(format!(
+            "{}/tests/clients/{script}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .args([
+            step,
+            &addr.ip().to_string(),
+            &addr.port().to_string(),
+            user,
+            password,
+        ])
+        .output()
+        .expect("run python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.trim() == "ok",
+        "{script} {step}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -22,7 +22,7 @@ mod sink;
 mod smtp;
 
 #[allow(unused_imports)]
-pub use clients::{fetchmail, have};
+pub use clients::{client_script, fetchmail, have};
 #[allow(unused_imports)]
 pub use config::{Overrides, PASSWORD, config_text};
 #[allow(unused_imports)]

@@ -508,6 +508,14 @@ mod tests {
         }
     }
 
+    /// Where the property tests' arbitrary bytes start.
+    const HEADS: [&[u8]; 4] = [
+        b"a SEARCH RETURN ",
+        b"a UID SEARCH RETURN (",
+        b"a LIST ",
+        b"a LIST (",
+    ];
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
         /// Whatever follows `SEARCH RETURN` or `LIST`, the pre-parser answers without panicking.
@@ -516,12 +524,7 @@ mod tests {
             tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
             pick in 0usize..4,
         ) {
-            let head: &[u8] = [
-                &b"a SEARCH RETURN "[..],
-                b"a UID SEARCH RETURN (",
-                b"a LIST ",
-                b"a LIST (",
-            ][pick];
+            let head = HEADS[pick];
             let _ = parse(&[head, &tail].concat());
             let _ = tokens(&tail);
         }
@@ -535,12 +538,7 @@ mod tests {
             ),
             pick in 0usize..4,
         ) {
-            let head: &[u8] = [
-                &b"a SEARCH RETURN "[..],
-                b"a UID SEARCH RETURN (",
-                b"a LIST ",
-                b"a LIST (",
-            ][pick];
+            let head = HEADS[pick];
             let _ = parse(&[head, &tail].concat());
         }
     }

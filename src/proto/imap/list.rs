@@ -17,6 +17,7 @@ use super::encode::{astring, tagged, untagged};
 use super::extended::ListCommand;
 use super::folders::{status_line, store_call, wire_name};
 use super::session::ImapSession;
+use super::store::FolderInfo;
 
 /// IMAP LIST wildcards: `*` matches anything, `%` anything but the separator `.`
 /// (dynamic programming: linear in name × pattern, whatever the pattern).
@@ -83,6 +84,18 @@ struct Entry {
 }
 
 impl Entry {
+    /// A folder the store has.
+    fn existing(f: FolderInfo) -> Entry {
+        Entry {
+            name: f.name,
+            special: f.special,
+            has_children: f.has_children,
+            subscribed: f.subscribed,
+            exists: true,
+            parent: false,
+        }
+    }
+
     /// `* LIST (attrs) "." name [CHILDINFO]` CRLF.
     fn line(&self, verb: &str, lsub: bool, rev2: bool, childinfo: bool) -> Vec<u8> {
         let mut attrs = Vec::new();
@@ -122,14 +135,7 @@ pub fn line_of(s: &ImapSession, name: &str) -> Vec<u8> {
         .and_then(|st| st.folders().ok())
         .and_then(|list| list.into_iter().find(|f| f.name == name));
     let entry = match info {
-        Some(f) => Entry {
-            name: f.name,
-            special: f.special,
-            has_children: f.has_children,
-            subscribed: f.subscribed,
-            exists: true,
-            parent: false,
-        },
+        Some(f) => Entry::existing(f),
         None => {
             let mut out = b"* LIST () \".\" ".to_vec();
             astring(&mut out, wire_name(name, s.rev2).as_bytes());
@@ -156,17 +162,7 @@ fn run(s: &mut ImapSession, tag: &str, cmd: &ListCommand, lsub: bool) {
     let Some(folders) = store_call(s, tag, |st| st.folders()) else {
         return;
     };
-    let mut entries: Vec<Entry> = folders
-        .into_iter()
-        .map(|f| Entry {
-            name: f.name,
-            special: f.special,
-            has_children: f.has_children,
-            subscribed: f.subscribed,
-            exists: true,
-            parent: false,
-        })
-        .collect();
+    let mut entries: Vec<Entry> = folders.into_iter().map(Entry::existing).collect();
     // The names listed so far, so that adding names stays linear in the folder count.
     let mut names: HashSet<String> = entries.iter().map(|e| e.name.clone()).collect();
     if cmd.patterns.iter().any(|p| p.contains(&b'%')) {
