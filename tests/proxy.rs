@@ -148,8 +148,9 @@ fn pop3_and_http_apply_their_rules_to_the_proxied_client() {
     assert!(got.is_empty(), "{got}");
 }
 
-/// A peer outside proxy_from is never asked for a header: its PROXY line is just a bad command,
-/// and it stays itself in Received:.
+/// A peer outside proxy_from is never asked for a header: a PROXY line from it ends the session
+/// with 421 and a log line naming it (Postfix's answer to an HTTP request on port 25), and on a
+/// new connection it stays itself in Received:.
 #[test]
 fn a_peer_outside_proxy_from_cannot_claim_another_address() {
     let srv = Server::start_with(proxied().set("server", "proxy_from", "[\"192.0.2.0/24\"]"));
@@ -157,7 +158,17 @@ fn a_peer_outside_proxy_from_cannot_claim_another_address() {
     c.expect(220);
     c.send(V1);
     let r = c.reply();
-    assert!(r.code >= 500, "{r:?}");
+    assert_eq!(r.code, 421, "{r:?}");
+    assert!(
+        c.try_reply().is_none(),
+        "the connection is closed after the 421"
+    );
+    let line = srv.log.wait_for(
+        "connection closed: a PROXY protocol header from a peer outside [server] proxy_from",
+    );
+    assert!(line.contains("peer=127.0.0.1"), "{line}");
+    let mut c = Client::connect(srv.smtp);
+    c.expect(220);
     let r = c.send_mail(
         "a@b.test",
         &["alice@example.test"],

@@ -339,6 +339,9 @@ impl Conn {
                     }
                 }
                 Event::Close => closed = true,
+                Event::Foreign(kind) => {
+                    warn!(session = self.who.sid, peer = %self.who.peer, "connection closed: {kind}")
+                }
             }
         }
         if !out.is_empty() {

@@ -228,6 +228,9 @@ impl Conn {
                     queue.extend(session.updated(done));
                 }
                 Event::Close => closed = true,
+                Event::Foreign(kind) => {
+                    warn!(session = self.who.sid, peer = %self.who.peer, "connection closed: {kind}")
+                }
                 Event::StartTls => {
                     session::write(stream, &out, limit).await?;
                     out.clear();

@@ -295,6 +295,9 @@ impl Conn<'_> {
                     queue.extend(session.auth_result(ok, &user));
                 }
                 Event::Refused(r) => self.refused(&r, session.authenticated()),
+                Event::Foreign(kind) => {
+                    warn!(session = self.who.sid, peer = %self.who.peer, "connection closed: {kind}")
+                }
             }
         }
         self.send_out(stream, &mut out, limit).await?;

@@ -1,5 +1,6 @@
 //! Sans-IO protocol engines: pure state machines fed bytes, returning replies and actions.
 //! Nothing under `proto` may use tokio, `std::fs`, `std::net` or the clock.
+pub mod foreign;
 pub mod imap;
 pub mod line;
 pub mod pop3;

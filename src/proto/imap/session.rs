@@ -16,6 +16,7 @@ use imap_codec::imap_types::core::LiteralMode;
 use super::encode::{tagged, untagged};
 use super::searchres::{Rewrite, rewrite};
 use super::store::Store;
+use crate::proto::foreign::{self, Foreign};
 
 /// What a session is allowed and told, fixed when it starts.
 #[derive(Clone, Debug)]
@@ -47,6 +48,9 @@ pub enum Event {
     /// changed, until it leaves IDLE.
     Idle,
     Close,
+    /// A line of another protocol (a PROXY header from an untrusted peer, an HTTP request):
+    /// log it with the peer; the BYE and [`Event::Close`] follow.
+    Foreign(Foreign),
 }
 
 /// The driver's answer to [`Event::Login`].
@@ -275,6 +279,12 @@ impl ImapSession {
         }
         if bytes.iter().all(|b| b.is_ascii_whitespace()) {
             return;
+        }
+        let line = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+        if let Some(kind) = foreign::classify(line.strip_suffix(b"\r").unwrap_or(line)) {
+            self.events.push(Event::Foreign(kind));
+            self.reply(untagged(&format!("BYE {kind} is not IMAP")));
+            return self.close();
         }
         let bytes = match self.expand_saved(&bytes) {
             Rewrite::Unchanged => bytes,

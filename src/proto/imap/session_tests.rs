@@ -68,6 +68,7 @@ impl Harness {
                 }
                 Event::Idle => {}
                 Event::Close => self.closed = true,
+                Event::Foreign(kind) => out.extend_from_slice(format!("<{kind:?}>").as_bytes()),
             }
         }
     }
@@ -887,6 +888,32 @@ fn searchres_fed_whole_byte_by_byte_and_in_pieces() {
                 );
             }
             rest = &rest[end..];
+        }
+    }
+}
+
+#[test]
+fn a_proxy_header_or_http_request_ends_the_session() {
+    for (input, kind) in [
+        (
+            "PROXY TCP4 192.0.2.1 127.0.0.1 4000 143\r\na1 CAPABILITY\r\n",
+            "Proxy",
+        ),
+        ("\r\n\r\n\0\r\nQUIT\n", "Proxy"),
+        ("GET / HTTP/1.1\r\nHost: x\r\n\r\n", "Http"),
+    ] {
+        for size in [0, 1, 5] {
+            let mut h = Harness::new(true);
+            let out = h.run(input, size);
+            assert!(h.closed, "{input:?} in pieces of {size}: {out}");
+            assert!(
+                out.starts_with(&format!("<{kind}>* BYE ")),
+                "{input:?}: {out}"
+            );
+            assert!(
+                !out.contains("CAPABILITY"),
+                "nothing after it is served: {out}"
+            );
         }
     }
 }

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use super::command::{self, Command, CommandError};
+use crate::proto::foreign::{self, Foreign};
 use crate::proto::line::{Line, LineBuffer};
 use crate::proto::sasl;
 
@@ -71,6 +72,9 @@ pub enum Event {
     /// Send the replies so far, do the TLS handshake, then call [`Pop3Session::tls_started`].
     /// Input that came after STLS has been discarded (CVE-2011-0411).
     StartTls,
+    /// A line of another protocol (a PROXY header from an untrusted peer, an HTTP request):
+    /// log it with the peer; the -ERR and [`Event::Close`] follow.
+    Foreign(Foreign),
 }
 
 #[derive(Debug)]
@@ -290,6 +294,13 @@ impl Pop3Session {
                 return self.count_error(err("[AUTH] Authentication cancelled"), events);
             }
             return self.plain_response(&text, events);
+        }
+        if let Some(kind) = foreign::classify(line) {
+            events.push(Event::Foreign(kind));
+            events.push(err(&format!("{kind} is not POP3; closing")));
+            events.push(Event::Close);
+            self.state = State::Closed;
+            return;
         }
         match command::parse(line) {
             Err(CommandError::Unknown) => self.count_error(err("Unknown command"), events),

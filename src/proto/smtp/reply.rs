@@ -101,6 +101,14 @@ pub mod canned {
     pub fn too_many_errors(host: &str) -> Reply {
         Reply::new(421, "4.7.0", format!("{host} Error: too many errors"))
     }
+    /// A line of another protocol: the session ends (Postfix's `smtpd_forbidden_commands`).
+    pub fn foreign(host: &str, kind: crate::proto::foreign::Foreign) -> Reply {
+        Reply::new(
+            421,
+            "4.7.0",
+            format!("{host} Error: {kind} is not SMTP; closing"),
+        )
+    }
     pub fn too_many_connections(host: &str) -> Reply {
         Reply::new(421, "4.7.0", format!("{host} Error: too many connections"))
     }

@@ -15,6 +15,7 @@ pub use super::envelope::{Envelope, Recipient};
 pub use super::policy::{Accept, Mailboxes, Policy, RelayTo};
 use super::refusal::{Reason, Refusal, Stage};
 use super::reply::{Reply, canned};
+use crate::proto::foreign::{self, Foreign};
 use crate::proto::line::{Line, LineBuffer};
 
 /// What the driver must do, in order.
@@ -41,6 +42,9 @@ pub enum Event {
     Pause(std::time::Duration),
     /// A MAIL, RCPT or DATA was refused (for the log and the counters); its reply follows.
     Refused(Refusal),
+    /// A line of another protocol (a PROXY header from an untrusted peer, an HTTP request):
+    /// log it with the peer; the 421 and [`Event::Close`] follow.
+    Foreign(Foreign),
 }
 
 /// The driver's report on a [`Event::MessageEnd`].
@@ -326,6 +330,13 @@ impl SmtpSession {
     }
 
     fn command(&mut self, line: &[u8], events: &mut Vec<Event>) {
+        if let Some(kind) = foreign::classify(line) {
+            events.push(Event::Foreign(kind));
+            events.push(Event::Reply(canned::foreign(&self.policy.hostname, kind)));
+            events.push(Event::Close);
+            self.state = State::Closed;
+            return;
+        }
         let cmd = match command::parse(line) {
             Ok(cmd) => cmd,
             Err(e) => {

@@ -66,6 +66,7 @@ fn drive(p: &Pop3Policy, input: &[u8], step: usize) -> Run {
                     queue.extend(s.updated(true));
                 }
                 Event::Close => run.closed = true,
+                Event::Foreign(kind) => run.out.push_str(&format!("<{kind:?}>")),
                 Event::StartTls => {
                     run.out.push_str("<TLS>");
                     s.tls_started();
@@ -323,5 +324,27 @@ proptest::proptest! {
         let mut script = if login { LOGIN.as_bytes().to_vec() } else { Vec::new() };
         script.extend_from_slice(&input);
         let _ = drive(&policy(true), &script, step);
+    }
+}
+
+#[test]
+fn a_proxy_header_or_http_request_ends_the_session() {
+    for (script, kind) in [
+        (
+            "PROXY TCP4 192.0.2.1 127.0.0.1 4000 110\r\nCAPA\r\n",
+            "Proxy",
+        ),
+        ("\r\n\r\n\0\r\nQUIT\r\n", "Proxy"),
+        ("POST / HTTP/1.1\r\nUSER alice@example.test\r\n", "Http"),
+    ] {
+        let run = transcript(script);
+        assert!(run.closed, "{script:?}: {}", run.out);
+        let (before, after) = run.out.split_once(&format!("<{kind}>")).expect("logged");
+        assert!(before.lines().all(|l| l.starts_with("-ERR")), "{}", run.out);
+        assert!(
+            after.starts_with("-ERR ") && after.lines().count() == 1,
+            "{}",
+            run.out
+        );
     }
 }

@@ -14,6 +14,7 @@ struct Run {
     paused: Vec<std::time::Duration>,
     /// (stage, reason, address) of each refusal, whose reply must be the next one.
     refused: Vec<(Stage, Reason, Option<String>)>,
+    foreign: Vec<Foreign>,
 }
 
 impl Run {
@@ -66,6 +67,7 @@ fn drive_reads(policy: &Policy, reads: &[&[u8]], secure: bool) -> Run {
                     s.tls_started();
                 }
                 Event::Pause(d) => run.paused.push(d),
+                Event::Foreign(kind) => run.foreign.push(kind),
                 Event::Refused(r) => {
                     assert_eq!(
                         queue.front(),
@@ -436,3 +438,39 @@ mod aliases;
 mod data;
 mod refusals;
 mod tls_auth;
+
+#[test]
+fn a_proxy_header_or_http_request_closes_with_421() {
+    for (script, kind) in [
+        (
+            "PROXY TCP4 192.0.2.1 127.0.0.1 4000 25\r\nEHLO x\r\n",
+            Foreign::Proxy,
+        ),
+        (
+            "EHLO x\r\nPROXY UNKNOWN\r\nMAIL FROM:<a@b.test>\r\n",
+            Foreign::Proxy,
+        ),
+        ("\r\n\r\n\0\r\nQUIT\n", Foreign::Proxy),
+        (
+            "POST / HTTP/1.1\r\nHost: x\r\n\r\nMAIL FROM:<a@b.test>\r\n",
+            Foreign::Http,
+        ),
+    ] {
+        let run = commands(script);
+        assert_eq!(run.foreign, vec![kind], "{script:?}");
+        assert!(run.closed, "{script:?}");
+        let last = run.replies.last().expect("a reply");
+        assert_eq!(
+            (last.code, last.enhanced),
+            (421, Some("4.7.0")),
+            "{script:?}"
+        );
+        if script.starts_with('P') {
+            assert_eq!(
+                run.replies.len(),
+                1,
+                "nothing after it is served: {script:?}"
+            );
+        }
+    }
+}
