@@ -137,6 +137,9 @@ pub struct Queue {
     /// A message still undelivered after this long gets one delay warning to its sender
     /// (Postfix's `delay_warning_time`); 0: none.
     pub delay_warning_secs: u64,
+    /// How often `msg/` is listed for messages this instance does not know: queued by another
+    /// instance sharing the directory, or left by one that died (taken over).
+    pub scan_interval_secs: u64,
 }
 
 impl Default for Relay {
@@ -168,6 +171,7 @@ impl Default for Queue {
             maximal_backoff_secs: 4000,
             max_lifetime_secs: 432_000,
             delay_warning_secs: 0,
+            scan_interval_secs: 60,
         }
     }
 }

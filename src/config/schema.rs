@@ -153,6 +153,7 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("queue", "minimal_backoff_secs", "First retry after a deferral; doubled each time."),
     ("queue", "maximal_backoff_secs", "Longest wait between two tries."),
     ("queue", "max_lifetime_secs", "A message still undelivered after this long fails."),
+    ("queue", "scan_interval_secs", "How often the queue's msg/ is listed for messages this instance does not know: queued by another instance sharing [queue] dir, or left by one that died, which this one then takes over. Beyond the contract."),
     ("queue", "delay_warning_secs", "A message still undelivered after this long gets one delay warning (an RFC 3464 report, Action: delayed) to its sender, unless its RCPT said NOTIFY without DELAY; 0: no warnings (Postfix's delay_warning_time)."),
     ("dkim", "selector", "The `s=` of the signatures: the public key is published as a TXT record at *selector*`._domainkey.`*domain*."),
     ("dkim", "key", "The private key file, PEM: RSA (PKCS#1 or PKCS#8, 2048 to 4096 bits) or Ed25519 (PKCS#8), as `smtpctl dkim-keygen` or `openssl genpkey` write it. Mode 0600, or 0640 with smtpd's group: a key other users may read is refused."),

@@ -128,7 +128,7 @@ async fn serve(
     let tracker = TaskTracker::new();
     let probe = Arc::new(ProbeSlot::default());
     let transcripts = generation::transcripts(&config);
-    let queue = QueueStore::open(&config.queue.dir)
+    let queue = QueueStore::open(&config.queue.dir, &config.server.instance_name())
         .with_context(|| format!("cannot open the queue in {}", config.queue.dir.display()))?;
     let first = Generation::build(config, &stats, &probe, &queue)?;
     let outbound = Outbound::new(queue, first.outbound(), Arc::clone(&stats))

@@ -30,7 +30,26 @@ use tracing::{info, warn};
 use crate::config::{Queue, Relay};
 use crate::mailbox::MaildirStore;
 use crate::net::stats::Stats;
+use crate::queue::store::Claim;
 use crate::queue::{Envelope, QueueStore, State};
+
+/// A message another instance is trying is looked at again this much later.
+const CLAIM_RETRY_SECS: u64 = 5;
+
+/// The envelope to try: the one on disk (`disk`), except that a recipient this process
+/// recorded as done (`mine`) stays done even if a save of it failed, and a hold or release
+/// made here stands.
+fn merge(mine: Envelope, mut disk: Envelope) -> Envelope {
+    if mine.recipients.len() == disk.recipients.len() {
+        for (m, d) in mine.recipients.into_iter().zip(disk.recipients.iter_mut()) {
+            if !m.state.is_pending() && d.state.is_pending() && m.address == d.address {
+                *d = m;
+            }
+        }
+    }
+    disk.held = mine.held;
+    disk
+}
 
 /// What the runner needs from the configuration in force.
 pub struct OutboundConfig {
@@ -130,10 +149,103 @@ impl Outbound {
         self.wake.notify_one();
     }
 
-    /// A message was just queued (its files are durable).
+    /// A message was just queued (its files are durable). A scan may have brought it first.
     fn queued(&self, e: &Envelope) {
-        self.entries().insert(e.clone());
+        self.entries().insert_new(e.clone());
         self.wake.notify_one();
+    }
+
+    /// Lists `msg/` and brings what another instance sharing the queue left in it into the
+    /// table: messages it queued (tried here too once due; the claim keeps two instances from
+    /// trying one at once) and, when it died, everything it had. Entries whose file is gone
+    /// (delivered by another instance) are dropped. Only entries known before the listing
+    /// began are dropped, since anything queued here enters the table after its rename.
+    async fn scan(&self) {
+        let known: std::collections::HashSet<String> = self.entries().ids().into_iter().collect();
+        let store = Arc::clone(&self.store);
+        let listed = tokio::task::spawn_blocking(move || {
+            let ids = store.scan()?;
+            let present: std::collections::HashSet<String> = ids.iter().cloned().collect();
+            let new: Vec<Envelope> = ids
+                .iter()
+                .filter(|id| !known.contains(*id))
+                .filter_map(|id| store.read(id))
+                .collect();
+            let gone: Vec<String> = known
+                .into_iter()
+                .filter(|id| !present.contains(id))
+                .collect();
+            Ok::<_, std::io::Error>((new, gone))
+        })
+        .await;
+        let (new, gone) = match listed {
+            Ok(Ok(x)) => x,
+            Ok(Err(e)) => {
+                return warn!(error = %e, "cannot list the queue for other instances' messages");
+            }
+            Err(e) => return warn!(error = %e, "queue scan failed"),
+        };
+        let mut entries = self.entries();
+        let mut added = 0;
+        for env in new {
+            if !env.is_done() && entries.insert_new(env) {
+                added += 1;
+            }
+        }
+        for id in &gone {
+            if entries.get(id).is_some_and(|e| !e.in_flight) {
+                entries.remove(id);
+            }
+        }
+        if added > 0 {
+            info!(
+                messages = added,
+                "queue: taken up from the shared queue directory"
+            );
+        }
+    }
+
+    /// Claims `env`'s message for an attempt (see [`QueueStore::claim`]). `Some`: the lock and
+    /// the envelope to try, the one on disk (another instance may have tried it since this one
+    /// read it) with what this process knows kept: a recipient done here stays done, a hold
+    /// or release made here stands. `None`: not tried now (taken by another instance, gone, or
+    /// not due by what is on disk); the table says what next.
+    async fn claim(&self, env: Envelope) -> Option<(std::fs::File, Envelope)> {
+        let (store, id) = (Arc::clone(&self.store), env.id.clone());
+        let claim = tokio::task::spawn_blocking(move || store.claim(&id))
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))
+            .and_then(|r| r);
+        let now = unix_now();
+        let mut entries = self.entries();
+        match claim {
+            Ok(Claim::Claimed { lock, envelope }) => {
+                let merged = merge(env, envelope);
+                if merged.next_try().is_some_and(|t| t <= now) && !merged.held {
+                    return Some((lock, merged));
+                }
+                let id = merged.id.clone();
+                entries.update(&id, |e| {
+                    e.envelope = merged;
+                    e.in_flight = false;
+                });
+                None
+            }
+            Ok(Claim::Gone) => {
+                entries.remove(&env.id);
+                None
+            }
+            Ok(Claim::Busy) | Err(_) => {
+                if let Err(e) = claim {
+                    warn!(id = %env.id, error = %e, "cannot claim a queued message; trying later");
+                }
+                entries.update(&env.id, |e| {
+                    e.in_flight = false;
+                    e.not_before = now + CLAIM_RETRY_SECS;
+                });
+                None
+            }
+        }
     }
 
     /// Every message in the queue, oldest first.
@@ -148,9 +260,11 @@ impl Outbound {
     }
 
     /// Makes the pending recipients of `id` (or of every message) due now; held messages stay
-    /// held. Returns how many messages that touched.
+    /// held. Saved, since an attempt goes by the envelope on disk (which another instance
+    /// sharing the queue may have changed). Returns how many messages that touched.
     pub fn flush(&self, id: Option<&str>) -> Result<usize, String> {
         let mut n = 0;
+        let mut touched_envs = Vec::new();
         {
             let mut entries = self.entries();
             if let Some(id) = id
@@ -172,10 +286,17 @@ impl Outbound {
                             r.next_try = 0;
                         }
                     }
+                    // One in flight saves its own outcome at the end of its attempt.
+                    if !e.in_flight {
+                        touched_envs.push(e.envelope.clone());
+                    }
                     true
                 });
                 n += usize::from(touched == Some(true));
             }
+        }
+        for env in touched_envs {
+            self.store.save(&env).map_err(|e| e.to_string())?;
         }
         self.wake.notify_one();
         Ok(n)
@@ -250,7 +371,7 @@ impl Outbound {
     /// Records the outcome of an attempt: durably first, then in memory. A message with nothing
     /// left to do (every recipient delivered, or failed and bounced) is removed; one whose bounce
     /// could not be queued yet stays and is tried again.
-    async fn finished(&self, mut env: Envelope) {
+    async fn finished(&self, mut env: Envelope, mut lock: Option<std::fs::File>) {
         loop {
             // A hold or release made while it was in flight stands, on disk too.
             if let Some(e) = self.entries().get(&env.id) {
@@ -261,9 +382,11 @@ impl Outbound {
             // parallel: an unlink can wait for the disk (ext4 discards the freed blocks), and
             // their directory fsyncs are shared anyway.
             let (store, e) = (Arc::clone(&self.store), env.clone());
-            let saved = tokio::task::spawn_blocking(move || match done {
-                true => store.remove(&e.id),
-                false => store.save(&e),
+            let claimed = if done { lock.take() } else { None };
+            let saved = tokio::task::spawn_blocking(move || match (done, claimed) {
+                (true, Some(lock)) => store.remove_claimed(&e.id, lock),
+                (true, None) => store.remove(&e.id),
+                (false, _) => store.save(&e),
             })
             .await
             .map_err(|e| e.to_string())
@@ -288,6 +411,7 @@ impl Outbound {
             entries.update(&id, |e| {
                 e.envelope = env;
                 e.in_flight = false;
+                e.not_before = 0;
             });
             return;
         }
@@ -298,8 +422,14 @@ impl Outbound {
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken, tracker: TaskTracker) {
         // Messages being tried; at most [relay] concurrency of the config in force.
         let active = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut last_scan = tokio::time::Instant::now();
         loop {
             use std::sync::atomic::Ordering::SeqCst;
+            let scan_every = Duration::from_secs(self.config().queue.scan_interval_secs.max(1));
+            if last_scan.elapsed() >= scan_every {
+                self.scan().await;
+                last_scan = tokio::time::Instant::now();
+            }
             let now = unix_now();
             let room = self
                 .config()
@@ -312,21 +442,24 @@ impl Outbound {
                 let me = Arc::clone(&self);
                 let active = Arc::clone(&active);
                 tracker.spawn(async move {
-                    let cfg = me.config();
-                    let env = attempt::run(&cfg, &me.store, &me.stats, &me.conns, env).await;
-                    me.finished(env).await;
+                    if let Some((lock, env)) = me.claim(env).await {
+                        let cfg = me.config();
+                        let env = attempt::run(&cfg, &me.store, &me.stats, &me.conns, env).await;
+                        me.finished(env, Some(lock)).await;
+                    }
                     active.fetch_sub(1, SeqCst);
                     me.wake.notify_one();
                 });
             }
             let wait = next
-                .map(|t| t.saturating_sub(now).max(1))
-                .unwrap_or(3600)
-                .min(3600);
+                .map(|t| Duration::from_secs(t.saturating_sub(now).max(1)))
+                .unwrap_or(Duration::from_secs(3600))
+                .min(Duration::from_secs(3600))
+                .min(scan_every.saturating_sub(last_scan.elapsed()));
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(Duration::from_secs(wait)) => {}
+                _ = tokio::time::sleep(wait) => {}
             }
         }
     }

@@ -9,6 +9,9 @@ use crate::queue::Envelope;
 pub struct Entry {
     pub envelope: Envelope,
     pub in_flight: bool,
+    /// Not tried before this (Unix seconds), whatever its recipients say: another instance
+    /// sharing the queue was trying it.
+    pub not_before: u64,
     /// Its key in the due index (the next try), when it is there.
     due_at: Option<u64>,
 }
@@ -54,10 +57,21 @@ impl Table {
             Entry {
                 envelope,
                 in_flight: false,
+                not_before: 0,
                 due_at: None,
             },
         );
         self.reindex(&id);
+    }
+
+    /// Adds a message unless it is already there (a scan and the queueing hook may both bring
+    /// a new one); true when it was added.
+    pub fn insert_new(&mut self, envelope: Envelope) -> bool {
+        if self.contains(&envelope.id) {
+            return false;
+        }
+        self.insert(envelope);
+        true
     }
 
     pub fn remove(&mut self, id: &str) -> Option<Entry> {
@@ -87,7 +101,7 @@ impl Table {
         };
         let want = match e.in_flight || e.envelope.held {
             true => None,
-            false => e.envelope.next_try(),
+            false => e.envelope.next_try().map(|t| t.max(e.not_before)),
         };
         if want == e.due_at {
             return;
@@ -173,5 +187,26 @@ mod tests {
         t.remove("a");
         assert_eq!(t.len(), 0);
         assert!(t.due.is_empty());
+    }
+
+    #[test]
+    fn not_before_postpones_and_insert_new_keeps_what_is_there() {
+        let mut t = Table::new(vec![env("a", 10)]);
+        let taken = t.take_due(10, 10).0;
+        assert_eq!(taken.len(), 1);
+        // Another instance held it: back, not before 15.
+        t.update("a", |e| {
+            e.in_flight = false;
+            e.not_before = 15;
+        });
+        assert_eq!(t.take_due(14, 10), (vec![], Some(15)));
+        assert!(
+            !t.insert_new(env("a", 0)),
+            "a scan's copy does not reset it"
+        );
+        assert_eq!(t.take_due(14, 10), (vec![], Some(15)));
+        assert_eq!(t.take_due(15, 10).0.len(), 1);
+        assert!(t.insert_new(env("b", 0)));
+        assert_eq!(t.len(), 2);
     }
 }

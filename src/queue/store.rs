@@ -17,6 +17,15 @@
 //! leaves nothing to redo: at start `spare/` is taken back as it is, except a name whose inode
 //! is also a queued message's (a rename a crash cut in half on a file system without a
 //! journal), which is left alone.
+//!
+//! Several instances may share one queue directory (on one host, or over NFS): each writes in
+//! its own `tmp/<instance>/` and recycles through its own `spare/<instance>/` (so a start
+//! clears only what its own crash left), its ids carry a tag of its instance and process, and
+//! an attempt first [`QueueStore::claim`]s the message: an exclusive `flock` on its file in
+//! `msg/`, taken without waiting (another instance trying it now: left for later), after which
+//! the envelope is read again from disk, since another instance may have tried it since. The
+//! kernel drops the lock of a process that dies, so its messages are taken over by the next
+//! [`QueueStore::scan`] of another instance.
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
@@ -37,6 +46,12 @@ pub type OnQueued = Arc<dyn Fn(&Envelope) + Send + Sync>;
 
 pub struct QueueStore {
     dir: PathBuf,
+    /// `tmp/<instance>` and `spare/<instance>`: this instance's own.
+    tmp: PathBuf,
+    spare: PathBuf,
+    /// Ends every id made here: the instance and process, so that instances sharing the queue
+    /// never make the same id.
+    tag: String,
     on_queued: Mutex<Option<OnQueued>>,
     /// Directory fsyncs shared by the sessions and attempts renaming into `env/` and `msg/` at
     /// once (group commit, as the Maildir store does), on descriptors kept open.
@@ -96,6 +111,39 @@ fn read_header(path: &Path) -> io::Result<Option<Result<Envelope, String>>> {
     ))
 }
 
+/// The envelope of the message file at `msg`: its `env/` file's when it has one (`env`), else
+/// its first line's; `Ok(None)` for a message file without one.
+fn read_envelope(msg: &Path, env: Option<&Path>) -> io::Result<Option<Result<Envelope, String>>> {
+    match env {
+        Some(p) => Ok(Some(fs::read(p).map_err(|e| e.to_string()).and_then(|b| {
+            serde_json::from_slice::<Envelope>(&b).map_err(|e| e.to_string())
+        }))),
+        None => read_header(msg),
+    }
+}
+
+/// The end of this process's ids: a hash of the instance name and the process id, five hex
+/// digits (a collision needs the same tag, microsecond and sequence number at once).
+fn id_tag(instance: &str, pid: u32) -> String {
+    // FNV-1a: stable across builds and platforms, unlike std's hasher.
+    let mut h: u32 = 0x811c_9dc5;
+    for b in instance.bytes().chain(pid.to_le_bytes()) {
+        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+    }
+    format!("{:05X}", h & 0xF_FFFF)
+}
+
+/// [`QueueStore::claim`]'s answer.
+#[derive(Debug)]
+pub enum Claim {
+    /// This process may try it until the lock is dropped; the envelope as it is on disk now.
+    Claimed { lock: File, envelope: Envelope },
+    /// Another instance (or another attempt of this one) holds it.
+    Busy,
+    /// Delivered and removed (by another instance), or its envelope cannot be read.
+    Gone,
+}
+
 fn sync_dir(dir: &Path) -> Result<(), FsError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
@@ -118,12 +166,23 @@ impl QueueStore {
             .map_err(io_err("fsync directory", &dir))
     }
 
-    /// Opens (making when missing) the queue at `dir`.
-    pub fn open(dir: &Path) -> Result<Arc<QueueStore>, DeliveryError> {
+    /// Opens (making when missing) the queue at `dir` for `instance` (`[server] instance`).
+    pub fn open(dir: &Path, instance: &str) -> Result<Arc<QueueStore>, DeliveryError> {
+        let own: String = instance
+            .chars()
+            .map(|c| match c {
+                'A'..='Z' | 'a'..='z' | '0'..='9' | '-' | '_' | '.' => c,
+                _ => '_',
+            })
+            .collect();
+        let own = match own.trim_start_matches('.') {
+            "" => "default".to_string(),
+            o => o.to_string(),
+        };
+        let (tmp, spare) = (dir.join("tmp").join(&own), dir.join("spare").join(&own));
         let mut b = fs::DirBuilder::new();
         b.recursive(true).mode(0o700);
-        for sub in ["tmp", "msg", "env", "spare"] {
-            let p = dir.join(sub);
+        for p in [tmp.clone(), dir.join("msg"), dir.join("env"), spare.clone()] {
             b.create(&p).map_err(io_err("create directory", &p))?;
         }
         sync_dir(dir)?;
@@ -145,6 +204,9 @@ impl QueueStore {
         });
         Ok(Arc::new(QueueStore {
             dir: dir.to_path_buf(),
+            tmp,
+            spare,
+            tag: id_tag(instance, std::process::id()),
             on_queued: Mutex::new(None),
             dirs,
             with_env: Mutex::new(HashSet::new()),
@@ -170,10 +232,10 @@ impl QueueStore {
     /// (`queued`) and not already taken under another name; beyond [`SPARE_FILES`], unlinked.
     fn load_spares(&self, queued: &HashSet<u64>) -> Result<(), DeliveryError> {
         use std::os::unix::fs::{DirEntryExt, MetadataExt};
-        let dir = self.dir.join("spare");
+        let dir = &self.spare;
         let mut seen = HashSet::new();
         let mut spares = Vec::new();
-        for e in fs::read_dir(&dir).map_err(io_err("list", &dir))?.flatten() {
+        for e in fs::read_dir(dir).map_err(io_err("list", dir))?.flatten() {
             let ino = e.ino();
             if queued.contains(&ino) || !seen.insert(ino) {
                 continue;
@@ -203,6 +265,81 @@ impl QueueStore {
         &self.dir
     }
 
+    /// This instance's `tmp/` directory.
+    pub fn tmp_dir(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// A new message id: the time in µs, a sequence number and this process's tag, in hex.
+    fn new_id(&self) -> String {
+        format!("{}{}", new_id(), self.tag)
+    }
+
+    /// Takes message `id` for an attempt: an exclusive `flock` on its file in `msg/`, without
+    /// waiting, then its envelope read again (another instance may have tried it since this
+    /// one read it). The claim lasts as long as the lock file is kept (the kernel drops it when
+    /// the process dies).
+    pub fn claim(&self, id: &str) -> io::Result<Claim> {
+        use std::os::unix::fs::MetadataExt;
+        let path = self.message_path(id);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Claim::Gone),
+            Err(e) => return Err(e),
+        };
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Ok(Claim::Busy),
+            Err(fs::TryLockError::Error(e)) => return Err(e),
+        }
+        // Removed (or recycled) between the open and the lock: not that message any more.
+        let held = file.metadata()?;
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.ino() == held.ino() && m.dev() == held.dev() => {}
+            Ok(_) => return Ok(Claim::Gone),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Claim::Gone),
+            Err(e) => return Err(e),
+        }
+        match self.read_known(id)? {
+            Some(Ok(envelope)) if envelope.id == id => Ok(Claim::Claimed {
+                lock: file,
+                envelope,
+            }),
+            _ => Ok(Claim::Gone),
+        }
+    }
+
+    /// The ids in `msg/` now (another instance's messages among them).
+    pub fn scan(&self) -> io::Result<Vec<String>> {
+        let dir = self.dir.join("msg");
+        Ok(fs::read_dir(&dir)?
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.'))
+            .collect())
+    }
+
+    /// The envelope of queued message `id` as it is on disk (`None`: gone or unreadable).
+    pub fn read(&self, id: &str) -> Option<Envelope> {
+        match self.read_known(id) {
+            Ok(Some(Ok(e))) if e.id == id => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Reads `id`'s envelope, noting whether it has an `env/` file (which its removal unlinks).
+    fn read_known(&self, id: &str) -> io::Result<Option<Result<Envelope, String>>> {
+        let env_path = self.envelope_path(id);
+        let has_env = env_path.exists();
+        if has_env {
+            self.with_env().insert(id.to_string());
+        }
+        read_envelope(
+            &self.message_path(id),
+            has_env.then_some(env_path.as_path()),
+        )
+    }
+
     /// Who to tell when a message is queued.
     pub fn on_queued(&self, f: OnQueued) {
         *self
@@ -224,9 +361,24 @@ impl QueueStore {
     /// envelope cannot be read is moved to `corrupt/` (with its `env/` file) and reported.
     pub fn load(&self) -> Result<(Vec<Envelope>, Vec<String>), DeliveryError> {
         let mut problems = Vec::new();
-        let tmp = self.dir.join("tmp");
-        for e in fs::read_dir(&tmp).map_err(io_err("list", &tmp))?.flatten() {
+        for e in fs::read_dir(&self.tmp)
+            .map_err(io_err("list", &self.tmp))?
+            .flatten()
+        {
             let _ = fs::remove_file(e.path());
+        }
+        // Files (not the instances' directories) straight in tmp/ and spare/ are an older
+        // version's, never acknowledged.
+        for sub in ["tmp", "spare"] {
+            for e in fs::read_dir(self.dir.join(sub))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                if e.file_type().is_ok_and(|t| t.is_file()) {
+                    let _ = fs::remove_file(e.path());
+                }
+            }
         }
         let env_dir = self.dir.join("env");
         let mut later: std::collections::HashMap<String, PathBuf> = fs::read_dir(&env_dir)
@@ -249,13 +401,9 @@ impl QueueStore {
             let id = e.file_name().to_string_lossy().into_owned();
             let path = e.path();
             let env_path = later.remove(&id);
-            let parsed = match &env_path {
-                Some(p) => Some(fs::read(p).map_err(|e| e.to_string()).and_then(|b| {
-                    serde_json::from_slice::<Envelope>(&b).map_err(|e| e.to_string())
-                })),
-                // Unreadable (permissions, I/O): never a reason to delete anything.
-                None => read_header(&path).map_err(|e| io_err("read", &path)(e))?,
-            };
+            // Unreadable (permissions, I/O): never a reason to delete anything.
+            let parsed =
+                read_envelope(&path, env_path.as_deref()).map_err(|e| io_err("read", &path)(e))?;
             match parsed {
                 Some(Ok(env)) if env.id == id => {
                     if env_path.is_some() {
@@ -325,7 +473,7 @@ impl QueueStore {
     pub fn save(&self, env: &Envelope) -> Result<(), DeliveryError> {
         static SAVES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let tmp = self.dir.join("tmp").join(format!("{}.{n}.json", env.id));
+        let tmp = self.tmp.join(format!("{}.{n}.json", env.id));
         let text = serde_json::to_vec_pretty(env).map_err(|e| FsError {
             op: "encode",
             path: tmp.clone(),
@@ -353,6 +501,16 @@ impl QueueStore {
     /// `env/` file if it has one. Removals at once share their directory fsyncs. A small
     /// message's file is recycled into `spare/` while there is room.
     pub fn remove(&self, id: &str) -> Result<(), DeliveryError> {
+        self.remove_locked(id, None)
+    }
+
+    /// [`QueueStore::remove`] of a message this process claimed: the lock is dropped once the
+    /// file has left `msg/`, before the file may be recycled for another message.
+    pub fn remove_claimed(&self, id: &str, lock: File) -> Result<(), DeliveryError> {
+        self.remove_locked(id, Some(lock))
+    }
+
+    fn remove_locked(&self, id: &str, lock: Option<File>) -> Result<(), DeliveryError> {
         let msg = self.message_path(id);
         let len = match fs::symlink_metadata(&msg) {
             Ok(m) => m.len(),
@@ -361,11 +519,12 @@ impl QueueStore {
         };
         let recycle = len <= SPARE_MAX_BYTES && self.spares().len() < SPARE_FILES;
         let gone = if recycle {
-            let spare = self.dir.join("spare").join(id);
+            let spare = self.spare.join(id);
             fs::rename(&msg, &spare)
         } else {
             fs::remove_file(&msg)
         };
+        drop(lock);
         match gone {
             Ok(()) => {
                 self.sync_sub("msg")?;
@@ -390,7 +549,7 @@ impl QueueStore {
 
 impl Target for QueueStore {
     fn begin(self: Arc<Self>, origin: &Origin, recipients: &[Recipient]) -> Box<dyn Delivery> {
-        let id = new_id();
+        let id = self.new_id();
         let now = unix_now();
         let envelope = Envelope {
             id: id.clone(),
@@ -423,7 +582,7 @@ impl Target for QueueStore {
                 })
                 .collect(),
         };
-        let tmp = self.dir.join("tmp").join(&id);
+        let tmp = self.tmp.join(&id);
         Box::new(QueueDelivery {
             store: self,
             envelope,
@@ -474,7 +633,7 @@ impl QueueDelivery {
     fn open(&mut self) -> Result<File, DeliveryError> {
         let spare = self.store.spares().pop();
         if let Some((name, len)) = spare {
-            let path = self.store.dir.join("spare").join(name);
+            let path = self.store.spare.join(name);
             if let Ok(f) = OpenOptions::new().write(true).open(&path) {
                 self.tmp = path;
                 self.recycled = Some(len);

@@ -328,6 +328,7 @@ impl Loader<'_> {
                 maximal_backoff_secs: maximal_value.max(minimal),
                 max_lifetime_secs: l.uint(s, "max_lifetime_secs", d.max_lifetime_secs, 1),
                 delay_warning_secs: l.uint(s, "delay_warning_secs", d.delay_warning_secs, 0),
+                scan_interval_secs: l.uint(s, "scan_interval_secs", d.scan_interval_secs, 1),
             }
         })
     }

@@ -19,7 +19,7 @@ fn queue_one(store: &Arc<QueueStore>, text: &[u8]) -> String {
 #[test]
 fn commit_makes_message_and_envelope_durable_and_loadable() {
     let dir = tempfile::tempdir().unwrap();
-    let store = QueueStore::open(dir.path()).unwrap();
+    let store = QueueStore::open(dir.path(), "test").unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s2 = Arc::clone(&seen);
     store.on_queued(Arc::new(move |e: &Envelope| {
@@ -40,7 +40,10 @@ fn commit_makes_message_and_envelope_durable_and_loadable() {
     assert!(e.recipients.iter().all(|r| r.state == State::Queued));
     assert_eq!(&*store.read_message(e).unwrap(), b"Subject: q\n\nbody\n");
     // One file per queued message: no envelope file until an attempt leaves something to do.
-    assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    assert_eq!(
+        fs::read_dir(dir.path().join("tmp/test")).unwrap().count(),
+        0
+    );
     assert_eq!(fs::read_dir(dir.path().join("env")).unwrap().count(), 0);
     assert_eq!(fs::read_dir(dir.path().join("msg")).unwrap().count(), 1);
 }
@@ -48,14 +51,14 @@ fn commit_makes_message_and_envelope_durable_and_loadable() {
 #[test]
 fn aborted_and_dropped_leave_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let store = QueueStore::open(dir.path()).unwrap();
+    let store = QueueStore::open(dir.path(), "test").unwrap();
     let mut d = Arc::clone(&store).begin(&Origin::default(), &[rcpt("x@far.test", true)]);
     d.write(b"x\n").unwrap();
     d.abort();
     let mut d = Arc::clone(&store).begin(&Origin::default(), &[rcpt("x@far.test", true)]);
     d.write(b"y\n").unwrap();
     drop(d);
-    for sub in ["tmp", "msg", "env"] {
+    for sub in ["tmp/test", "msg", "env"] {
         assert_eq!(
             fs::read_dir(dir.path().join(sub)).unwrap().count(),
             0,
@@ -71,7 +74,7 @@ fn aborted_and_dropped_leave_nothing() {
 #[test]
 fn load_cleans_what_a_crash_left() {
     let dir = tempfile::tempdir().unwrap();
-    let store = QueueStore::open(dir.path()).unwrap();
+    let store = QueueStore::open(dir.path(), "test").unwrap();
     let good = queue_one(&store, b"ok\n");
     let saved = queue_one(&store, b"saved\n");
     let mut env = store
@@ -83,7 +86,10 @@ fn load_cleans_what_a_crash_left() {
         .unwrap();
     env.recipients[0].attempts = 2;
     store.save(&env).unwrap();
-    fs::write(dir.path().join("tmp/half"), b"x").unwrap();
+    fs::write(dir.path().join("tmp/test/half"), b"x").unwrap();
+    // An older version's, straight in tmp/ and spare/.
+    fs::write(dir.path().join("tmp/old"), b"x").unwrap();
+    fs::write(dir.path().join("spare/old"), b"x").unwrap();
     fs::write(dir.path().join("msg/orphan"), b"x").unwrap();
     fs::write(dir.path().join("env/gone.json"), b"{}").unwrap();
     fs::write(dir.path().join("env/bad.json"), b"{not json").unwrap();
@@ -113,7 +119,13 @@ fn load_cleans_what_a_crash_left() {
         "the message of a corrupt envelope is kept"
     );
     assert!(dir.path().join("corrupt/cut").is_file());
-    for gone in ["msg/orphan", "tmp/half", "env/gone.json"] {
+    for gone in [
+        "msg/orphan",
+        "tmp/test/half",
+        "tmp/old",
+        "spare/old",
+        "env/gone.json",
+    ] {
         assert!(!dir.path().join(gone).exists(), "{gone}");
     }
 }
@@ -123,7 +135,7 @@ fn load_cleans_what_a_crash_left() {
 #[test]
 fn an_interrupted_removal_leaves_nothing_to_send() {
     let dir = tempfile::tempdir().unwrap();
-    let store = QueueStore::open(dir.path()).unwrap();
+    let store = QueueStore::open(dir.path(), "test").unwrap();
     let id = queue_one(&store, b"m\n");
     let (envs, _) = store.load().unwrap();
     store.save(&envs[0]).unwrap();
@@ -139,7 +151,7 @@ fn an_interrupted_removal_leaves_nothing_to_send() {
 #[test]
 fn save_replaces_and_remove_deletes() {
     let dir = tempfile::tempdir().unwrap();
-    let store = QueueStore::open(dir.path()).unwrap();
+    let store = QueueStore::open(dir.path(), "test").unwrap();
     let id = queue_one(&store, b"m\n");
     let (mut envs, _) = store.load().unwrap();
     envs[0].recipients[0].state = State::Delivered;
@@ -157,7 +169,7 @@ fn save_replaces_and_remove_deletes() {
 #[test]
 fn the_previous_layout_still_loads() {
     let dir = tempfile::tempdir().unwrap();
-    let store = QueueStore::open(dir.path()).unwrap();
+    let store = QueueStore::open(dir.path(), "test").unwrap();
     fs::write(dir.path().join("msg/old1"), b"Subject: old\n\nbody\n").unwrap();
     fs::write(
         dir.path().join("env/old1.json"),
@@ -180,7 +192,7 @@ fn the_previous_layout_still_loads() {
 #[test]
 fn remove_takes_the_env_file_and_syncs() {
     let dir = tempfile::tempdir().unwrap();
-    let store = QueueStore::open(dir.path()).unwrap();
+    let store = QueueStore::open(dir.path(), "test").unwrap();
     let a = queue_one(&store, b"a\n");
     let b = queue_one(&store, b"b\n");
     let (envs, _) = store.load().unwrap();
@@ -193,7 +205,7 @@ fn remove_takes_the_env_file_and_syncs() {
     store.remove(&a).unwrap();
     assert_eq!(store.dir_syncs("msg"), before + 1);
     // Another store (a restart) learns of b's env/ file at load.
-    let again = QueueStore::open(dir.path()).unwrap();
+    let again = QueueStore::open(dir.path(), "test").unwrap();
     assert_eq!(again.load().unwrap().0.len(), 1);
     again.remove(&b).unwrap();
     again.remove("never-queued").unwrap();
@@ -205,7 +217,7 @@ fn remove_takes_the_env_file_and_syncs() {
 #[test]
 fn a_message_file_shorter_than_its_envelope_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    let store = QueueStore::open(dir.path()).unwrap();
+    let store = QueueStore::open(dir.path(), "test").unwrap();
     let id = queue_one(&store, b"Subject: x\n\nbody\n");
     let env = store.load().unwrap().0.remove(0);
     assert_eq!(&*store.read_message(&env).unwrap(), b"Subject: x\n\nbody\n");
@@ -227,20 +239,20 @@ fn a_message_file_shorter_than_its_envelope_is_an_error() {
 #[test]
 fn removed_files_are_recycled_cut_to_the_next_message() {
     let dir = tempfile::tempdir().unwrap();
-    let store = QueueStore::open(dir.path()).unwrap();
+    let store = QueueStore::open(dir.path(), "test").unwrap();
     let count = |sub: &str| fs::read_dir(dir.path().join(sub)).unwrap().count();
     let long = queue_one(&store, &b"a long first message\n".repeat(20));
     let ino = |p: &Path| std::os::unix::fs::MetadataExt::ino(&fs::metadata(p).unwrap());
     let first = ino(&store.message_path(&long));
     store.remove(&long).unwrap();
     assert_eq!(
-        (count("msg"), count("spare"), store.spare_count()),
+        (count("msg"), count("spare/test"), store.spare_count()),
         (0, 1, 1)
     );
     let short = queue_one(&store, b"short\n");
     assert_eq!(ino(&store.message_path(&short)), first, "the same file");
     assert_eq!(
-        (count("spare"), count("tmp"), store.spare_count()),
+        (count("spare/test"), count("tmp/test"), store.spare_count()),
         (0, 0, 0)
     );
     let env = store.load().unwrap().0.remove(0);
@@ -254,13 +266,13 @@ fn removed_files_are_recycled_cut_to_the_next_message() {
 
     let big = queue_one(&store, &vec![b'x'; SPARE_MAX_BYTES as usize + 1]);
     store.remove(&big).unwrap();
-    assert_eq!(count("spare"), 0, "too large to keep");
+    assert_eq!(count("spare/test"), 0, "too large to keep");
 
     store.remove(&short).unwrap();
     let mut d = Arc::clone(&store).begin(&Origin::default(), &[rcpt("x@far.test", true)]);
     d.write(b"given up\n").unwrap();
     drop(d);
-    for sub in ["tmp", "msg", "spare"] {
+    for sub in ["tmp/test", "msg", "spare/test"] {
         assert_eq!(count(sub), 0, "{sub}");
     }
 }
@@ -271,9 +283,9 @@ fn removed_files_are_recycled_cut_to_the_next_message() {
 #[test]
 fn load_takes_spares_back_but_never_a_queued_message() {
     let dir = tempfile::tempdir().unwrap();
-    let store = QueueStore::open(dir.path()).unwrap();
+    let store = QueueStore::open(dir.path(), "test").unwrap();
     let queued = queue_one(&store, b"still queued\n");
-    let spare = dir.path().join("spare");
+    let spare = dir.path().join("spare/test");
     fs::hard_link(store.message_path(&queued), spare.join("half-renamed")).unwrap();
     fs::write(spare.join("one"), b"old").unwrap();
     fs::hard_link(spare.join("one"), spare.join("one-again")).unwrap();
@@ -300,4 +312,80 @@ fn load_takes_spares_back_but_never_a_queued_message() {
         .find(|e| e.id == next)
         .unwrap();
     assert_eq!(&*store.read_message(&env).unwrap(), b"new\n");
+}
+
+/// Two instances on one queue directory: each clears only its own `tmp/` at start, their ids
+/// differ in their tags, one at a time claims a message (the other is told it is busy, then
+/// that it is gone once removed), and a claim reads the envelope the other instance saved.
+#[test]
+fn instances_sharing_a_queue_claim_each_message_one_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = QueueStore::open(dir.path(), "node-a").unwrap();
+    let b = QueueStore::open(dir.path(), "node-b").unwrap();
+    let id = queue_one(&a, b"shared\n");
+    let other = queue_one(&b, b"other\n");
+    assert_ne!(id[id.len() - 5..], other[other.len() - 5..], "{id} {other}");
+    assert_eq!(id_tag("node-a", 7), id_tag("node-a", 7));
+    assert_ne!(id_tag("node-a", 7), id_tag("node-a", 8));
+
+    // b starting while a writes a message: a's tmp/ file stays.
+    let mut writing = Arc::clone(&a).begin(&Origin::default(), &[rcpt("x@far.test", true)]);
+    writing.write(b"half\n").unwrap();
+    let (envs, _) = b.load().unwrap();
+    assert_eq!(envs.len(), 2);
+    assert_eq!(
+        fs::read_dir(a.tmp_dir()).unwrap().count(),
+        1,
+        "a's file is a's"
+    );
+    drop(writing);
+
+    let Claim::Claimed { lock, mut envelope } = a.claim(&id).unwrap() else {
+        panic!("a claims its message")
+    };
+    assert!(matches!(b.claim(&id).unwrap(), Claim::Busy));
+    assert!(
+        matches!(a.claim(&id).unwrap(), Claim::Busy),
+        "a second attempt here too"
+    );
+    envelope.recipients[0].attempts = 3;
+    a.save(&envelope).unwrap();
+    drop(lock);
+    let Claim::Claimed { lock, envelope } = b.claim(&id).unwrap() else {
+        panic!("free again")
+    };
+    assert_eq!(envelope.recipients[0].attempts, 3, "b reads what a saved");
+    b.remove_claimed(&id, lock).unwrap();
+    assert!(matches!(a.claim(&id).unwrap(), Claim::Gone));
+    assert!(
+        !dir.path().join("env").join(format!("{id}.json")).exists(),
+        "env/ file removed by b"
+    );
+    let mut left = b.scan().unwrap();
+    left.sort();
+    assert_eq!(left, [other]);
+}
+
+/// A claim taken on a file that is removed before the lock is had is not that message: the
+/// file may already be recycled for another one.
+#[test]
+fn a_claim_on_a_removed_file_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = QueueStore::open(dir.path(), "node-a").unwrap();
+    let id = queue_one(&a, b"short\n");
+    let held = File::open(a.message_path(&id)).unwrap();
+    held.lock().unwrap();
+    assert!(
+        matches!(a.claim(&id).unwrap(), Claim::Busy),
+        "without waiting"
+    );
+    a.remove_claimed(&id, held).unwrap();
+    let next = queue_one(&a, b"recycled\n");
+    assert_eq!(
+        a.spare_count(),
+        0,
+        "the file was recycled for the next message"
+    );
+    assert!(matches!(a.claim(&id).unwrap(), Claim::Gone));
+    assert!(matches!(a.claim(&next).unwrap(), Claim::Claimed { .. }));
 }
