@@ -10,7 +10,8 @@ echo "package: $deb, $(stat -c %s "$deb") bytes"
 
 contents=$(dpkg-deb -c "$deb")
 for p in ./usr/sbin/smtpd ./usr/bin/smtpctl ./usr/bin/smtp-send ./usr/sbin/sendmail ./etc/smtpd/smtpd.toml \
-    ./usr/lib/systemd/system/smtpd.service ./usr/share/man/man8/smtpd.8.gz \
+    ./usr/lib/systemd/system/smtpd.service ./usr/lib/systemd/system/smtpd@.service \
+    ./usr/share/man/man8/smtpd.8.gz \
     ./usr/share/man/man8/smtpctl.8.gz ./usr/share/man/man1/smtp-send.1.gz ./usr/share/man/man8/sendmail.8.gz \
     ./usr/share/man/man5/smtpd.toml.5.gz ./usr/share/bash-completion/completions/smtpctl \
     ./usr/share/zsh/vendor-completions/_smtpctl ./usr/share/fish/vendor_completions.d/smtpctl.fish \
@@ -83,7 +84,11 @@ for m in man8/smtpd.8 man8/smtpctl.8 man1/smtp-send.1 man8/sendmail.8 man5/smtpd
 done
 echo "man pages render"
 
-verify=$(systemd-analyze verify systemd/smtpd.service 2>&1 || true)
+# The template is verified as an instance of it.
+inst=$(mktemp -d)
+cp systemd/smtpd@.service "$inst/smtpd@a.service"
+verify=$(systemd-analyze verify systemd/smtpd.service "$inst/smtpd@a.service" 2>&1 || true)
+rm -rf "$inst"
 if [ -n "$verify" ]; then
     echo "$verify"
     echo "FAIL: systemd-analyze verify is not clean"

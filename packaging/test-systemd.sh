@@ -62,4 +62,31 @@ pid=$($X systemctl show -p MainPID --value smtpd)
 $X ps -o user= -p "$pid"
 $X systemctl stop smtpd
 echo "systemctl stop smtpd: $($X systemctl is-active smtpd || true)"
+
+# Two more instances from the template beside it, on their own ports, socket and logs, sharing
+# its mailboxes and queue (README "Running several instances").
+for i in a b; do
+    n=$([ $i = a ] && echo 1 || echo 2)
+    sed -e "s/0.0.0.0:\([0-9]*\)/127.0.0.1:${n}\1/" \
+        -e "s|/run/smtpd/|/run/smtpd-$i/|" -e "s|^dir = \"/var/log/smtpd\"|dir = \"/var/log/smtpd/$i\"|" \
+        -e "s|^\[server\]|[server]\ninstance = \"$i\"|" \
+        "$R/etc/smtpd/smtpd.toml" >"$R/etc/smtpd/$i.toml"
+done
+$X systemctl start smtpd smtpd@a smtpd@b
+for u in smtpd smtpd@a smtpd@b; do
+    state=$($X systemctl is-active "$u" || true)
+    [ "$state" = active ] || { $X journalctl -u "$u" --no-pager | tail -30; echo "FAIL: $u is $state"; exit 1; }
+done
+echo "systemctl start smtpd smtpd@a smtpd@b: active"
+$X smtpctl --socket /run/smtpd-a/control.sock send-test --to postmaster@localhost
+$X smtpctl --socket /run/smtpd-b/control.sock send-test --to postmaster@localhost
+$X systemctl stop smtpd@a
+$X test -S /run/smtpd-b/control.sock || { echo "FAIL: stopping smtpd@a removed smtpd@b's socket"; exit 1; }
+$X smtpctl status >/dev/null || { echo "FAIL: stopping smtpd@a stopped smtpd"; exit 1; }
+n=$($X sh -c 'ls /var/lib/smtpd/mailboxes/localhost/postmaster/new | wc -l')
+[ "$n" -ge 3 ] || { echo "FAIL: $n messages in the shared mailbox, want 3 (send-tests of smtpd, a, b)"; exit 1; }
+$X ls /var/lib/smtpd/mailboxes/localhost/postmaster/new | grep -qE '\.a(,|:|$)' \
+    || { $X ls /var/lib/smtpd/mailboxes/localhost/postmaster/new; echo "FAIL: no Maildir name of instance a"; exit 1; }
+$X systemctl stop smtpd smtpd@b
+echo "smtpd@.service: two instances beside smtpd on one mailbox root"
 echo "systemd test: passed"
