@@ -948,3 +948,60 @@ fn events_stream_deliveries_to_curl() {
         String::from_utf8_lossy(&body).contains("\nsmtpd_http_event_streams 0\n")
     });
 }
+
+/// Issue 19, a rolling restart behind a balancer: `smtpctl drain` turns `/health` to 503
+/// `draining` while every session is still served (the open one, and a new one the balancer
+/// might still send), and returns once the last one has closed; `smtpctl undrain` gives 200.
+#[test]
+fn drain_turns_health_away_but_serves_every_session() {
+    if !have("curl") {
+        return;
+    }
+    let srv = Server::start_with(http());
+    let health = format!("{}/health", srv.http_base());
+    let mut open = srv.connect();
+    open.expect(220);
+    let mut drain = Command::new(smtpctl_bin())
+        .arg("--socket")
+        .arg(srv.socket())
+        .args(["drain", "--timeout", "60s", "--settle", "0s"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run smtpctl drain");
+    until("/health answers 503", || curl(&[&health]).0 == 503);
+    let (_, body) = curl(&[&health]);
+    assert_eq!(String::from_utf8_lossy(&body), r#"{"status":"draining"}"#);
+    assert_eq!(srv.ctl_json(&["status"])["draining"], true);
+    let mut late = srv.connect();
+    late.expect(220);
+    let r = late.send_mail(
+        "a@b.test",
+        &["alice@example.test"],
+        b"Subject: late\r\n\r\nx\r\n",
+    );
+    assert_eq!(r.code, 250, "a session during the drain is served");
+    assert_eq!(late.cmd("QUIT").code, 221);
+    assert!(late.is_closed());
+    assert!(
+        drain.try_wait().unwrap().is_none(),
+        "drain returned with a session open"
+    );
+    let short = srv.ctl(&["drain", "--timeout", "1s", "--settle", "0s"]);
+    assert!(!short.status.success(), "{}", stdout(&short));
+    assert!(
+        stdout(&short).contains("not drained: 1 session(s) still open"),
+        "{}",
+        stdout(&short)
+    );
+    assert_eq!(open.cmd("QUIT").code, 221);
+    let out = drain.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert!(stdout(&out).contains("drained in"), "{}", stdout(&out));
+    assert_eq!(
+        curl(&[&health]).0,
+        503,
+        "still draining until undrain or a restart"
+    );
+    assert!(srv.ctl(&["undrain"]).status.success());
+    assert_eq!(curl(&[&health]).0, 200);
+}

@@ -13,8 +13,8 @@ use clap::Parser;
 use smtpd::cli::smtpctl::{Args, Cmd, Intake, QueueCmd, TlsCmd};
 use smtpd::control::client;
 use smtpd::control::proto::{
-    LogLevelResult, MailboxInfo, Outcome, QueueAction, QueuedMessage, ReloadInfo, Report, Request,
-    SendTestResult, Status, TlsInfo, WaitQuery,
+    DrainResult, LogLevelResult, MailboxInfo, Outcome, QueueAction, QueuedMessage, ReloadInfo,
+    Report, Request, SendTestResult, Status, TlsInfo, WaitQuery,
 };
 use smtpd::control::render;
 use smtpd::mailbox::headers::iso_utc;
@@ -161,6 +161,9 @@ fn status(args: &Args) -> anyhow::Result<bool> {
         "smtp intake:  {}",
         if s.smtp_paused { "PAUSED" } else { "running" }
     );
+    if s.draining {
+        outln!("health:       DRAINING (/health answers 503; `smtpctl undrain` ends it)");
+    }
     if let Some(t) = &s.tls {
         outln!("tls:          {}", tls_summary(t));
     }
@@ -522,6 +525,51 @@ fn intake(args: &Args, pause: bool) -> anyhow::Result<bool> {
     Ok(true)
 }
 
+fn drain(args: &Args, timeout: &str, settle: &str) -> anyhow::Result<bool> {
+    let parse = |what: &str, text: &str| {
+        smtpd::http::query::parse_timeout(text)
+            .with_context(|| format!("--{what} {text:?}: not a duration (e.g. 60s, 5m, 500ms)"))
+    };
+    let (timeout, settle) = (parse("timeout", timeout)?, parse("settle", settle)?);
+    let request = Request::Drain {
+        timeout_secs: timeout.as_secs().max(1),
+        settle_secs: settle.as_secs(),
+    };
+    let v = call(
+        args,
+        request,
+        timeout.saturating_add(Duration::from_secs(10)),
+    )?;
+    if args.json {
+        print_json(&v);
+    }
+    let r: DrainResult = serde_json::from_value(v)?;
+    if !args.json {
+        match r.drained {
+            true => outln!(
+                "drained in {} ms: no session left; /health answers 503 until a restart or `smtpctl undrain`",
+                r.waited_ms
+            ),
+            false => outln!(
+                "not drained: {} session(s) still open after {} ms; /health answers 503",
+                r.sessions,
+                r.waited_ms
+            ),
+        }
+    }
+    Ok(r.drained)
+}
+
+fn undrain(args: &Args) -> anyhow::Result<bool> {
+    let v = call(args, Request::Undrain, Duration::from_secs(10))?;
+    if args.json {
+        print_json(&v);
+    } else {
+        outln!("drain ended: /health answers 200");
+    }
+    Ok(true)
+}
+
 fn queue(args: &Args, action: Option<&QueueCmd>) -> anyhow::Result<bool> {
     let action = match action {
         None => QueueAction::List,
@@ -614,6 +662,8 @@ fn main() -> ExitCode {
             );
         }
         Cmd::LogLevel { level } => log_level(&args, level.clone()),
+        Cmd::Drain { timeout, settle } => drain(&args, timeout, settle),
+        Cmd::Undrain => undrain(&args),
         Cmd::Pause { what: Intake::Smtp } => intake(&args, true),
         Cmd::Resume { what: Intake::Smtp } => intake(&args, false),
         Cmd::Queue { action } => queue(&args, action.as_ref()),

@@ -98,6 +98,20 @@ pub enum Cmd {
     Pause { what: Intake },
     /// Take new SMTP sessions again.
     Resume { what: Intake },
+    /// Before a rolling restart behind a load balancer: `/health` answers 503 `draining` (the
+    /// balancer stops sending clients here) while every session, new ones too, is still served;
+    /// returns once no SMTP, POP3 or IMAP session is open (exit 0) or at the timeout (exit 1).
+    Drain {
+        /// Give up after this long: 60s, 5m, 500ms or seconds.
+        #[arg(long, default_value = "60s")]
+        timeout: String,
+        /// Wait at least this long first, for the balancer's health checks to see the 503 (a
+        /// few times HAProxy's `inter`).
+        #[arg(long, default_value = "3s")]
+        settle: String,
+    },
+    /// End a drain: `/health` answers 200 again (a restart ends it too).
+    Undrain,
     /// The outbound queue: every message with each recipient's state and last error (no
     /// subcommand), or one action on it.
     Queue {

@@ -56,6 +56,16 @@ pub enum Request {
     },
     Pause,
     Resume,
+    /// A rolling restart's first step: `/health` answers 503 `draining` (the balancer stops
+    /// sending clients here) while every session, new ones too, is still served; answered with
+    /// [`DrainResult`] once no SMTP, POP3 or IMAP session is left (after at least `settle_secs`,
+    /// the balancer's time to see the 503) or after `timeout_secs`.
+    Drain {
+        timeout_secs: u64,
+        settle_secs: u64,
+    },
+    /// `/health` is 200 again.
+    Undrain,
     /// The outbound queue: list, show, flush, remove, hold, release.
     Queue {
         action: QueueAction,
@@ -200,6 +210,16 @@ pub struct ReloadInfo {
     pub changes: Vec<String>,
 }
 
+/// The answer to [`Request::Drain`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrainResult {
+    /// No session was left before the timeout.
+    pub drained: bool,
+    /// SMTP, POP3 and IMAP sessions still open.
+    pub sessions: u64,
+    pub waited_ms: u64,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionCounts {
     pub active: u64,
@@ -222,6 +242,9 @@ pub struct Status {
     pub sessions: Sessions,
     pub counters: Snapshot,
     pub smtp_paused: bool,
+    /// `smtpctl drain`: `/health` answers 503 until `smtpctl undrain` or a restart.
+    #[serde(default)]
+    pub draining: bool,
     pub log_level: String,
     pub last_reload: Option<ReloadInfo>,
     /// Messages in the outbound queue, and those with a deferred recipient.

@@ -262,6 +262,11 @@ mod tests {
             Request::Reload,
             Request::Pause,
             Request::Resume,
+            Request::Drain {
+                timeout_secs: 1,
+                settle_secs: 0,
+            },
+            Request::Undrain,
             Request::Selftest { quick: false },
             Request::LogLevel {
                 level: "debug".into(),

@@ -76,6 +76,16 @@ impl Handler for Shared {
                     tracing::info!("SMTP intake resumed by smtpctl");
                     ResponseLine::ok(serde_json::json!({"smtp_paused": false}))
                 }
+                Request::Drain {
+                    timeout_secs,
+                    settle_secs,
+                } => ResponseLine::ok(self.drain(timeout_secs, settle_secs).await),
+                Request::Undrain => {
+                    self.draining
+                        .store(false, std::sync::atomic::Ordering::Relaxed);
+                    tracing::info!("drain ended by smtpctl: /health answers 200 again");
+                    ResponseLine::ok(serde_json::json!({"draining": false}))
+                }
             }
         })
     }

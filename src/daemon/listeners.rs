@@ -144,6 +144,7 @@ pub fn start(shared: &Arc<Shared>, u: Unstarted) -> anyhow::Result<Bound> {
         waiters: Arc::clone(&shared.http_waiters),
         streams: Arc::clone(&shared.http_streams),
         shutdown: shared.shutdown.clone(),
+        draining: Arc::clone(&shared.draining),
         challenges: Arc::clone(&shared.acme.challenges),
     });
     let admit = move |peer: SocketAddr| {

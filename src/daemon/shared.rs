@@ -15,7 +15,7 @@ use super::acme::AcmeRuntime;
 use super::generation::Generation;
 use crate::auth::accounts::ProbeSlot;
 use crate::control::proto::{
-    ListenerInfo, QueueCounts, ReloadInfo, SessionCounts, Sessions, Status, TlsInfo,
+    DrainResult, ListenerInfo, QueueCounts, ReloadInfo, SessionCounts, Sessions, Status, TlsInfo,
 };
 use crate::http::Waiters;
 use crate::log::LevelSetter;
@@ -32,6 +32,8 @@ pub struct Shared {
     pub stats: Arc<Stats>,
     pub limiter: Arc<ConnLimiter>,
     pub smtp_paused: AtomicBool,
+    /// `smtpctl drain`: `/health` answers 503 (shared with the HTTP listeners).
+    pub draining: Arc<AtomicBool>,
     pub started: Instant,
     /// The directory smtpd started in: relative paths of a reloaded config resolve against it.
     pub base_dir: PathBuf,
@@ -79,6 +81,7 @@ impl Shared {
             stats: p.stats,
             limiter: ConnLimiter::new(),
             smtp_paused: AtomicBool::new(false),
+            draining: Arc::default(),
             started: Instant::now(),
             base_dir: p.base_dir,
             last_reload: Mutex::new(None),
@@ -110,6 +113,44 @@ impl Shared {
 
     pub fn set_paused(&self, paused: bool) {
         self.smtp_paused.store(paused, Ordering::Relaxed);
+    }
+
+    /// `smtpctl drain`: `/health` answers 503 from now on; waits at least `settle_secs` (for the
+    /// balancer's checks to see it), then until no SMTP, POP3 or IMAP session is open, at most
+    /// `timeout_secs` in all.
+    pub async fn drain(&self, timeout_secs: u64, settle_secs: u64) -> DrainResult {
+        self.draining.store(true, Ordering::Relaxed);
+        tracing::info!("draining (smtpctl drain): /health answers 503, sessions are still served");
+        let start = Instant::now();
+        let deadline = start + std::time::Duration::from_secs(timeout_secs);
+        let settle = start + std::time::Duration::from_secs(settle_secs.min(timeout_secs));
+        let open = || {
+            let s = self.stats.snapshot();
+            s.smtp_active + s.pop3_active + s.imap_active
+        };
+        loop {
+            let now = Instant::now();
+            let sessions = open();
+            if (now >= settle && sessions == 0) || now >= deadline || self.shutdown.is_cancelled() {
+                let drained = sessions == 0;
+                tracing::info!(
+                    drained,
+                    sessions,
+                    "drain: {}",
+                    if drained {
+                        "no session left"
+                    } else {
+                        "timed out with sessions open"
+                    }
+                );
+                return DrainResult {
+                    drained,
+                    sessions,
+                    waited_ms: start.elapsed().as_millis() as u64,
+                };
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     pub fn log_level(&self) -> String {
@@ -161,6 +202,7 @@ impl Shared {
             },
             counters: s,
             smtp_paused: self.paused(),
+            draining: self.draining.load(Ordering::Relaxed),
             log_level: self.log_level(),
             last_reload: lock(&self.last_reload).clone(),
             queue: {

@@ -128,6 +128,8 @@ pub struct HttpShared {
     pub streams: Arc<Waiters>,
     /// Fires at shutdown: waits answer 503, connections close after their response.
     pub shutdown: CancellationToken,
+    /// `smtpctl drain`: `/health` answers 503 `draining` (everything else is served as usual).
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
     /// The ACME HTTP-01 answers in flight (`/.well-known/acme-challenge/{token}`).
     pub challenges: Arc<crate::acme::Challenges>,
 }

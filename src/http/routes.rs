@@ -161,6 +161,13 @@ async fn health(State(app): AppState) -> Response {
     if app.shared.shutdown.is_cancelled() {
         let body = Json(json!({"status": "stopping"}));
         (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
+    } else if app
+        .shared
+        .draining
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        let body = Json(json!({"status": "draining"}));
+        (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
     } else {
         Json(json!({"status": "ok"})).into_response()
     }

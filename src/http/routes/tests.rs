@@ -50,6 +50,7 @@ fn app(root: &std::path::Path, peer: &str, token: &str) -> Arc<App> {
             waiters: Arc::new(Waiters::default()),
             streams: Arc::new(Waiters::default()),
             shutdown: CancellationToken::new(),
+            draining: Arc::default(),
             challenges: Arc::default(),
         }),
         peer: peer.parse().unwrap(),
@@ -610,6 +611,20 @@ async fn health_metrics_openapi_and_wait_limits() {
     let (status, _) = call(&app, Method::GET, "/api/v1/wait?timeout=0", None).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     drop(held);
+    // `smtpctl drain`: 503 draining for the balancer, the API as before.
+    app.shared
+        .draining
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let (status, r) = call(&app, Method::GET, "/health", None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(json_of(r).await, json!({"status": "draining"}));
+    let (status, _) = call(&app, Method::GET, "/api/v1/messages", None).await;
+    assert_eq!(status, StatusCode::OK);
+    app.shared
+        .draining
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    let (status, _) = call(&app, Method::GET, "/health", None).await;
+    assert_eq!(status, StatusCode::OK);
     app.shared.shutdown.cancel();
     let (status, _) = call(&app, Method::GET, "/health", None).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
