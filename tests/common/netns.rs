@@ -47,6 +47,23 @@ impl NetNs {
         })
     }
 
+    /// One more address on the namespace's `lo` (another client, say).
+    pub fn add_addr(&self, addr: &str) {
+        let out = Command::new("ip")
+            .args([
+                "-n",
+                &self.name,
+                "addr",
+                "add",
+                &format!("{addr}/32"),
+                "dev",
+                "lo",
+            ])
+            .output()
+            .expect("ip addr add");
+        assert!(out.status.success(), "ip addr add {addr}: {out:?}");
+    }
+
     /// `ip netns exec NAME` as a wrapper for [`Server::start_wrapped`].
     pub fn wrapper(&self) -> Vec<&str> {
         vec!["ip", "netns", "exec", &self.name]

@@ -16,6 +16,8 @@ pub struct Server {
     /// The POP3 listener, when the config has one.
     pub pop3: Option<SocketAddr>,
     pub log: LogWatch,
+    /// The command smtpd was started through (e.g. `ip netns exec NS`), again at a restart.
+    wrapper: Vec<String>,
 }
 
 /// The address in a "listening on PROTO ADDR" log line.
@@ -95,15 +97,17 @@ impl Server {
             smtp,
             pop3,
             log,
+            wrapper: wrapper.iter().map(|s| s.to_string()).collect(),
         }
     }
 
     /// SIGKILLs smtpd (no clean-up of any kind) and starts it again on the same directory and
-    /// config, with `env`; waits until it is ready.
+    /// config (through the same wrapper), with `env`; waits until it is ready.
     pub fn kill_and_restart(&mut self, env: &[(&str, &str)]) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let (child, log, smtp, pop3) = Self::spawn(self.dir.path(), &self.config, &[], env);
+        let wrapper: Vec<&str> = self.wrapper.iter().map(String::as_str).collect();
+        let (child, log, smtp, pop3) = Self::spawn(self.dir.path(), &self.config, &wrapper, env);
         self.child = child;
         self.log = log;
         self.smtp = smtp;
