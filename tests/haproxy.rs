@@ -149,6 +149,33 @@ fn cluster(ns: &NetNs, args: &[&str]) -> std::process::Output {
     ns.run("python3", &all)
 }
 
+/// Starts tests/clients/cluster.py's load of `total` messages to `to` from every client address,
+/// the acknowledged Subjects written to `out`.
+fn spawn_load(ns: &NetNs, out: &Path, total: usize, to: &str) -> Child {
+    let script = format!("{}/tests/clients/cluster.py", env!("CARGO_MANIFEST_DIR"));
+    Command::new("ip")
+        .args([
+            "netns", "exec", &ns.name, "python3", &script, "load", BALANCER, "25",
+        ])
+        .arg(out)
+        .arg(total.to_string())
+        .args(CLIENTS)
+        .env("CLUSTER_TO", to)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the load")
+}
+
+/// A count in cluster.py's summary line ("acked 10 retries 0 ...").
+fn count_in(text: &str, what: &str) -> usize {
+    text.split_whitespace()
+        .skip_while(|w| *w != what)
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {what} count in {text}"))
+}
+
 fn subject(text: &str) -> Option<&str> {
     text.lines()
         .find_map(|l| l.strip_prefix("Subject: "))
@@ -176,6 +203,7 @@ fn three_instances_behind_haproxy() {
         .collect();
     let ha = Haproxy::start(&ns, shared.path());
     ha.wait_all_up();
+    let t = std::time::Instant::now();
 
     // Per-IP limits count the real client, not the balancer every session comes from.
     let out = cluster(
@@ -196,26 +224,7 @@ fn three_instances_behind_haproxy() {
     const TOTAL: usize = 2000;
     let acked_file = shared.path().join("acked.txt");
     let inbox = mailbox(shared.path(), "alice").join("new");
-    let script = format!("{}/tests/clients/cluster.py", env!("CARGO_MANIFEST_DIR"));
-    let mut load_args = vec![
-        "netns".to_string(),
-        "exec".into(),
-        ns.name.clone(),
-        "python3".into(),
-        script,
-        "load".into(),
-        BALANCER.into(),
-        "25".into(),
-        acked_file.display().to_string(),
-        TOTAL.to_string(),
-    ];
-    load_args.extend(CLIENTS.iter().map(|c| c.to_string()));
-    let load = Command::new("ip")
-        .args(&load_args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run the load");
+    let load = spawn_load(&ns, &acked_file, TOTAL, "alice@example.test");
     until("a third of the load delivered", || {
         list(&inbox).len() >= TOTAL / 3
     });
@@ -282,6 +291,33 @@ fn three_instances_behind_haproxy() {
         seen.len()
     );
 
+    eprintln!("{:?}: the load checked", t.elapsed());
+    // A rolling restart under load: instance 3 drained (HAProxy sees /health 503 and sends it
+    // nothing new; its sessions end), restarted, back in; not one attempt of the load fails.
+    let rolling = shared.path().join("rolling.txt");
+    let load = spawn_load(&ns, &rolling, 600, "dave@example.test");
+    let dave = mailbox(shared.path(), "dave").join("new");
+    until("the second load under way", || list(&dave).len() >= 100);
+    let out = nodes[2].ctl(&["drain", "--timeout", "60s", "--settle", "1s"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    until("haproxy has taken instance 3 out", || {
+        ha.servers()
+            .iter()
+            .filter(|(name, _)| name.ends_with("/node-3"))
+            .all(|(_, st)| st.starts_with("DOWN"))
+    });
+    nodes[2].kill_and_restart(&[]);
+    ha.wait_all_up();
+    let out = load.wait_with_output().unwrap();
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert_eq!(
+        (count_in(&text, "acked"), count_in(&text, "retries")),
+        (600, 0),
+        "a session refused or cut during the rolling restart: {text}"
+    );
+
+    eprintln!("{:?}: the rolling restart checked", t.elapsed());
     // POP3: two sessions on two instances at once, 1,000 times; each that gets the maildrop
     // deletes one message. Never both: the messages gone are exactly the deletions.
     const ROUNDS: usize = 1000;
@@ -289,7 +325,8 @@ fn three_instances_behind_haproxy() {
     for sub in ["tmp", "new", "cur"] {
         std::fs::create_dir_all(bob.join(sub)).unwrap();
     }
-    let start = ROUNDS + 100;
+    // Two deletions a round at most (when the sessions do not meet).
+    let start = 2 * ROUNDS + 100;
     for i in 0..start {
         let name = format!("1800000000.M{i}P1Q1.seed");
         std::fs::write(
@@ -311,14 +348,7 @@ fn three_instances_behind_haproxy() {
     );
     let text = stdout(&out);
     assert!(out.status.success(), "{text}{}", stderr(&out));
-    let count = |what: &str| -> usize {
-        text.split_whitespace()
-            .skip_while(|w| *w != what)
-            .nth(1)
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("no {what} count in {text}"))
-    };
-    let (deleted, locked) = (count("deleted"), count("locked"));
+    let (deleted, locked) = (count_in(&text, "deleted"), count_in(&text, "locked"));
     let left = list(&bob.join("new")).len() + list(&bob.join("cur")).len();
     assert_eq!(
         start - left,
@@ -328,6 +358,7 @@ fn three_instances_behind_haproxy() {
     assert_eq!(deleted + locked, 2 * ROUNDS, "{text}");
     assert!(locked > 0, "the sessions never met: {text}");
 
+    eprintln!("{:?}: the POP3 race checked ({deleted} deleted, {locked} locked)", t.elapsed());
     // IMAP: two sessions on two instances append 500 messages each at once; one UID each.
     let out = cluster(
         &ns,
@@ -350,6 +381,7 @@ fn three_instances_behind_haproxy() {
         1001,
         "a header and one line per message"
     );
+    eprintln!("{:?}: the IMAP race checked", t.elapsed());
     drop(ha);
     drop(nodes);
 }

@@ -16,6 +16,7 @@
                                    lists UIDs; prints the count and whether the UIDs are unique.
 """
 import imaplib
+import os
 import poplib
 import smtplib
 import sys
@@ -23,7 +24,7 @@ import threading
 import time
 
 FROM = "client@client.test"
-TO = "alice@example.test"
+TO = os.environ.get("CLUSTER_TO", "alice@example.test")
 
 
 def load(host, port, out, total, ips):
@@ -31,8 +32,10 @@ def load(host, port, out, total, ips):
     acked = []
     lock = threading.Lock()
     failures = []
+    retries = 0
 
     def worker(index, ip, thread):
+        nonlocal retries
         mine = range(index, total, len(workers))
         conn = None
         sent_on_conn = 0
@@ -55,6 +58,8 @@ def load(host, port, out, total, ips):
                         conn = None
                     break
                 except (smtplib.SMTPException, OSError) as e:
+                    with lock:
+                        retries += 1
                     if conn is not None:
                         try:
                             conn.close()
@@ -79,7 +84,7 @@ def load(host, port, out, total, ips):
         t.join()
     with open(out, "w") as f:
         f.write("\n".join(acked) + "\n")
-    print(f"acked {len(acked)} failures {len(failures)}")
+    print(f"acked {len(acked)} retries {retries} failures {len(failures)}")
     for f in failures[:10]:
         print("FAIL", f)
     return 0 if not failures else 1
