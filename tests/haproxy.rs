@@ -358,7 +358,10 @@ fn three_instances_behind_haproxy() {
     assert_eq!(deleted + locked, 2 * ROUNDS, "{text}");
     assert!(locked > 0, "the sessions never met: {text}");
 
-    eprintln!("{:?}: the POP3 race checked ({deleted} deleted, {locked} locked)", t.elapsed());
+    eprintln!(
+        "{:?}: the POP3 race checked ({deleted} deleted, {locked} locked)",
+        t.elapsed()
+    );
     // IMAP: two sessions on two instances append 500 messages each at once; one UID each.
     let out = cluster(
         &ns,

@@ -66,6 +66,11 @@ fn instances_on_one_queue_deliver_each_message_once_and_take_over_a_dead_one() {
             node.queue().len() == total
         });
     }
+    // A hold made through one instance holds the message for all: node-b holds one node-a
+    // queued, and node-a does not send it.
+    let first = nodes[0].queue()[0]["id"].as_str().unwrap().to_string();
+    let out = nodes[1].ctl(&["queue", "hold", &first]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     // One dies with its messages and claims; the other two get a working route.
     let mut dead = nodes.pop().unwrap();
     dead.signal(9);
@@ -76,6 +81,24 @@ fn instances_on_one_queue_deliver_each_message_once_and_take_over_a_dead_one() {
         assert_eq!(node.ctl_json(&["reload"])["applied"], true);
         node.ctl(&["queue", "flush"]);
     }
+    until("every message but the held one at the receiver", || {
+        far.new_mail("far.test", "slow-1s").len() >= total - 1
+    });
+    for node in &nodes {
+        until("only the held message queued", || {
+            let q = node.queue();
+            q.len() == 1 && q[0]["id"] == first.as_str()
+        });
+    }
+    assert_eq!(
+        far.new_mail("far.test", "slow-1s").len(),
+        total - 1,
+        "the held one was sent"
+    );
+    // Released through node-a: sent (once) by whichever instance claims it.
+    let out = nodes[0].ctl(&["queue", "release", &first]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    nodes[1].ctl(&["queue", "flush"]);
     until("every message at the receiver", || {
         far.new_mail("far.test", "slow-1s").len() >= total
     });

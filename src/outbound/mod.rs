@@ -36,9 +36,9 @@ use crate::queue::{Envelope, QueueStore, State};
 /// A message another instance is trying is looked at again this much later.
 const CLAIM_RETRY_SECS: u64 = 5;
 
-/// The envelope to try: the one on disk (`disk`), except that a recipient this process
-/// recorded as done (`mine`) stays done even if a save of it failed, and a hold or release
-/// made here stands.
+/// The envelope to try: the one on disk (`disk`: every change is saved there, by whichever
+/// instance made it), except that a recipient this process recorded as done (`mine`) stays done
+/// even if a save of it failed.
 fn merge(mine: Envelope, mut disk: Envelope) -> Envelope {
     if mine.recipients.len() == disk.recipients.len() {
         for (m, d) in mine.recipients.into_iter().zip(disk.recipients.iter_mut()) {
@@ -47,7 +47,6 @@ fn merge(mine: Envelope, mut disk: Envelope) -> Envelope {
             }
         }
     }
-    disk.held = mine.held;
     disk
 }
 
@@ -205,10 +204,24 @@ impl Outbound {
         }
     }
 
+    /// Changes `id`'s envelope on disk under its claim: read again, changed by `f`, saved, so
+    /// that what another instance sharing the queue saved since is kept. `Ok(false)`: it is
+    /// being tried now (here or by another instance) or gone; nothing was written.
+    fn change_on_disk(&self, id: &str, f: impl FnOnce(&mut Envelope)) -> Result<bool, String> {
+        match self.store.claim(id).map_err(|e| e.to_string())? {
+            Claim::Claimed { lock, mut envelope } => {
+                f(&mut envelope);
+                self.store.save(&envelope).map_err(|e| e.to_string())?;
+                drop(lock);
+                Ok(true)
+            }
+            Claim::Busy | Claim::Gone => Ok(false),
+        }
+    }
+
     /// Claims `env`'s message for an attempt (see [`QueueStore::claim`]). `Some`: the lock and
     /// the envelope to try, the one on disk (another instance may have tried it since this one
-    /// read it) with what this process knows kept: a recipient done here stays done, a hold
-    /// or release made here stands. `None`: not tried now (taken by another instance, gone, or
+    /// read it), a recipient done here kept done. `None`: not tried now (taken by another instance, gone, or
     /// not due by what is on disk); the table says what next.
     async fn claim(&self, env: Envelope) -> Option<(std::fs::File, Envelope)> {
         let (store, id) = (Arc::clone(&self.store), env.id.clone());
@@ -264,7 +277,7 @@ impl Outbound {
     /// sharing the queue may have changed). Returns how many messages that touched.
     pub fn flush(&self, id: Option<&str>) -> Result<usize, String> {
         let mut n = 0;
-        let mut touched_envs = Vec::new();
+        let mut touched_ids = Vec::new();
         {
             let mut entries = self.entries();
             if let Some(id) = id
@@ -288,15 +301,22 @@ impl Outbound {
                     }
                     // One in flight saves its own outcome at the end of its attempt.
                     if !e.in_flight {
-                        touched_envs.push(e.envelope.clone());
+                        touched_ids.push(e.envelope.id.clone());
                     }
                     true
                 });
                 n += usize::from(touched == Some(true));
             }
         }
-        for env in touched_envs {
-            self.store.save(&env).map_err(|e| e.to_string())?;
+        for id in touched_ids {
+            // Busy: being tried now anyway.
+            self.change_on_disk(&id, |env| {
+                for r in &mut env.recipients {
+                    if r.state.is_pending() {
+                        r.next_try = 0;
+                    }
+                }
+            })?;
         }
         self.wake.notify_one();
         Ok(n)
@@ -305,19 +325,18 @@ impl Outbound {
     /// `queue hold ID` / `queue release ID`, recorded durably (by the end of its attempt when it
     /// is being tried).
     pub fn hold(&self, id: &str, held: bool) -> Result<(), String> {
-        let env = {
-            let mut entries = self.entries();
-            entries
-                .update(id, |e| {
-                    e.envelope.held = held;
-                    // One being tried is saved by the end of its attempt, with its new state
-                    // (this copy is the state before the attempt).
-                    (!e.in_flight).then(|| e.envelope.clone())
-                })
-                .ok_or_else(|| format!("no message {id} in the queue"))?
-        };
-        if let Some(env) = env {
-            self.store.save(&env).map_err(|e| e.to_string())?;
+        let in_flight = self
+            .entries()
+            .update(id, |e| {
+                e.envelope.held = held;
+                e.in_flight
+            })
+            .ok_or_else(|| format!("no message {id} in the queue"))?;
+        // One being tried here is saved by the end of its attempt, with its new state.
+        if !in_flight && !self.change_on_disk(id, |env| env.held = held)? {
+            return Err(format!(
+                "message {id} is being delivered by another instance now; try again in a moment"
+            ));
         }
         self.wake.notify_one();
         Ok(())
@@ -335,7 +354,19 @@ impl Outbound {
             }
             Some(_) => {}
         }
-        self.store.remove(id).map_err(|e| e.to_string())?;
+        match self.store.claim(id).map_err(|e| e.to_string())? {
+            Claim::Claimed { lock, .. } => {
+                self.store
+                    .remove_claimed(id, lock)
+                    .map_err(|e| e.to_string())?;
+            }
+            Claim::Busy => {
+                return Err(format!(
+                    "message {id} is being delivered by another instance now; try again in a moment"
+                ));
+            }
+            Claim::Gone => {}
+        }
         entries.remove(id);
         info!(id, "removed from the queue by smtpctl");
         Ok(())
