@@ -84,7 +84,14 @@ struct Pebble {
 
 impl Pebble {
     /// Starts pebble with its config written here; ready once both its ports accept.
-    fn start(dir: &Path, tls: &PebbleTls, acme: u16, mgmt: u16, http01: u16, dns: u16) -> Pebble {
+    /// `http01` and `tls01`: the ports it validates HTTP-01 and TLS-ALPN-01 on.
+    fn start(
+        dir: &Path,
+        tls: &PebbleTls,
+        (acme, mgmt): (u16, u16),
+        (http01, tls01): (u16, u16),
+        dns: u16,
+    ) -> Pebble {
         let config = dir.join("pebble.json");
         let json = serde_json::json!({
             "pebble": {
@@ -93,7 +100,7 @@ impl Pebble {
                 "certificate": tls.cert,
                 "privateKey": tls.key,
                 "httpPort": http01,
-                "tlsPort": free_port(),
+                "tlsPort": tls01,
                 "ocspResponderURL": "",
                 "externalAccountBindingRequired": false,
             }
@@ -316,7 +323,8 @@ fn acme_certificate_from_pebble_obtained_renewed_and_kept_when_the_ca_is_down() 
     let e = t["last_error"].as_str().unwrap();
     assert!(e.contains(&format!("127.0.0.1:{acme_port}")), "{e}");
 
-    let mut pebble = Pebble::start(dir, &ptls, acme_port, mgmt_port, http_port, dns.port);
+    let ports = (acme_port, mgmt_port);
+    let mut pebble = Pebble::start(dir, &ptls, ports, (http_port, free_port()), dns.port);
     let root = dir.join("root.pem");
     pebble_root(&ptls, mgmt_port, &root);
     until_within(Duration::from_secs(90), "a certificate from pebble", || {
@@ -408,7 +416,7 @@ fn acme_certificate_from_pebble_obtained_renewed_and_kept_when_the_ca_is_down() 
     eprintln!("smtpctl tls with the CA down:\n{human}\n{why}");
 
     // Back (a new pebble: new root, and it knows no account): the retry succeeds.
-    let pebble2 = Pebble::start(dir, &ptls, acme_port, mgmt_port, http_port, dns.port);
+    let pebble2 = Pebble::start(dir, &ptls, ports, (http_port, free_port()), dns.port);
     let root2 = dir.join("root2.pem");
     pebble_root(&ptls, mgmt_port, &root2);
     until_within(
@@ -448,6 +456,84 @@ fn acme_certificate_from_pebble_obtained_renewed_and_kept_when_the_ca_is_down() 
     );
     assert_ne!(one_serial(&serials(&server, &root2)), third);
     drop(pebble2);
+}
+
+/// TLS-ALPN-01 (RFC 8737): without an [http] listener `auto` answers the CA on the implicit-TLS
+/// listeners. Pebble's `tlsPort` is smtpd's submissions port and its HTTP-01 port has nobody
+/// behind it, so the certificate comes only if the `acme-tls/1` handshake is answered right
+/// (pebble checks the acmeIdentifier digest for real); an ordinary client on that port meanwhile
+/// gets the listener's certificate and its session as always.
+#[test]
+fn acme_tls_alpn_01_on_an_implicit_tls_listener() {
+    if !have_all() {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let dns = Dnsmasq::start(&["--address=/acme.test/127.0.0.1"]).expect("dnsmasq");
+    let ptls = pebble_tls(dir);
+    let ports = (free_port(), free_port());
+    let d = dir.display();
+    let o = Overrides::new()
+        .set("", "hostname", &format!("\"{NAME}\""))
+        .set("smtp", "submissions", "[\"127.0.0.1:0\"]")
+        .set("imap", "imaps", "[\"127.0.0.1:0\"]")
+        .set("tls", "cert", &format!("\"{d}/acme/cert.pem\""))
+        .set("tls", "key", &format!("\"{d}/acme/key.pem\""))
+        .set("tls", "acme", "true")
+        .set(
+            "tls",
+            "acme_directory",
+            &format!("\"https://127.0.0.1:{}/dir\"", ports.0),
+        )
+        .set("tls", "acme_cafile", &format!("\"{}\"", ptls.ca.display()));
+    let server = Server::start_env(o, &[("SMTPD_TEST_ACME_RETRY_SECS", "1")]);
+    let port = server.addr("submissions").port();
+    let pebble = Pebble::start(dir, &ptls, ports, (free_port(), port), dns.port);
+    let root = dir.join("root.pem");
+    pebble_root(&ptls, ports.1, &root);
+    // An ordinary client while the order runs: the temporary certificate, and a session.
+    let mut client = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{port}"),
+            "-servername",
+            NAME,
+        ])
+        .args(["-alpn", "smtp", "-crlf", "-ign_eof"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("openssl");
+    {
+        use std::io::Write;
+        let mut input = client.stdin.take().unwrap();
+        input.write_all(b"QUIT\n").unwrap();
+    }
+    let out = client.wait_with_output().unwrap();
+    assert!(
+        stdout(&out).contains("220 ") && stdout(&out).contains("221 "),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    until_within(
+        Duration::from_secs(90),
+        "a certificate by TLS-ALPN-01",
+        || !tls_json(&server)["last_success"].is_null(),
+    );
+    let t = tls_json(&server);
+    assert!(t["issuer"].as_str().unwrap().contains("Pebble"), "{t}");
+    for kind in ["submissions", "imaps"] {
+        if let Some(out) = openssl_verify(server.addr(kind).port(), None, &root) {
+            assert!(out.contains("Verify return code: 0 (ok)"), "{kind}: {out}");
+        }
+    }
+    // The validation reached the acme-tls/1 answer (nothing listens on pebble's HTTP-01 port).
+    server.log.wait_for("ACME TLS-ALPN-01 validation answered");
+    drop(pebble);
 }
 
 /// Without ACME, `smtpctl tls` shows the configured certificate and `tls renew` says ACME is

@@ -1,5 +1,6 @@
 //! The conversation with the CA (RFC 8555) on instant-acme: the account, then one order whose
-//! HTTP-01 challenges are answered through [`Challenges`]. Thin: what to do with the result is
+//! HTTP-01 challenges are answered through [`Challenges`], or TLS-ALPN-01 ones (RFC 8737)
+//! through [`super::alpn`]. Thin: what to do with the result is
 //! decided by [`super::plan`] and the daemon. Every error says which step failed and why, with
 //! the cause chain and the CA's problem document when there is one.
 
@@ -19,6 +20,16 @@ pub struct Request<'a> {
     pub names: &'a [String],
     /// PEM root for the CA's HTTPS certificate; empty: the system's roots.
     pub cafile: &'a str,
+    /// The challenge answered: HTTP-01 or TLS-ALPN-01 (never `Auto`: the daemon decides).
+    pub challenge: crate::config::AcmeChallenge,
+}
+
+/// An answer published for an order, withdrawn at its end.
+enum Published {
+    /// HTTP-01: a token in [`Challenges`].
+    Token(String),
+    /// TLS-ALPN-01: a name in [`super::alpn`].
+    Name(String),
 }
 
 /// A certificate chain and its key, both PEM, as the CA issued them (not yet checked).
@@ -142,10 +153,13 @@ pub async fn order(
             return Err((gone, step("placing the order", req.directory)(e)));
         }
     };
-    let mut tokens = Vec::new();
-    let result = run(&mut order, req, challenges, &mut tokens).await;
-    for t in &tokens {
-        challenges.remove(t);
+    let mut published = Vec::new();
+    let result = run(&mut order, req, challenges, &mut published).await;
+    for p in &published {
+        match p {
+            Published::Token(t) => challenges.remove(t),
+            Published::Name(n) => super::alpn::withdraw(n),
+        }
     }
     result.map_err(|e| (false, e))
 }
@@ -154,9 +168,14 @@ async fn run(
     order: &mut Order,
     req: &Request<'_>,
     challenges: &Challenges,
-    tokens: &mut Vec<String>,
+    published: &mut Vec<Published>,
 ) -> Result<Issued, String> {
+    use crate::config::AcmeChallenge;
     let dir = req.directory;
+    let (kind, label) = match req.challenge {
+        AcmeChallenge::TlsAlpn01 => (ChallengeType::TlsAlpn01, "tls-alpn-01"),
+        AcmeChallenge::Http01 | AcmeChallenge::Auto => (ChallengeType::Http01, "http-01"),
+    };
     let mut auths = order.authorizations();
     while let Some(a) = auths.next().await {
         let mut a = a.map_err(step("reading the order's authorizations", dir))?;
@@ -170,11 +189,19 @@ async fn run(
                 ));
             }
         }
-        let mut ch = a.challenge(ChallengeType::Http01).ok_or_else(|| {
+        let mut ch = a.challenge(kind.clone()).ok_or_else(|| {
             format!(
-                "the CA offers no http-01 challenge for {name} (smtpd answers HTTP-01 only; ACME server {dir})"
+                "the CA offers no {label} challenge for {name} (set [tls] acme_challenge to the other of \"http-01\" and \"tls-alpn-01\"; ACME server {dir})"
             )
         })?;
+        if kind == ChallengeType::TlsAlpn01 {
+            super::alpn::publish(&name, ch.key_authorization().digest().as_ref())?;
+            published.push(Published::Name(name.clone()));
+            ch.set_ready()
+                .await
+                .map_err(step(&format!("answering the challenge for {name}"), dir))?;
+            continue;
+        }
         if ch.token.is_empty()
             || !ch
                 .token
@@ -186,7 +213,7 @@ async fn run(
             ));
         }
         challenges.insert(&ch.token, ch.key_authorization().as_str());
-        tokens.push(ch.token.clone());
+        published.push(Published::Token(ch.token.clone()));
         ch.set_ready()
             .await
             .map_err(step(&format!("answering the challenge for {name}"), dir))?;
@@ -196,7 +223,7 @@ async fn run(
         .await
         .map_err(step("waiting for the CA to validate the names", dir))?;
     if status != OrderStatus::Ready {
-        return Err(why_invalid(order, req).await);
+        return Err(why_invalid(order, req, label).await);
     }
     let key_pem = order
         .finalize()
@@ -213,7 +240,7 @@ async fn run(
 mod tests;
 
 /// The CA's reasons for an order that became invalid: each failed challenge's problem.
-async fn why_invalid(order: &mut Order, req: &Request<'_>) -> String {
+async fn why_invalid(order: &mut Order, req: &Request<'_>, label: &str) -> String {
     let mut reasons = Vec::new();
     let mut auths = order.authorizations();
     while let Some(Ok(mut a)) = auths.next().await {
@@ -232,8 +259,14 @@ async fn why_invalid(order: &mut Order, req: &Request<'_>) -> String {
     } else {
         reasons.join("; ")
     };
+    let how = match label {
+        "tls-alpn-01" => {
+            "the CA must reach NAME:443 with TLS on an implicit-TLS listener (submissions, pop3s, imaps or [http] tls = true)"
+        }
+        _ => "the CA must reach http://NAME/.well-known/acme-challenge/ on [http] listen",
+    };
     format!(
-        "the CA did not validate {} over HTTP-01 ({why}); the CA must reach http://NAME/.well-known/acme-challenge/ on [http] listen (ACME server {})",
+        "the CA did not validate {} over {label} ({why}); {how} (ACME server {})",
         req.names.join(", "),
         req.directory
     )

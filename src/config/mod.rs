@@ -307,7 +307,7 @@ pub struct Tls {
     pub cert: PathBuf,
     pub key: PathBuf,
     pub self_signed: bool,
-    /// Obtain and renew the certificate from an ACME CA (RFC 8555, HTTP-01 on `[http] listen`),
+    /// Obtain and renew the certificate from an ACME CA (RFC 8555, [`Tls::acme_challenge`]),
     /// kept in `cert` and `key`; the account beside them ([`Tls::acme_account`]).
     pub acme: bool,
     /// The CA's directory URL.
@@ -320,6 +320,22 @@ pub struct Tls {
     /// PEM root certificate that the ACME server's HTTPS certificate chains to (a private or
     /// test CA); empty: the system's roots.
     pub acme_cafile: String,
+    /// How the CA checks that we hold the names.
+    pub acme_challenge: AcmeChallenge,
+}
+
+/// `[tls] acme_challenge`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum AcmeChallenge {
+    /// HTTP-01 when `[http] listen` is set, else TLS-ALPN-01.
+    #[serde(rename = "auto")]
+    Auto,
+    /// HTTP-01 (RFC 8555 section 8.3) on `[http] listen` (the CA connects to port 80).
+    #[serde(rename = "http-01")]
+    Http01,
+    /// TLS-ALPN-01 (RFC 8737) on every implicit-TLS listener (the CA connects to port 443).
+    #[serde(rename = "tls-alpn-01")]
+    TlsAlpn01,
 }
 
 /// Let's Encrypt's production directory, `[tls] acme_directory`'s default.
@@ -487,6 +503,7 @@ impl Default for Tls {
             acme_email: String::new(),
             acme_names: Vec::new(),
             acme_cafile: String::new(),
+            acme_challenge: AcmeChallenge::Auto,
         }
     }
 }

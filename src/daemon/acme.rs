@@ -14,7 +14,7 @@ use tracing::{error, info, warn};
 
 use super::shared::Shared;
 use crate::acme::{CertFacts, Challenges, cert, client, plan, store};
-use crate::config::Tls;
+use crate::config::{AcmeChallenge, Tls};
 use crate::control::proto::TlsInfo;
 
 /// A certificate swap asked of the main loop; answered when done.
@@ -255,17 +255,32 @@ async fn sleep_until(shared: &Shared, at: Option<u64>) -> bool {
     }
 }
 
+/// The challenge answered: `auto` (which the loader resolves already) is HTTP-01 when there is
+/// a plain `[http]` listener (`http`), else TLS-ALPN-01 on the implicit-TLS listeners.
+fn challenge_for(wanted: AcmeChallenge, http: bool) -> AcmeChallenge {
+    match (wanted, http) {
+        (AcmeChallenge::Auto, true) => AcmeChallenge::Http01,
+        (AcmeChallenge::Auto, false) => AcmeChallenge::TlsAlpn01,
+        (other, _) => other,
+    }
+}
+
 /// One attempt: account, order, checks, files, swap. The facts of the new certificate.
 async fn obtain(
     shared: &Shared,
     tls: &Tls,
     swap: &mpsc::Sender<SwapAsk>,
 ) -> Result<CertFacts, String> {
+    let http = {
+        let c = &shared.current().config;
+        !c.http.listen.is_empty() && !c.http.tls
+    };
     let req = client::Request {
         directory: &tls.acme_directory,
         email: &tls.acme_email,
         names: &tls.acme_names,
         cafile: &tls.acme_cafile,
+        challenge: challenge_for(tls.acme_challenge, http),
     };
     let stored = blocking({
         let (t, d) = (tls.clone(), tls.acme_directory.clone());

@@ -211,8 +211,8 @@ pub async fn serve(
     match ctx.https.clone() {
         None => serve_io(tcp, peer, false, ctx, shared).await,
         Some(config) => {
-            let acceptor = tokio_rustls::TlsAcceptor::from(config);
-            match tokio::time::timeout(ctx.header_timeout, acceptor.accept(tcp)).await {
+            let handshake = crate::net::tls::accept(tcp, config);
+            match tokio::time::timeout(ctx.header_timeout, handshake).await {
                 Ok(Ok(tls)) => serve_io(tls, peer, true, ctx, shared).await,
                 Ok(Err(e)) => debug!(peer = %peer, error = %e, "https handshake failed"),
                 Err(_) => debug!(peer = %peer, "https handshake timed out"),

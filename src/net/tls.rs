@@ -141,6 +141,28 @@ fn build(
     Ok(Arc::new(config))
 }
 
+/// The server side of a TLS handshake under `config`, for every listener (mail sessions and
+/// HTTPS). The ClientHello is read first: a TLS-ALPN-01 validation by the ACME CA (ALPN
+/// `acme-tls/1` for a name with an order open, [`crate::acme::alpn`]) is answered with the
+/// validation certificate and then ends with an error of kind `ConnectionAborted` (RFC 8737: no
+/// application data); every other client gets `config` as it is.
+pub async fn accept(
+    tcp: TcpStream,
+    config: Arc<ServerConfig>,
+) -> io::Result<tokio_rustls::server::TlsStream<TcpStream>> {
+    let start =
+        tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp).await?;
+    let Some(answer) = crate::acme::alpn::answer_for(&start.client_hello()) else {
+        return start.into_stream(config).await;
+    };
+    let mut tls = start.into_stream(answer).await?;
+    let _ = tokio::io::AsyncWriteExt::shutdown(&mut tls).await;
+    Err(io::Error::new(
+        io::ErrorKind::ConnectionAborted,
+        "ACME TLS-ALPN-01 validation answered",
+    ))
+}
+
 /// A connection that is plain, or TLS after STARTTLS/STLS or on an implicit-TLS port.
 pub enum Stream {
     Plain(TcpStream),
@@ -180,11 +202,11 @@ impl Stream {
         Ok(())
     }
 
-    /// Server side: TLS handshake over the plain stream.
+    /// Server side: TLS handshake over the plain stream (see [`accept`]).
     pub async fn accept_tls(self, config: Arc<ServerConfig>) -> io::Result<Stream> {
         match self {
             Stream::Plain(tcp) => {
-                let tls = tokio_rustls::TlsAcceptor::from(config).accept(tcp).await?;
+                let tls = accept(tcp, config).await?;
                 Ok(Stream::ServerTls(Box::new(tls)))
             }
             _ => Err(io::Error::other("TLS is already active")),

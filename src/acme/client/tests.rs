@@ -237,6 +237,7 @@ async fn run(how: Misbehave) -> (Result<Issued, String>, Arc<Fake>, Arc<Challeng
         email: "pm@acme.test",
         names: &names,
         cafile: &cafile,
+        challenge: crate::config::AcmeChallenge::Http01,
     };
     let result = match account(&req, None).await {
         Err(e) => Err(e),

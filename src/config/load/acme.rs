@@ -2,7 +2,7 @@
 //! `hostname` and `[http]` (HTTP-01 is answered there).
 
 use super::{Loader, Section};
-use crate::config::{Http, Problem, Tls};
+use crate::config::{AcmeChallenge, Http, Problem, Tls};
 use crate::proto::smtp::address::{is_address_literal, is_domain};
 
 impl Loader<'_> {
@@ -55,7 +55,7 @@ impl Loader<'_> {
             let lower = n.get_ref().trim_end_matches('.').to_ascii_lowercase();
             let why = if lower.starts_with("*.") {
                 Some(
-                    "wildcard names need the DNS-01 challenge, which smtpd does not answer (HTTP-01 only)",
+                    "wildcard names need the DNS-01 challenge, which smtpd does not answer (HTTP-01 and TLS-ALPN-01 only)",
                 )
             } else if is_address_literal(&lower) || lower.parse::<std::net::IpAddr>().is_ok() {
                 Some("an address, not a name (ACME certificates here are for DNS names)")
@@ -77,10 +77,18 @@ impl Loader<'_> {
         names
     }
 
-    /// The checks across sections, once `[tls]`, `hostname` and `[http]` are read: `acme_names`
-    /// defaults to the hostname, which must then be a name; HTTP-01 needs a plain `[http]`
-    /// listener; `self_signed` and `acme` exclude each other.
-    pub(super) fn acme_check(&mut self, mut tls: Tls, hostname: &str, http: &Http) -> Tls {
+    /// The checks across sections, once `[tls]`, `hostname` and the listeners are read:
+    /// `acme_names` defaults to the hostname, which must then be a name; `acme_challenge =
+    /// "auto"` becomes HTTP-01 with a plain `[http]` listener, else TLS-ALPN-01; HTTP-01 needs
+    /// that listener, TLS-ALPN-01 an implicit-TLS one (`implicit_tls`); `self_signed` and
+    /// `acme` exclude each other.
+    pub(super) fn acme_check(
+        &mut self,
+        mut tls: Tls,
+        hostname: &str,
+        http: &Http,
+        implicit_tls: bool,
+    ) -> Tls {
         if !tls.acme {
             return tls;
         }
@@ -92,16 +100,29 @@ impl Loader<'_> {
                 "`tls.acme = true` and `tls.self_signed = true` exclude each other: ACME makes its own temporary self-signed certificate until the real one arrives; remove self_signed".into(),
             );
         }
-        if http.listen.is_empty() {
+        let plain_http = !http.listen.is_empty() && !http.tls;
+        if tls.acme_challenge == AcmeChallenge::Auto {
+            tls.acme_challenge = match (plain_http, implicit_tls) {
+                (false, true) => AcmeChallenge::TlsAlpn01,
+                _ => AcmeChallenge::Http01,
+            };
+        }
+        if tls.acme_challenge == AcmeChallenge::TlsAlpn01 && !implicit_tls {
             push(
                 self,
-                "`tls.acme = true` answers the CA's HTTP-01 challenge on the [http] listener: set [http] listen (port 80 as the CA sees it, e.g. listen = [\"0.0.0.0:80\"])".into(),
+                "`tls.acme = true` with acme_challenge = \"tls-alpn-01\" answers the CA on an implicit-TLS listener, and there is none: set [smtp] submissions, [pop3] pop3s, [imap] imaps or [http] tls = true on port 443 as the CA sees it".into(),
             );
         }
-        if http.tls {
+        if tls.acme_challenge == AcmeChallenge::Http01 && http.listen.is_empty() {
             push(
                 self,
-                "`tls.acme = true` needs plain HTTP on [http] listen (the CA fetches http://NAME/.well-known/acme-challenge/...): set [http] tls = false".into(),
+                "`tls.acme = true` answers the CA's HTTP-01 challenge on the [http] listener: set [http] listen (port 80 as the CA sees it, e.g. listen = [\"0.0.0.0:80\"]), or answer TLS-ALPN-01 on port 443 with an implicit-TLS listener".into(),
+            );
+        }
+        if tls.acme_challenge == AcmeChallenge::Http01 && http.tls {
+            push(
+                self,
+                "`tls.acme = true` needs plain HTTP on [http] listen for HTTP-01 (the CA fetches http://NAME/.well-known/acme-challenge/...): set [http] tls = false, or acme_challenge = \"tls-alpn-01\"".into(),
             );
         }
         if tls.acme_names.is_empty() {

@@ -2,7 +2,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use super::parse;
-use crate::config::{Control, Limits, Log, Mailboxes, Pop3, Server, Smtp};
+use crate::config::{AcmeChallenge, Control, Limits, Log, Mailboxes, Pop3, Server, Smtp};
 
 fn problems(text: &str) -> Vec<(usize, String)> {
     match parse(text, Path::new("t.toml")) {
@@ -70,13 +70,27 @@ fn acme_problems_name_their_line() {
     assert!(p.iter().all(|(l, _)| *l == 4), "{p:?}");
     assert!(p.iter().any(|(_, m)| m.contains("[http] listen")), "{p:?}");
     assert!(p.iter().any(|(_, m)| m.contains("self_signed")), "{p:?}");
+    // HTTPS only: `auto` answers TLS-ALPN-01 there; HTTP-01 asked for cannot be answered.
     let https = "hostname = \"mail.example.test\"\n[http]\nlisten = [\"127.0.0.1:8080\"]\ntls = true\n[tls]\nacme = true\n";
-    let p = problems(https);
+    let c = parse(https, Path::new("t.toml")).unwrap();
+    assert_eq!(c.tls.unwrap().acme_challenge, AcmeChallenge::TlsAlpn01);
+    let p = problems(&format!("{https}acme_challenge = \"http-01\"\n"));
     assert_eq!(p.len(), 1, "{p:?}");
     assert!(
         p[0].1.contains("[http] tls = false") && p[0].0 == 6,
         "{p:?}"
     );
+    // TLS-ALPN-01 needs an implicit-TLS listener; plain HTTP makes `auto` HTTP-01.
+    let plain = "hostname = \"mail.example.test\"\n[http]\nlisten = [\"127.0.0.1:8080\"]\n[tls]\nacme = true\n";
+    let c = parse(plain, Path::new("t.toml")).unwrap();
+    assert_eq!(c.tls.unwrap().acme_challenge, AcmeChallenge::Http01);
+    let p = problems(&format!("{plain}acme_challenge = \"tls-alpn-01\"\n"));
+    assert!(p.len() == 1 && p[0].1.contains("there is none"), "{p:?}");
+    let alpn = "hostname = \"mail.example.test\"\n[smtp]\nsubmissions = [\"127.0.0.1:4465\"]\n[tls]\nacme = true\n";
+    let c = parse(alpn, Path::new("t.toml")).unwrap();
+    assert_eq!(c.tls.unwrap().acme_challenge, AcmeChallenge::TlsAlpn01);
+    let p = problems(&format!("{alpn}acme_challenge = \"tls-alpn-02\"\n"));
+    assert!(p.len() == 1 && p[0].1.contains("\"tls-alpn-01\""), "{p:?}");
     // A hostname that is no DNS name needs acme_names.
     let p = problems(
         "hostname = \"[127.0.0.1]\"\n[http]\nlisten = [\"127.0.0.1:8080\"]\n[tls]\nacme = true\n",

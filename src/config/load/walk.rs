@@ -38,7 +38,11 @@ impl Loader<'_> {
         let dkim = self.dkim(&top);
         let accounts = self.accounts(&top, &mailboxes.domains);
         self.finish(top);
-        let tls = tls.map(|t| self.acme_check(t, &hostname, &http));
+        let implicit_tls = !smtp.submissions.is_empty()
+            || !pop3.pop3s.is_empty()
+            || !imap.imaps.is_empty()
+            || (http.tls && !http.listen.is_empty());
+        let tls = tls.map(|t| self.acme_check(t, &hostname, &http, implicit_tls));
         if tls.is_none() {
             for (key, set) in [
                 ("submissions", !smtp.submissions.is_empty()),
@@ -216,6 +220,16 @@ impl Loader<'_> {
                     acme_email: l.acme_email(s),
                     acme_names: l.acme_names(s),
                     acme_cafile: l.string(s, "acme_cafile", &d.acme_cafile).into_inner(),
+                    acme_challenge: l.choice(
+                        s,
+                        "acme_challenge",
+                        d.acme_challenge,
+                        &[
+                            ("auto", AcmeChallenge::Auto),
+                            ("http-01", AcmeChallenge::Http01),
+                            ("tls-alpn-01", AcmeChallenge::TlsAlpn01),
+                        ],
+                    ),
                 }
             })
         })
