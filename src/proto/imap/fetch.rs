@@ -3,6 +3,7 @@
 //! BINARY[section]<partial>, BINARY.PEEK and BINARY.SIZE ([`super::binary`]). A message's file
 //! is read only when an item needs its content; a non-PEEK body or binary fetch sets \Seen.
 
+use imap_codec::imap_types::command::FetchModifier;
 use imap_codec::imap_types::fetch::{
     Macro, MacroOrMessageDataItemNames, MessageDataItemName, Part, Section,
 };
@@ -14,7 +15,7 @@ use super::mime::{self, Spec};
 use super::selected::{flags_list, report_changes, store_failed};
 use super::seqset::{out_of_range, resolve};
 use super::session::ImapSession;
-use super::store::{Flag, StoreError};
+use super::store::{Flag, Flags, StoreError};
 
 /// One BODY[...] item, resolved.
 struct BodyItem {
@@ -56,6 +57,7 @@ enum Item {
     Envelope,
     Structure(&'static str),
     Body(BodyItem),
+    ModSeq,
 }
 
 fn part_path(p: &Part) -> Vec<u32> {
@@ -215,6 +217,7 @@ fn items(m: MacroOrMessageDataItemNames<'_>) -> Vec<Item> {
                 partial: None,
                 peek: false,
             }),
+            MessageDataItemName::ModSeq => Item::ModSeq,
         })
         .collect()
 }
@@ -225,7 +228,31 @@ pub fn fetch(
     set: &SequenceSet,
     what: MacroOrMessageDataItemNames<'_>,
     uid: bool,
+    modifiers: &[FetchModifier],
 ) {
+    let mut changed_since = None;
+    let mut vanished = false;
+    for m in modifiers {
+        match m {
+            FetchModifier::ChangedSince(n) => changed_since = Some(n.get()),
+            FetchModifier::Vanished => vanished = true,
+        }
+    }
+    if vanished {
+        // RFC 7162 section 3.2.6.
+        let why = if !uid {
+            Some("VANISHED is a modifier of UID FETCH only")
+        } else if !s.qresync {
+            Some("VANISHED needs QRESYNC: send ENABLE QRESYNC first")
+        } else if changed_since.is_none() {
+            Some("VANISHED needs CHANGEDSINCE")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return s.bad(tag, why);
+        }
+    }
     report_changes(s, uid);
     let mut list = items(what);
     if list.is_empty() {
@@ -234,6 +261,14 @@ pub fn fetch(
     if uid && !list.iter().any(|i| matches!(i, Item::Uid)) {
         list.insert(0, Item::Uid);
     }
+    // CHANGEDSINCE implies MODSEQ; either turns CONDSTORE on (RFC 7162 section 3.1).
+    if changed_since.is_some() && !list.iter().any(|i| matches!(i, Item::ModSeq)) {
+        list.push(Item::ModSeq);
+    }
+    if list.iter().any(|i| matches!(i, Item::ModSeq)) {
+        s.condstore = true;
+    }
+    let modseq_asked = list.iter().any(|i| matches!(i, Item::ModSeq));
     let needs_content = list.iter().any(|i| {
         matches!(
             i,
@@ -263,7 +298,37 @@ pub fn fetch(
         );
     }
     let mut out = Vec::new();
-    for i in resolve(set, &msgs, uid) {
+    if vanished && let Some(since) = changed_since {
+        let next = store.selected().map_or(1, |f| f.next_uid);
+        let gone = super::condstore::vanished_since(store.as_ref(), Some(set), since, next);
+        if !gone.is_empty() {
+            out.extend(super::encode::untagged(&format!(
+                "VANISHED (EARLIER) {gone}"
+            )));
+        }
+    }
+    let picked: Vec<usize> = resolve(set, &msgs, uid)
+        .into_iter()
+        .filter(|&i| changed_since.is_none_or(|c| msgs[i].modseq > c))
+        .collect();
+    // \Seen for the whole FETCH at once: one new mod-sequence, one index write.
+    if sets_seen {
+        let seen: Vec<(usize, Flags)> = picked
+            .iter()
+            .filter(|&&i| !msgs[i].flags.contains(Flag::Seen))
+            .map(|&i| {
+                let mut f = msgs[i].flags;
+                f.insert(Flag::Seen);
+                (i, f)
+            })
+            .collect();
+        if !seen.is_empty()
+            && let Err(e) = store.store_flags(&seen, None)
+        {
+            return store_failed(s, tag, &e);
+        }
+    }
+    for i in picked {
         let crlf = if needs_content {
             match store.read(i) {
                 Ok(b) => Some(crate::wire::to_crlf(&b)),
@@ -290,13 +355,6 @@ pub fn fetch(
             }
         }
         let mut decoded = decoded.into_iter();
-        if sets_seen && !msgs[i].flags.contains(Flag::Seen) {
-            let mut f = msgs[i].flags;
-            f.insert(Flag::Seen);
-            if let Err(e) = store.set_flags(i, f) {
-                return store_failed(s, tag, &e);
-            }
-        }
         let Some(m) = store.selected().and_then(|f| f.msgs.get(i)).cloned() else {
             continue;
         };
@@ -317,7 +375,15 @@ pub fn fetch(
                     let kw = store.selected().map_or(&[][..], |f| f.keywords);
                     out.extend_from_slice(
                         format!("FLAGS {}", flags_list(&m, kw, !s.rev2)).as_bytes(),
-                    )
+                    );
+                    if !modseq_asked {
+                        out.extend_from_slice(
+                            super::condstore::modseq_part(s.condstore, &m).as_bytes(),
+                        );
+                    }
+                }
+                Item::ModSeq => {
+                    out.extend_from_slice(format!("MODSEQ ({})", m.modseq).as_bytes());
                 }
                 Item::Uid => out.extend_from_slice(format!("UID {}", m.uid).as_bytes()),
                 Item::InternalDate => out.extend_from_slice(

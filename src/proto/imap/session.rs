@@ -91,6 +91,12 @@ pub struct ImapSession {
     pub(super) read_only: bool,
     /// `ENABLE IMAP4rev2` was given (RFC 9051): see [`super::auth`] for what changes.
     pub(super) rev2: bool,
+    /// CONDSTORE is on (RFC 7162 section 3.1: ENABLE, or a command that uses it): FETCH
+    /// responses that carry FLAGS carry MODSEQ too.
+    pub(super) condstore: bool,
+    /// `ENABLE QRESYNC` was given: SELECT (QRESYNC ...), UID FETCH (VANISHED), and VANISHED
+    /// instead of EXPUNGE.
+    pub(super) qresync: bool,
     /// The UIDs `SEARCH RETURN (SAVE)` kept, ascending: what `$` names (RFC 5182).
     pub(super) saved: Vec<u32>,
     pub(super) events: Vec<Event>,
@@ -112,6 +118,8 @@ impl ImapSession {
             selected_name: String::new(),
             read_only: false,
             rev2: false,
+            condstore: false,
+            qresync: false,
             saved: Vec::new(),
             events: Vec::new(),
         }
