@@ -345,6 +345,11 @@ impl Conn {
                             .and_then(|d| FolderWatch::new(&d));
                     }
                 }
+                Event::Literal { file, binary } => {
+                    session::write(stream, &out, limit).await?;
+                    out.clear();
+                    super::imap_literal::write(self.who, stream, &file, binary, limit).await?;
+                }
                 Event::Close => closed = true,
                 Event::Foreign(kind) => {
                     warn!(session = self.who.sid, peer = %self.who.peer, "connection closed: {kind}")

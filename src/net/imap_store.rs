@@ -268,6 +268,15 @@ impl Store for ImapMaildir {
     fn read(&self, i: usize) -> Result<Vec<u8>, ps::StoreError> {
         self.inner.read(i).map_err(err)
     }
+    fn file(&self, i: usize) -> Option<ps::MessageFile> {
+        let f = self.inner.selected()?;
+        let m = f.msgs.get(i)?;
+        Some(ps::MessageFile {
+            path: m.path.clone(),
+            folder: f.dir.clone(),
+            base: m.base.clone(),
+        })
+    }
     fn copy(
         &mut self,
         idx: &[usize],

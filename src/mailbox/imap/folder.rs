@@ -603,6 +603,23 @@ impl Folder {
     }
 }
 
+/// Opens a message file at `path`, or where its base name `base` is now in `folder` when it
+/// was renamed meanwhile; `None` when it is gone.
+pub fn open_message(path: &Path, folder: &Path, base: &str) -> io::Result<Option<fs::File>> {
+    match fs::File::open(path) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => match find(folder, base) {
+            Some(p) => match fs::File::open(p) {
+                Ok(f) => Ok(Some(f)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e),
+            },
+            None => Ok(None),
+        },
+        Err(e) => Err(e),
+    }
+}
+
 /// Where the message with this base name is now (`cur/` or `new/`).
 fn find(dir: &Path, base: &str) -> Option<PathBuf> {
     for sub in ["cur", "new"] {
@@ -682,11 +699,19 @@ fn entry_of(path: &Path, base: &str) -> Result<Option<(u64, i64)>, StoreError> {
     Ok(Some((size, internal)))
 }
 
+/// Counted in chunks: a large message is not read into memory for its size.
 fn wire_size_of(path: &Path) -> io::Result<u64> {
-    let bytes = fs::read(path)?;
+    use std::io::Read;
+    let mut f = fs::File::open(path)?;
     let mut w = WireSize::default();
-    w.feed(&bytes);
-    Ok(w.total())
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(w.total());
+        }
+        w.feed(&buf[..n]);
+    }
 }
 
 /// Delivery order of standard names: `<secs>.M<usec>...` compare by their numbers.

@@ -146,3 +146,32 @@ fn another_sessions_changes_carry_modseqs_and_expunges_are_vanished() {
     let out = b.run("u UNSELECT\r\nr SELECT INBOX (QRESYNC (1000 3 1:9))\r\n", 0);
     assert!(out.contains("* VANISHED (EARLIER) 1\r\n"), "{out}");
 }
+
+/// A whole-message FETCH is left to the driver to stream from the file (the engine reads
+/// nothing); with other content items, or a range, the engine reads the message as before.
+#[test]
+fn whole_message_fetches_are_streamed_by_the_driver() {
+    for size in [0, 1, 5] {
+        let mut h = Harness::new(true);
+        h.files = true;
+        h.run("l LOGIN alice@example.test secret\r\ns SELECT INBOX\r\n", 0);
+        let out = h.run(
+            "a UID FETCH 1 (FLAGS BODY.PEEK[])\r\nb FETCH 2 (BINARY.PEEK[] RFC822.SIZE)\r\nc FETCH 1:2 RFC822\r\nd FETCH 1 (BODY.PEEK[] ENVELOPE)\r\ne FETCH 1 BODY.PEEK[]<0.4>\r\n",
+            size,
+        );
+        for want in [
+            "* 1 FETCH (UID 1 FLAGS (\\Recent) BODY[] <stream msg1 binary=false>)\r\na OK",
+            "* 2 FETCH (BINARY[] <stream msg2 binary=true> RFC822.SIZE 31)\r\nb OK",
+            // RFC822 is not a PEEK: \Seen first, for both, then each streamed.
+            "* 1 FETCH (RFC822 <stream msg1 binary=false> FLAGS (\\Seen \\Recent))\r\n* 2 FETCH (RFC822 <stream msg2 binary=false> FLAGS (\\Seen \\Recent))\r\nc OK",
+            "* 1 FETCH (BODY[] {",
+            "* 1 FETCH (BODY[]<0> {4}\r\nFrom)\r\ne OK",
+        ] {
+            assert!(out.contains(want), "size {size}: wants {want:?} in:\n{out}");
+        }
+        assert!(
+            !out.contains("<stream msg1 binary=false> ENVELOPE"),
+            "{out}"
+        );
+    }
+}

@@ -5,7 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::store::{Changes, Flag, Flags, FolderInfo, Msg, Selected, Status, Store, StoreError};
+use super::store::{
+    Changes, Flag, Flags, FolderInfo, MessageFile, Msg, Selected, Status, Store, StoreError,
+};
 
 #[derive(Clone, Debug, Default)]
 struct Folder {
@@ -138,6 +140,8 @@ pub struct FakeStore {
     expunged: Vec<(u64, u32)>,
     /// Expunges before the first kept one are forgotten (the store answers `None`).
     forgotten: bool,
+    /// Name a file per message (`msg<uid>`), as a store whose messages can be streamed.
+    pub files: bool,
     /// Keyword names by index (this handle's only: the tests use keywords in one session).
     keywords: Vec<String>,
 }
@@ -151,6 +155,7 @@ impl FakeStore {
             highest_modseq: 0,
             expunged: Vec::new(),
             forgotten: false,
+            files: false,
             keywords: Vec::new(),
         }
     }
@@ -465,6 +470,14 @@ impl Store for FakeStore {
             .find(|m| m.0.uid == uid)
             .map(|m| m.1.clone())
             .ok_or(StoreError::Gone)
+    }
+    fn file(&self, i: usize) -> Option<MessageFile> {
+        let m = self.view.get(i).filter(|_| self.files)?;
+        Some(MessageFile {
+            path: format!("/nowhere/cur/msg{}", m.uid).into(),
+            folder: "/nowhere".into(),
+            base: format!("msg{}", m.uid),
+        })
     }
     fn copy(&mut self, idx: &[usize], dest: &str) -> Result<(u32, Vec<(u32, u32)>), StoreError> {
         let name = self.name()?;

@@ -14,7 +14,7 @@ use super::encode::{internal_date, literal, literal8, tagged};
 use super::mime::{self, Spec};
 use super::selected::{flags_list, report_changes, store_failed};
 use super::seqset::{out_of_range, resolve};
-use super::session::ImapSession;
+use super::session::{Event, ImapSession};
 use super::store::{Flag, Flags, StoreError};
 
 /// One BODY[...] item, resolved.
@@ -328,8 +328,20 @@ pub fn fetch(
             return store_failed(s, tag, &e);
         }
     }
+    // Only whole messages among the items that need content: streamed by the driver from the
+    // file (the engine reads nothing) when the store names one.
+    let streamable = list.iter().any(is_whole)
+        && list.iter().all(|i| {
+            is_whole(i)
+                || !matches!(
+                    i,
+                    Item::Envelope | Item::Structure(_) | Item::Body(_) | Item::Binary(_)
+                )
+        });
+    let mut pieces: Vec<Event> = Vec::new();
     for i in picked {
-        let crlf = if needs_content {
+        let file = if streamable { store.file(i) } else { None };
+        let crlf = if needs_content && file.is_none() {
             match store.read(i) {
                 Ok(b) => Some(crate::wire::to_crlf(&b)),
                 Err(StoreError::Gone) => continue,
@@ -340,7 +352,7 @@ pub fn fetch(
         };
         // The decoded BINARY parts, before \Seen is set: an unknown encoding fails the FETCH.
         let mut decoded = Vec::new();
-        for item in &list {
+        for item in list.iter().filter(|_| file.is_none()) {
             if let Item::Binary(b) = item {
                 match binary::decoded(crlf.as_deref().unwrap_or_default(), &b.path) {
                     Ok(d) => decoded.push(d.unwrap_or_default()),
@@ -369,6 +381,20 @@ pub fn fetch(
         for (k, item) in list.iter().enumerate() {
             if k > 0 {
                 out.push(b' ');
+            }
+            if let Some(f) = file.as_ref().filter(|_| is_whole(item)) {
+                let (label, binary) = match item {
+                    Item::Body(b) => (b.label.clone(), false),
+                    _ => ("BINARY[]".to_string(), true),
+                };
+                out.extend_from_slice(label.as_bytes());
+                out.push(b' ');
+                pieces.push(Event::Reply(std::mem::take(&mut out)));
+                pieces.push(Event::Literal {
+                    file: f.clone(),
+                    binary,
+                });
+                continue;
             }
             match item {
                 Item::Flags => {
@@ -446,6 +472,21 @@ pub fn fetch(
         }
         out.extend_from_slice(b")\r\n");
     }
+    for p in pieces {
+        match p {
+            Event::Reply(b) => s.reply(b),
+            other => s.events.push(other),
+        }
+    }
     s.reply(out);
     s.reply(tagged(tag, "OK", "FETCH completed"));
+}
+
+/// BODY[], BODY.PEEK[], RFC822 or BINARY[] (PEEK) without a range: the message as stored.
+fn is_whole(i: &Item) -> bool {
+    match i {
+        Item::Body(b) => b.path.is_empty() && b.spec == Spec::Whole && b.partial.is_none(),
+        Item::Binary(b) => b.path.is_empty() && b.partial.is_none() && !b.size_only,
+        _ => false,
+    }
 }

@@ -47,6 +47,12 @@ pub enum Event {
     /// IDLE began: wake the session with [`ImapSession::idle_poll`] when the folder may have
     /// changed, until it leaves IDLE.
     Idle,
+    /// Write the wire form (CRLF line ends) of this message file as a literal (`~{n}` when
+    /// `binary` and it holds a NUL, RFC 3516), streamed in chunks; `NIL` when it is gone.
+    Literal {
+        file: super::store::MessageFile,
+        binary: bool,
+    },
     Close,
     /// A line of another protocol (a PROXY header from an untrusted peer, an HTTP request):
     /// log it with the peer; the BYE and [`Event::Close`] follow.

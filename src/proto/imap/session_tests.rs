@@ -28,6 +28,8 @@ struct Harness {
     s: ImapSession,
     closed: bool,
     tls_started: bool,
+    /// The store names message files (whole-message FETCHes are then streamed).
+    files: bool,
 }
 
 impl Harness {
@@ -49,6 +51,7 @@ impl Harness {
             s: ImapSession::new(policy(plaintext)),
             closed: false,
             tls_started: false,
+            files: false,
         }
     }
 
@@ -58,7 +61,9 @@ impl Harness {
                 Event::Reply(b) => out.extend_from_slice(&b),
                 Event::Login { user, password } => {
                     let outcome = if user == "alice@example.test" && password == "secret" {
-                        LoginOutcome::Ok(Box::new(FakeStore::new(&self.account)))
+                        let mut store = FakeStore::new(&self.account);
+                        store.files = self.files;
+                        LoginOutcome::Ok(Box::new(store))
                     } else {
                         LoginOutcome::BadCredentials
                     };
@@ -72,6 +77,9 @@ impl Harness {
                 Event::Idle => {}
                 Event::Close => self.closed = true,
                 Event::Foreign(kind) => out.extend_from_slice(format!("<{kind:?}>").as_bytes()),
+                Event::Literal { file, binary } => out.extend_from_slice(
+                    format!("<stream {} binary={binary}>", file.base).as_bytes(),
+                ),
             }
         }
     }

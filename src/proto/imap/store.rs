@@ -114,6 +114,17 @@ pub struct Changes {
     pub flags: Vec<u32>,
 }
 
+/// Where a message's bytes are, for a driver that streams them (FETCH BODY[] of a whole
+/// message): plain data, the engine never opens it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageFile {
+    /// The file as last seen.
+    pub path: std::path::PathBuf,
+    /// Its folder and base name, to find it again when it was renamed meanwhile.
+    pub folder: std::path::PathBuf,
+    pub base: String,
+}
+
 /// One folder for LIST.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FolderInfo {
@@ -216,6 +227,10 @@ pub trait Store: Send {
     fn expunged_since(&self, since: u64) -> Option<Vec<u32>>;
     /// The stored bytes of message `i`.
     fn read(&self, i: usize) -> Result<Vec<u8>, StoreError>;
+    /// The file of message `i` when the driver can stream it instead of [`Store::read`].
+    fn file(&self, _i: usize) -> Option<MessageFile> {
+        None
+    }
     /// COPY of messages `idx` into `dest`: (UIDVALIDITY of dest, (old UID, new UID)...).
     fn copy(&mut self, idx: &[usize], dest: &str) -> Result<(u32, Vec<(u32, u32)>), StoreError>;
 }
