@@ -327,10 +327,10 @@ impl Folder {
         self.keywords = keywords::load(&self.dir);
         self.uidvalidity = list.uidvalidity;
         self.next_uid = list.next_uid;
-        let mut idx = Index::load(&self.dir);
+        let mut idx = std::mem::take(&mut self.index).refreshed(&self.dir);
         let mut found = self.found(&list, &files, &idx)?;
         if idx.is_behind(list.uidvalidity, &seen_of(&found)) {
-            (idx, found) = self.reconciled(&list, found)?;
+            (idx, found) = self.reconciled(&list, found, idx)?;
         }
         self.msgs = found
             .into_iter()
@@ -361,11 +361,12 @@ impl Folder {
         &self,
         list: &UidList,
         found: Vec<Found>,
+        idx: Index,
     ) -> Result<(Index, Vec<Found>), StoreError> {
         let keep = self.opts.expunges_kept;
         match Lock::take(&self.dir, LOCK_WAIT) {
             Ok(lock) => {
-                let mut idx = Index::load(&self.dir);
+                let mut idx = idx.refreshed(&self.dir);
                 let files = self.list_files()?;
                 let found = self.found(list, &files, &idx)?;
                 if idx.reconcile(list.uidvalidity, &seen_of(&found), keep)
@@ -378,7 +379,7 @@ impl Folder {
             }
             Err(e) => {
                 warn!(folder = %self.dir.display(), error = %e, "imap index not locked; mod-sequences kept in memory");
-                let mut idx = self.index.clone();
+                let mut idx = idx;
                 idx.reconcile(list.uidvalidity, &seen_of(&found), keep);
                 Ok((idx, found))
             }
@@ -387,16 +388,18 @@ impl Folder {
 
     /// The index as the file holds it now (under the lock), or this view's when the file is of
     /// another UIDVALIDITY.
-    fn fresh_index(&self) -> Index {
-        let idx = Index::load(&self.dir);
+    fn fresh_index(&mut self) -> Index {
+        let mine = std::mem::take(&mut self.index);
+        let backup = (!mine.on_disk).then(|| mine.clone());
+        let idx = mine.refreshed(&self.dir);
         if idx.uidvalidity == self.uidvalidity {
             idx
         } else {
-            self.index.clone()
+            backup.unwrap_or(idx)
         }
     }
 
-    fn save_index(&mut self, idx: Index) {
+    fn save_index(&mut self, mut idx: Index) {
         if let Err(e) = idx.save(&self.dir) {
             warn!(folder = %self.dir.display(), error = %e, "imap index not saved; mod-sequences kept in memory");
         }
@@ -501,6 +504,8 @@ impl Folder {
                 }
             }
             self.save_index(idx);
+        } else {
+            self.index = idx;
         }
         drop(lock);
         match failed {
@@ -577,6 +582,8 @@ impl Folder {
                 let mut idx = self.fresh_index();
                 if idx.forget(&refs, self.opts.expunges_kept).is_some() {
                     self.save_index(idx);
+                } else {
+                    self.index = idx;
                 }
                 drop(lock);
             }
