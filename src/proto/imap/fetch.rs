@@ -311,8 +311,14 @@ pub fn fetch(
         .into_iter()
         .filter(|&i| changed_since.is_none_or(|c| msgs[i].modseq > c))
         .collect();
-    // \Seen for the whole FETCH at once: one new mod-sequence, one index write.
-    if sets_seen {
+    // \Seen for the whole FETCH at once: one new mod-sequence, one index write. With BINARY
+    // parts to decode, message by message after the decoding (an unknown encoding fails the
+    // FETCH before \Seen is set).
+    let seen_each = sets_seen
+        && list
+            .iter()
+            .any(|i| matches!(i, Item::Binary(b) if !b.path.is_empty()));
+    if sets_seen && !seen_each {
         let seen: Vec<(usize, Flags)> = picked
             .iter()
             .filter(|&&i| !msgs[i].flags.contains(Flag::Seen))
@@ -367,6 +373,13 @@ pub fn fetch(
             }
         }
         let mut decoded = decoded.into_iter();
+        if seen_each && !msgs[i].flags.contains(Flag::Seen) {
+            let mut f = msgs[i].flags;
+            f.insert(Flag::Seen);
+            if let Err(e) = store.set_flags(i, f) {
+                return store_failed(s, tag, &e);
+            }
+        }
         let Some(m) = store.selected().and_then(|f| f.msgs.get(i)).cloned() else {
             continue;
         };

@@ -714,6 +714,8 @@ fn binary_fetch_fed_whole_byte_by_byte_and_in_pieces() {
         ("b FETCH 3 (BINARY.PEEK[1] BINARY.SIZE[1])", "* 3 FETCH (BINARY[1] {13}\r\ncaf\u{e9} au lait BINARY.SIZE[1] 13)\r\nb OK"),
         ("c FETCH 3 FLAGS", "* 3 FETCH (FLAGS (\\Recent))\r\nc OK"),
         ("d FETCH 3 BINARY.PEEK[3]", "d NO [UNKNOWN-CTE]"),
+        // Not a PEEK: refused before \Seen is set.
+        ("d2 FETCH 3 BINARY[3]", "d2 NO [UNKNOWN-CTE]"),
         ("e FETCH 3 FLAGS", "* 3 FETCH (FLAGS (\\Recent))\r\ne OK"),
         ("f UID FETCH 3 BINARY[1]<3.5>", "* 3 FETCH (UID 3 BINARY[1]<3> {5}\r\n\u{e9} au FLAGS (\\Seen \\Recent))\r\nf OK"),
         ("g FETCH 2 BINARY.PEEK[]", "* 2 FETCH (BINARY[] {31}\r\nSubject: second\r\n\r\nworld wide\r\n)\r\ng OK"),
