@@ -52,9 +52,88 @@ pub fn to_crlf(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+/// [`to_crlf`] fed in chunks (for a message streamed from its file): the same output whatever
+/// the chunk boundaries, with memory bounded by the chunk.
+#[derive(Clone, Debug)]
+pub struct CrlfStream {
+    /// A CR was read last and not written yet (it may be the start of a CRLF).
+    pending_cr: bool,
+    /// Nothing written since the last line end.
+    at_line_start: bool,
+}
+
+impl Default for CrlfStream {
+    fn default() -> Self {
+        CrlfStream {
+            pending_cr: false,
+            at_line_start: true,
+        }
+    }
+}
+
+impl CrlfStream {
+    /// Appends the wire form of `input` to `out`.
+    pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        out.reserve(input.len() + input.len() / 32 + 2);
+        for &b in input {
+            if self.pending_cr {
+                self.pending_cr = false;
+                if b == b'\n' {
+                    out.extend_from_slice(b"\r\n");
+                    self.at_line_start = true;
+                    continue;
+                }
+                out.push(b'\r');
+                self.at_line_start = false;
+            }
+            match b {
+                b'\r' => self.pending_cr = true,
+                b'\n' => {
+                    out.extend_from_slice(b"\r\n");
+                    self.at_line_start = true;
+                }
+                _ => {
+                    out.push(b);
+                    self.at_line_start = false;
+                }
+            }
+        }
+    }
+
+    /// The end of the input: a last line without a line end gets one.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        if self.pending_cr {
+            out.push(b'\r');
+            self.pending_cr = false;
+            self.at_line_start = false;
+        }
+        if !self.at_line_start {
+            out.extend_from_slice(b"\r\n");
+            self.at_line_start = true;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// Streamed in any chunks, the wire form is [`to_crlf`]'s.
+        #[test]
+        fn streamed_crlf_is_the_whole_crlf(
+            bytes in proptest::collection::vec(proptest::sample::select(vec![b'a', b'\r', b'\n', 0u8]), 0..200),
+            split in 1usize..9,
+        ) {
+            let mut c = CrlfStream::default();
+            let mut out = Vec::new();
+            for chunk in bytes.chunks(split) {
+                c.feed(chunk, &mut out);
+            }
+            c.finish(&mut out);
+            proptest::prop_assert_eq!(&out, &to_crlf(&bytes));
+        }
+    }
 
     #[test]
     fn sizes() {

@@ -160,6 +160,13 @@ fn dovecot_and_smtpd_share_uids_and_flags() {
         c.cmd("b", "STORE 2 +FLAGS (\\Flagged \\Answered)")
             .contains("b OK")
     );
+    let status = c.cmd("h", "STATUS INBOX (HIGHESTMODSEQ)");
+    let highest: u64 = status
+        .split("HIGHESTMODSEQ ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{status}"));
     assert!(c.cmd("o", "LOGOUT").contains("o OK"));
 
     let maildir = srv.root().join("example.test/alice");
@@ -193,6 +200,19 @@ fn dovecot_and_smtpd_share_uids_and_flags() {
     }
     let body = c.cmd("g", "UID FETCH 4 BODY.PEEK[TEXT]");
     assert!(body.contains("four\r\n"), "{body}");
+    // CONDSTORE: what Dovecot changed (a flag renamed in cur/, an APPEND) has a MODSEQ above
+    // the HIGHESTMODSEQ from before; what it left alone has not.
+    let changed = c.cmd(
+        "m",
+        &format!("UID FETCH 1:* (FLAGS) (CHANGEDSINCE {highest})"),
+    );
+    assert!(
+        changed.contains("(UID 3 FLAGS (\\Draft) MODSEQ (")
+            && changed.contains("(UID 4 FLAGS (\\Seen) MODSEQ (")
+            && !changed.contains("UID 1 ")
+            && !changed.contains("UID 2 "),
+        "{changed}"
+    );
 }
 
 fn uidnext(select: &str) -> String {

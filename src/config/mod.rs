@@ -300,6 +300,11 @@ pub struct Imap {
     /// While in IDLE, how often the folder is looked at for changes made by other programs
     /// (deliveries by this daemon wake IDLE at once).
     pub idle_poll_secs: u64,
+    /// Expunges each folder's index remembers for QRESYNC's VANISHED (EARLIER) (RFC 7162).
+    pub expunges_kept: u64,
+    /// How coarse the Maildir directories' timestamps are; 0: found from them (2 s when they
+    /// are whole seconds, else 50 ms). A folder changed within it is listed again at each command.
+    pub mtime_granularity_ms: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -488,6 +493,8 @@ impl Default for Imap {
             max_line: 65_536,
             auth_failure_delay_ms: 2000,
             idle_poll_secs: 5,
+            expunges_kept: 10_000,
+            mtime_granularity_ms: 0,
         }
     }
 }

@@ -104,6 +104,8 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("imap", "max_line", "Longest command line, literals excluded; beyond: BAD."),
     ("imap", "auth_failure_delay_ms", "Wait before answering a failed login, times the failures so far in the session."),
     ("imap", "idle_poll_secs", "In IDLE, how often the folder is checked for changes in any case (deliveries and changes by this smtpd's sessions, and by other programs through inotify, wake IDLE at once; this is for NFS or when inotify is not available)."),
+    ("imap", "expunges_kept", "Expunges each folder's index (smtpd-cache) remembers for QRESYNC's VANISHED (EARLIER); a client resynchronizing from before the oldest one kept gets every UID it may know that is gone."),
+    ("imap", "mtime_granularity_ms", "How coarse the Maildir directories' timestamps are: a folder whose new/ or cur/ changed within it is listed again at each command, else only when their metadata changed. 0: found from the timestamps (2000 when they are whole seconds, else 50); set it for NFS."),
     ("tls", "cert", "PEM certificate chain."),
     ("tls", "key", "PEM private key."),
     ("tls", "self_signed", "Make (once) and keep a self-signed certificate for hostname, localhost and 127.0.0.1 when the files are missing."),

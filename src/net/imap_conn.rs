@@ -43,6 +43,8 @@ pub struct ImapContext {
     pub max_line: u32,
     pub idle_timeout: Duration,
     pub idle_poll: Duration,
+    /// How each folder keeps its index.
+    pub index: crate::mailbox::imap::Options,
     pub auth_failure_delay: Duration,
     pub stats: Arc<Stats>,
 }
@@ -67,6 +69,11 @@ impl ImapContext {
             max_line: c.max_line,
             idle_timeout: Duration::from_secs(c.idle_timeout_secs),
             idle_poll: Duration::from_secs(c.idle_poll_secs),
+            index: crate::mailbox::imap::Options {
+                expunges_kept: usize::try_from(c.expunges_kept).unwrap_or(usize::MAX),
+                mtime_granularity: (c.mtime_granularity_ms > 0)
+                    .then(|| Duration::from_millis(c.mtime_granularity_ms)),
+            },
             auth_failure_delay: Duration::from_millis(c.auth_failure_delay_ms),
             stats,
         }
@@ -338,6 +345,11 @@ impl Conn {
                             .and_then(|d| FolderWatch::new(&d));
                     }
                 }
+                Event::Literal { file, binary } => {
+                    session::write(stream, &out, limit).await?;
+                    out.clear();
+                    super::imap_literal::write(self.who, stream, &file, binary, limit).await?;
+                }
                 Event::Close => closed = true,
                 Event::Foreign(kind) => {
                     warn!(session = self.who.sid, peer = %self.who.peer, "connection closed: {kind}")
@@ -365,10 +377,11 @@ impl Conn {
         };
         let store = Arc::clone(&self.ctx.store);
         let (local, domain) = (local.to_string(), domain.to_string());
+        let opts = self.ctx.index;
         let opened = tokio::task::spawn_blocking(move || {
             let dir = store.maildir(&domain, &local).map_err(|e| e.to_string())?;
             store.ensure(&dir).map_err(|e| e.to_string())?;
-            ImapMaildir::open(&dir, Arc::clone(&store)).map_err(|e| e.to_string())
+            ImapMaildir::open(&dir, Arc::clone(&store), opts).map_err(|e| e.to_string())
         })
         .await;
         match opened {

@@ -41,9 +41,13 @@ impl Shared {
 impl ImapMaildir {
     /// The account whose INBOX is the Maildir `root` (made with its special folders at the
     /// first login).
-    pub fn open(root: &std::path::Path, names: Arc<MaildirStore>) -> Result<Self, md::StoreError> {
+    pub fn open(
+        root: &std::path::Path,
+        names: Arc<MaildirStore>,
+        opts: md::Options,
+    ) -> Result<Self, md::StoreError> {
         Ok(ImapMaildir {
-            inner: MaildirAccount::open(root, names)?,
+            inner: MaildirAccount::open_with(root, names, opts)?,
             view: Vec::new(),
             shared: Arc::default(),
         })
@@ -95,6 +99,7 @@ fn msg(m: &md::Msg) -> ps::Msg {
         recent: m.recent,
         size: m.size,
         internal: m.internal,
+        modseq: m.modseq,
     }
 }
 
@@ -126,6 +131,7 @@ fn err(e: md::StoreError) -> ps::StoreError {
 fn changes(c: md::Changes) -> ps::Changes {
     ps::Changes {
         expunged: c.expunged,
+        vanished: c.vanished,
         exists: c.exists,
         flags: c.flags,
     }
@@ -169,6 +175,7 @@ impl Store for ImapMaildir {
             unseen: s.unseen,
             deleted: s.deleted,
             size: s.size,
+            highest_modseq: s.highest_modseq,
         })
     }
     fn append(
@@ -206,6 +213,7 @@ impl Store for ImapMaildir {
             next_uid: f.next_uid,
             msgs: &self.view,
             keywords: &f.keywords,
+            highest_modseq: f.highest_modseq(),
         })
     }
     fn sync(&mut self) -> Result<ps::Changes, ps::StoreError> {
@@ -219,22 +227,30 @@ impl Store for ImapMaildir {
         let i = self.inner.define_keyword(name).map_err(err)?;
         Ok(i.map(|i| i as u8))
     }
-    fn set_flags(&mut self, i: usize, set: ps::Flags) -> Result<(), ps::StoreError> {
-        let Some(current) = self.inner.selected().and_then(|f| f.msgs.get(i)) else {
+    fn store_flags(
+        &mut self,
+        changes: &[(usize, ps::Flags)],
+        unchanged_since: Option<u64>,
+    ) -> Result<Vec<usize>, ps::StoreError> {
+        let Some(f) = self.inner.selected() else {
             return Err(ps::StoreError::Gone);
         };
-        let f = with_flags(current.flags.clone(), set);
-        let r = self.inner.set_flags(i, f).map_err(err);
-        self.mark(r)?;
-        if let Some(v) = self.view.get_mut(i) {
-            v.flags = set;
-        }
-        Ok(())
+        let wanted: Vec<(usize, md::Flags)> = changes
+            .iter()
+            .filter_map(|&(i, set)| f.msgs.get(i).map(|m| (i, with_flags(m.flags.clone(), set))))
+            .collect();
+        let r = self
+            .inner
+            .store_flags(&wanted, unchanged_since)
+            .map_err(err);
+        // Whatever was done before a failure shows: the view follows the folder.
+        self.refresh();
+        self.mark(r)
     }
     fn expunge(
         &mut self,
         pick: &dyn Fn(usize, &ps::Msg) -> bool,
-    ) -> Result<Vec<u32>, ps::StoreError> {
+    ) -> Result<Vec<(u32, u32)>, ps::StoreError> {
         let view = &self.view;
         let r = self
             .inner
@@ -246,8 +262,20 @@ impl Store for ImapMaildir {
         }
         r
     }
+    fn expunged_since(&self, since: u64) -> Option<Vec<u32>> {
+        self.inner.selected()?.expunged_since(since)
+    }
     fn read(&self, i: usize) -> Result<Vec<u8>, ps::StoreError> {
         self.inner.read(i).map_err(err)
+    }
+    fn file(&self, i: usize) -> Option<ps::MessageFile> {
+        let f = self.inner.selected()?;
+        let m = f.msgs.get(i)?;
+        Some(ps::MessageFile {
+            path: m.path.clone(),
+            folder: f.dir.clone(),
+            base: m.base.clone(),
+        })
     }
     fn copy(
         &mut self,
@@ -272,7 +300,7 @@ mod tests {
         std::fs::write(d.path().join("cur/1700000001.M1P1Q1.h:2,PSa"), "m\n").unwrap();
         std::fs::write(d.path().join("dovecot-keywords"), "0 $Forwarded\n").unwrap();
         let names = Arc::new(MaildirStore::new(d.path(), "h"));
-        let mut s = ImapMaildir::open(d.path(), names).unwrap();
+        let mut s = ImapMaildir::open(d.path(), names, md::Options::default()).unwrap();
         s.select("INBOX", false).unwrap();
         let sel = s.selected().unwrap();
         assert_eq!(sel.msgs.len(), 1);

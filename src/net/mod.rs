@@ -1,6 +1,7 @@
 //! The thin tokio layer: listeners, connection limits, and the SMTP connection driver that feeds
 //! socket bytes to the sans-IO engine and carries out its events.
 pub mod imap_conn;
+pub mod imap_literal;
 pub mod imap_store;
 pub mod imap_watch;
 pub mod limiter;

@@ -183,6 +183,8 @@ impl Loader<'_> {
                     0,
                 ),
                 idle_poll_secs: l.uint(s, "idle_poll_secs", d.idle_poll_secs, 1),
+                expunges_kept: l.uint(s, "expunges_kept", d.expunges_kept, 1),
+                mtime_granularity_ms: l.uint(s, "mtime_granularity_ms", d.mtime_granularity_ms, 0),
             }
         })
     }

@@ -2,21 +2,85 @@
 //! order with their flags, kept in step with the files and with `dovecot-uidlist`. A session
 //! holds one [`Folder`] while a folder is selected; [`Folder::sync`] brings it up to date and says
 //! what changed (for EXISTS / EXPUNGE / FETCH), rescanning only when `new/` or `cur/` changed.
+//! Mod-sequences (RFC 7162) and sizes come from the folder's [`Index`]. What changes the files
+//! and the index (STORE, EXPUNGE, the index brought in line) is in `folder_write.rs`.
+//!
+//! "Changed" is decided from each directory's exact (mtime in nanoseconds, ctime, size, link
+//! count, inode): unchanged, nothing is listed. A directory changed less than the timestamp
+//! granularity ago may change again without its mtime moving (Linux stamps files from a clock
+//! that ticks every few milliseconds), so it is listed again at each sync until that time has
+//! passed: 50 ms where the file system keeps nanoseconds, 2 s where its timestamps are whole
+//! seconds (seen as a zero nanosecond part on both directories), or `[imap]
+//! mtime_granularity_ms` when set.
 
 use std::collections::HashMap;
 use std::fs;
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use super::flags::{Flags, base_of};
+use super::index::{Index, Seen};
+use super::keywords;
 use super::uidlist::{self, Lock, UidList};
 use super::{StoreError, io_at};
-use super::{cache, keywords};
 use crate::wire::WireSize;
 
 /// How long to wait for another holder of the uidlist lock.
 const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// How a folder keeps its index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Expunges remembered for QRESYNC's VANISHED (EARLIER): `[imap] expunges_kept`.
+    pub expunges_kept: usize,
+    /// The directories' timestamp granularity (`[imap] mtime_granularity_ms`); `None`: found
+    /// from the timestamps.
+    pub mtime_granularity: Option<Duration>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            expunges_kept: 10_000,
+            mtime_granularity: None,
+        }
+    }
+}
+
+/// What a directory's metadata says about its entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct DirStamp {
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+    size: u64,
+    nlink: u64,
+    ino: u64,
+}
+
+impl DirStamp {
+    fn of(p: &Path) -> Option<DirStamp> {
+        let m = fs::metadata(p).ok()?;
+        Some(DirStamp {
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+            size: m.size(),
+            nlink: m.nlink(),
+            ino: m.ino(),
+        })
+    }
+
+    /// Changed less than `window` before now (or in the future: another clock).
+    fn is_fresh(&self, now: SystemTime, window: Duration) -> bool {
+        let t = SystemTime::UNIX_EPOCH
+            + Duration::new(
+                self.mtime.0.max(0) as u64,
+                self.mtime.1.clamp(0, 999_999_999) as u32,
+            );
+        now.duration_since(t).map_or(true, |d| d < window)
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Msg {
@@ -31,6 +95,8 @@ pub struct Msg {
     pub size: u64,
     /// INTERNALDATE: the file's modification time, Unix seconds.
     pub internal: i64,
+    /// The mod-sequence of its last change (RFC 7162).
+    pub modseq: u64,
 }
 
 /// What a sync found since the last one.
@@ -38,6 +104,8 @@ pub struct Msg {
 pub struct Changes {
     /// Sequence numbers to report as EXPUNGE, in the order to send them.
     pub expunged: Vec<u32>,
+    /// The UIDs of those, ascending (for VANISHED).
+    pub vanished: Vec<u32>,
     /// The new message count when messages arrived.
     pub exists: Option<u32>,
     /// Sequence numbers (after the expunges) whose flags changed.
@@ -53,14 +121,19 @@ pub struct Folder {
     /// Keyword names by index (`dovecot-keywords`).
     pub keywords: Vec<String>,
     pub read_only: bool,
-    stamp: Option<(SystemTime, SystemTime)>,
-    /// Size and INTERNALDATE by base name, from `smtpd-cache` and kept up to date with it.
-    cache: HashMap<String, cache::Entry>,
+    stamp: Option<(DirStamp, DirStamp)>,
+    /// The index as of the last sync (`smtpd-cache`).
+    index: Index,
+    opts: Options,
 }
 
 impl Folder {
     /// Opens the Maildir at `dir`; unless `read_only`, messages in `new/` move to `cur/`.
     pub fn open(dir: &Path, read_only: bool) -> Result<Folder, StoreError> {
+        Folder::open_with(dir, read_only, Options::default())
+    }
+
+    pub fn open_with(dir: &Path, read_only: bool, opts: Options) -> Result<Folder, StoreError> {
         let mut f = Folder {
             dir: dir.to_path_buf(),
             uidvalidity: 0,
@@ -69,10 +142,24 @@ impl Folder {
             keywords: Vec::new(),
             read_only,
             stamp: None,
-            cache: cache::load(dir),
+            index: Index::default(),
+            opts,
         };
         f.rescan()?;
         Ok(f)
+    }
+
+    /// HIGHESTMODSEQ (RFC 7162).
+    pub fn highest_modseq(&self) -> u64 {
+        self.index.highest
+    }
+
+    /// The UIDs expunged after mod-sequence `since` that this view no longer holds, ascending;
+    /// `None` when the index no longer knows them all.
+    pub fn expunged_since(&self, since: u64) -> Option<Vec<u32>> {
+        let mut uids = self.index.expunged_since(since)?;
+        uids.retain(|&u| self.seq_of(u).is_none());
+        Some(uids)
     }
 
     /// The 1-based sequence number of `uid`.
@@ -102,12 +189,15 @@ impl Folder {
         for m in &old {
             old_max = m.uid;
             match new.get(&m.uid) {
-                None => changes.expunged.push(kept + 1),
+                None => {
+                    changes.expunged.push(kept + 1);
+                    changes.vanished.push(m.uid);
+                }
                 Some(&i) => {
                     kept += 1;
                     let now = &mut self.msgs[i];
                     now.recent |= m.recent;
-                    if now.flags != m.flags {
+                    if now.flags != m.flags || now.modseq != m.modseq {
                         changes.flags.push(kept);
                     }
                 }
@@ -123,21 +213,30 @@ impl Folder {
         let Some((new, cur)) = self.stamp else {
             return true;
         };
-        let now = SystemTime::now();
-        let fresh = |t: SystemTime| {
-            now.duration_since(t)
-                .map_or(true, |d| d < Duration::from_secs(2))
+        let (Some(n), Some(c)) = (
+            DirStamp::of(&self.dir.join("new")),
+            DirStamp::of(&self.dir.join("cur")),
+        ) else {
+            return true;
         };
-        match (mtime(&self.dir.join("new")), mtime(&self.dir.join("cur"))) {
-            // A directory changed within the clock's granularity may change again unseen.
-            (Some(n), Some(c)) => n != new || c != cur || fresh(n) || fresh(c),
-            _ => true,
+        if n != new || c != cur {
+            return true;
         }
+        // A directory changed within the timestamps' granularity may change again unseen.
+        let window = self.opts.mtime_granularity.unwrap_or_else(|| {
+            if n.mtime.1 == 0 && c.mtime.1 == 0 {
+                Duration::from_secs(2)
+            } else {
+                Duration::from_millis(50)
+            }
+        });
+        let now = SystemTime::now();
+        n.is_fresh(now, window) || c.is_fresh(now, window)
     }
 
-    fn rescan(&mut self) -> Result<(), StoreError> {
-        let stamp = (mtime(&self.dir.join("new")), mtime(&self.dir.join("cur")));
-        let mut files: Vec<(String, PathBuf, bool)> = Vec::new();
+    /// The message files of `new/` and `cur/`: (name, path, in new/).
+    fn list_files(&self) -> Result<Vec<(String, PathBuf, bool)>, StoreError> {
+        let mut files = Vec::new();
         for (sub, in_new) in [("new", true), ("cur", false)] {
             let d = self.dir.join(sub);
             let entries = fs::read_dir(&d).map_err(io_at("list", &d))?;
@@ -149,6 +248,55 @@ impl Folder {
                 files.push((name, e.path(), in_new));
             }
         }
+        Ok(files)
+    }
+
+    /// The messages of `list` that `files` holds, with sizes and dates from `idx` (or this
+    /// view's index, or the file).
+    fn found(
+        &self,
+        list: &UidList,
+        files: &[(String, PathBuf, bool)],
+        idx: &Index,
+    ) -> Result<Vec<Found>, StoreError> {
+        let by_base: HashMap<&str, (&str, &PathBuf)> = files
+            .iter()
+            .map(|(n, p, _)| (base_of(n), (n.as_str(), p)))
+            .collect();
+        let mut found = Vec::with_capacity(by_base.len());
+        for r in &list.records {
+            let Some(&(name, path)) = by_base.get(r.base.as_str()) else {
+                continue;
+            };
+            let known = idx
+                .entries
+                .get(r.base.as_str())
+                .or_else(|| self.index.entries.get(r.base.as_str()));
+            let (size, internal) = match known {
+                Some(e) => (e.size, e.internal),
+                None => match entry_of(path, &r.base)? {
+                    Some(e) => e,
+                    None => continue,
+                },
+            };
+            found.push(Found {
+                uid: r.uid,
+                base: r.base.clone(),
+                name: name.to_string(),
+                path: path.clone(),
+                size,
+                internal,
+            });
+        }
+        Ok(found)
+    }
+
+    fn rescan(&mut self) -> Result<(), StoreError> {
+        let stamp = (
+            DirStamp::of(&self.dir.join("new")),
+            DirStamp::of(&self.dir.join("cur")),
+        );
+        let mut files = self.list_files()?;
         let mut recent = std::collections::HashSet::new();
         if !self.read_only {
             for (name, path, in_new) in files.iter_mut().filter(|f| f.2) {
@@ -178,40 +326,25 @@ impl Folder {
         self.keywords = keywords::load(&self.dir);
         self.uidvalidity = list.uidvalidity;
         self.next_uid = list.next_uid;
-        let mut msgs = Vec::with_capacity(by_base.len());
-        let mut dirty = false;
-        for r in &list.records {
-            let Some(&(name, path)) = by_base.get(r.base.as_str()) else {
-                continue;
-            };
-            let entry = match self.cache.get(r.base.as_str()) {
-                Some(&e) => e,
-                None => {
-                    let Some(e) = entry_of(path, &r.base)? else {
-                        continue;
-                    };
-                    self.cache.insert(r.base.clone(), e);
-                    dirty = true;
-                    e
-                }
-            };
-            let (size, internal) = (entry.size, entry.internal);
-            msgs.push(Msg {
-                uid: r.uid,
-                base: r.base.clone(),
-                path: path.clone(),
-                flags: Flags::from_name(name),
-                recent: recent.contains(r.base.as_str()),
-                size,
-                internal,
-            });
+        let mut idx = std::mem::take(&mut self.index).refreshed(&self.dir);
+        let mut found = self.found(&list, &files, &idx)?;
+        if idx.is_behind(list.uidvalidity, &seen_of(&found)) {
+            (idx, found) = self.reconciled(&list, found, idx)?;
         }
-        self.msgs = msgs;
-        let before = self.cache.len();
-        self.cache.retain(|b, _| by_base.contains_key(b.as_str()));
-        if dirty || self.cache.len() != before {
-            cache::save(&self.dir, &self.cache);
-        }
+        self.msgs = found
+            .into_iter()
+            .map(|f| Msg {
+                modseq: idx.entries.get(&f.base).map_or(idx.highest, |e| e.modseq),
+                recent: recent.contains(&f.base),
+                flags: Flags::from_name(&f.name),
+                uid: f.uid,
+                base: f.base,
+                path: f.path,
+                size: f.size,
+                internal: f.internal,
+            })
+            .collect();
+        self.index = idx;
         self.stamp = match stamp {
             (Some(n), Some(c)) => Some((n, c)),
             _ => None,
@@ -256,62 +389,6 @@ impl Folder {
         Ok(i)
     }
 
-    /// Renames message `i` to carry `flags` (within `cur/`).
-    pub fn set_flags(&mut self, i: usize, flags: Flags) -> Result<(), StoreError> {
-        let Some(m) = self.msgs.get_mut(i) else {
-            return Ok(());
-        };
-        if m.flags == flags {
-            return Ok(());
-        }
-        let to = self
-            .dir
-            .join("cur")
-            .join(format!("{}{}", m.base, flags.info()));
-        match fs::rename(&m.path, &to) {
-            Ok(()) => {}
-            // Renamed by another process since the last sync: find it again.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let Some(now) = find(&self.dir, &m.base) else {
-                    return Ok(());
-                };
-                fs::rename(&now, &to).map_err(io_at("rename", &now))?;
-            }
-            Err(e) => return Err(io_at("rename", &m.path)(e)),
-        }
-        m.path = to;
-        m.flags = flags;
-        Ok(())
-    }
-
-    /// Removes the messages whose index `pick` accepts; returns the EXPUNGE sequence numbers
-    /// in the order to send them.
-    pub fn expunge(&mut self, pick: impl Fn(usize, &Msg) -> bool) -> Result<Vec<u32>, StoreError> {
-        let mut gone = Vec::new();
-        let mut kept = Vec::with_capacity(self.msgs.len());
-        let mut first_err = None;
-        for (i, m) in std::mem::take(&mut self.msgs).into_iter().enumerate() {
-            if !pick(i, &m) {
-                kept.push(m);
-                continue;
-            }
-            match fs::remove_file(&m.path) {
-                Ok(()) => gone.push(kept.len() as u32 + 1),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => gone.push(kept.len() as u32 + 1),
-                Err(e) => {
-                    first_err.get_or_insert(io_at("delete", &m.path)(e));
-                    kept.push(m);
-                }
-            }
-        }
-        self.msgs = kept;
-        sync_dir(&self.dir.join("cur"));
-        match first_err {
-            Some(e) if gone.is_empty() => Err(e),
-            _ => Ok(gone),
-        }
-    }
-
     /// The stored bytes of message `i` (LF line ends), found again if renamed meanwhile.
     pub fn read(&self, i: usize) -> Result<Vec<u8>, StoreError> {
         let Some(m) = self.msgs.get(i) else {
@@ -328,6 +405,23 @@ impl Folder {
     }
 }
 
+/// Opens a message file at `path`, or where its base name `base` is now in `folder` when it
+/// was renamed meanwhile; `None` when it is gone.
+pub fn open_message(path: &Path, folder: &Path, base: &str) -> io::Result<Option<fs::File>> {
+    match fs::File::open(path) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => match find(folder, base) {
+            Some(p) => match fs::File::open(p) {
+                Ok(f) => Ok(Some(f)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e),
+            },
+            None => Ok(None),
+        },
+        Err(e) => Err(e),
+    }
+}
+
 /// Where the message with this base name is now (`cur/` or `new/`).
 fn find(dir: &Path, base: &str) -> Option<PathBuf> {
     for sub in ["cur", "new"] {
@@ -341,8 +435,33 @@ fn find(dir: &Path, base: &str) -> Option<PathBuf> {
     None
 }
 
-fn mtime(p: &Path) -> Option<SystemTime> {
-    fs::metadata(p).and_then(|m| m.modified()).ok()
+/// One message as a listing found it.
+struct Found {
+    uid: u32,
+    base: String,
+    name: String,
+    path: PathBuf,
+    size: u64,
+    internal: i64,
+}
+
+fn seen_of(found: &[Found]) -> Vec<Seen<'_>> {
+    found
+        .iter()
+        .map(|f| Seen {
+            uid: f.uid,
+            base: &f.base,
+            letters: letters_of(&f.name),
+            size: f.size,
+            internal: f.internal,
+        })
+        .collect()
+}
+
+/// The flag letters of a file name (after `:2,`).
+fn letters_of(name: &str) -> &str {
+    let rest = &name[base_of(name).len()..];
+    rest.strip_prefix(":2,").unwrap_or("")
 }
 
 pub(super) fn sync_dir(d: &Path) {
@@ -360,7 +479,7 @@ fn size_hint(base: &str) -> Option<u64> {
 }
 
 /// Size and INTERNALDATE of the message file at `path` (`None` when it is gone).
-fn entry_of(path: &Path, base: &str) -> Result<Option<cache::Entry>, StoreError> {
+fn entry_of(path: &Path, base: &str) -> Result<Option<(u64, i64)>, StoreError> {
     let meta = match fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -379,14 +498,22 @@ fn entry_of(path: &Path, base: &str) -> Result<Option<cache::Entry>, StoreError>
         .ok()
         .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_secs() as i64);
-    Ok(Some(cache::Entry { size, internal }))
+    Ok(Some((size, internal)))
 }
 
+/// Counted in chunks: a large message is not read into memory for its size.
 fn wire_size_of(path: &Path) -> io::Result<u64> {
-    let bytes = fs::read(path)?;
+    use std::io::Read;
+    let mut f = fs::File::open(path)?;
     let mut w = WireSize::default();
-    w.feed(&bytes);
-    Ok(w.total())
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(w.total());
+        }
+        w.feed(&buf[..n]);
+    }
 }
 
 /// Delivery order of standard names: `<secs>.M<usec>...` compare by their numbers.
@@ -401,6 +528,9 @@ fn natural_key(base: &str) -> (u64, u64) {
         .unwrap_or(0);
     (secs, usec)
 }
+
+#[path = "folder_write.rs"]
+mod write;
 
 #[cfg(test)]
 #[path = "folder_tests.rs"]

@@ -6,14 +6,14 @@
 //! - [`uidlist`]: `dovecot-uidlist` v3 and its dotlock.
 //! - [`flags`]: the info letters.
 //! - [`folder`]: one selected folder kept in step with its files.
-//! - [`cache`]: sizes and dates per message, kept across restarts.
+//! - [`index`]: UIDs, sizes, dates and mod-sequences per message, kept across restarts.
 //! - [`keywords`]: `dovecot-keywords`, the names of the keyword letters.
 //! - [`account`]: the folder tree (names, LIST, CREATE/DELETE/RENAME, subscriptions, APPEND, COPY).
 //! - [`store`]: one session's view (the account and its selected folder), over the three above.
 pub mod account;
-pub mod cache;
 pub mod flags;
 pub mod folder;
+pub mod index;
 pub mod keywords;
 pub mod store;
 pub mod uidlist;
@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 pub use account::{Account, FolderInfo};
 pub use flags::{Flag, Flags};
-pub use folder::{Changes, Folder, Msg};
+pub use folder::{Changes, Folder, Msg, Options};
 pub use store::{MaildirAccount, Status};
 
 #[derive(Debug, thiserror::Error)]

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::{Account, Changes, Flags, Folder, FolderInfo, Msg, StoreError};
+use super::{Account, Changes, Flags, Folder, FolderInfo, Msg, Options, StoreError};
 use crate::mailbox::MaildirStore;
 
 /// STATUS counts of one folder.
@@ -19,19 +19,31 @@ pub struct Status {
     pub deleted: u32,
     /// Octets of all messages with CRLF line ends (STATUS SIZE).
     pub size: u64,
+    /// HIGHESTMODSEQ (RFC 7162).
+    pub highest_modseq: u64,
 }
 
 pub struct MaildirAccount {
     pub account: Account,
     folder: Option<Folder>,
+    opts: Options,
 }
 
 impl MaildirAccount {
     /// The account whose INBOX is `root` (an existing Maildir).
     pub fn open(root: &std::path::Path, names: Arc<MaildirStore>) -> Result<Self, StoreError> {
+        MaildirAccount::open_with(root, names, Options::default())
+    }
+
+    pub fn open_with(
+        root: &std::path::Path,
+        names: Arc<MaildirStore>,
+        opts: Options,
+    ) -> Result<Self, StoreError> {
         Ok(MaildirAccount {
             account: Account::open(root, names)?,
             folder: None,
+            opts,
         })
     }
 
@@ -59,7 +71,7 @@ impl MaildirAccount {
 
     pub fn status(&self, name: &str) -> Result<Status, StoreError> {
         let dir = self.account.existing(name)?;
-        let f = Folder::open(&dir, true)?;
+        let f = Folder::open_with(&dir, true, self.opts)?;
         let new = f
             .msgs
             .iter()
@@ -81,6 +93,7 @@ impl MaildirAccount {
                 .filter(|m| m.flags.contains(super::Flag::Deleted))
                 .count() as u32,
             size: f.msgs.iter().map(|m| m.size).sum(),
+            highest_modseq: f.highest_modseq(),
         })
     }
 
@@ -112,7 +125,7 @@ impl MaildirAccount {
     pub fn select(&mut self, name: &str, read_only: bool) -> Result<(), StoreError> {
         self.folder = None;
         let dir = self.account.existing(name)?;
-        self.folder = Some(Folder::open(&dir, read_only)?);
+        self.folder = Some(Folder::open_with(&dir, read_only, self.opts)?);
         Ok(())
     }
     pub fn deselect(&mut self) {
@@ -130,10 +143,17 @@ impl MaildirAccount {
     pub fn define_keyword(&mut self, name: &str) -> Result<Option<usize>, StoreError> {
         self.folder_mut()?.define_keyword(name)
     }
-    pub fn set_flags(&mut self, i: usize, flags: Flags) -> Result<(), StoreError> {
-        self.folder_mut()?.set_flags(i, flags)
+    pub fn store_flags(
+        &mut self,
+        changes: &[(usize, Flags)],
+        unchanged_since: Option<u64>,
+    ) -> Result<Vec<usize>, StoreError> {
+        self.folder_mut()?.store_flags(changes, unchanged_since)
     }
-    pub fn expunge(&mut self, pick: &dyn Fn(usize, &Msg) -> bool) -> Result<Vec<u32>, StoreError> {
+    pub fn expunge(
+        &mut self,
+        pick: &dyn Fn(usize, &Msg) -> bool,
+    ) -> Result<Vec<(u32, u32)>, StoreError> {
         self.folder_mut()?.expunge(pick)
     }
     pub fn read(&self, i: usize) -> Result<Vec<u8>, StoreError> {

@@ -65,6 +65,8 @@ impl ImapSession {
             "BINARY",
             "STATUS=SIZE",
             "SEARCHRES",
+            "CONDSTORE",
+            "QRESYNC",
         ] {
             caps.push(c.into());
         }
@@ -94,14 +96,29 @@ pub fn id(s: &mut ImapSession, tag: &str) {
     s.reply(tagged(tag, "OK", "ID completed"));
 }
 
-/// ENABLE (RFC 5161): IMAP4rev2 is the one capability that can be enabled; others are left out
-/// of the ENABLED line, as RFC 5161 says of what the server does not know.
+/// ENABLE (RFC 5161): IMAP4rev2 (before SELECT), CONDSTORE and QRESYNC (RFC 7162) can be
+/// enabled; others are left out of the ENABLED line, as RFC 5161 says of what the server does
+/// not know.
 pub fn enable(s: &mut ImapSession, tag: &str, names: &[String]) {
     let wants_rev2 = names.iter().any(|n| n.eq_ignore_ascii_case("IMAP4rev2"));
     let mut line = String::from("ENABLED");
     if wants_rev2 && s.state == State::Authenticated {
         s.rev2 = true;
         line.push_str(" IMAP4rev2");
+    }
+    // RFC 7162 section 3.2.3: QRESYNC implies CONDSTORE; each is named once.
+    let wants = |c: &str| names.iter().any(|n| n.eq_ignore_ascii_case(c));
+    if wants("CONDSTORE") && !s.condstore {
+        s.condstore = true;
+        line.push_str(" CONDSTORE");
+    }
+    if wants("QRESYNC") && !s.qresync {
+        s.qresync = true;
+        if !s.condstore {
+            s.condstore = true;
+            line.push_str(" CONDSTORE");
+        }
+        line.push_str(" QRESYNC");
     }
     s.reply(untagged(&line));
     s.reply(tagged(tag, "OK", "ENABLE completed"));

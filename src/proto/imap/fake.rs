@@ -5,7 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::store::{Changes, Flag, Flags, FolderInfo, Msg, Selected, Status, Store, StoreError};
+use super::store::{
+    Changes, Flag, Flags, FolderInfo, MessageFile, Msg, Selected, Status, Store, StoreError,
+};
 
 #[derive(Clone, Debug, Default)]
 struct Folder {
@@ -13,6 +15,26 @@ struct Folder {
     next_uid: u32,
     /// (message, bytes, still in new/).
     msgs: Vec<(Msg, Vec<u8>, bool)>,
+    highest_modseq: u64,
+    /// (modseq, UID) of each expunge.
+    expunged: Vec<(u64, u32)>,
+}
+
+impl Folder {
+    fn new(uidvalidity: u32) -> Folder {
+        Folder {
+            uidvalidity,
+            next_uid: 1,
+            msgs: Vec::new(),
+            highest_modseq: 1,
+            expunged: Vec::new(),
+        }
+    }
+
+    fn next_modseq(&mut self) -> u64 {
+        self.highest_modseq += 1;
+        self.highest_modseq
+    }
 }
 
 #[derive(Debug, Default)]
@@ -37,14 +59,8 @@ impl Account {
             .chain(SPECIAL.iter().map(|s| s.0))
             .enumerate()
         {
-            a.folders.insert(
-                name.to_string(),
-                Folder {
-                    uidvalidity: 1000 + i as u32,
-                    next_uid: 1,
-                    msgs: Vec::new(),
-                },
-            );
+            a.folders
+                .insert(name.to_string(), Folder::new(1000 + i as u32));
             a.subscribed.insert(name.to_string());
         }
         Arc::new(Mutex::new(a))
@@ -67,6 +83,7 @@ impl Account {
         let uid = f.next_uid;
         f.next_uid += 1;
         let size = crate::wire::wire_size(bytes);
+        let modseq = f.next_modseq();
         f.msgs.push((
             Msg {
                 uid,
@@ -74,6 +91,7 @@ impl Account {
                 recent: false,
                 size,
                 internal,
+                modseq,
             },
             bytes.to_vec(),
             new,
@@ -84,6 +102,24 @@ impl Account {
     /// Whether folder `name` (as stored: modified UTF-7) exists.
     pub fn has_folder(&self, name: &str) -> bool {
         self.folders.contains_key(name)
+    }
+
+    /// A flag change by another program (Dovecot, mutt): a new modseq, seen at the next sync.
+    pub fn set_flags(&mut self, name: &str, uid: u32, flags: Flags) {
+        if let Some(f) = self.folders.get_mut(name) {
+            let m = f.next_modseq();
+            if let Some(e) = f.msgs.iter_mut().find(|e| e.0.uid == uid) {
+                e.0.flags = flags;
+                e.0.modseq = m;
+            }
+        }
+    }
+
+    /// Forgets the expunges up to now (as an index that kept too few of them).
+    pub fn forget_expunges(&mut self, name: &str) {
+        if let Some(f) = self.folders.get_mut(name) {
+            f.expunged.clear();
+        }
     }
 
     /// The flags of every message of `name`.
@@ -99,6 +135,13 @@ pub struct FakeStore {
     account: Arc<Mutex<Account>>,
     selected: Option<(String, u32, u32)>,
     view: Vec<Msg>,
+    /// HIGHESTMODSEQ and the expunges as of the last sync.
+    highest_modseq: u64,
+    expunged: Vec<(u64, u32)>,
+    /// Expunges before the first kept one are forgotten (the store answers `None`).
+    forgotten: bool,
+    /// Name a file per message (`msg<uid>`), as a store whose messages can be streamed.
+    pub files: bool,
     /// Keyword names by index (this handle's only: the tests use keywords in one session).
     keywords: Vec<String>,
 }
@@ -109,6 +152,10 @@ impl FakeStore {
             account: Arc::clone(account),
             selected: None,
             view: Vec::new(),
+            highest_modseq: 0,
+            expunged: Vec::new(),
+            forgotten: false,
+            files: false,
             keywords: Vec::new(),
         }
     }
@@ -160,14 +207,7 @@ impl Store for FakeStore {
             return Err(StoreError::Exists);
         }
         let v = 2000 + a.folders.len() as u32;
-        a.folders.insert(
-            name.to_string(),
-            Folder {
-                uidvalidity: v,
-                next_uid: 1,
-                msgs: Vec::new(),
-            },
-        );
+        a.folders.insert(name.to_string(), Folder::new(v));
         Ok(())
     }
     fn delete(&mut self, name: &str) -> Result<(), StoreError> {
@@ -218,6 +258,7 @@ impl Store for FakeStore {
                 .filter(|m| m.0.flags.contains(Flag::Deleted))
                 .count() as u32,
             size: f.msgs.iter().map(|m| m.0.size).sum(),
+            highest_modseq: f.highest_modseq,
         })
     }
     fn append(
@@ -235,7 +276,8 @@ impl Store for FakeStore {
     fn select(&mut self, name: &str, read_only: bool) -> Result<(), StoreError> {
         self.selected = None;
         check(name)?;
-        let mut a = self.lock();
+        let acc = Arc::clone(&self.account);
+        let mut a = acc.lock().unwrap_or_else(PoisonError::into_inner);
         let f = a.folders.get_mut(name).ok_or(StoreError::NoSuchFolder)?;
         let mut view = Vec::new();
         for (m, _, new) in f.msgs.iter_mut() {
@@ -247,6 +289,9 @@ impl Store for FakeStore {
             view.push(v);
         }
         let sel = (name.to_string(), f.uidvalidity, f.next_uid);
+        self.highest_modseq = f.highest_modseq;
+        self.expunged = f.expunged.clone();
+        self.forgotten = f.expunged.is_empty() && f.highest_modseq > 1;
         drop(a);
         self.view = view;
         self.selected = Some(sel);
@@ -262,6 +307,7 @@ impl Store for FakeStore {
             next_uid: *n,
             msgs: &self.view,
             keywords: &self.keywords,
+            highest_modseq: self.highest_modseq,
         })
     }
     fn keyword(&mut self, name: &str) -> Result<Option<u8>, StoreError> {
@@ -282,24 +328,31 @@ impl Store for FakeStore {
         let Ok(name) = self.name() else {
             return Ok(Changes::default());
         };
-        let a = self.lock();
+        let acc = Arc::clone(&self.account);
+        let a = acc.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(f) = a.folders.get(&name) else {
             return Ok(Changes::default());
         };
         let now: Vec<Msg> = f.msgs.iter().map(|m| m.0.clone()).collect();
         let next = f.next_uid;
+        self.highest_modseq = f.highest_modseq;
+        self.expunged = f.expunged.clone();
         drop(a);
         let mut ch = Changes::default();
         let mut kept = Vec::new();
         for old in std::mem::take(&mut self.view) {
             match now.iter().find(|m| m.uid == old.uid) {
-                None => ch.expunged.push(kept.len() as u32 + 1),
+                None => {
+                    ch.expunged.push(kept.len() as u32 + 1);
+                    ch.vanished.push(old.uid);
+                }
                 Some(m) => {
-                    if m.flags != old.flags {
+                    if m.flags != old.flags || m.modseq != old.modseq {
                         ch.flags.push(kept.len() as u32 + 1);
                     }
                     kept.push(Msg {
                         flags: m.flags,
+                        modseq: m.modseq,
                         ..old
                     });
                 }
@@ -321,22 +374,46 @@ impl Store for FakeStore {
         }
         Ok(ch)
     }
-    fn set_flags(&mut self, i: usize, flags: Flags) -> Result<(), StoreError> {
+    fn store_flags(
+        &mut self,
+        changes: &[(usize, Flags)],
+        unchanged_since: Option<u64>,
+    ) -> Result<Vec<usize>, StoreError> {
         let name = self.name()?;
-        let uid = self.view.get(i).ok_or(StoreError::Gone)?.uid;
-        let mut a = self.lock();
+        let acc = Arc::clone(&self.account);
+        let mut a = acc.lock().unwrap_or_else(PoisonError::into_inner);
         let f = a.folders.get_mut(&name).ok_or(StoreError::NoSuchFolder)?;
-        let m = f
-            .msgs
-            .iter_mut()
-            .find(|m| m.0.uid == uid)
-            .ok_or(StoreError::Gone)?;
-        m.0.flags = flags;
-        drop(a);
-        self.view[i].flags = flags;
-        Ok(())
+        let mut refused = Vec::new();
+        let mut done = Vec::new();
+        for &(i, flags) in changes {
+            let uid = self.view.get(i).ok_or(StoreError::Gone)?.uid;
+            let Some(m) = f.msgs.iter().find(|m| m.0.uid == uid) else {
+                continue;
+            };
+            if unchanged_since.is_some_and(|u| m.0.modseq > u) {
+                refused.push(i);
+            } else if m.0.flags != flags {
+                done.push((i, uid, flags));
+            }
+        }
+        if !done.is_empty() {
+            let modseq = f.next_modseq();
+            for &(i, uid, flags) in &done {
+                if let Some(m) = f.msgs.iter_mut().find(|m| m.0.uid == uid) {
+                    m.0.flags = flags;
+                    m.0.modseq = modseq;
+                }
+                self.view[i].flags = flags;
+                self.view[i].modseq = modseq;
+            }
+            self.highest_modseq = modseq;
+        }
+        Ok(refused)
     }
-    fn expunge(&mut self, pick: &dyn Fn(usize, &Msg) -> bool) -> Result<Vec<u32>, StoreError> {
+    fn expunge(
+        &mut self,
+        pick: &dyn Fn(usize, &Msg) -> bool,
+    ) -> Result<Vec<(u32, u32)>, StoreError> {
         let name = self.name()?;
         let gone: Vec<u32> = self
             .view
@@ -345,22 +422,43 @@ impl Store for FakeStore {
             .filter(|(i, m)| pick(*i, m))
             .map(|(_, m)| m.uid)
             .collect();
-        let mut a = self.lock();
-        if let Some(f) = a.folders.get_mut(&name) {
+        let acc = Arc::clone(&self.account);
+        let mut a = acc.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(f) = a.folders.get_mut(&name)
+            && !gone.is_empty()
+        {
             f.msgs.retain(|m| !gone.contains(&m.0.uid));
+            let modseq = f.next_modseq();
+            f.expunged.extend(gone.iter().map(|&u| (modseq, u)));
+            self.highest_modseq = modseq;
+            self.expunged = f.expunged.clone();
         }
         drop(a);
         let mut seqs = Vec::new();
         let mut kept = Vec::new();
         for m in std::mem::take(&mut self.view) {
             if gone.contains(&m.uid) {
-                seqs.push(kept.len() as u32 + 1);
+                seqs.push((kept.len() as u32 + 1, m.uid));
             } else {
                 kept.push(m);
             }
         }
         self.view = kept;
         Ok(seqs)
+    }
+    fn expunged_since(&self, since: u64) -> Option<Vec<u32>> {
+        let first = self.expunged.first().map_or(u64::MAX, |e| e.0);
+        if self.forgotten && since < first {
+            return None;
+        }
+        let mut uids: Vec<u32> = self
+            .expunged
+            .iter()
+            .filter(|e| e.0 > since && !self.view.iter().any(|m| m.uid == e.1))
+            .map(|e| e.1)
+            .collect();
+        uids.sort_unstable();
+        Some(uids)
     }
     fn read(&self, i: usize) -> Result<Vec<u8>, StoreError> {
         let name = self.name()?;
@@ -372,6 +470,14 @@ impl Store for FakeStore {
             .find(|m| m.0.uid == uid)
             .map(|m| m.1.clone())
             .ok_or(StoreError::Gone)
+    }
+    fn file(&self, i: usize) -> Option<MessageFile> {
+        let m = self.view.get(i).filter(|_| self.files)?;
+        Some(MessageFile {
+            path: format!("/nowhere/cur/msg{}", m.uid).into(),
+            folder: "/nowhere".into(),
+            base: format!("msg{}", m.uid),
+        })
     }
     fn copy(&mut self, idx: &[usize], dest: &str) -> Result<(u32, Vec<(u32, u32)>), StoreError> {
         let name = self.name()?;

@@ -3,6 +3,7 @@
 //! BINARY[section]<partial>, BINARY.PEEK and BINARY.SIZE ([`super::binary`]). A message's file
 //! is read only when an item needs its content; a non-PEEK body or binary fetch sets \Seen.
 
+use imap_codec::imap_types::command::FetchModifier;
 use imap_codec::imap_types::fetch::{
     Macro, MacroOrMessageDataItemNames, MessageDataItemName, Part, Section,
 };
@@ -13,8 +14,8 @@ use super::encode::{internal_date, literal, literal8, tagged};
 use super::mime::{self, Spec};
 use super::selected::{flags_list, report_changes, store_failed};
 use super::seqset::{out_of_range, resolve};
-use super::session::ImapSession;
-use super::store::{Flag, StoreError};
+use super::session::{Event, ImapSession};
+use super::store::{Flag, Flags, StoreError};
 
 /// One BODY[...] item, resolved.
 struct BodyItem {
@@ -56,6 +57,7 @@ enum Item {
     Envelope,
     Structure(&'static str),
     Body(BodyItem),
+    ModSeq,
 }
 
 fn part_path(p: &Part) -> Vec<u32> {
@@ -215,6 +217,7 @@ fn items(m: MacroOrMessageDataItemNames<'_>) -> Vec<Item> {
                 partial: None,
                 peek: false,
             }),
+            MessageDataItemName::ModSeq => Item::ModSeq,
         })
         .collect()
 }
@@ -225,7 +228,31 @@ pub fn fetch(
     set: &SequenceSet,
     what: MacroOrMessageDataItemNames<'_>,
     uid: bool,
+    modifiers: &[FetchModifier],
 ) {
+    let mut changed_since = None;
+    let mut vanished = false;
+    for m in modifiers {
+        match m {
+            FetchModifier::ChangedSince(n) => changed_since = Some(n.get()),
+            FetchModifier::Vanished => vanished = true,
+        }
+    }
+    if vanished {
+        // RFC 7162 section 3.2.6.
+        let why = if !uid {
+            Some("VANISHED is a modifier of UID FETCH only")
+        } else if !s.qresync {
+            Some("VANISHED needs QRESYNC: send ENABLE QRESYNC first")
+        } else if changed_since.is_none() {
+            Some("VANISHED needs CHANGEDSINCE")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return s.bad(tag, why);
+        }
+    }
     report_changes(s, uid);
     let mut list = items(what);
     if list.is_empty() {
@@ -234,6 +261,14 @@ pub fn fetch(
     if uid && !list.iter().any(|i| matches!(i, Item::Uid)) {
         list.insert(0, Item::Uid);
     }
+    // CHANGEDSINCE implies MODSEQ; either turns CONDSTORE on (RFC 7162 section 3.1).
+    if changed_since.is_some() && !list.iter().any(|i| matches!(i, Item::ModSeq)) {
+        list.push(Item::ModSeq);
+    }
+    if list.iter().any(|i| matches!(i, Item::ModSeq)) {
+        s.condstore = true;
+    }
+    let modseq_asked = list.iter().any(|i| matches!(i, Item::ModSeq));
     let needs_content = list.iter().any(|i| {
         matches!(
             i,
@@ -263,8 +298,56 @@ pub fn fetch(
         );
     }
     let mut out = Vec::new();
-    for i in resolve(set, &msgs, uid) {
-        let crlf = if needs_content {
+    if vanished && let Some(since) = changed_since {
+        let next = store.selected().map_or(1, |f| f.next_uid);
+        let gone = super::condstore::vanished_since(store.as_ref(), Some(set), since, next);
+        if !gone.is_empty() {
+            out.extend(super::encode::untagged(&format!(
+                "VANISHED (EARLIER) {gone}"
+            )));
+        }
+    }
+    let picked: Vec<usize> = resolve(set, &msgs, uid)
+        .into_iter()
+        .filter(|&i| changed_since.is_none_or(|c| msgs[i].modseq > c))
+        .collect();
+    // \Seen for the whole FETCH at once: one new mod-sequence, one index write. With BINARY
+    // parts to decode, message by message after the decoding (an unknown encoding fails the
+    // FETCH before \Seen is set).
+    let seen_each = sets_seen
+        && list
+            .iter()
+            .any(|i| matches!(i, Item::Binary(b) if !b.path.is_empty()));
+    if sets_seen && !seen_each {
+        let seen: Vec<(usize, Flags)> = picked
+            .iter()
+            .filter(|&&i| !msgs[i].flags.contains(Flag::Seen))
+            .map(|&i| {
+                let mut f = msgs[i].flags;
+                f.insert(Flag::Seen);
+                (i, f)
+            })
+            .collect();
+        if !seen.is_empty()
+            && let Err(e) = store.store_flags(&seen, None)
+        {
+            return store_failed(s, tag, &e);
+        }
+    }
+    // Only whole messages among the items that need content: streamed by the driver from the
+    // file (the engine reads nothing) when the store names one.
+    let streamable = list.iter().any(is_whole)
+        && list.iter().all(|i| {
+            is_whole(i)
+                || !matches!(
+                    i,
+                    Item::Envelope | Item::Structure(_) | Item::Body(_) | Item::Binary(_)
+                )
+        });
+    let mut pieces: Vec<Event> = Vec::new();
+    for i in picked {
+        let file = if streamable { store.file(i) } else { None };
+        let crlf = if needs_content && file.is_none() {
             match store.read(i) {
                 Ok(b) => Some(crate::wire::to_crlf(&b)),
                 Err(StoreError::Gone) => continue,
@@ -275,7 +358,7 @@ pub fn fetch(
         };
         // The decoded BINARY parts, before \Seen is set: an unknown encoding fails the FETCH.
         let mut decoded = Vec::new();
-        for item in &list {
+        for item in list.iter().filter(|_| file.is_none()) {
             if let Item::Binary(b) = item {
                 match binary::decoded(crlf.as_deref().unwrap_or_default(), &b.path) {
                     Ok(d) => decoded.push(d.unwrap_or_default()),
@@ -290,7 +373,7 @@ pub fn fetch(
             }
         }
         let mut decoded = decoded.into_iter();
-        if sets_seen && !msgs[i].flags.contains(Flag::Seen) {
+        if seen_each && !msgs[i].flags.contains(Flag::Seen) {
             let mut f = msgs[i].flags;
             f.insert(Flag::Seen);
             if let Err(e) = store.set_flags(i, f) {
@@ -312,12 +395,34 @@ pub fn fetch(
             if k > 0 {
                 out.push(b' ');
             }
+            if let Some(f) = file.as_ref().filter(|_| is_whole(item)) {
+                let (label, binary) = match item {
+                    Item::Body(b) => (b.label.clone(), false),
+                    _ => ("BINARY[]".to_string(), true),
+                };
+                out.extend_from_slice(label.as_bytes());
+                out.push(b' ');
+                pieces.push(Event::Reply(std::mem::take(&mut out)));
+                pieces.push(Event::Literal {
+                    file: f.clone(),
+                    binary,
+                });
+                continue;
+            }
             match item {
                 Item::Flags => {
                     let kw = store.selected().map_or(&[][..], |f| f.keywords);
                     out.extend_from_slice(
                         format!("FLAGS {}", flags_list(&m, kw, !s.rev2)).as_bytes(),
-                    )
+                    );
+                    if !modseq_asked {
+                        out.extend_from_slice(
+                            super::condstore::modseq_part(s.condstore, &m).as_bytes(),
+                        );
+                    }
+                }
+                Item::ModSeq => {
+                    out.extend_from_slice(format!("MODSEQ ({})", m.modseq).as_bytes());
                 }
                 Item::Uid => out.extend_from_slice(format!("UID {}", m.uid).as_bytes()),
                 Item::InternalDate => out.extend_from_slice(
@@ -380,6 +485,21 @@ pub fn fetch(
         }
         out.extend_from_slice(b")\r\n");
     }
+    for p in pieces {
+        match p {
+            Event::Reply(b) => s.reply(b),
+            other => s.events.push(other),
+        }
+    }
     s.reply(out);
     s.reply(tagged(tag, "OK", "FETCH completed"));
+}
+
+/// BODY[], BODY.PEEK[], RFC822 or BINARY[] (PEEK) without a range: the message as stored.
+fn is_whole(i: &Item) -> bool {
+    match i {
+        Item::Body(b) => b.path.is_empty() && b.spec == Spec::Whole && b.partial.is_none(),
+        Item::Binary(b) => b.path.is_empty() && b.partial.is_none() && !b.size_only,
+        _ => false,
+    }
 }

@@ -1,6 +1,7 @@
 //! The authenticated state's folder commands: SELECT / EXAMINE, CREATE, DELETE, RENAME,
 //! SUBSCRIBE / UNSUBSCRIBE, STATUS, APPEND (LIST and LSUB are in [`super::list`]).
 
+use imap_codec::imap_types::command::SelectParameter;
 use imap_codec::imap_types::datetime::DateTime;
 use imap_codec::imap_types::extensions::binary::LiteralOrLiteral8;
 use imap_codec::imap_types::flag::Flag as ImapFlag;
@@ -49,10 +50,23 @@ pub fn store_call<T>(
     }
 }
 
-pub fn select(s: &mut ImapSession, tag: &str, m: &Mailbox<'_>, read_only: bool) {
+pub fn select(
+    s: &mut ImapSession,
+    tag: &str,
+    m: &Mailbox<'_>,
+    read_only: bool,
+    params: &[SelectParameter],
+) {
+    let params = match super::condstore::select_params(s, params) {
+        Ok(p) => p,
+        Err(why) => return s.bad(tag, why),
+    };
     let Some(name) = mailbox_name(s, tag, m) else {
         return;
     };
+    if params.condstore || params.qresync.is_some() {
+        s.condstore = true;
+    }
     if s.state == State::Selected {
         if let Some(st) = s.store.as_mut() {
             st.deselect();
@@ -91,6 +105,19 @@ pub fn select(s: &mut ImapSession, tag: &str, m: &Mailbox<'_>, read_only: bool) 
         "OK [UIDNEXT {}] Predicted next UID",
         f.next_uid
     )));
+    // RFC 7162 section 3.1.2.1: every folder has persistent mod-sequences, so never NOMODSEQ.
+    out.extend(untagged(&format!(
+        "OK [HIGHESTMODSEQ {}] Highest",
+        f.highest_modseq
+    )));
+    if let Some((validity, since, known)) = &params.qresync {
+        out.extend(super::condstore::resync_lines(
+            s,
+            *validity,
+            *since,
+            known.as_ref(),
+        ));
+    }
     let (code, verb) = if read_only {
         ("READ-ONLY", "EXAMINE")
     } else {
@@ -157,6 +184,9 @@ pub fn status(s: &mut ImapSession, tag: &str, m: &Mailbox<'_>, items: &[StatusDa
     let Some(st) = store_call(s, tag, |st| st.status(&name)) else {
         return;
     };
+    if items.contains(&StatusDataItemName::HighestModSeq) {
+        s.condstore = true;
+    }
     s.reply(status_line(&name, &st, items, s.rev2));
     s.reply(tagged(tag, "OK", "STATUS completed"));
 }
@@ -181,6 +211,7 @@ pub fn status_line(name: &str, st: &Status, items: &[StatusDataItemName], rev2: 
             StatusDataItemName::Unseen => ("UNSEEN", u64::from(st.unseen)),
             StatusDataItemName::Deleted => ("DELETED", u64::from(st.deleted)),
             StatusDataItemName::Size => ("SIZE", st.size),
+            StatusDataItemName::HighestModSeq => ("HIGHESTMODSEQ", st.highest_modseq),
             _ => continue,
         };
         parts.push(format!("{k} {v}"));

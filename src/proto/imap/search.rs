@@ -136,6 +136,9 @@ fn eval(k: &SearchKey<'_>, c: &mut Ctx<'_>, depth: usize) -> Result<bool, StoreE
         SearchKey::New => c.msg.recent && !f.contains(Flag::Seen),
         SearchKey::Keyword(k) => has_keyword(c, k.as_ref()),
         SearchKey::Unkeyword(k) => !has_keyword(c, k.as_ref()),
+        // RFC 7162 section 3.1.5: the entry name and type are for per-flag modseqs, which a
+        // Maildir does not keep: the message's modseq stands for every flag.
+        SearchKey::ModSequence { modseq, .. } => c.msg.modseq >= *modseq,
         SearchKey::Larger(n) => c.msg.size > u64::from(*n),
         SearchKey::Smaller(n) => c.msg.size < u64::from(*n),
         SearchKey::Before(d) => internal_day < days(d),
@@ -179,6 +182,10 @@ pub fn search(
     ret: Option<SearchReturn>,
 ) {
     report_changes(s, uid);
+    let by_modseq = keys.iter().any(|k| mentions_modseq(k, 0));
+    if by_modseq {
+        s.condstore = true;
+    }
     // IMAP4rev2: a SEARCH without RETURN is `RETURN (ALL)` (RFC 9051 6.4.4).
     let ret = ret.or(s.rev2.then_some(SearchReturn::ALL));
     let Some(store) = s.store.as_ref() else {
@@ -191,6 +198,8 @@ pub fn search(
     let count = msgs.len() as u32;
     let max_uid = msgs.last().map_or(0, |m| m.uid);
     let mut hits = Vec::new();
+    // The highest modseq of the hits, for a search by MODSEQ (RFC 7162 section 3.1.5).
+    let mut top_modseq = 0;
     for (i, m) in msgs.iter().enumerate() {
         let load = || store.read(i);
         let mut c = Ctx {
@@ -225,6 +234,7 @@ pub fn search(
         }
         if all {
             hits.push(if uid { m.uid } else { i as u32 + 1 });
+            top_modseq = top_modseq.max(m.modseq);
         }
     }
     if let Some(r) = ret.filter(|r| r.save) {
@@ -255,18 +265,42 @@ pub fn search(
     }
     match ret {
         Some(ret) if ret.is_save_only() => {}
-        Some(ret) => s.reply(esearch(tag, uid, ret, &hits)),
+        Some(ret) => {
+            let mut line = esearch(tag, uid, ret, &hits);
+            if by_modseq && !hits.is_empty() {
+                line.truncate(line.len() - 2);
+                line.extend_from_slice(format!(" MODSEQ {top_modseq}\r\n").as_bytes());
+            }
+            s.reply(line)
+        }
         None => {
             let mut line = String::from("* SEARCH");
-            for h in hits {
+            for h in &hits {
                 line.push(' ');
                 line.push_str(&h.to_string());
+            }
+            if by_modseq && !hits.is_empty() {
+                line.push_str(&format!(" (MODSEQ {top_modseq})"));
             }
             line.push_str("\r\n");
             s.reply(line.into_bytes());
         }
     }
     s.reply(tagged(tag, "OK", "SEARCH completed"));
+}
+
+/// Whether a search key uses MODSEQ anywhere.
+fn mentions_modseq(k: &SearchKey<'_>, depth: usize) -> bool {
+    if depth > 64 {
+        return false;
+    }
+    match k {
+        SearchKey::ModSequence { .. } => true,
+        SearchKey::And(keys) => keys.as_ref().iter().any(|k| mentions_modseq(k, depth + 1)),
+        SearchKey::Or(a, b) => mentions_modseq(a, depth + 1) || mentions_modseq(b, depth + 1),
+        SearchKey::Not(a) => mentions_modseq(a, depth + 1),
+        _ => false,
+    }
 }
 
 /// `* ESEARCH (TAG "a") [UID] [MIN n] [MAX n] [COUNT n] [ALL set]` over ascending `hits`; with

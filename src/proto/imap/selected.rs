@@ -86,10 +86,13 @@ pub fn report_changes(s: &mut ImapSession, expunges: bool) {
             return;
         }
     };
-    let mut out = Vec::new();
-    for n in &changes.expunged {
-        out.extend(untagged(&format!("{n} EXPUNGE")));
-    }
+    let gone: Vec<(u32, u32)> = changes
+        .expunged
+        .iter()
+        .copied()
+        .zip(changes.vanished.iter().copied().chain(std::iter::repeat(0)))
+        .collect();
+    let mut out = super::condstore::expunged_lines(s.qresync, &gone);
     if let Some(n) = changes.exists {
         out.extend(untagged(&format!("{n} EXISTS")));
         if !s.rev2 {
@@ -103,9 +106,10 @@ pub fn report_changes(s: &mut ImapSession, expunges: bool) {
         for &n in &changes.flags {
             if let Some(m) = f.msgs.get(n as usize - 1) {
                 out.extend(untagged(&format!(
-                    "{n} FETCH (UID {} FLAGS {})",
+                    "{n} FETCH (UID {} FLAGS {}{})",
                     m.uid,
-                    flags_list(m, f.keywords, !s.rev2)
+                    flags_list(m, f.keywords, !s.rev2),
+                    super::condstore::modseq_part(s.condstore, m)
                 )));
             }
         }
@@ -167,12 +171,15 @@ pub fn expunge(s: &mut ImapSession, tag: &str, uids: Option<&SequenceSet>) {
     };
     match store.expunge(&pick) {
         Ok(gone) => {
-            let mut out = Vec::new();
-            for n in gone {
-                out.extend(untagged(&format!("{n} EXPUNGE")));
-            }
-            s.reply(out);
-            s.reply(tagged(tag, "OK", "EXPUNGE completed"));
+            let highest = store.selected().map_or(0, |f| f.highest_modseq);
+            s.reply(super::condstore::expunged_lines(s.qresync, &gone));
+            // RFC 7162 section 3.2.10: the new HIGHESTMODSEQ with the tagged OK.
+            let text = if s.condstore {
+                format!("[HIGHESTMODSEQ {highest}] EXPUNGE completed")
+            } else {
+                "EXPUNGE completed".to_string()
+            };
+            s.reply(tagged(tag, "OK", &text));
         }
         Err(e) => store_failed(s, tag, &e),
     }
@@ -213,21 +220,38 @@ pub fn flags_from(list: &[ImapFlag<'_>]) -> Flags {
     f
 }
 
+/// How a STORE changes flags and answers.
+#[derive(Clone, Copy, Debug)]
+pub struct StoreHow {
+    pub kind: StoreType,
+    pub response: StoreResponse,
+    pub uid: bool,
+    /// UNCHANGEDSINCE (RFC 7162 section 3.1.3).
+    pub unchanged_since: Option<u64>,
+}
+
 pub fn store(
     s: &mut ImapSession,
     tag: &str,
     set: &SequenceSet,
-    kind: StoreType,
-    response: StoreResponse,
+    how: StoreHow,
     flags: &[ImapFlag<'_>],
-    uid: bool,
 ) {
+    let StoreHow {
+        kind,
+        response,
+        uid,
+        unchanged_since,
+    } = how;
     if s.read_only {
         return s.reply(tagged(
             tag,
             "NO",
             "[READ-ONLY] The folder is selected read-only (EXAMINE)",
         ));
+    }
+    if unchanged_since.is_some() {
+        s.condstore = true;
     }
     report_changes(s, uid);
     let wanted = system_flags(flags);
@@ -262,41 +286,79 @@ pub fn store(
     if keywords.len() != known_before {
         out.extend(flags_lines(&keywords, false));
     }
-    for i in resolve(set, &msgs, uid) {
-        let mut f = match kind {
-            StoreType::Replace => Flags::default(),
-            _ => msgs[i].flags,
-        };
-        for &fl in &wanted {
-            match kind {
-                StoreType::Remove => f.remove(fl),
-                _ => f.insert(fl),
-            }
-        }
-        match kind {
-            StoreType::Remove => f.keywords &= !kw_mask,
-            _ => f.keywords |= kw_mask,
-        }
-        if let Err(e) = store.set_flags(i, f) {
-            return store_failed(s, tag, &e);
-        }
-        if response == StoreResponse::Answer
-            && let Some(m) = store.selected().and_then(|f| f.msgs.get(i))
-        {
-            let uid_part = if uid {
-                format!("UID {} ", m.uid)
-            } else {
-                String::new()
+    let targets = resolve(set, &msgs, uid);
+    let changes: Vec<(usize, Flags)> = targets
+        .iter()
+        .map(|&i| {
+            let mut f = match kind {
+                StoreType::Replace => Flags::default(),
+                _ => msgs[i].flags,
             };
+            for &fl in &wanted {
+                match kind {
+                    StoreType::Remove => f.remove(fl),
+                    _ => f.insert(fl),
+                }
+            }
+            match kind {
+                StoreType::Remove => f.keywords &= !kw_mask,
+                _ => f.keywords |= kw_mask,
+            }
+            (i, f)
+        })
+        .collect();
+    let refused = match store.store_flags(&changes, unchanged_since) {
+        Ok(r) => r,
+        Err(e) => return store_failed(s, tag, &e),
+    };
+    let now = store
+        .selected()
+        .map(|f| f.msgs.to_vec())
+        .unwrap_or_default();
+    for &i in targets.iter().filter(|i| !refused.contains(i)) {
+        let Some(m) = now.get(i).filter(|m| m.uid == msgs[i].uid) else {
+            continue;
+        };
+        let uid_part = if uid {
+            format!("UID {} ", m.uid)
+        } else {
+            String::new()
+        };
+        if response == StoreResponse::Answer {
             out.extend(untagged(&format!(
-                "{} FETCH ({uid_part}FLAGS {})",
+                "{} FETCH ({uid_part}FLAGS {}{})",
                 i + 1,
-                flags_list(m, &keywords, !s.rev2)
+                flags_list(m, &keywords, !s.rev2),
+                super::condstore::modseq_part(s.condstore, m)
+            )));
+        } else if s.condstore && m.modseq != msgs[i].modseq {
+            // .SILENT under CONDSTORE: the new MODSEQ still (RFC 7162 section 3.1.3).
+            out.extend(untagged(&format!(
+                "{} FETCH ({uid_part}MODSEQ ({}))",
+                i + 1,
+                m.modseq
             )));
         }
     }
     s.reply(out);
-    s.reply(tagged(tag, "OK", "STORE completed"));
+    if refused.is_empty() {
+        return s.reply(tagged(tag, "OK", "STORE completed"));
+    }
+    let mut set: Vec<u32> = if uid {
+        refused
+            .iter()
+            .filter_map(|&i| msgs.get(i))
+            .map(|m| m.uid)
+            .collect()
+    } else {
+        refused.iter().map(|&i| i as u32 + 1).collect()
+    };
+    set.sort_unstable();
+    s.reply(tagged(
+        tag,
+        "OK",
+        &format!("[MODIFIED {}] Conditional STORE failed", compact(&set)),
+    ));
 }
 
 /// COPY, or MOVE (copy, then expunge the originals; RFC 6851).
@@ -353,11 +415,7 @@ pub fn copy(
     s.reply(untagged(&format!("OK {code}Moved")));
     match gone {
         Ok(gone) => {
-            let mut out = Vec::new();
-            for n in gone {
-                out.extend(untagged(&format!("{n} EXPUNGE")));
-            }
-            s.reply(out);
+            s.reply(super::condstore::expunged_lines(s.qresync, &gone));
             s.reply(tagged(tag, "OK", "MOVE completed"));
         }
         Err(e) => store_failed(s, tag, &e),

@@ -52,6 +52,61 @@ pub fn out_of_range(set: &SequenceSet, count: u32) -> bool {
     })
 }
 
+/// The UIDs of `set` (all of `1:top` when `None`), at most `top`, that no message of `msgs`
+/// has, as `1:3,5`; work is bounded by the ranges and the messages, not the numbers.
+pub fn missing(set: Option<&SequenceSet>, top: u32, msgs: &[Msg]) -> String {
+    let mut ranges: Vec<(u32, u32)> = match set {
+        None => vec![(1, top)],
+        Some(set) => set
+            .0
+            .as_ref()
+            .iter()
+            .map(|s| match s {
+                Sequence::Single(v) => (value(v, top), value(v, top)),
+                Sequence::Range(a, b) => {
+                    let (a, b) = (value(a, top), value(b, top));
+                    (a.min(b), a.max(b))
+                }
+            })
+            .collect(),
+    };
+    ranges.sort_unstable();
+    let mut out: Vec<(u32, u32)> = Vec::new();
+    let mut push = |lo: u32, hi: u32| match out.last_mut() {
+        Some(last) if last.1.saturating_add(1) >= lo => last.1 = last.1.max(hi),
+        _ => out.push((lo, hi)),
+    };
+    let mut from = 1u32;
+    for (lo, hi) in ranges {
+        let (lo, hi) = (lo.max(from).max(1), hi.min(top));
+        if lo > hi {
+            continue;
+        }
+        from = hi.saturating_add(1);
+        let mut next = lo;
+        let start = msgs.partition_point(|m| m.uid < lo);
+        for m in msgs[start..].iter().take_while(|m| m.uid <= hi) {
+            if m.uid > next {
+                push(next, m.uid - 1);
+            }
+            next = m.uid + 1;
+        }
+        if next <= hi {
+            push(next, hi);
+        }
+    }
+    out.iter()
+        .map(|&(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}:{b}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// `1:3,5` from sorted UIDs (COPYUID, APPENDUID).
 pub fn compact(uids: &[u32]) -> String {
     let mut out = String::new();
@@ -93,8 +148,20 @@ mod tests {
                 recent: false,
                 size: 0,
                 internal: 0,
+                modseq: 1,
             })
             .collect()
+    }
+
+    #[test]
+    fn missing_uids_are_ranges_of_the_set_without_the_messages() {
+        let m = msgs(&[3, 7, 8, 20]);
+        assert_eq!(missing(None, 21, &m), "1:2,4:6,9:19,21");
+        assert_eq!(missing(Some(&set("5:9,2")), 21, &m), "2,5:6,9");
+        assert_eq!(missing(Some(&set("1:4294967295")), 8, &m), "1:2,4:6");
+        assert_eq!(missing(Some(&set("7:8,1:3,2:4")), 21, &m), "1:2,4");
+        assert_eq!(missing(Some(&set("3,7:8")), 21, &m), "");
+        assert_eq!(missing(None, 0, &m), "");
     }
 
     #[test]

@@ -47,6 +47,12 @@ pub enum Event {
     /// IDLE began: wake the session with [`ImapSession::idle_poll`] when the folder may have
     /// changed, until it leaves IDLE.
     Idle,
+    /// Write the wire form (CRLF line ends) of this message file as a literal (`~{n}` when
+    /// `binary` and it holds a NUL, RFC 3516), streamed in chunks; `NIL` when it is gone.
+    Literal {
+        file: super::store::MessageFile,
+        binary: bool,
+    },
     Close,
     /// A line of another protocol (a PROXY header from an untrusted peer, an HTTP request):
     /// log it with the peer; the BYE and [`Event::Close`] follow.
@@ -91,6 +97,12 @@ pub struct ImapSession {
     pub(super) read_only: bool,
     /// `ENABLE IMAP4rev2` was given (RFC 9051): see [`super::auth`] for what changes.
     pub(super) rev2: bool,
+    /// CONDSTORE is on (RFC 7162 section 3.1: ENABLE, or a command that uses it): FETCH
+    /// responses that carry FLAGS carry MODSEQ too.
+    pub(super) condstore: bool,
+    /// `ENABLE QRESYNC` was given: SELECT (QRESYNC ...), UID FETCH (VANISHED), and VANISHED
+    /// instead of EXPUNGE.
+    pub(super) qresync: bool,
     /// The UIDs `SEARCH RETURN (SAVE)` kept, ascending: what `$` names (RFC 5182).
     pub(super) saved: Vec<u32>,
     pub(super) events: Vec<Event>,
@@ -112,6 +124,8 @@ impl ImapSession {
             selected_name: String::new(),
             read_only: false,
             rev2: false,
+            condstore: false,
+            qresync: false,
             saved: Vec::new(),
             events: Vec::new(),
         }

@@ -85,6 +85,8 @@ pub struct Msg {
     pub size: u64,
     /// INTERNALDATE, Unix seconds.
     pub internal: i64,
+    /// MODSEQ: the mod-sequence of its last change (RFC 7162).
+    pub modseq: u64,
 }
 
 /// The selected folder as the engine reads it.
@@ -95,6 +97,8 @@ pub struct Selected<'a> {
     pub msgs: &'a [Msg],
     /// The folder's keyword names by index (an empty name for an unused index).
     pub keywords: &'a [String],
+    /// HIGHESTMODSEQ (RFC 7162).
+    pub highest_modseq: u64,
 }
 
 /// What a sync found since the last one.
@@ -102,10 +106,23 @@ pub struct Selected<'a> {
 pub struct Changes {
     /// Sequence numbers to report as EXPUNGE, in the order to send them.
     pub expunged: Vec<u32>,
+    /// Their UIDs, ascending (VANISHED once QRESYNC is enabled).
+    pub vanished: Vec<u32>,
     /// The new message count when it changed.
     pub exists: Option<u32>,
     /// Sequence numbers (after the expunges) whose flags changed.
     pub flags: Vec<u32>,
+}
+
+/// Where a message's bytes are, for a driver that streams them (FETCH BODY[] of a whole
+/// message): plain data, the engine never opens it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageFile {
+    /// The file as last seen.
+    pub path: std::path::PathBuf,
+    /// Its folder and base name, to find it again when it was renamed meanwhile.
+    pub folder: std::path::PathBuf,
+    pub base: String,
 }
 
 /// One folder for LIST.
@@ -129,6 +146,8 @@ pub struct Status {
     pub deleted: u32,
     /// Octets of all messages as FETCH sends them (STATUS SIZE, RFC 8438 / RFC 9051).
     pub size: u64,
+    /// HIGHESTMODSEQ (RFC 7162).
+    pub highest_modseq: u64,
 }
 
 /// Why a storage operation failed, as the engine answers it.
@@ -184,12 +203,34 @@ pub trait Store: Send {
     /// The index of keyword `name` in the selected folder, defined there when new; `None` when
     /// the folder can take no more keywords.
     fn keyword(&mut self, name: &str) -> Result<Option<u8>, StoreError>;
-    /// Sets the flags and keywords of message `i` (other flags the store keeps are kept).
-    fn set_flags(&mut self, i: usize, flags: Flags) -> Result<(), StoreError>;
-    /// Removes the messages `pick` names; the EXPUNGE sequence numbers in the order to send them.
-    fn expunge(&mut self, pick: &dyn Fn(usize, &Msg) -> bool) -> Result<Vec<u32>, StoreError>;
+    /// Sets the flags and keywords of messages (by index; other flags the store keeps are
+    /// kept), all changed ones under one new mod-sequence. With `unchanged_since` (STORE
+    /// UNCHANGEDSINCE), messages whose mod-sequence is above it are left alone: their indexes
+    /// are returned.
+    fn store_flags(
+        &mut self,
+        changes: &[(usize, Flags)],
+        unchanged_since: Option<u64>,
+    ) -> Result<Vec<usize>, StoreError>;
+    /// Sets the flags and keywords of message `i`.
+    fn set_flags(&mut self, i: usize, flags: Flags) -> Result<(), StoreError> {
+        self.store_flags(&[(i, flags)], None).map(|_| ())
+    }
+    /// Removes the messages `pick` names: (EXPUNGE sequence number, UID) in the order to send
+    /// them.
+    fn expunge(
+        &mut self,
+        pick: &dyn Fn(usize, &Msg) -> bool,
+    ) -> Result<Vec<(u32, u32)>, StoreError>;
+    /// The UIDs expunged from the selected folder after mod-sequence `since` (and no longer in
+    /// the view), ascending; `None` when the store no longer knows them all.
+    fn expunged_since(&self, since: u64) -> Option<Vec<u32>>;
     /// The stored bytes of message `i`.
     fn read(&self, i: usize) -> Result<Vec<u8>, StoreError>;
+    /// The file of message `i` when the driver can stream it instead of [`Store::read`].
+    fn file(&self, _i: usize) -> Option<MessageFile> {
+        None
+    }
     /// COPY of messages `idx` into `dest`: (UIDVALIDITY of dest, (old UID, new UID)...).
     fn copy(&mut self, idx: &[usize], dest: &str) -> Result<(u32, Vec<(u32, u32)>), StoreError>;
 }

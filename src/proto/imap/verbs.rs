@@ -1,7 +1,7 @@
 //! Which command runs in which state (RFC 3501 section 6), as one table-like match; each verb
 //! family lives in its own file.
 
-use imap_codec::imap_types::command::CommandBody;
+use imap_codec::imap_types::command::{CommandBody, StoreModifier};
 
 use super::extended::Extended;
 use super::session::{ImapSession, State};
@@ -80,8 +80,14 @@ pub fn dispatch(s: &mut ImapSession, tag: &str, body: CommandBody<'static>) {
             auth::enable(s, tag, &names)
         }
         C::Namespace if authed => auth::namespace(s, tag),
-        C::Select { mailbox, .. } if authed => folders::select(s, tag, &mailbox, false),
-        C::Examine { mailbox, .. } if authed => folders::select(s, tag, &mailbox, true),
+        C::Select {
+            mailbox,
+            parameters,
+        } if authed => folders::select(s, tag, &mailbox, false, &parameters),
+        C::Examine {
+            mailbox,
+            parameters,
+        } if authed => folders::select(s, tag, &mailbox, true, &parameters),
         C::Create { mailbox } if authed => folders::create(s, tag, &mailbox),
         C::Delete { mailbox } if authed => folders::delete(s, tag, &mailbox),
         C::Rename { from, to } if authed => folders::rename(s, tag, &from, &to),
@@ -119,16 +125,30 @@ pub fn dispatch(s: &mut ImapSession, tag: &str, body: CommandBody<'static>) {
             sequence_set,
             macro_or_item_names,
             uid,
-            ..
-        } if selected => fetch::fetch(s, tag, &sequence_set, macro_or_item_names, uid),
+            modifiers,
+        } if selected => fetch::fetch(s, tag, &sequence_set, macro_or_item_names, uid, &modifiers),
         C::Store {
             sequence_set,
             kind,
             response,
             flags,
             uid,
-            ..
-        } if selected => selected::store(s, tag, &sequence_set, kind, response, &flags, uid),
+            modifiers,
+        } if selected => {
+            let unchanged_since = modifiers
+                .iter()
+                .map(|m| match m {
+                    StoreModifier::UnchangedSince(u) => *u,
+                })
+                .next();
+            let how = selected::StoreHow {
+                kind,
+                response,
+                uid,
+                unchanged_since,
+            };
+            selected::store(s, tag, &sequence_set, how, &flags)
+        }
         C::Copy {
             sequence_set,
             mailbox,
