@@ -5,6 +5,7 @@ mod common;
 use common::*;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -572,4 +573,116 @@ fn idle_sees_changes_by_other_programs_at_once() {
     assert!(t.elapsed() < WOKEN, "{:?}", t.elapsed());
     c.send("DONE\r\n");
     assert!(c.until("i").contains("i OK IDLE terminated"));
+}
+
+/// Thunderbird's conversation replayed (tests/clients/thunderbird_replay.py says where each
+/// command comes from): capability, ID, AUTHENTICATE PLAIN, namespace, LIST (SPECIAL-USE), select
+/// with (CONDSTORE) when offered, the flag and header fetches, IDLE woken by an SMTP delivery,
+/// the body and part fetches after it, APPEND to Sent, logout.
+#[test]
+fn thunderbird_command_sequence() {
+    if !have("python3") {
+        return;
+    }
+    let srv = server();
+    two_messages(&srv);
+    client_script(
+        "thunderbird_replay.py",
+        &srv.smtp.port().to_string(),
+        srv.addr("imap"),
+        ALICE,
+        PASSWORD,
+    );
+    let sent = srv.root().join("example.test/alice/.Sent/cur");
+    let files = list(&sent);
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(
+        files[0].to_string_lossy().ends_with(":2,S"),
+        "{:?}",
+        files[0]
+    );
+}
+
+/// neomutt (Debian's), headless under script(1): it opens INBOX over IMAP, reads the first
+/// message, flags it, saves the next one to the Archive folder and syncs. The Maildir shows it
+/// as Dovecot would: `:2,FS` on the one read and flagged, the saved one moved into
+/// `.Archive/cur` and gone from INBOX.
+#[test]
+fn neomutt_reads_flags_and_moves() {
+    if !have("neomutt") || !have("script") {
+        return;
+    }
+    let srv = server();
+    for i in 0..3 {
+        srv.deliver(
+            ALICE,
+            format!("Subject: msg {i}\r\nFrom: bob@example.test\r\n\r\nbody {i}\r\n").as_bytes(),
+        );
+    }
+    let home = tempfile::tempdir().unwrap();
+    let rc = home.path().join("muttrc");
+    let addr = srv.addr("imap");
+    std::fs::write(
+        &rc,
+        format!(
+            "set folder = \"imap://alice%40example.test@{addr}/\"\n\
+             set spoolfile = \"+INBOX\"\nset imap_pass = \"{PASSWORD}\"\n\
+             set ssl_starttls = no\nset ssl_force_tls = no\nset mail_check = 0\n\
+             set confirmappend = no\nset confirmcreate = no\nset delete = yes\n\
+             set move = no\nset sort = date\nset imap_passive = yes\n"
+        ),
+    )
+    .unwrap();
+    let keys = "<display-message><exit><flag-message><next-entry><save-message>=Archive<enter><sync-mailbox><quit>";
+    let out = Command::new("timeout")
+        .args(["60", "script", "-qec"])
+        .arg(format!(
+            "neomutt -n -F {} -e 'push \"{keys}\"'",
+            rc.display()
+        ))
+        .arg("/dev/null")
+        .env("TERM", "xterm")
+        .env("HOME", home.path())
+        .output()
+        .expect("run neomutt");
+    assert!(out.status.success(), "neomutt: {out:?}");
+    let inbox = srv.root().join("example.test/alice");
+    let names = |d: &str| -> Vec<String> {
+        list(&inbox.join(d))
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect()
+    };
+    let (cur, new, archived) = (names("cur"), names("new"), names(".Archive/cur"));
+    assert!(new.is_empty(), "{new:?}");
+    assert_eq!(cur.len(), 2, "one of three moved away: {cur:?}");
+    assert_eq!(archived.len(), 1, "{archived:?}");
+    let info = |n: &String| {
+        n.rsplit_once(":2,")
+            .map(|(_, i)| i.to_string())
+            .unwrap_or_default()
+    };
+    let flagged: Vec<&String> = cur
+        .iter()
+        .filter(|n| info(n).contains('F') && info(n).contains('S'))
+        .collect();
+    assert_eq!(flagged.len(), 1, "one read and flagged: {cur:?}");
+    let subject = |p: PathBuf| {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .find(|l| l.starts_with("Subject: "))
+            .unwrap()
+            .to_string()
+    };
+    let mut subjects: Vec<String> = list(&inbox.join("cur"))
+        .into_iter()
+        .chain(list(&inbox.join(".Archive/cur")))
+        .map(subject)
+        .collect();
+    subjects.sort();
+    assert_eq!(
+        subjects,
+        ["Subject: msg 0", "Subject: msg 1", "Subject: msg 2"]
+    );
 }

@@ -10,7 +10,8 @@ mod binary;
 mod condstore;
 pub mod encode;
 mod extended;
-#[cfg(test)]
+/// The in-memory store of the engine's tests, also for the fuzz target (feature `fuzzing`).
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fake;
 mod fetch;
 mod folders;
