@@ -273,6 +273,23 @@ fn openssl_verify(port: u16, starttls: Option<&str>, root: &Path) -> Option<Stri
     Some(format!("{}{}", stdout(&o), stderr(&o)))
 }
 
+/// `[tls] acme = true` for NAME against the pebble on `acme_port` (certificate files under
+/// `dir/acme`); the listeners are each test's.
+fn acme_overrides(dir: &Path, acme_port: u16, ptls: &PebbleTls) -> Overrides {
+    let d = dir.display();
+    Overrides::new()
+        .set("", "hostname", &format!("\"{NAME}\""))
+        .set("tls", "cert", &format!("\"{d}/acme/cert.pem\""))
+        .set("tls", "key", &format!("\"{d}/acme/key.pem\""))
+        .set("tls", "acme", "true")
+        .set(
+            "tls",
+            "acme_directory",
+            &format!("\"https://127.0.0.1:{acme_port}/dir\""),
+        )
+        .set("tls", "acme_cafile", &format!("\"{}\"", ptls.ca.display()))
+}
+
 fn tls_json(server: &Server) -> serde_json::Value {
     server.ctl_json(&["tls"])
 }
@@ -288,24 +305,13 @@ fn acme_certificate_from_pebble_obtained_renewed_and_kept_when_the_ca_is_down() 
     let dns = Dnsmasq::start(&["--address=/acme.test/127.0.0.1"]).expect("dnsmasq");
     let ptls = pebble_tls(dir);
     let (acme_port, mgmt_port) = (free_port(), free_port());
-    let d = dir.display();
-    let o = Overrides::new()
-        .set("", "hostname", &format!("\"{NAME}\""))
+    let o = acme_overrides(dir, acme_port, &ptls)
         .set("smtp", "submission", "[\"127.0.0.1:0\"]")
         .set("smtp", "submissions", "[\"127.0.0.1:0\"]")
         .set("pop3", "pop3s", "[\"127.0.0.1:0\"]")
         .set("imap", "imaps", "[\"127.0.0.1:0\"]")
         .set("http", "listen", "[\"127.0.0.1:0\"]")
-        .set("tls", "cert", &format!("\"{d}/acme/cert.pem\""))
-        .set("tls", "key", &format!("\"{d}/acme/key.pem\""))
-        .set("tls", "acme", "true")
-        .set(
-            "tls",
-            "acme_directory",
-            &format!("\"https://127.0.0.1:{acme_port}/dir\""),
-        )
-        .set("tls", "acme_email", "\"postmaster@acme.test\"")
-        .set("tls", "acme_cafile", &format!("\"{}\"", ptls.ca.display()));
+        .set("tls", "acme_email", "\"postmaster@acme.test\"");
     // smtpd first: its [http] port (bound by the OS) is pebble's httpPort. Its first attempts
     // fail (no CA yet) and are retried after 1 s, 2 s, ...
     let server = Server::start_env(o.clone(), &[("SMTPD_TEST_ACME_RETRY_SECS", "1")]);
@@ -473,20 +479,9 @@ fn acme_tls_alpn_01_on_an_implicit_tls_listener() {
     let dns = Dnsmasq::start(&["--address=/acme.test/127.0.0.1"]).expect("dnsmasq");
     let ptls = pebble_tls(dir);
     let ports = (free_port(), free_port());
-    let d = dir.display();
-    let o = Overrides::new()
-        .set("", "hostname", &format!("\"{NAME}\""))
+    let o = acme_overrides(dir, ports.0, &ptls)
         .set("smtp", "submissions", "[\"127.0.0.1:0\"]")
-        .set("imap", "imaps", "[\"127.0.0.1:0\"]")
-        .set("tls", "cert", &format!("\"{d}/acme/cert.pem\""))
-        .set("tls", "key", &format!("\"{d}/acme/key.pem\""))
-        .set("tls", "acme", "true")
-        .set(
-            "tls",
-            "acme_directory",
-            &format!("\"https://127.0.0.1:{}/dir\"", ports.0),
-        )
-        .set("tls", "acme_cafile", &format!("\"{}\"", ptls.ca.display()));
+        .set("imap", "imaps", "[\"127.0.0.1:0\"]");
     let server = Server::start_env(o, &[("SMTPD_TEST_ACME_RETRY_SECS", "1")]);
     let port = server.addr("submissions").port();
     let pebble = Pebble::start(dir, &ptls, ports, (free_port(), port), dns.port);

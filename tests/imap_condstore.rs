@@ -9,19 +9,7 @@ use std::net::SocketAddr;
 const ALICE: &str = "alice@example.test";
 
 fn server() -> Server {
-    let srv = Server::start_with(
-        Overrides::new()
-            .account(ALICE, PASSWORD)
-            .set("imap", "listen", "[\"127.0.0.1:0\"]")
-            .set("imap", "auth_failure_delay_ms", "100"),
-    );
-    for s in ["one", "two", "three"] {
-        srv.deliver(
-            ALICE,
-            format!("Subject: {s}\r\n\r\n{s} body\r\n").as_bytes(),
-        );
-    }
-    srv
+    imap_server_with_three(ALICE)
 }
 
 fn python(step: &str, addr: SocketAddr) {

@@ -64,3 +64,18 @@ pub fn until_within(wait: Duration, what: &str, mut f: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// smtpd with an IMAP listener and the account `user` (password [`PASSWORD`]) holding three
+/// messages, Subjects one, two and three (the imaplib scripts' starting point).
+pub fn imap_server_with_three(user: &str) -> Server {
+    let srv = Server::start_with(
+        Overrides::new()
+            .account(user, PASSWORD)
+            .set("imap", "listen", "[\"127.0.0.1:0\"]")
+            .set("imap", "auth_failure_delay_ms", "100"),
+    );
+    for s in ["one", "two", "three"] {
+        srv.deliver(user, format!("Subject: {s}\r\n\r\n{s} body\r\n").as_bytes());
+    }
+    srv
+}
