@@ -36,6 +36,7 @@ ap.add_argument("--out", default=os.path.join(REPO, "bench", "IMAP.md"))
 ARGS = ap.parse_args()
 USER, PASSWORD = "bench@bench.test", "bench pass"
 NOBODY = 65534
+DOVECOTS = []  # stopped at the end, also when a measurement fails
 MSG = (b"From: a@b.test\r\nTo: bench@bench.test\r\nSubject: listing %d\r\n"
        b"Date: Wed, 02 Dec 2026 12:00:00 +0000\r\n\r\n" + b"x" * 1800 + b"\r\n")
 
@@ -218,6 +219,7 @@ userdb {{
 }}
 """)
         run(["dovecot", "-c", self.conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        DOVECOTS.append(self)
         wait_port(self.port)
         self.version = subprocess.run(["dovecot", "--version"], capture_output=True, text=True).stdout.strip()
 
@@ -356,12 +358,13 @@ def main():
     with open(ARGS.out, "w") as f:
         f.write("\n".join(lines) + "\n")
     log(f"wrote {ARGS.out}")
-    dove.stop()
 
 
 try:
     main()
 finally:
+    for d in DOVECOTS:
+        d.stop()
     for p in STARTED:
         p.terminate()
         try:
