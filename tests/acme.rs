@@ -467,8 +467,9 @@ fn acme_certificate_from_pebble_obtained_renewed_and_kept_when_the_ca_is_down() 
 /// TLS-ALPN-01 (RFC 8737): without an [http] listener `auto` answers the CA on the implicit-TLS
 /// listeners. Pebble's `tlsPort` is smtpd's submissions port and its HTTP-01 port has nobody
 /// behind it, so the certificate comes only if the `acme-tls/1` handshake is answered right
-/// (pebble checks the acmeIdentifier digest for real); an ordinary client on that port meanwhile
-/// gets the listener's certificate and its session as always.
+/// (pebble checks the acmeIdentifier digest for real); ordinary clients on that port meanwhile
+/// get the listener's certificate and their sessions as always, and once the order is done
+/// `acme-tls/1` is refused.
 #[test]
 fn acme_tls_alpn_01_on_an_implicit_tls_listener() {
     if !have_all() {
@@ -487,33 +488,22 @@ fn acme_tls_alpn_01_on_an_implicit_tls_listener() {
     let pebble = Pebble::start(dir, &ptls, ports, (free_port(), port), dns.port);
     let root = dir.join("root.pem");
     pebble_root(&ptls, ports.1, &root);
-    // An ordinary client while the order runs: the temporary certificate, and a session.
-    let mut client = Command::new("openssl")
-        .args([
-            "s_client",
-            "-connect",
-            &format!("127.0.0.1:{port}"),
-            "-servername",
-            NAME,
-        ])
-        .args(["-alpn", "smtp", "-crlf", "-ign_eof"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("openssl");
-    {
-        use std::io::Write;
-        let mut input = client.stdin.take().unwrap();
-        input.write_all(b"QUIT\n").unwrap();
-    }
-    let out = client.wait_with_output().unwrap();
-    assert!(
-        stdout(&out).contains("220 ") && stdout(&out).contains("221 "),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    // Ordinary clients of the port all along, before, while and after the order runs: each
+    // gets a certificate and its SMTP session, whatever the ACME client is doing.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ordinary = {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut sessions = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                ordinary_session(port);
+                sessions += 1;
+                // Pacing, not waiting: leave the two cores to smtpd and pebble.
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            sessions
+        })
+    };
     until_within(
         Duration::from_secs(90),
         "a certificate by TLS-ALPN-01",
@@ -526,9 +516,60 @@ fn acme_tls_alpn_01_on_an_implicit_tls_listener() {
             assert!(out.contains("Verify return code: 0 (ok)"), "{kind}: {out}");
         }
     }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sessions = ordinary
+        .join()
+        .expect("every ordinary session went through");
+    eprintln!("{sessions} ordinary TLS sessions on the port while the certificate was obtained");
+    assert!(sessions > 0);
     // The validation reached the acme-tls/1 answer (nothing listens on pebble's HTTP-01 port).
-    server.log.wait_for("ACME TLS-ALPN-01 validation answered");
+    server
+        .log
+        .wait_for(&format!("ACME TLS-ALPN-01 validation answered for {NAME}"));
+    assert_eq!(
+        server.log.count("TLS handshake failed"),
+        0,
+        "{}",
+        server.log.all()
+    );
+    // With the order done, acme-tls/1 is refused (an alert, no certificate) rather than answered
+    // with the listener's certificate.
+    if have("openssl") {
+        let o = Command::new("openssl")
+            .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+            .args(["-servername", NAME, "-alpn", "acme-tls/1"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("openssl");
+        let out = format!("{}{}", stdout(&o), stderr(&o));
+        assert!(
+            out.contains("alert") && !out.contains("BEGIN CERTIFICATE"),
+            "{out}"
+        );
+        server.log.wait_for(&format!(
+            "ACME TLS-ALPN-01 handshake refused: ALPN acme-tls/1 for {NAME}"
+        ));
+    }
     drop(pebble);
+}
+
+/// One implicit-TLS SMTP session on `port` as an ordinary client has it (SNI NAME, no ALPN, any
+/// certificate): the greeting, QUIT, 221.
+fn ordinary_session(port: u16) {
+    use std::io::{BufRead, BufReader, Write};
+    let config = smtpd::net::tls::client_config(None, true).expect("client config");
+    let name = rustls_pki_types::ServerName::try_from(NAME).expect("name");
+    let conn = rustls::ClientConnection::new(config, name).expect("client");
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    tcp.set_read_timeout(Some(WAIT)).expect("timeout");
+    let mut tls = BufReader::new(rustls::StreamOwned::new(conn, tcp));
+    let mut line = String::new();
+    tls.read_line(&mut line).expect("the greeting over TLS");
+    assert!(line.starts_with("220 "), "greeting: {line:?}");
+    tls.get_mut().write_all(b"QUIT\r\n").expect("QUIT");
+    line.clear();
+    tls.read_line(&mut line).expect("the reply to QUIT");
+    assert!(line.starts_with("221 "), "QUIT: {line:?}");
 }
 
 /// Without ACME, `smtpctl tls` shows the configured certificate and `tls renew` says ACME is

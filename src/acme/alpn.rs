@@ -1,8 +1,10 @@
 //! TLS-ALPN-01 (RFC 8737): while an order is open, a TLS handshake that offers the ALPN protocol
 //! `acme-tls/1` for one of its names is answered with a self-signed certificate for that name
 //! carrying the critical acmeIdentifier extension (the SHA-256 of the key authorization), with
-//! `acme-tls/1` negotiated; the connection then ends (section 3: no application data). Every
-//! other handshake gets the listener's own configuration, unchanged.
+//! `acme-tls/1` negotiated; the connection then ends (section 3: no application data). A
+//! handshake offering `acme-tls/1` for any other name (or none) is refused with a TLS alert, so
+//! the listener's own certificate never stands in for an answer. Every other handshake gets the
+//! listener's own configuration, unchanged.
 //!
 //! The answers in flight live in one process-wide table, [`PENDING`]: the TLS accept path of every
 //! listener (mail sessions and HTTPS, through [`crate::net::tls::accept`]) consults it, and a
@@ -85,21 +87,82 @@ pub fn withdraw(name: &str) {
     pending().remove(&name.to_ascii_lowercase());
 }
 
-/// The configuration that answers this ClientHello's validation, when it offers `acme-tls/1`
-/// for a name with an answer in flight.
-pub fn answer_for(hello: &ClientHello<'_>) -> Option<Arc<ServerConfig>> {
-    answer(
+/// What a TLS accept does with a ClientHello.
+pub enum Choice {
+    /// An ordinary client: the listener's own configuration.
+    Normal,
+    /// A TLS-ALPN-01 validation for a name with an answer in flight: this configuration (the
+    /// validation certificate, `acme-tls/1`), then the connection ends.
+    Answer {
+        name: String,
+        config: Arc<ServerConfig>,
+    },
+    /// `acme-tls/1` offered with no SNI, or for a name with no answer in flight: refused, so
+    /// the listener's certificate is never shown as a validation answer. Says why.
+    Refuse(String),
+}
+
+/// The choice for this ClientHello (see [`Choice`]).
+pub fn choose(hello: &ClientHello<'_>) -> Choice {
+    choice(
         hello.server_name(),
-        hello.alpn().map(|mut a| a.any(|p| p == PROTOCOL)),
+        hello.alpn().is_some_and(|mut a| a.any(|p| p == PROTOCOL)),
     )
 }
 
-/// [`answer_for`] on the two facts it looks at (the SNI, whether `acme-tls/1` is offered).
-fn answer(sni: Option<&str>, offers: Option<bool>) -> Option<Arc<ServerConfig>> {
-    if offers != Some(true) {
-        return None;
+/// [`choose`] on the two facts it looks at: the SNI, and whether `acme-tls/1` is offered.
+fn choice(sni: Option<&str>, offers: bool) -> Choice {
+    if !offers {
+        return Choice::Normal;
     }
-    pending().get(&sni?.to_ascii_lowercase()).cloned()
+    let Some(sni) = sni else {
+        return Choice::Refuse("ALPN acme-tls/1 without a server name (SNI)".into());
+    };
+    let name = sni.to_ascii_lowercase();
+    match pending().get(&name).cloned() {
+        Some(config) => Choice::Answer { name, config },
+        None => Choice::Refuse(format!(
+            "ALPN acme-tls/1 for {name}, which has no TLS-ALPN-01 challenge open"
+        )),
+    }
+}
+
+/// The configuration of a refused handshake: no certificate at all, so rustls ends it with a
+/// fatal alert (`access_denied`) before any certificate is sent.
+pub fn refusal() -> Result<Arc<ServerConfig>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS-ALPN-01 refusal config: {e}"))?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(NoCertificate));
+    Ok(Arc::new(config))
+}
+
+#[derive(Debug)]
+struct NoCertificate;
+
+impl rustls::server::ResolvesServerCert for NoCertificate {
+    fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        None
+    }
+}
+
+/// How a TLS accept ended that was about ACME, not a session: the `io::Error` payload that
+/// [`crate::net::tls::accept`] returns, so callers log it as what it is.
+#[derive(Debug, thiserror::Error)]
+pub enum Handled {
+    #[error("ACME TLS-ALPN-01 validation answered for {0}")]
+    Answered(String),
+    #[error("ACME TLS-ALPN-01 handshake refused: {0}")]
+    Refused(String),
+}
+
+impl Handled {
+    /// The payload of `e`, when it is one.
+    pub fn of(e: &std::io::Error) -> Option<&Handled> {
+        e.get_ref()?.downcast_ref()
+    }
 }
 
 #[cfg(test)]
@@ -136,31 +199,39 @@ mod tests {
         assert!(validation_certificate("mail.acme.test", &[1; 20]).is_err());
     }
 
+    fn answered(c: Choice) -> Option<Arc<ServerConfig>> {
+        match c {
+            Choice::Answer { config, .. } => Some(config),
+            _ => None,
+        }
+    }
+
+    /// The chooser: acme-tls/1 with a pending SNI gets the answer, without acme-tls/1 the
+    /// listener's own config, acme-tls/1 with an unknown or no SNI a refusal.
     #[test]
     fn only_a_validation_handshake_for_a_pending_name_gets_the_answer() {
         publish("Alpn.Acme.Test", &[1; 32]).unwrap();
-        let got = answer(Some("alpn.acme.test"), Some(true)).expect("answered");
+        let got = answered(choice(Some("alpn.acme.test"), true)).expect("answered");
         assert_eq!(got.alpn_protocols, [PROTOCOL.to_vec()]);
         assert!(
-            answer(Some("ALPN.acme.test"), Some(true)).is_some(),
+            answered(choice(Some("ALPN.acme.test"), true)).is_some(),
             "any case"
         );
-        assert!(
-            answer(Some("alpn.acme.test"), Some(false)).is_none(),
-            "no acme-tls/1"
-        );
-        assert!(
-            answer(Some("alpn.acme.test"), None).is_none(),
-            "no ALPN at all"
-        );
-        assert!(
-            answer(Some("other.acme.test"), Some(true)).is_none(),
-            "another name"
-        );
-        assert!(answer(None, Some(true)).is_none(), "no SNI");
+        for (sni, offers, why) in [
+            (Some("alpn.acme.test"), false, "no acme-tls/1"),
+            (None, false, "no SNI, no acme-tls/1"),
+        ] {
+            assert!(matches!(choice(sni, offers), Choice::Normal), "{why}");
+        }
+        for (sni, why) in [(Some("other.acme.test"), "another name"), (None, "no SNI")] {
+            match choice(sni, true) {
+                Choice::Refuse(r) => assert!(r.contains("acme-tls/1"), "{why}: {r}"),
+                _ => panic!("{why}: not refused"),
+            }
+        }
         withdraw("alpn.acme.test");
         assert!(
-            answer(Some("alpn.acme.test"), Some(true)).is_none(),
+            matches!(choice(Some("alpn.acme.test"), true), Choice::Refuse(_)),
             "withdrawn"
         );
     }

@@ -40,7 +40,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
-use tracing::debug;
+use tracing::{debug, info};
 
 use crate::auth::accounts::Accounts;
 use crate::config::Config;
@@ -214,7 +214,10 @@ pub async fn serve(
             let handshake = crate::net::tls::accept(tcp, config);
             match tokio::time::timeout(ctx.header_timeout, handshake).await {
                 Ok(Ok(tls)) => serve_io(tls, peer, true, ctx, shared).await,
-                Ok(Err(e)) => debug!(peer = %peer, error = %e, "https handshake failed"),
+                Ok(Err(e)) => match crate::acme::alpn::Handled::of(&e) {
+                    Some(acme) => info!(peer = %peer, "https: {acme}"),
+                    None => debug!(peer = %peer, error = %e, "https handshake failed"),
+                },
                 Err(_) => debug!(peer = %peer, "https handshake timed out"),
             }
         }

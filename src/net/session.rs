@@ -89,6 +89,10 @@ pub async fn start_tls(
             Ok(())
         }
         Err(e) => {
+            if let Some(acme) = crate::acme::alpn::Handled::of(&e) {
+                info!(session = who.sid, peer = %who.peer, how, "{acme}");
+                return Err(SessionEnd::Closed);
+            }
             info!(session = who.sid, peer = %who.peer, how, error = %e, "TLS handshake failed");
             Err(SessionEnd::TlsFailed(e))
         }

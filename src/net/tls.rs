@@ -13,9 +13,11 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
 
 pub use client::client_config;
 
+use crate::acme::alpn;
 use crate::config::Tls;
 
 mod client;
@@ -142,25 +144,39 @@ fn build(
 }
 
 /// The server side of a TLS handshake under `config`, for every listener (mail sessions and
-/// HTTPS). The ClientHello is read first: a TLS-ALPN-01 validation by the ACME CA (ALPN
-/// `acme-tls/1` for a name with an order open, [`crate::acme::alpn`]) is answered with the
-/// validation certificate and then ends with an error of kind `ConnectionAborted` (RFC 8737: no
-/// application data); every other client gets `config` as it is.
-pub async fn accept(
-    tcp: TcpStream,
-    config: Arc<ServerConfig>,
-) -> io::Result<tokio_rustls::server::TlsStream<TcpStream>> {
+/// HTTPS). The ClientHello is read first ([`crate::acme::alpn::choose`]): a TLS-ALPN-01
+/// validation by the ACME CA (ALPN `acme-tls/1` for a name with an order open) is answered
+/// with the validation certificate and `acme-tls/1`, then closed (RFC 8737: no application
+/// data); `acme-tls/1` for another name, or without SNI, is refused with an alert. Both end in
+/// an error whose payload is an [`alpn::Handled`] saying which. Every other client gets
+/// `config` as it is.
+pub async fn accept<IO>(io: IO, config: Arc<ServerConfig>) -> io::Result<TlsStream<IO>>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
     let start =
-        tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp).await?;
-    let Some(answer) = crate::acme::alpn::answer_for(&start.client_hello()) else {
-        return start.into_stream(config).await;
+        tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io).await?;
+    let (kind, handled) = match alpn::choose(&start.client_hello()) {
+        alpn::Choice::Normal => return start.into_stream(config).await,
+        alpn::Choice::Answer { name, config } => {
+            let mut tls = start.into_stream(config).await?;
+            let _ = tokio::io::AsyncWriteExt::shutdown(&mut tls).await;
+            (
+                io::ErrorKind::ConnectionAborted,
+                alpn::Handled::Answered(name),
+            )
+        }
+        alpn::Choice::Refuse(why) => {
+            let refusal = alpn::refusal().map_err(io::Error::other)?;
+            // Fails by design: no certificate, so rustls sends a fatal alert.
+            let _ = start.into_stream(refusal).await;
+            (
+                io::ErrorKind::ConnectionRefused,
+                alpn::Handled::Refused(why),
+            )
+        }
     };
-    let mut tls = start.into_stream(answer).await?;
-    let _ = tokio::io::AsyncWriteExt::shutdown(&mut tls).await;
-    Err(io::Error::new(
-        io::ErrorKind::ConnectionAborted,
-        "ACME TLS-ALPN-01 validation answered",
-    ))
+    Err(io::Error::new(kind, handled))
 }
 
 /// A connection that is plain, or TLS after STARTTLS/STLS or on an implicit-TLS port.
@@ -280,6 +296,161 @@ impl AsyncWrite for Stream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Trusts any certificate without checking even the handshake signatures: webpki, which
+    /// rustls checks them with, refuses the validation certificate's critical acmeIdentifier
+    /// (a CA's validator does not verify the chain either: RFC 8737 section 3).
+    #[derive(Debug)]
+    struct TrustAll;
+
+    impl rustls::client::danger::ServerCertVerifier for TrustAll {
+        fn verify_server_cert(
+            &self,
+            _: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: &rustls_pki_types::ServerName<'_>,
+            _: &[u8],
+            _: rustls_pki_types::UnixTime,
+        ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            _: &[u8],
+            _: &CertificateDer<'_>,
+            _: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+        }
+        fn verify_tls13_signature(
+            &self,
+            _: &[u8],
+            _: &CertificateDer<'_>,
+            _: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+        }
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            provider()
+                .signature_verification_algorithms
+                .supported_schemes()
+        }
+    }
+
+    type Client = tokio_rustls::client::TlsStream<tokio::io::DuplexStream>;
+
+    /// A client handshake over an in-memory pipe into [`accept`]; the client's view after it
+    /// (ALPN negotiated, the server's certificate, its stream) and the server's result.
+    async fn handshake(
+        server: Arc<ServerConfig>,
+        sni: &str,
+        alpn: &[&[u8]],
+    ) -> (
+        io::Result<(Option<Vec<u8>>, Vec<u8>, Client)>,
+        io::Result<TlsStream<tokio::io::DuplexStream>>,
+    ) {
+        let mut client = rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(TrustAll))
+            .with_no_client_auth();
+        client.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        let (c, s) = tokio::io::duplex(64 * 1024);
+        let name = rustls_pki_types::ServerName::try_from(sni.to_string()).unwrap();
+        let connect = async {
+            let mut tls = tokio_rustls::TlsConnector::from(Arc::new(client))
+                .connect(name, c)
+                .await?;
+            let (_, conn) = tls.get_ref();
+            let alpn = conn.alpn_protocol().map(<[u8]>::to_vec);
+            let cert = conn.peer_certificates().unwrap()[0].to_vec();
+            // The validation answer ends with close_notify and no data; an ordinary session
+            // goes on.
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            if alpn.is_some() {
+                let mut rest = Vec::new();
+                tls.read_to_end(&mut rest).await?;
+                assert!(rest.is_empty(), "no application data after the answer");
+            } else {
+                tls.write_all(b"hello").await?;
+                tls.flush().await?;
+            }
+            Ok((alpn, cert, tls))
+        };
+        let (client, server) = tokio::join!(connect, accept(s, server));
+        (client, server)
+    }
+
+    /// The TLS-ALPN-01 chooser on real handshakes: while an answer for a name is published,
+    /// `acme-tls/1` for it gets the validation certificate with `acme-tls/1` and then the end;
+    /// an ordinary client (no ALPN, or another protocol) of the same name gets the listener's
+    /// certificate and its session; `acme-tls/1` for a name with no answer is refused with an
+    /// alert, without the listener's certificate.
+    #[tokio::test]
+    async fn tls_alpn_01_answers_only_the_validation_handshake() {
+        let ck = rcgen::generate_simple_self_signed(vec!["tls.acme.test".to_string()]).unwrap();
+        let listener = from_pem(
+            ck.cert.pem().as_bytes(),
+            ck.signing_key.serialize_pem().as_bytes(),
+        )
+        .unwrap();
+        let ours = ck.cert.der().to_vec();
+        crate::acme::alpn::publish("tls.acme.test", &[9; 32]).unwrap();
+
+        let (client, server) = handshake(
+            Arc::clone(&listener),
+            "tls.acme.test",
+            &[crate::acme::alpn::PROTOCOL],
+        )
+        .await;
+        let (alpn, cert, _) = client.expect("the validation handshake completes");
+        assert_eq!(alpn.as_deref(), Some(crate::acme::alpn::PROTOCOL));
+        assert_ne!(cert, ours, "the validation certificate, not the listener's");
+        let (_, parsed) = x509_parser::parse_x509_certificate(&cert).unwrap();
+        let oid = x509_parser::oid_registry::Oid::from(&[1, 3, 6, 1, 5, 5, 7, 1, 31]).unwrap();
+        let ext = parsed.extensions().iter().find(|e| e.oid == oid).unwrap();
+        assert_eq!(&ext.value[2..], &[9; 32]);
+        let e = server.expect_err("no session after a validation");
+        assert!(
+            matches!(
+                crate::acme::alpn::Handled::of(&e),
+                Some(crate::acme::alpn::Handled::Answered(n)) if n == "tls.acme.test"
+            ),
+            "{e}"
+        );
+
+        for alpn in [&[][..], &[&b"smtp"[..]][..]] {
+            let (client, server) = handshake(Arc::clone(&listener), "tls.acme.test", alpn).await;
+            let (negotiated, cert, _client) = client.expect("an ordinary handshake");
+            assert_eq!(negotiated, None);
+            assert_eq!(cert, ours, "the listener's certificate");
+            let mut tls = server.expect("an ordinary session");
+            let mut got = [0u8; 5];
+            tokio::io::AsyncReadExt::read_exact(&mut tls, &mut got)
+                .await
+                .unwrap();
+            assert_eq!(&got, b"hello");
+        }
+
+        let (client, server) = handshake(
+            Arc::clone(&listener),
+            "other.acme.test",
+            &[crate::acme::alpn::PROTOCOL],
+        )
+        .await;
+        let e = client.expect_err("refused");
+        assert!(e.to_string().contains("alert"), "{e}");
+        let e = server.expect_err("refused");
+        assert!(
+            matches!(
+                crate::acme::alpn::Handled::of(&e),
+                Some(crate::acme::alpn::Handled::Refused(why)) if why.contains("other.acme.test")
+            ),
+            "{e}"
+        );
+        crate::acme::alpn::withdraw("tls.acme.test");
+    }
 
     #[test]
     fn self_signed_made_once_and_loaded() {
