@@ -217,10 +217,22 @@ impl Store for ImapMaildir {
         })
     }
     fn sync(&mut self) -> Result<ps::Changes, ps::StoreError> {
+        let was_asleep = self.inner.is_asleep();
         let c = self.inner.sync().map_err(err)?;
-        if c != md::Changes::default() {
+        if c != md::Changes::default() || was_asleep && !self.inner.is_asleep() {
             self.refresh();
         }
+        Ok(changes(c))
+    }
+    fn sleep(&mut self) {
+        self.inner.sleep();
+        if self.inner.is_asleep() {
+            self.view = Vec::new();
+        }
+    }
+    fn wake(&mut self) -> Result<ps::Changes, ps::StoreError> {
+        let c = self.inner.wake().map_err(err)?;
+        self.refresh();
         Ok(changes(c))
     }
     fn keyword(&mut self, name: &str) -> Result<Option<u8>, ps::StoreError> {

@@ -125,6 +125,8 @@ pub struct Folder {
     /// The index as of the last sync (`smtpd-cache`).
     index: Index,
     opts: Options,
+    /// Asleep (its session in IDLE): `msgs` and `index` are empty meanwhile.
+    asleep: Option<sleep::Asleep>,
 }
 
 impl Folder {
@@ -144,6 +146,7 @@ impl Folder {
             stamp: None,
             index: Index::default(),
             opts,
+            asleep: None,
         };
         f.rescan()?;
         Ok(f)
@@ -151,7 +154,7 @@ impl Folder {
 
     /// HIGHESTMODSEQ (RFC 7162).
     pub fn highest_modseq(&self) -> u64 {
-        self.index.highest
+        self.asleep_highest().unwrap_or(self.index.highest)
     }
 
     /// The UIDs expunged after mod-sequence `since` that this view no longer holds, ascending;
@@ -170,10 +173,13 @@ impl Folder {
             .map(|i| i as u32 + 1)
     }
 
-    /// Brings the view up to date with the files.
+    /// Brings the view up to date with the files (an asleep folder wakes when they changed).
     pub fn sync(&mut self) -> Result<Changes, StoreError> {
         if !self.changed_on_disk() {
             return Ok(Changes::default());
+        }
+        if self.is_asleep() {
+            return self.wake();
         }
         let old = std::mem::take(&mut self.msgs);
         self.rescan()?;
@@ -531,6 +537,9 @@ fn natural_key(base: &str) -> (u64, u64) {
 
 #[path = "folder_write.rs"]
 mod write;
+
+#[path = "folder_sleep.rs"]
+mod sleep;
 
 #[cfg(test)]
 #[path = "folder_tests.rs"]

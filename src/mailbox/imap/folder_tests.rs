@@ -327,3 +327,62 @@ fn sync_cost_on_ten_thousand_messages_is_printed() {
         "10,000 messages: first open {first:?}; a sync that lists the folder {listed:?}, one that compares metadata {stamped:?}; a one-message STORE {store:?}"
     );
 }
+
+#[test]
+fn an_asleep_folder_keeps_its_uids_and_reports_what_changed_when_it_wakes() {
+    let d = maildir();
+    for i in 1..=6 {
+        deliver(d.path(), &format!("17000000{i:02}.M1P1Q{i}.h"), "m\n");
+    }
+    let opts = Options {
+        mtime_granularity: Some(Duration::ZERO),
+        ..Options::default()
+    };
+    let mut a = Folder::open_with(d.path(), false, opts).unwrap();
+    let mut b = Folder::open_with(d.path(), false, opts).unwrap();
+    assert!(a.msgs.iter().all(|m| m.recent), "a moved them from new/");
+    // UIDs 1..6 minus 3: two ranges kept.
+    a.expunge(|i, _| i == 2).unwrap();
+    b.sync().unwrap();
+    b.sync().unwrap();
+    let highest = b.highest_modseq();
+    b.sleep();
+    assert!(b.is_asleep() && b.msgs.is_empty());
+    assert_eq!(b.highest_modseq(), highest);
+    // Nothing changed: it stays asleep.
+    assert_eq!(b.sync().unwrap(), Changes::default());
+    assert!(b.is_asleep());
+    // Meanwhile: UID 5 flagged by a session, UID 2 renamed by another program, UID 4
+    // expunged, a new delivery.
+    let mut fl = a.msgs[3].flags.clone();
+    fl.insert(Flag::Flagged);
+    a.set_flags(3, fl).unwrap();
+    rename_flags_elsewhere(d.path(), &a.msgs[1].base, "S");
+    a.expunge(|i, _| i == 2).unwrap();
+    deliver(d.path(), "1700000099.M1P1Q9.h", "new\n");
+    let ch = b.sync().unwrap();
+    assert!(!b.is_asleep());
+    assert_eq!(ch.expunged, [3]);
+    assert_eq!(ch.vanished, [4]);
+    assert_eq!(ch.flags, [2, 3], "UIDs 2 and 5, not 1 and 6");
+    assert_eq!(ch.exists, Some(5));
+    assert_eq!(
+        b.msgs.iter().map(|m| m.uid).collect::<Vec<_>>(),
+        [1, 2, 5, 6, 7]
+    );
+    assert!(b.msgs[1].flags.contains(Flag::Seen));
+    assert!(b.msgs[2].flags.contains(Flag::Flagged));
+    assert!(b.msgs[4].recent, "b moved the delivery from new/");
+    // The \Recent of the session that fell asleep come back with it.
+    a.sleep();
+    let ch = a.wake().unwrap();
+    assert_eq!(ch.exists, Some(5), "the delivery, which b listed first");
+    assert_eq!(
+        a.msgs.iter().map(|m| m.recent).collect::<Vec<_>>(),
+        [true, true, true, true, false]
+    );
+    // Woken with nothing changed: no report, all there.
+    a.sleep();
+    assert_eq!(a.wake().unwrap(), Changes::default());
+    assert_eq!(a.msgs.len(), 5);
+}

@@ -140,6 +140,22 @@ impl MaildirAccount {
             None => Ok(Changes::default()),
         }
     }
+    /// The selected folder drops its messages until the next sync or [`MaildirAccount::wake`].
+    pub fn sleep(&mut self) {
+        if let Some(f) = self.folder.as_mut() {
+            f.sleep();
+        }
+    }
+    pub fn is_asleep(&self) -> bool {
+        self.folder.as_ref().is_some_and(Folder::is_asleep)
+    }
+    /// The selected folder awake again, with what changed meanwhile.
+    pub fn wake(&mut self) -> Result<Changes, StoreError> {
+        match self.folder.as_mut() {
+            Some(f) => f.wake(),
+            None => Ok(Changes::default()),
+        }
+    }
     pub fn define_keyword(&mut self, name: &str) -> Result<Option<usize>, StoreError> {
         self.folder_mut()?.define_keyword(name)
     }

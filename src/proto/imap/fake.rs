@@ -144,6 +144,9 @@ pub struct FakeStore {
     pub files: bool,
     /// Keyword names by index (this handle's only: the tests use keywords in one session).
     keywords: Vec<String>,
+    /// Between [`Store::sleep`] and the next sync or wake, when the engine may not read the
+    /// folder: [`Store::selected`] panics then, so the engine's tests find such a read.
+    asleep: bool,
 }
 
 impl FakeStore {
@@ -157,6 +160,7 @@ impl FakeStore {
             forgotten: false,
             files: false,
             keywords: Vec::new(),
+            asleep: false,
         }
     }
 
@@ -169,6 +173,58 @@ impl FakeStore {
             .as_ref()
             .map(|s| s.0.clone())
             .ok_or(StoreError::NoSuchFolder)
+    }
+
+    /// Brings the view in line with the account, as a Maildir sync does.
+    fn resync(&mut self) -> Result<Changes, StoreError> {
+        let Ok(name) = self.name() else {
+            return Ok(Changes::default());
+        };
+        let acc = Arc::clone(&self.account);
+        let a = acc.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(f) = a.folders.get(&name) else {
+            return Ok(Changes::default());
+        };
+        let now: Vec<Msg> = f.msgs.iter().map(|m| m.0.clone()).collect();
+        let next = f.next_uid;
+        self.highest_modseq = f.highest_modseq;
+        self.expunged = f.expunged.clone();
+        drop(a);
+        let mut ch = Changes::default();
+        let mut kept = Vec::new();
+        for old in std::mem::take(&mut self.view) {
+            match now.iter().find(|m| m.uid == old.uid) {
+                None => {
+                    ch.expunged.push(kept.len() as u32 + 1);
+                    ch.vanished.push(old.uid);
+                }
+                Some(m) => {
+                    if m.flags != old.flags || m.modseq != old.modseq {
+                        ch.flags.push(kept.len() as u32 + 1);
+                    }
+                    kept.push(Msg {
+                        flags: m.flags,
+                        modseq: m.modseq,
+                        ..old
+                    });
+                }
+            }
+        }
+        let max = kept.last().map_or(0, |m: &Msg| m.uid);
+        let before = kept.len();
+        kept.extend(
+            now.into_iter()
+                .filter(|m| m.uid > max)
+                .map(|m| Msg { recent: true, ..m }),
+        );
+        if kept.len() != before || !ch.expunged.is_empty() {
+            ch.exists = Some(kept.len() as u32);
+        }
+        self.view = kept;
+        if let Some(s) = self.selected.as_mut() {
+            s.2 = next;
+        }
+        Ok(ch)
     }
 }
 
@@ -299,9 +355,11 @@ impl Store for FakeStore {
     }
     fn deselect(&mut self) {
         self.selected = None;
+        self.asleep = false;
         self.view.clear();
     }
     fn selected(&self) -> Option<Selected<'_>> {
+        assert!(!self.asleep, "the engine read the folder while it slept");
         self.selected.as_ref().map(|(_, v, n)| Selected {
             uidvalidity: *v,
             next_uid: *n,
@@ -324,55 +382,20 @@ impl Store for FakeStore {
         self.keywords.push(name.to_string());
         Ok(Some(self.keywords.len() as u8 - 1))
     }
+    fn sleep(&mut self) {
+        self.asleep = self.selected.is_some();
+    }
+    /// As the Maildir store: asleep until something changed.
     fn sync(&mut self) -> Result<Changes, StoreError> {
-        let Ok(name) = self.name() else {
-            return Ok(Changes::default());
-        };
-        let acc = Arc::clone(&self.account);
-        let a = acc.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(f) = a.folders.get(&name) else {
-            return Ok(Changes::default());
-        };
-        let now: Vec<Msg> = f.msgs.iter().map(|m| m.0.clone()).collect();
-        let next = f.next_uid;
-        self.highest_modseq = f.highest_modseq;
-        self.expunged = f.expunged.clone();
-        drop(a);
-        let mut ch = Changes::default();
-        let mut kept = Vec::new();
-        for old in std::mem::take(&mut self.view) {
-            match now.iter().find(|m| m.uid == old.uid) {
-                None => {
-                    ch.expunged.push(kept.len() as u32 + 1);
-                    ch.vanished.push(old.uid);
-                }
-                Some(m) => {
-                    if m.flags != old.flags || m.modseq != old.modseq {
-                        ch.flags.push(kept.len() as u32 + 1);
-                    }
-                    kept.push(Msg {
-                        flags: m.flags,
-                        modseq: m.modseq,
-                        ..old
-                    });
-                }
-            }
+        let c = self.resync()?;
+        if c != Changes::default() {
+            self.asleep = false;
         }
-        let max = kept.last().map_or(0, |m: &Msg| m.uid);
-        let before = kept.len();
-        kept.extend(
-            now.into_iter()
-                .filter(|m| m.uid > max)
-                .map(|m| Msg { recent: true, ..m }),
-        );
-        if kept.len() != before || !ch.expunged.is_empty() {
-            ch.exists = Some(kept.len() as u32);
-        }
-        self.view = kept;
-        if let Some(s) = self.selected.as_mut() {
-            s.2 = next;
-        }
-        Ok(ch)
+        Ok(c)
+    }
+    fn wake(&mut self) -> Result<Changes, StoreError> {
+        self.asleep = false;
+        self.resync()
     }
     fn store_flags(
         &mut self,

@@ -76,10 +76,31 @@ pub fn report_changes(s: &mut ImapSession, expunges: bool) {
     if s.state != State::Selected || !expunges {
         return;
     }
+    sync_and_report(s, false);
+}
+
+/// The selected folder awake again after IDLE ([`sleep`]), reporting what changed.
+pub fn wake_and_report(s: &mut ImapSession) {
+    if s.state == State::Selected {
+        sync_and_report(s, true);
+    }
+}
+
+/// Lets the store drop the selected folder's messages while the session idles.
+pub fn sleep(s: &mut ImapSession) {
+    if s.state == State::Selected
+        && let Some(store) = s.store.as_mut()
+    {
+        store.sleep();
+    }
+}
+
+fn sync_and_report(s: &mut ImapSession, wake: bool) {
     let Some(store) = s.store.as_mut() else {
         return;
     };
-    let changes = match store.sync() {
+    let synced = if wake { store.wake() } else { store.sync() };
+    let changes = match synced {
         Ok(c) => c,
         Err(e) => {
             warn!(user = s.user.as_deref().unwrap_or("-"), error = %e, "imap folder sync failed");
@@ -102,7 +123,9 @@ pub fn report_changes(s: &mut ImapSession, expunges: bool) {
             out.extend(untagged(&format!("{recent} RECENT")));
         }
     }
-    if let Some(f) = store.selected() {
+    if !changes.flags.is_empty()
+        && let Some(f) = store.selected()
+    {
         for &n in &changes.flags {
             if let Some(m) = f.msgs.get(n as usize - 1) {
                 out.extend(untagged(&format!(
@@ -126,6 +149,7 @@ pub fn noop(s: &mut ImapSession, tag: &str) {
 
 pub fn idle(s: &mut ImapSession, tag: &str) {
     report_changes(s, true);
+    sleep(s);
     s.reply(b"+ idling\r\n".to_vec());
     s.wait = Wait::Idle {
         tag: tag.to_string(),

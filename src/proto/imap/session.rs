@@ -364,6 +364,7 @@ impl ImapSession {
     }
 
     fn idle_line(&mut self, tag: &str, line: &[u8]) {
+        super::selected::wake_and_report(self);
         let text = String::from_utf8_lossy(line);
         if text.trim().eq_ignore_ascii_case("DONE") {
             self.reply(tagged(tag, "OK", "IDLE terminated"));
@@ -376,6 +377,7 @@ impl ImapSession {
     pub fn idle_poll(&mut self) -> Vec<Event> {
         if self.is_idle() {
             super::selected::report_changes(self, true);
+            super::selected::sleep(self);
         }
         std::mem::take(&mut self.events)
     }

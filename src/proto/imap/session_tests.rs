@@ -257,6 +257,47 @@ fn huge_sequence_sets_and_idle() {
     assert!(out.contains("f OK IDLE terminated\r\ng OK"), "{out}");
 }
 
+/// While idling the store may sleep (the fake panics if the engine reads it then): changes by
+/// another session reach the idler at a poll, a poll with nothing new says nothing, and DONE or
+/// any other line wakes the folder for the next commands.
+#[test]
+fn an_idling_session_sleeps_and_wakes_on_changes_done_or_any_line() {
+    let mut h = Harness::new(true);
+    let mut other = Harness::on(&h.account, true);
+    other.run(
+        "o1 LOGIN alice@example.test secret\r\no2 SELECT INBOX\r\n",
+        0,
+    );
+    let out = h.run(
+        "a LOGIN alice@example.test secret\r\nb SELECT INBOX\r\nc IDLE\r\n",
+        1,
+    );
+    assert!(out.contains("+ idling"), "{out}");
+    let mut quiet = Vec::new();
+    let ev = h.s.idle_poll();
+    h.events(ev, &mut quiet);
+    assert!(quiet.is_empty(), "{}", String::from_utf8_lossy(&quiet));
+    let out = other.run("o3 STORE 1 +FLAGS (\\Flagged)\r\n", 0);
+    assert!(out.contains("o3 OK"), "{out}");
+    let mut out = Vec::new();
+    let ev = h.s.idle_poll();
+    h.events(ev, &mut out);
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.contains("* 1 FETCH (UID 1 FLAGS (\\Flagged))"), "{out}");
+    let out = other.run("o4 STORE 1 -FLAGS (\\Flagged)\r\n", 0);
+    assert!(out.contains("o4 OK"), "{out}");
+    // Not DONE: refused, and the session is out of IDLE with its folder awake.
+    let out = h.run("d NOOP\r\ne FETCH 1:* (FLAGS)\r\nf IDLE\r\n", 1);
+    assert!(out.contains("c BAD Expected DONE"), "{out}");
+    assert!(out.contains("* 1 FETCH (FLAGS ())\r\n"), "{out}");
+    assert!(out.contains("* 2 FETCH (FLAGS ())\r\ne OK"), "{out}");
+    h.account.lock().unwrap().deliver(b"Subject: late\n\nx\n");
+    let out = h.run("DONE\r\ng FETCH 3 (UID)\r\nh LOGOUT\r\n", 1);
+    assert!(out.contains("* 3 EXISTS"), "{out}");
+    assert!(out.contains("f OK IDLE terminated"), "{out}");
+    assert!(out.contains("* 3 FETCH (UID 3)\r\ng OK"), "{out}");
+}
+
 #[test]
 fn folder_names_that_leave_the_account_are_refused() {
     let mut h = Harness::new(true);

@@ -197,6 +197,14 @@ pub trait Store: Send {
     /// Selects `name`; the previous selection ends. Read-write: new mail becomes \Recent.
     fn select(&mut self, name: &str, read_only: bool) -> Result<(), StoreError>;
     fn deselect(&mut self);
+    /// The session waits in IDLE: the store may drop the selected folder's messages until the
+    /// next [`Store::sync`] (which wakes it when the folder changed) or [`Store::wake`]; the
+    /// engine reads nothing of the folder meanwhile.
+    fn sleep(&mut self) {}
+    /// Awake again after [`Store::sleep`] (a [`Store::sync`] when awake), with what changed.
+    fn wake(&mut self) -> Result<Changes, StoreError> {
+        self.sync()
+    }
     fn selected(&self) -> Option<Selected<'_>>;
     /// Brings the selected folder up to date with changes made elsewhere.
     fn sync(&mut self) -> Result<Changes, StoreError>;
