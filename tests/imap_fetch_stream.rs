@@ -1,7 +1,7 @@
 //! FETCH BODY[] of a whole message is streamed from its file (issue 16): a 50 MiB message
 //! arrives byte for byte with CRLF line ends while smtpd's peak memory grows by a few MiB, not
 //! by the message (before, it was read, converted and buffered whole: over 150 MiB); BINARY[]
-//! with a NUL is a literal8; a file gone meanwhile is NIL.
+//! with a NUL is a literal8; a file gone meanwhile is NIL; the literal's size is the index's.
 mod common;
 use common::*;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -82,6 +82,64 @@ fn a_streamed_literal8_and_a_vanished_file() {
     assert!(gone.starts_with("* 2 FETCH (BODY[] NIL)\r\nd OK"), "{gone}");
     let noop = until(&mut r, "e");
     assert!(noop.contains("* 2 EXPUNGE\r\ne OK"), "{noop}");
+}
+
+/// The literal of a whole-message FETCH has the size the index holds (RFC822.SIZE, from the
+/// name's `W=`), so the file is read once. A file that does not match its name (written by
+/// another program) is cut or padded to that size and logged: the session stays in step.
+#[test]
+fn the_literal_size_is_the_index_size_and_a_lying_file_is_cut_or_padded() {
+    let srv = Server::start_with(Overrides::new().account(ALICE, PASSWORD).set(
+        "imap",
+        "listen",
+        "[\"127.0.0.1:0\"]",
+    ));
+    let new = srv.root().join("example.test/alice/new");
+    for d in ["new", "cur", "tmp"] {
+        std::fs::create_dir_all(srv.root().join("example.test/alice").join(d)).unwrap();
+    }
+    // 21 octets with CRLF, named 12 (cut) and 25 (padded).
+    std::fs::write(
+        new.join("1999999991.M1P1Q1.h,S=9,W=12"),
+        b"Subject: a\n\nabcde\n",
+    )
+    .unwrap();
+    std::fs::write(
+        new.join("1999999992.M1P1Q2.h,S=9,W=25"),
+        b"Subject: b\n\nabcde\n",
+    )
+    .unwrap();
+    let w = TcpStream::connect(srv.addr("imap")).unwrap();
+    w.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut w2 = w.try_clone().unwrap();
+    let mut r = BufReader::new(w);
+    until(&mut r, "*");
+    w2.write_all(
+        format!("a LOGIN {ALICE} \"{PASSWORD}\"\r\nb SELECT INBOX\r\nc FETCH 1:2 (RFC822.SIZE BODY.PEEK[])\r\nd NOOP\r\n")
+            .as_bytes(),
+    )
+    .unwrap();
+    until(&mut r, "a");
+    until(&mut r, "b");
+    let mut head = String::new();
+    r.read_line(&mut head).unwrap();
+    assert_eq!(head, "* 1 FETCH (RFC822.SIZE 12 BODY[] {12}\r\n");
+    let mut body = [0u8; 12];
+    r.read_exact(&mut body).unwrap();
+    assert_eq!(&body, b"Subject: a\r\n");
+    let mut close = String::new();
+    r.read_line(&mut close).unwrap();
+    assert_eq!(close, ")\r\n");
+    let mut head = String::new();
+    r.read_line(&mut head).unwrap();
+    assert_eq!(head, "* 2 FETCH (RFC822.SIZE 25 BODY[] {25}\r\n");
+    let mut body = [0u8; 25];
+    r.read_exact(&mut body).unwrap();
+    assert_eq!(&body, b"Subject: b\r\n\r\nabcde\r\n    ");
+    assert!(until(&mut r, "c").starts_with(")\r\nc OK"));
+    assert!(until(&mut r, "d").starts_with("d OK"));
+    srv.log.wait_for("longer than its size in the index; cut");
+    srv.log.wait_for("padded");
 }
 
 #[test]

@@ -1,8 +1,8 @@
-//! FETCH BODY[] / BINARY[] of a whole message streamed from its file ([`Event::Literal`]): a
-//! first pass over the file counts its wire octets (and looks for a NUL, for BINARY's `~{n}`),
-//! then the literal's header and the file in chunks, each line end made CRLF on the way. Memory
-//! stays at a few chunks whatever the message size. The file reads block (in place, as the
-//! engine's calls do).
+//! FETCH BODY[] / BINARY[] of a whole message streamed from its file ([`Event::Literal`]): the
+//! literal's header with the size the folder's index knows (for BINARY a first pass over the
+//! file counts the octets and looks for a NUL, for its `~{n}`), then the file in chunks, each
+//! line end made CRLF on the way. Memory stays at a few chunks whatever the message size. The
+//! file reads block (in place, as the engine's calls do).
 //!
 //! [`Event::Literal`]: crate::proto::imap::Event::Literal
 
@@ -55,7 +55,11 @@ pub async fn write(
             Some(f) => f,
             None => return Ok(None),
         };
-        let (size, nul) = measure(&mut f)?;
+        let (size, nul) = if binary {
+            measure(&mut f)?
+        } else {
+            (m.size, false)
+        };
         Ok::<_, io::Error>(Some((f, size, nul)))
     });
     let (mut file, size, nul) = match opened {
@@ -76,6 +80,7 @@ pub async fn write(
     let mut buf = vec![0u8; CHUNK];
     let mut out = Vec::with_capacity(CHUNK * 2 + 2);
     let mut sent = 0u64;
+    let mut cut = false;
     loop {
         out.clear();
         let n = match blocking(|| file.read(&mut buf)) {
@@ -93,6 +98,10 @@ pub async fn write(
         // The header promised `size` octets: never more, and padded if the file shrank (a
         // Maildir file never changes; this only keeps the protocol in step).
         let room = size.saturating_sub(sent) as usize;
+        if out.len() > room && !cut {
+            cut = true;
+            warn!(session = who.sid, peer = %who.peer, file = %m.path.display(), size, "imap FETCH: the message is longer than its size in the index; cut");
+        }
         out.truncate(room);
         sent += out.len() as u64;
         session::write(stream, &out, limit).await?;

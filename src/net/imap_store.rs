@@ -287,6 +287,7 @@ impl Store for ImapMaildir {
             path: m.path.clone(),
             folder: f.dir.clone(),
             base: m.base.clone(),
+            size: m.size,
         })
     }
     fn copy(

@@ -500,6 +500,7 @@ impl Store for FakeStore {
             path: format!("/nowhere/cur/msg{}", m.uid).into(),
             folder: "/nowhere".into(),
             base: format!("msg{}", m.uid),
+            size: m.size,
         })
     }
     fn copy(&mut self, idx: &[usize], dest: &str) -> Result<(u32, Vec<(u32, u32)>), StoreError> {

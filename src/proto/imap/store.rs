@@ -123,6 +123,9 @@ pub struct MessageFile {
     /// Its folder and base name, to find it again when it was renamed meanwhile.
     pub folder: std::path::PathBuf,
     pub base: String,
+    /// Its octets with CRLF line ends, as the folder's index knows them (RFC822.SIZE): the
+    /// literal's size without a first pass over the file.
+    pub size: u64,
 }
 
 /// One folder for LIST.
