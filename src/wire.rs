@@ -11,15 +11,21 @@ pub struct WireSize {
 }
 
 impl WireSize {
+    /// One octet each, one more for each LF not after a CR (found with `memchr`: this runs over
+    /// every message delivered and every one streamed).
     pub fn feed(&mut self, input: &[u8]) {
-        for &b in input {
-            self.size += match (self.last, b) {
-                (Some(b'\r'), b'\n') => 1,
-                (_, b'\n') => 2,
-                _ => 1,
-            };
-            self.last = Some(b);
+        let Some(&last) = input.last() else {
+            return;
+        };
+        let mut extra = 0u64;
+        for p in memchr::memchr_iter(b'\n', input) {
+            let before = if p == 0 { self.last } else { Some(input[p - 1]) };
+            if before != Some(b'\r') {
+                extra += 1;
+            }
         }
+        self.size += input.len() as u64 + extra;
+        self.last = Some(last);
     }
 
     pub fn total(&self) -> u64 {
@@ -72,31 +78,38 @@ impl Default for CrlfStream {
 }
 
 impl CrlfStream {
-    /// Appends the wire form of `input` to `out`.
-    pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) {
+    /// Appends the wire form of `input` to `out`: the runs between line ends copied whole
+    /// (found with `memchr`), not octet by octet.
+    pub fn feed(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
         out.reserve(input.len() + input.len() / 32 + 2);
-        for &b in input {
+        while let Some(&first) = input.first() {
             if self.pending_cr {
                 self.pending_cr = false;
-                if b == b'\n' {
+                if first == b'\n' {
                     out.extend_from_slice(b"\r\n");
                     self.at_line_start = true;
+                    input = &input[1..];
                     continue;
                 }
                 out.push(b'\r');
                 self.at_line_start = false;
             }
-            match b {
-                b'\r' => self.pending_cr = true,
-                b'\n' => {
-                    out.extend_from_slice(b"\r\n");
-                    self.at_line_start = true;
-                }
-                _ => {
-                    out.push(b);
-                    self.at_line_start = false;
-                }
+            let Some(i) = memchr::memchr2(b'\r', b'\n', input) else {
+                out.extend_from_slice(input);
+                self.at_line_start = false;
+                return;
+            };
+            out.extend_from_slice(&input[..i]);
+            if i > 0 {
+                self.at_line_start = false;
             }
+            if input[i] == b'\r' {
+                self.pending_cr = true;
+            } else {
+                out.extend_from_slice(b"\r\n");
+                self.at_line_start = true;
+            }
+            input = &input[i + 1..];
         }
     }
 
@@ -132,6 +145,19 @@ mod tests {
             }
             c.finish(&mut out);
             proptest::prop_assert_eq!(&out, &to_crlf(&bytes));
+        }
+
+        /// Counted in any chunks, the size is that of [`to_crlf`]'s output.
+        #[test]
+        fn streamed_size_is_the_crlf_size(
+            bytes in proptest::collection::vec(proptest::sample::select(vec![b'a', b'\r', b'\n', 0u8]), 0..200),
+            split in 1usize..9,
+        ) {
+            let mut w = WireSize::default();
+            for chunk in bytes.chunks(split) {
+                w.feed(chunk);
+            }
+            proptest::prop_assert_eq!(w.total(), to_crlf(&bytes).len() as u64);
         }
     }
 
