@@ -19,7 +19,11 @@ impl WireSize {
         };
         let mut extra = 0u64;
         for p in memchr::memchr_iter(b'\n', input) {
-            let before = if p == 0 { self.last } else { Some(input[p - 1]) };
+            let before = if p == 0 {
+                self.last
+            } else {
+                Some(input[p - 1])
+            };
             if before != Some(b'\r') {
                 extra += 1;
             }

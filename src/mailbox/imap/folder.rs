@@ -229,15 +229,7 @@ impl Folder {
             return true;
         }
         // A directory changed within the timestamps' granularity may change again unseen.
-        let window = self.opts.mtime_granularity.unwrap_or_else(|| {
-            if n.mtime.1 == 0 && c.mtime.1 == 0 {
-                Duration::from_secs(2)
-            } else {
-                Duration::from_millis(50)
-            }
-        });
-        let now = SystemTime::now();
-        n.is_fresh(now, window) || c.is_fresh(now, window)
+        self.too_fresh(&n, &c)
     }
 
     /// The message files of `new/` and `cur/`: (name, path, in new/).
@@ -257,44 +249,50 @@ impl Folder {
         Ok(files)
     }
 
-    /// The messages of `list` that `files` holds, with sizes and dates from `idx` (or this
-    /// view's index, or the file).
+    /// The messages of `list` that `files` holds (by base name, [`by_base`]), with sizes and
+    /// dates from `idx` (or this view's index, or the file), and how many of the files the list
+    /// covers. One hash lookup a message into the files and one into the index: at 100,000
+    /// messages these maps no longer fit in the caches and each lookup is a cache miss.
     fn found(
         &self,
         list: &UidList,
-        files: &[(String, PathBuf, bool)],
+        files: &Files<'_>,
         idx: &Index,
-    ) -> Result<Vec<Found>, StoreError> {
-        let by_base: HashMap<&str, (&str, &PathBuf)> = files
-            .iter()
-            .map(|(n, p, _)| (base_of(n), (n.as_str(), p)))
-            .collect();
-        let mut found = Vec::with_capacity(by_base.len());
+    ) -> Result<(Vec<Found>, usize), StoreError> {
+        let mut covered = vec![false; files.names.len()];
+        let mut count = 0;
+        let mut found = Vec::with_capacity(files.names.len());
         for r in &list.records {
-            let Some(&(name, path)) = by_base.get(r.base.as_str()) else {
+            let Some(&k) = files.by_base.get(r.base.as_str()) else {
                 continue;
             };
-            let known = idx
-                .entries
-                .get(r.base.as_str())
-                .or_else(|| self.index.entries.get(r.base.as_str()));
-            let (size, internal) = match known {
+            if !std::mem::replace(&mut covered[k], true) {
+                count += 1;
+            }
+            let (name, path, _) = &files.names[k];
+            let indexed = idx.entries.get(r.base.as_str());
+            let entry = indexed.or_else(|| self.index.entries.get(r.base.as_str()));
+            let (size, internal) = match entry {
                 Some(e) => (e.size, e.internal),
                 None => match entry_of(path, &r.base)? {
                     Some(e) => e,
                     None => continue,
                 },
             };
+            let known = indexed
+                .filter(|e| e.uid == r.uid && e.letters == letters_of(name))
+                .map(|e| e.modseq);
             found.push(Found {
                 uid: r.uid,
                 base: r.base.clone(),
-                name: name.to_string(),
+                name: name.clone(),
                 path: path.clone(),
                 size,
                 internal,
+                known,
             });
         }
-        Ok(found)
+        Ok((found, count))
     }
 
     fn rescan(&mut self) -> Result<(), StoreError> {
@@ -302,6 +300,21 @@ impl Folder {
             DirStamp::of(&self.dir.join("new")),
             DirStamp::of(&self.dir.join("cur")),
         );
+        let before = self.stamps();
+        let mut idx = std::mem::take(&mut self.index).refreshed(&self.dir);
+        if let Some((next_uid, msgs)) = before.as_ref().and_then(|b| self.listed_by_index(&idx, b))
+        {
+            self.keywords = keywords::load(&self.dir);
+            self.uidvalidity = idx.uidvalidity;
+            self.next_uid = next_uid;
+            self.msgs = msgs;
+            self.index = idx;
+            self.stamp = match stamp {
+                (Some(n), Some(c)) => Some((n, c)),
+                _ => None,
+            };
+            return Ok(());
+        }
         let mut files = self.list_files()?;
         let mut recent = std::collections::HashSet::new();
         if !self.read_only {
@@ -324,23 +337,43 @@ impl Folder {
                 }
             }
         }
-        let by_base: HashMap<&str, (&str, &PathBuf)> = files
-            .iter()
-            .map(|(n, p, _)| (base_of(n), (n.as_str(), p)))
-            .collect();
-        let list = self.uidlist_for(&by_base)?;
+        let names = files;
+        let files = by_base(&names);
         self.keywords = keywords::load(&self.dir);
+        // The uidlist as it is when it covers every file, else extended under its lock.
+        let mut listed = None;
+        if let Some(list) = uidlist::read(&self.dir)? {
+            let (found, covered) = self.found(&list, &files, &idx)?;
+            if covered == files.names.len() {
+                listed = Some((list, found));
+            }
+        }
+        let (list, mut found) = match listed {
+            Some(l) => l,
+            None => {
+                let list = self.extend_uidlist(&files)?;
+                let (found, _) = self.found(&list, &files, &idx)?;
+                (list, found)
+            }
+        };
         self.uidvalidity = list.uidvalidity;
         self.next_uid = list.next_uid;
-        let mut idx = std::mem::take(&mut self.index).refreshed(&self.dir);
-        let mut found = self.found(&list, &files, &idx)?;
-        if idx.is_behind(list.uidvalidity, &seen_of(&found)) {
+        if idx.uidvalidity != list.uidvalidity
+            || idx.entries.len() != found.len()
+            || found.iter().any(|f| f.known.is_none())
+        {
             (idx, found) = self.reconciled(&list, found, idx)?;
+            for f in &mut found {
+                f.known = idx.entries.get(&f.base).map(|e| e.modseq);
+            }
+        }
+        if idx.uidvalidity == list.uidvalidity {
+            self.save_stamps(&mut idx, before.as_ref(), &names, &found, list.next_uid);
         }
         self.msgs = found
             .into_iter()
             .map(|f| Msg {
-                modseq: idx.entries.get(&f.base).map_or(idx.highest, |e| e.modseq),
+                modseq: f.known.unwrap_or(idx.highest),
                 recent: recent.contains(&f.base),
                 flags: Flags::from_name(&f.name),
                 uid: f.uid,
@@ -358,23 +391,18 @@ impl Folder {
         Ok(())
     }
 
-    /// The uidlist with a UID for every file in `files`: read as is when it covers them all,
-    /// else re-read under the lock, extended (oldest name first) and replaced.
-    fn uidlist_for(&self, files: &HashMap<&str, (&str, &PathBuf)>) -> Result<UidList, StoreError> {
-        if let Some(list) = uidlist::read(&self.dir)? {
-            let known: std::collections::HashSet<&str> =
-                list.records.iter().map(|r| r.base.as_str()).collect();
-            if files.keys().all(|b| known.contains(b)) {
-                return Ok(list);
-            }
-        }
+    /// The uidlist re-read under its lock, with a UID for every file in `files` (oldest name
+    /// first), and replaced.
+    fn extend_uidlist(&self, files: &Files<'_>) -> Result<UidList, StoreError> {
         let lock = Lock::take(&self.dir, LOCK_WAIT)?;
         let mut list =
             uidlist::read(&self.dir)?.unwrap_or_else(|| UidList::fresh(SystemTime::now()));
-        list.records.retain(|r| files.contains_key(r.base.as_str()));
+        list.records
+            .retain(|r| files.by_base.contains_key(r.base.as_str()));
         let known: std::collections::HashSet<String> =
             list.records.iter().map(|r| r.base.clone()).collect();
         let mut unknown: Vec<&str> = files
+            .by_base
             .keys()
             .copied()
             .filter(|b| !known.contains(*b))
@@ -449,6 +477,25 @@ struct Found {
     path: PathBuf,
     size: u64,
     internal: i64,
+    /// Its mod-sequence when the index holds it with this UID and these letters.
+    known: Option<u64>,
+}
+
+/// A folder's files (name, path, in `new/`) and where each base name is among them.
+struct Files<'a> {
+    names: &'a [(String, PathBuf, bool)],
+    by_base: HashMap<&'a str, usize>,
+}
+
+fn by_base(names: &[(String, PathBuf, bool)]) -> Files<'_> {
+    Files {
+        names,
+        by_base: names
+            .iter()
+            .enumerate()
+            .map(|(i, (n, _, _))| (base_of(n), i))
+            .collect(),
+    }
 }
 
 fn seen_of(found: &[Found]) -> Vec<Seen<'_>> {
@@ -540,6 +587,9 @@ mod write;
 
 #[path = "folder_sleep.rs"]
 mod sleep;
+
+#[path = "folder_listed.rs"]
+mod listed;
 
 #[cfg(test)]
 #[path = "folder_tests.rs"]

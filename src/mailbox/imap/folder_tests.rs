@@ -386,3 +386,81 @@ fn an_asleep_folder_keeps_its_uids_and_reports_what_changed_when_it_wakes() {
     assert_eq!(a.wake().unwrap(), Changes::default());
     assert_eq!(a.msgs.len(), 5);
 }
+
+#[test]
+fn an_unchanged_folder_is_listed_from_its_index_alone() {
+    let d = maildir();
+    for i in 1..=3 {
+        fs::write(
+            d.path().join(format!("cur/170000000{i}.M1P1Q{i}.h,S=2:2,")),
+            "m\n",
+        )
+        .unwrap();
+    }
+    let opts = Options {
+        mtime_granularity: Some(Duration::ZERO),
+        ..Options::default()
+    };
+    // The first listing makes the uidlist (its stamp was not there to take before).
+    Folder::open_with(d.path(), false, opts).unwrap();
+    assert_eq!(Index::load(d.path()).listed, None);
+    let f = Folder::open_with(d.path(), false, opts).unwrap();
+    assert_eq!(f.msgs.len(), 3);
+    let saved = Index::load(d.path());
+    assert!(saved.listed.is_some(), "a stable listing saves its stamps");
+    // The index says UID 1 is \Seen although its file does not: believed while the folder's
+    // directories and uidlist keep their stamps (the index file's own does not count).
+    let text = fs::read_to_string(d.path().join(index::FILE)).unwrap();
+    let edited: String = text
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            if f.len() == 6 && f[0] == "1" {
+                format!("1 {} {} {} S {}\n", f[1], f[2], f[3], f[5])
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    assert_ne!(edited, text);
+    fs::write(d.path().join(index::FILE), edited).unwrap();
+    let g = Folder::open_with(d.path(), false, opts).unwrap();
+    assert!(
+        g.msgs[0].flags.contains(Flag::Seen),
+        "listed from the index"
+    );
+    assert_eq!(g.next_uid, 4);
+    assert_eq!(g.uidvalidity, f.uidvalidity);
+    assert!(g.msgs[1].path.exists(), "paths are the files'");
+    // The uidlist written again (by Dovecot, say), the same bytes: its stamp moved, the files
+    // are listed again and win.
+    let ul = fs::read(d.path().join(uidlist::FILE)).unwrap();
+    fs::remove_file(d.path().join(uidlist::FILE)).unwrap();
+    fs::write(d.path().join(uidlist::FILE), ul).unwrap();
+    let g = Folder::open_with(d.path(), false, opts).unwrap();
+    assert!(!g.msgs[0].flags.contains(Flag::Seen), "the files win");
+    // A rename by another program moves cur/'s stamp: the files are listed again.
+    rename_flags_elsewhere(d.path(), &f.msgs[1].base, "F");
+    let h = Folder::open_with(d.path(), false, opts).unwrap();
+    assert!(!h.msgs[0].flags.contains(Flag::Seen), "the files win");
+    assert!(h.msgs[1].flags.contains(Flag::Flagged));
+    // A name without `:2,` is never left to the index.
+    fs::write(d.path().join("cur/1700000009.M1P1Q9.h"), "n\n").unwrap();
+    let i = Folder::open_with(d.path(), false, opts).unwrap();
+    assert_eq!(i.msgs.len(), 4);
+    assert_eq!(Index::load(d.path()).listed, None);
+    let j = Folder::open_with(d.path(), false, opts).unwrap();
+    assert_eq!(j.msgs.len(), 4);
+    assert!(j.msgs[3].path.exists());
+    // A STORE changes the index: the stamps are cleared with it.
+    let mut k = j;
+    fs::remove_file(d.path().join("cur/1700000009.M1P1Q9.h")).unwrap();
+    k.sync().unwrap();
+    let mut fl = k.msgs[2].flags.clone();
+    fl.insert(Flag::Answered);
+    k.set_flags(2, fl).unwrap();
+    assert_eq!(Index::load(d.path()).listed, None);
+    let l = Folder::open_with(d.path(), false, opts).unwrap();
+    assert!(l.msgs[2].flags.contains(Flag::Answered));
+    assert!(Index::load(d.path()).listed.is_some());
+}

@@ -28,8 +28,8 @@ impl Folder {
         match Lock::take(&self.dir, LOCK_WAIT) {
             Ok(lock) => {
                 let mut idx = idx.refreshed(&self.dir);
-                let files = self.list_files()?;
-                let found = self.found(list, &files, &idx)?;
+                let names = self.list_files()?;
+                let (found, _) = self.found(list, &super::by_base(&names), &idx)?;
                 if idx.reconcile(list.uidvalidity, &seen_of(&found), keep)
                     && let Err(e) = idx.save(&self.dir)
                 {

@@ -16,6 +16,7 @@
 //!
 //! ```text
 //! smtpd-cache 2 V<uidvalidity> H<highest modseq> F<expunges at or below it are forgotten>
+//! S <the directories' and the uidlist's stamps when a listing matched this index exactly>
 //! <uid> <modseq> <size> <internaldate> <letters or -> <base>
 //! X <modseq> <uid>
 //! ```
@@ -66,6 +67,10 @@ pub struct Index {
     pub entries: HashMap<String, Entry>,
     /// Ascending by mod-sequence.
     pub expunged: Vec<(u64, u32)>,
+    /// The folder's directories and uidlist as they were when a listing matched this index
+    /// exactly (`S` line; [`crate::mailbox::imap::folder`] makes and compares it): while they
+    /// are still so, the folder is listed from the index alone. Cleared by every change.
+    pub listed: Option<String>,
     /// This is what the file holds (read from it or written to it, not changed since). Every
     /// change that is saved raises `highest`, so the file's header then tells whether it still
     /// is: see [`Index::refreshed`].
@@ -116,21 +121,25 @@ impl Index {
     /// change raises HIGHESTMODSEQ), else the file read again. Saves reading 10,000 lines
     /// per command on a big folder.
     pub fn refreshed(self, dir: &Path) -> Index {
-        if self.on_disk && self.uidvalidity != 0 {
-            let mut head = [0u8; 160];
-            let n = fs::File::open(dir.join(FILE))
-                .and_then(|mut f| io::Read::read(&mut f, &mut head))
-                .unwrap_or(0);
-            let line = String::from_utf8_lossy(&head[..n]);
-            let first = line.split('\n').next().unwrap_or_default();
-            if line.contains('\n')
-                && Index::parse_header(first)
-                    == Some((self.uidvalidity, self.highest, self.forgotten))
-            {
-                return self;
-            }
+        if self.is_the_file(dir) {
+            return self;
         }
         Index::load(dir)
+    }
+
+    /// The file of `dir` still holds this index (its header is this one's).
+    pub fn is_the_file(&self, dir: &Path) -> bool {
+        if !self.on_disk || self.uidvalidity == 0 {
+            return false;
+        }
+        let mut head = [0u8; 160];
+        let n = fs::File::open(dir.join(FILE))
+            .and_then(|mut f| io::Read::read(&mut f, &mut head))
+            .unwrap_or(0);
+        let line = String::from_utf8_lossy(&head[..n]);
+        let first = line.split('\n').next().unwrap_or_default();
+        line.contains('\n')
+            && Index::parse_header(first) == Some((self.uidvalidity, self.highest, self.forgotten))
     }
 
     pub fn parse(text: &str) -> Index {
@@ -170,6 +179,10 @@ impl Index {
             _ => return idx,
         }
         for l in lines {
+            if let Some(x) = l.strip_prefix("S ") {
+                idx.listed = Some(x.to_string());
+                continue;
+            }
             if let Some(x) = l.strip_prefix("X ") {
                 let mut it = x.split(' ');
                 if let (Some(Ok(m)), Some(Ok(u))) = (
@@ -228,6 +241,9 @@ impl Index {
             "{V2} V{} H{} F{}\n",
             self.uidvalidity, self.highest, self.forgotten
         ));
+        if let Some(l) = &self.listed {
+            out.push_str(&format!("S {l}\n"));
+        }
         let mut sorted: Vec<(&String, &Entry)> = self.entries.iter().collect();
         sorted.sort_unstable_by_key(|(b, e)| (e.uid, b.as_str()));
         for (base, e) in sorted {
@@ -294,6 +310,7 @@ impl Index {
                 forgotten: start,
                 entries: HashMap::with_capacity(now.len()),
                 expunged: Vec::new(),
+                listed: None,
                 on_disk: false,
             };
             for s in now {
@@ -327,6 +344,7 @@ impl Index {
         let m = self.highest + 1;
         self.highest = m;
         self.on_disk = false;
+        self.listed = None;
         for s in changed {
             self.entries.insert(
                 s.base.to_string(),
@@ -359,6 +377,7 @@ impl Index {
         let m = self.highest + 1;
         self.highest = m;
         self.on_disk = false;
+        self.listed = None;
         for (b, letters) in changed {
             if let Some(e) = self.entries.get_mut(*b) {
                 e.modseq = m;
@@ -382,6 +401,7 @@ impl Index {
         let m = self.highest + 1;
         self.highest = m;
         self.on_disk = false;
+        self.listed = None;
         self.expunged.extend(uids.into_iter().map(|u| (m, u)));
         self.trim(keep);
         Some(m)
@@ -445,6 +465,13 @@ mod tests {
         assert!(i.forget(&["a b c"], 10).is_some());
         i.save(d.path()).unwrap();
         assert_eq!(Index::load(d.path()), i);
+        // The listing stamp round-trips, and any change clears it.
+        i.listed = Some("n1.2,3.4,5,6,7 x9".into());
+        i.save(d.path()).unwrap();
+        assert_eq!(Index::load(d.path()), i);
+        let mut j = i.clone();
+        assert!(j.bump(&[("1700000001.M1P1Q1.h,S=5", "S")]).is_some());
+        assert_eq!(j.listed, None);
         // No temporary files are left.
         assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
         fs::write(d.path().join(FILE), "something else\n1 2 x\n").unwrap();

@@ -1,0 +1,135 @@
+//! Listing a folder from its index alone, as Dovecot does from its own index: when `new/`, `cur/`
+//! and `dovecot-uidlist` have exactly the stamps (mtime and ctime in nanoseconds, size, link
+//! count, inode) they had when a listing matched the index exactly, the files are what the
+//! index says, so a SELECT reads neither the directories (100,000 entries: most of a warm
+//! listing's time, hash lookups that miss the caches) nor the uidlist. The stamps are saved in
+//! the index (its `S` line) only for a listing that began when neither directory had changed
+//! within the timestamps' granularity (a later change then moves a stamp), that no directory
+//! change overlapped, with nothing in `new/` and every name in `cur/` `<base>:2,<letters>`
+//! (the name the index gives back). Any change to the index clears them.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use super::{DirStamp, Folder, Found, Msg};
+use crate::mailbox::imap::flags::Flags;
+use crate::mailbox::imap::index::Index;
+use crate::mailbox::imap::uidlist::{self, Lock};
+
+/// How long a listing waits for the uidlist lock to save its stamps (else the next one does).
+const SAVE_WAIT: Duration = Duration::from_millis(200);
+
+impl DirStamp {
+    fn render(&self) -> String {
+        format!(
+            "{}.{},{}.{},{},{},{}",
+            self.mtime.0, self.mtime.1, self.ctime.0, self.ctime.1, self.size, self.nlink, self.ino
+        )
+    }
+}
+
+/// The stamps of a folder's directories and uidlist, and whether a directory changed too
+/// recently for its stamp to show the next change.
+pub(super) struct Stamps {
+    text: String,
+    fresh: bool,
+}
+
+impl Folder {
+    /// Changed within the timestamps' granularity before now: may change again unseen.
+    pub(super) fn too_fresh(&self, new: &DirStamp, cur: &DirStamp) -> bool {
+        let window = self.opts.mtime_granularity.unwrap_or_else(|| {
+            if new.mtime.1 == 0 && cur.mtime.1 == 0 {
+                Duration::from_secs(2)
+            } else {
+                Duration::from_millis(50)
+            }
+        });
+        let now = SystemTime::now();
+        new.is_fresh(now, window) || cur.is_fresh(now, window)
+    }
+
+    pub(super) fn stamps(&self) -> Option<Stamps> {
+        let n = DirStamp::of(&self.dir.join("new"))?;
+        let c = DirStamp::of(&self.dir.join("cur"))?;
+        let u = DirStamp::of(&self.dir.join(uidlist::FILE))?;
+        Some(Stamps {
+            text: format!("n{} c{} u{}", n.render(), c.render(), u.render()),
+            fresh: self.too_fresh(&n, &c),
+        })
+    }
+
+    /// (next UID, the messages in UID order) from `idx` alone, when `stamps` are the index's.
+    pub(super) fn listed_by_index(&self, idx: &Index, stamps: &Stamps) -> Option<(u32, Vec<Msg>)> {
+        if stamps.fresh || idx.uidvalidity == 0 {
+            return None;
+        }
+        let next_uid: u32 = idx
+            .listed
+            .as_deref()?
+            .strip_prefix(stamps.text.as_str())?
+            .strip_prefix(" x")?
+            .parse()
+            .ok()?;
+        let cur = self.dir.join("cur");
+        let mut msgs: Vec<Msg> = idx
+            .entries
+            .iter()
+            .map(|(base, e)| {
+                let name = format!("{base}:2,{}", e.letters);
+                Msg {
+                    uid: e.uid,
+                    flags: Flags::from_name(&name),
+                    path: cur.join(&name),
+                    base: base.clone(),
+                    recent: false,
+                    size: e.size,
+                    internal: e.internal,
+                    modseq: e.modseq,
+                }
+            })
+            .collect();
+        msgs.sort_unstable_by_key(|m| m.uid);
+        Some((next_uid, msgs))
+    }
+
+    /// Saves `before` (taken before `files` were listed) with `next_uid` in the index when the
+    /// listing may be trusted (see the module's text) and the index, which matches `found`, is
+    /// still the file's: under the uidlist lock, as every index write.
+    pub(super) fn save_stamps(
+        &self,
+        idx: &mut Index,
+        before: Option<&Stamps>,
+        files: &[(String, PathBuf, bool)],
+        found: &[Found],
+        next_uid: u32,
+    ) {
+        let Some(before) = before.filter(|b| !b.fresh) else {
+            return;
+        };
+        let line = format!("{} x{next_uid}", before.text);
+        if idx.listed.as_deref() == Some(line.as_str())
+            || !idx.on_disk
+            || files.len() != found.len()
+            || files.iter().any(|f| f.2)
+            || !found.iter().all(|f| {
+                f.name.len() >= f.base.len() + 3 && &f.name[f.base.len()..f.base.len() + 3] == ":2,"
+            })
+        {
+            return;
+        }
+        if self.stamps().is_none_or(|now| now.text != before.text) {
+            return;
+        }
+        let Ok(lock) = Lock::take(&self.dir, SAVE_WAIT) else {
+            return;
+        };
+        if idx.is_the_file(&self.dir) {
+            idx.listed = Some(line);
+            if idx.save(&self.dir).is_err() {
+                idx.listed = None;
+            }
+        }
+        drop(lock);
+    }
+}
