@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-60}
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
-for t in smtp_session pop3_session config control sasl proxy_header; do
+for t in smtp_session pop3_session config control sasl proxy_header imap_session; do
     mkdir -p "fuzz/corpus/$t"
     cp -n fuzz/seeds/"$t"/* "fuzz/corpus/$t/" 2>/dev/null || true
     echo "== $t: ${secs}s"

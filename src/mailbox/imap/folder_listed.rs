@@ -93,9 +93,30 @@ impl Folder {
         Some((next_uid, msgs))
     }
 
-    /// Saves `before` (taken before `files` were listed) with `next_uid` in the index when the
-    /// listing may be trusted (see the module's text) and the index, which matches `found`, is
-    /// still the file's: under the uidlist lock, as every index write.
+    /// The `S` line for a listing of `files` (found as `found`, all of them in the index as
+    /// listed) begun at `before`, when it may be trusted (see the module's text).
+    pub(super) fn stable_line(
+        &self,
+        before: Option<&Stamps>,
+        files: &[(String, PathBuf, bool)],
+        found: &[Found],
+        next_uid: u32,
+    ) -> Option<String> {
+        let before = before.filter(|b| !b.fresh)?;
+        if files.len() != found.len()
+            || files.iter().any(|f| f.2)
+            || !found.iter().all(|f| {
+                f.name.len() >= f.base.len() + 3 && &f.name[f.base.len()..f.base.len() + 3] == ":2,"
+            })
+            || self.stamps().is_none_or(|now| now.text != before.text)
+        {
+            return None;
+        }
+        Some(format!("{} x{next_uid}", before.text))
+    }
+
+    /// Saves the `S` line of such a listing in the index, which matches `found`, when it is not
+    /// there yet and the index is still the file's: under the uidlist lock, as every index write.
     pub(super) fn save_stamps(
         &self,
         idx: &mut Index,
@@ -104,21 +125,13 @@ impl Folder {
         found: &[Found],
         next_uid: u32,
     ) {
-        let Some(before) = before.filter(|b| !b.fresh) else {
-            return;
-        };
-        let line = format!("{} x{next_uid}", before.text);
-        if idx.listed.as_deref() == Some(line.as_str())
-            || !idx.on_disk
-            || files.len() != found.len()
-            || files.iter().any(|f| f.2)
-            || !found.iter().all(|f| {
-                f.name.len() >= f.base.len() + 3 && &f.name[f.base.len()..f.base.len() + 3] == ":2,"
-            })
-        {
+        if !idx.on_disk {
             return;
         }
-        if self.stamps().is_none_or(|now| now.text != before.text) {
+        let Some(line) = self.stable_line(before, files, found, next_uid) else {
+            return;
+        };
+        if idx.listed.as_deref() == Some(line.as_str()) {
             return;
         }
         let Ok(lock) = Lock::take(&self.dir, SAVE_WAIT) else {

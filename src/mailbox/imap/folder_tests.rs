@@ -401,9 +401,8 @@ fn an_unchanged_folder_is_listed_from_its_index_alone() {
         mtime_granularity: Some(Duration::ZERO),
         ..Options::default()
     };
-    // The first listing makes the uidlist (its stamp was not there to take before).
-    Folder::open_with(d.path(), false, opts).unwrap();
-    assert_eq!(Index::load(d.path()).listed, None);
+    // The first listing makes the uidlist and the index, which is saved with the stamps of
+    // the listing made under the lock.
     let f = Folder::open_with(d.path(), false, opts).unwrap();
     assert_eq!(f.msgs.len(), 3);
     let saved = Index::load(d.path());
@@ -463,4 +462,13 @@ fn an_unchanged_folder_is_listed_from_its_index_alone() {
     let l = Folder::open_with(d.path(), false, opts).unwrap();
     assert!(l.msgs[2].flags.contains(Flag::Answered));
     assert!(Index::load(d.path()).listed.is_some());
+    // A new message: the index brought in line under the lock saves the stamps of that
+    // listing with it (the uidlist, extended meanwhile, is in them).
+    fs::write(d.path().join("cur/1700000010.M1P1Q10.h,S=2:2,"), "o\n").unwrap();
+    let m = Folder::open_with(d.path(), false, opts).unwrap();
+    assert_eq!(m.msgs.len(), 4);
+    let saved = Index::load(d.path());
+    assert_eq!(saved.entries.len(), 4);
+    let line = saved.listed.expect("saved with the reconciled index");
+    assert!(line.ends_with(&format!(" x{}", m.next_uid)), "{line}");
 }

@@ -28,12 +28,15 @@ impl Folder {
         match Lock::take(&self.dir, LOCK_WAIT) {
             Ok(lock) => {
                 let mut idx = idx.refreshed(&self.dir);
+                let before = self.stamps();
                 let names = self.list_files()?;
                 let (found, _) = self.found(list, &super::by_base(&names), &idx)?;
-                if idx.reconcile(list.uidvalidity, &seen_of(&found), keep)
-                    && let Err(e) = idx.save(&self.dir)
-                {
-                    warn!(folder = %self.dir.display(), error = %e, "imap index not saved; mod-sequences kept in memory");
+                if idx.reconcile(list.uidvalidity, &seen_of(&found), keep) {
+                    // The stamps of this listing go with it: no second write to save them.
+                    idx.listed = self.stable_line(before.as_ref(), &names, &found, list.next_uid);
+                    if let Err(e) = idx.save(&self.dir) {
+                        warn!(folder = %self.dir.display(), error = %e, "imap index not saved; mod-sequences kept in memory");
+                    }
                 }
                 drop(lock);
                 Ok((idx, found))
