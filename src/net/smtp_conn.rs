@@ -214,7 +214,7 @@ impl Conn<'_> {
         session::drive(self, session, stream, shutdown, vec![0u8; COMMAND_READ_BUF]).await
     }
 
-    /// Sends `out` (recording it in the transcript, saved when a delivery needs linking).
+    /// Sends `out` (recording it in the transcript, saved first when a delivery needs linking).
     async fn send_out(
         &mut self,
         stream: &mut Stream,
@@ -224,14 +224,13 @@ impl Conn<'_> {
         if out.is_empty() {
             return Ok(());
         }
+        // Saved before the reply is sent: a client that reads a 250 finds its transcript.
         if let Some(t) = self.transcript.as_mut() {
             t.server(out);
+            save(t.snapshot(false)).await;
         }
         session::write(stream, out, limit).await?;
         out.clear();
-        if let Some(t) = self.transcript.as_mut() {
-            save(t.snapshot(false)).await;
-        }
         Ok(())
     }
 
