@@ -26,6 +26,28 @@ fn peak_kib(pid: i32) -> u64 {
         .unwrap()
 }
 
+fn server() -> Server {
+    Server::start_with(Overrides::new().account(ALICE, PASSWORD).set(
+        "imap",
+        "listen",
+        "[\"127.0.0.1:0\"]",
+    ))
+}
+
+/// A session logged in with INBOX selected, `then` sent after (reads time out after `secs`).
+fn selected(srv: &Server, secs: u64, then: &str) -> (BufReader<TcpStream>, TcpStream) {
+    let w = TcpStream::connect(srv.addr("imap")).unwrap();
+    w.set_read_timeout(Some(Duration::from_secs(secs))).unwrap();
+    let mut w2 = w.try_clone().unwrap();
+    let mut r = BufReader::new(w);
+    until(&mut r, "*");
+    w2.write_all(format!("a LOGIN {ALICE} \"{PASSWORD}\"\r\nb SELECT INBOX\r\n{then}").as_bytes())
+        .unwrap();
+    until(&mut r, "a");
+    until(&mut r, "b");
+    (r, w2)
+}
+
 /// Reads lines up to the one tagged `tag`.
 fn until(r: &mut BufReader<TcpStream>, tag: &str) -> String {
     let mut all = String::new();
@@ -43,26 +65,11 @@ fn until(r: &mut BufReader<TcpStream>, tag: &str) -> String {
 /// whose file went away after SELECT is `NIL`, and the session goes on.
 #[test]
 fn a_streamed_literal8_and_a_vanished_file() {
-    let srv = Server::start_with(Overrides::new().account(ALICE, PASSWORD).set(
-        "imap",
-        "listen",
-        "[\"127.0.0.1:0\"]",
-    ));
+    let srv = server();
     srv.deliver(ALICE, b"Subject: small\r\n\r\nsmall\r\n");
     let new = srv.root().join("example.test/alice/new");
     std::fs::write(new.join("1999999999.M1P1Q1.nul"), b"Subject: nul\n\na\0b\n").unwrap();
-    let w = TcpStream::connect(srv.addr("imap")).unwrap();
-    w.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut w2 = w.try_clone().unwrap();
-    let mut r = BufReader::new(w);
-    until(&mut r, "*");
-    w2.write_all(
-        format!("a LOGIN {ALICE} \"{PASSWORD}\"\r\nb SELECT INBOX\r\nc FETCH 2 BINARY.PEEK[]\r\n")
-            .as_bytes(),
-    )
-    .unwrap();
-    until(&mut r, "a");
-    until(&mut r, "b");
+    let (mut r, mut w2) = selected(&srv, 30, "c FETCH 2 BINARY.PEEK[]\r\n");
     let mut head = String::new();
     r.read_line(&mut head).unwrap();
     assert_eq!(head, "* 2 FETCH (BINARY[] ~{21}\r\n");
@@ -89,11 +96,7 @@ fn a_streamed_literal8_and_a_vanished_file() {
 /// another program) is cut or padded to that size and logged: the session stays in step.
 #[test]
 fn the_literal_size_is_the_index_size_and_a_lying_file_is_cut_or_padded() {
-    let srv = Server::start_with(Overrides::new().account(ALICE, PASSWORD).set(
-        "imap",
-        "listen",
-        "[\"127.0.0.1:0\"]",
-    ));
+    let srv = server();
     let new = srv.root().join("example.test/alice/new");
     for d in ["new", "cur", "tmp"] {
         std::fs::create_dir_all(srv.root().join("example.test/alice").join(d)).unwrap();
@@ -109,18 +112,11 @@ fn the_literal_size_is_the_index_size_and_a_lying_file_is_cut_or_padded() {
         b"Subject: b\n\nabcde\n",
     )
     .unwrap();
-    let w = TcpStream::connect(srv.addr("imap")).unwrap();
-    w.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut w2 = w.try_clone().unwrap();
-    let mut r = BufReader::new(w);
-    until(&mut r, "*");
-    w2.write_all(
-        format!("a LOGIN {ALICE} \"{PASSWORD}\"\r\nb SELECT INBOX\r\nc FETCH 1:2 (RFC822.SIZE BODY.PEEK[])\r\nd NOOP\r\n")
-            .as_bytes(),
-    )
-    .unwrap();
-    until(&mut r, "a");
-    until(&mut r, "b");
+    let (mut r, _w) = selected(
+        &srv,
+        30,
+        "c FETCH 1:2 (RFC822.SIZE BODY.PEEK[])\r\nd NOOP\r\n",
+    );
     let mut head = String::new();
     r.read_line(&mut head).unwrap();
     assert_eq!(head, "* 1 FETCH (RFC822.SIZE 12 BODY[] {12}\r\n");
@@ -144,11 +140,7 @@ fn the_literal_size_is_the_index_size_and_a_lying_file_is_cut_or_padded() {
 
 #[test]
 fn a_50_mib_message_is_streamed_with_bounded_memory() {
-    let srv = Server::start_with(Overrides::new().account(ALICE, PASSWORD).set(
-        "imap",
-        "listen",
-        "[\"127.0.0.1:0\"]",
-    ));
+    let srv = server();
     srv.deliver(ALICE, b"Subject: small\r\n\r\nsmall\r\n");
     let new = srv.root().join("example.test/alice/new");
     let mut f = std::fs::File::create(new.join("1999999999.M1P1Q1.big")).unwrap();
@@ -165,18 +157,7 @@ fn a_50_mib_message_is_streamed_with_bounded_memory() {
     drop(f);
     let wire = "Subject: big\r\n\r\n".len() + LINES * 101;
 
-    let w = TcpStream::connect(srv.addr("imap")).unwrap();
-    w.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut w2 = w.try_clone().unwrap();
-    let mut r = BufReader::new(w);
-    until(&mut r, "*");
-    w2.write_all(
-        format!("a LOGIN {ALICE} \"{PASSWORD}\"\r\nb SELECT INBOX\r\nc FETCH 2 RFC822.SIZE\r\n")
-            .as_bytes(),
-    )
-    .unwrap();
-    until(&mut r, "a");
-    until(&mut r, "b");
+    let (mut r, mut w2) = selected(&srv, 60, "c FETCH 2 RFC822.SIZE\r\n");
     let size = until(&mut r, "c");
     assert!(size.contains(&format!("RFC822.SIZE {wire})")), "{size}");
     let before = peak_kib(srv.pid());
