@@ -65,7 +65,9 @@ impl Folder {
             return self.sync();
         };
         if let Err(e) = self.rescan() {
+            // Still asleep; the next sync tries again (not skipped as "unchanged").
             self.asleep = Some(asleep);
+            self.stamp = None;
             return Err(e);
         }
         let mut changes = Changes::default();
