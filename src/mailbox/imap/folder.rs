@@ -300,7 +300,7 @@ impl Folder {
             DirStamp::of(&self.dir.join("new")),
             DirStamp::of(&self.dir.join("cur")),
         );
-        let before = self.stamps();
+        let before = self.stamps_with(stamp);
         let mut idx = std::mem::take(&mut self.index).refreshed(&self.dir);
         if let Some((next_uid, msgs)) = before.as_ref().and_then(|b| self.listed_by_index(&idx, b))
         {

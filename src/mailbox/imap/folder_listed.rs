@@ -50,8 +50,15 @@ impl Folder {
     }
 
     pub(super) fn stamps(&self) -> Option<Stamps> {
-        let n = DirStamp::of(&self.dir.join("new"))?;
-        let c = DirStamp::of(&self.dir.join("cur"))?;
+        self.stamps_with((
+            DirStamp::of(&self.dir.join("new")),
+            DirStamp::of(&self.dir.join("cur")),
+        ))
+    }
+
+    /// [`Folder::stamps`] with `new/`'s and `cur/`'s just taken.
+    pub(super) fn stamps_with(&self, dirs: (Option<DirStamp>, Option<DirStamp>)) -> Option<Stamps> {
+        let (n, c) = (dirs.0?, dirs.1?);
         let u = DirStamp::of(&self.dir.join(uidlist::FILE))?;
         Some(Stamps {
             text: format!("n{} c{} u{}", n.render(), c.render(), u.render()),
@@ -76,11 +83,17 @@ impl Folder {
             .entries
             .iter()
             .map(|(base, e)| {
-                let name = format!("{base}:2,{}", e.letters);
+                // One allocation for the path, which ends in the name.
+                let mut path = cur.clone();
+                path.push(format!("{base}:2,{}", e.letters));
+                let name = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default();
                 Msg {
                     uid: e.uid,
-                    flags: Flags::from_name(&name),
-                    path: cur.join(&name),
+                    flags: Flags::from_name(name),
+                    path,
                     base: base.clone(),
                     recent: false,
                     size: e.size,
@@ -102,17 +115,20 @@ impl Folder {
         found: &[Found],
         next_uid: u32,
     ) -> Option<String> {
-        let before = before.filter(|b| !b.fresh)?;
+        let line = line_of(before, next_uid)?;
+        let before = before?;
         if files.len() != found.len()
             || files.iter().any(|f| f.2)
             || !found.iter().all(|f| {
-                f.name.len() >= f.base.len() + 3 && &f.name[f.base.len()..f.base.len() + 3] == ":2,"
+                f.name
+                    .get(f.base.len()..)
+                    .is_some_and(|r| r.starts_with(":2,"))
             })
             || self.stamps().is_none_or(|now| now.text != before.text)
         {
             return None;
         }
-        Some(format!("{} x{next_uid}", before.text))
+        Some(line)
     }
 
     /// Saves the `S` line of such a listing in the index, which matches `found`, when it is not
@@ -125,15 +141,13 @@ impl Folder {
         found: &[Found],
         next_uid: u32,
     ) {
-        if !idx.on_disk {
+        // Already saved (the usual case): without going over the messages again.
+        if !idx.on_disk || idx.listed.is_some() && idx.listed == line_of(before, next_uid) {
             return;
         }
         let Some(line) = self.stable_line(before, files, found, next_uid) else {
             return;
         };
-        if idx.listed.as_deref() == Some(line.as_str()) {
-            return;
-        }
         let Ok(lock) = Lock::take(&self.dir, SAVE_WAIT) else {
             return;
         };
@@ -145,4 +159,11 @@ impl Folder {
         }
         drop(lock);
     }
+}
+
+/// The `S` line of stamps taken before a listing, unless a directory was too fresh to trust.
+fn line_of(before: Option<&Stamps>, next_uid: u32) -> Option<String> {
+    before
+        .filter(|b| !b.fresh)
+        .map(|b| format!("{} x{next_uid}", b.text))
 }

@@ -443,17 +443,21 @@ fn an_unchanged_folder_is_listed_from_its_index_alone() {
     let h = Folder::open_with(d.path(), false, opts).unwrap();
     assert!(!h.msgs[0].flags.contains(Flag::Seen), "the files win");
     assert!(h.msgs[1].flags.contains(Flag::Flagged));
-    // A name without `:2,` is never left to the index.
-    fs::write(d.path().join("cur/1700000009.M1P1Q9.h"), "n\n").unwrap();
+    // A name without `:2,` is never left to the index; nor one with other info after the
+    // base (cut inside a multi-byte letter, it must not panic).
+    fs::write(d.path().join("cur/1700000009.M2P1Q9.h:aé"), "n\n").unwrap();
     let i = Folder::open_with(d.path(), false, opts).unwrap();
     assert_eq!(i.msgs.len(), 4);
     assert_eq!(Index::load(d.path()).listed, None);
+    fs::write(d.path().join("cur/1700000009.M1P1Q9.h"), "n\n").unwrap();
     let j = Folder::open_with(d.path(), false, opts).unwrap();
-    assert_eq!(j.msgs.len(), 4);
-    assert!(j.msgs[3].path.exists());
+    assert_eq!(j.msgs.len(), 5);
+    assert!(j.msgs[3].path.exists() && j.msgs[4].path.exists());
+    assert_eq!(Index::load(d.path()).listed, None);
     // A STORE changes the index: the stamps are cleared with it.
     let mut k = j;
     fs::remove_file(d.path().join("cur/1700000009.M1P1Q9.h")).unwrap();
+    fs::remove_file(d.path().join("cur/1700000009.M2P1Q9.h:aé")).unwrap();
     k.sync().unwrap();
     let mut fl = k.msgs[2].flags.clone();
     fl.insert(Flag::Answered);
